@@ -1,0 +1,112 @@
+//! Codec speed beside dhcproto 0.15 on the same bytes: decode and encode of a
+//! typical DHCPLEASEACTIVE, and framing plus decoding of a 1 MiB stream.
+//!
+//! Run: `cargo bench --bench codec`. Each group measures both libraries in the
+//! same run; the ratio is the quotient of the two reported times.
+
+use alq_harness::wire::framing::encode_frame;
+use alq_harness::wire::{
+    DhcpOption, DhcpState, FrameDecoder, MessageBuilder, MessageType, RawMessage, RelayAgentInfo,
+};
+use bytes::Bytes;
+use criterion::{criterion_group, criterion_main, BenchmarkId, Criterion, Throughput};
+use dhcproto::{Decodable, Decoder, Encodable, Encoder};
+use std::hint::black_box;
+use std::net::Ipv4Addr;
+
+/// A DHCPLEASEACTIVE as a server sends it: message type plus eight options.
+fn lease_active() -> Vec<u8> {
+    MessageBuilder::reply(MessageType::LeaseActive, 0x51)
+        .ciaddr(Ipv4Addr::new(192, 0, 2, 10))
+        .hardware(1, &[2, 0, 0, 0, 0, 0x10])
+        .option(DhcpOption::LeaseTime(3599))
+        .option(DhcpOption::ServerId(Ipv4Addr::LOCALHOST))
+        .option(DhcpOption::ClientId(Bytes::from_static(&[
+            1, 2, 0, 0, 0, 0, 0x10,
+        ])))
+        .option(DhcpOption::RelayAgentInfo(
+            RelayAgentInfo::default()
+                .with(1, &b"port-0"[..])
+                .with(2, &b"remote-A"[..])
+                .with(12, &b"relay-1"[..]),
+        ))
+        .option(DhcpOption::ClientLastTransactionTime(1))
+        .option(DhcpOption::BaseTime(1_795_721_149))
+        .option(DhcpOption::StartTimeOfState(30))
+        .option(DhcpOption::DhcpState(DhcpState::Active))
+        .build()
+        .encode()
+}
+
+fn message(c: &mut Criterion) {
+    let bytes = lease_active();
+    let mut group = c.benchmark_group("lease_active");
+    group.throughput(Throughput::Bytes(bytes.len() as u64));
+    group.bench_function(BenchmarkId::new("decode", "alq"), |b| {
+        b.iter(|| RawMessage::decode(black_box(&bytes)))
+    });
+    group.bench_function(BenchmarkId::new("decode", "dhcproto"), |b| {
+        b.iter(|| dhcproto::v4::Message::decode(&mut Decoder::new(black_box(&bytes))))
+    });
+    let ours = RawMessage::decode(&bytes).expect("benchmark message decodes");
+    let theirs =
+        dhcproto::v4::Message::decode(&mut Decoder::new(&bytes)).expect("dhcproto decodes it");
+    let mut out = Vec::with_capacity(512);
+    group.bench_function(BenchmarkId::new("encode", "alq"), |b| {
+        b.iter(|| {
+            out.clear();
+            black_box(&ours).encode_into(&mut out);
+            out.len()
+        })
+    });
+    group.bench_function(BenchmarkId::new("encode", "dhcproto"), |b| {
+        b.iter(|| {
+            out.clear();
+            black_box(&theirs)
+                .encode(&mut Encoder::new(&mut out))
+                .map(|_| out.len())
+        })
+    });
+    group.finish();
+}
+
+fn stream(c: &mut Criterion) {
+    let frame = encode_frame(&lease_active()).expect("fits a prefix");
+    let mut stream = Vec::with_capacity(1 << 20);
+    while stream.len() + frame.len() <= 1 << 20 {
+        stream.extend_from_slice(&frame);
+    }
+    let mut group = c.benchmark_group("stream_1mib");
+    group.throughput(Throughput::Bytes(stream.len() as u64));
+    group.bench_function("alq", |b| {
+        b.iter(|| {
+            let mut decoder = FrameDecoder::new();
+            let mut n = 0usize;
+            for chunk in black_box(&stream).chunks(64 * 1024) {
+                for frame in decoder.decode(chunk).flatten() {
+                    n += usize::from(RawMessage::decode_bytes(frame.payload).is_ok());
+                }
+            }
+            n
+        })
+    });
+    group.bench_function("dhcproto", |b| {
+        b.iter(|| {
+            let mut n = 0usize;
+            let mut rest = &black_box(&stream)[..];
+            while let [hi, lo, tail @ ..] = rest {
+                let len = usize::from(u16::from_be_bytes([*hi, *lo]));
+                let Some((body, next)) = tail.split_at_checked(len) else {
+                    break;
+                };
+                n += usize::from(dhcproto::v4::Message::decode(&mut Decoder::new(body)).is_ok());
+                rest = next;
+            }
+            n
+        })
+    });
+    group.finish();
+}
+
+criterion_group!(benches, message, stream);
+criterion_main!(benches);

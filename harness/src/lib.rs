@@ -1,0 +1,5 @@
+//! alq-harness: conformance test harness for DHCPv4 Active Leasequery (RFC 7724)
+//! and the Bulk Leasequery it builds on (RFC 6926).
+
+pub mod capture;
+pub mod wire;
