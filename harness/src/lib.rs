@@ -2,4 +2,9 @@
 //! and the Bulk Leasequery it builds on (RFC 6926).
 
 pub mod capture;
+pub mod net;
+pub mod reference;
+pub mod session;
+pub mod target;
+pub mod toml_load;
 pub mod wire;

@@ -40,11 +40,19 @@ impl RawMessage {
         let mut items = Vec::new();
         if flags & 1 != 0 {
             let area = Bytes::copy_from_slice(&self.header.file);
-            items.extend(decode_options(&area, FILE_OFFSET)?.0);
+            items.extend(
+                decode_options(&area, FILE_OFFSET)
+                    .map_err(OptionError::Overload)?
+                    .0,
+            );
         }
         if flags & 2 != 0 {
             let area = Bytes::copy_from_slice(&self.header.sname);
-            items.extend(decode_options(&area, SNAME_OFFSET)?.0);
+            items.extend(
+                decode_options(&area, SNAME_OFFSET)
+                    .map_err(OptionError::Overload)?
+                    .0,
+            );
         }
         Ok(items)
     }

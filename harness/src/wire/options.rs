@@ -146,7 +146,7 @@ pub enum OptionError {
     )]
     SubOptionTruncated { sub: u8, offset: usize },
     #[error("option 52 (option-overload) names an area that does not decode: {0}")]
-    Overload(#[from] super::raw::DecodeError),
+    Overload(super::raw::DecodeError),
 }
 
 fn option_label(option: u8) -> &'static str {

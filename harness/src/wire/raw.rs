@@ -289,6 +289,29 @@ impl RawMessage {
         })
     }
 
+    /// Decodes as much as possible: on an option error, the options read so far
+    /// are kept and the undecodable rest becomes one [`OptionItem::Raw`], so the
+    /// header (xid, message type) can still be judged. `None` when the message is
+    /// too short for the header.
+    pub fn decode_partial(bytes: Bytes) -> (Option<RawMessage>, Option<DecodeError>) {
+        match Self::decode_bytes(bytes.clone()) {
+            Ok(msg) => (Some(msg), None),
+            Err(err @ DecodeError::TooShort { .. }) => (None, Some(err)),
+            Err(err) => {
+                let cut = err.offset().min(bytes.len());
+                let Ok(mut msg) = Self::decode_bytes(bytes.slice(..OPTIONS_OFFSET)) else {
+                    return (None, Some(err));
+                };
+                let head = bytes.slice(OPTIONS_OFFSET..cut);
+                if let Ok((items, _)) = decode_options(&head, OPTIONS_OFFSET) {
+                    msg.options = items;
+                }
+                msg.options.push(OptionItem::Raw(bytes.slice(cut..)));
+                (Some(msg), Some(err))
+            }
+        }
+    }
+
     /// Number of octets [`encode`](Self::encode) writes.
     pub fn encoded_len(&self) -> usize {
         OPTIONS_OFFSET
@@ -432,6 +455,19 @@ mod tests {
         let msg = RawMessage::decode(&bytes).unwrap();
         assert!(msg.has_end());
         assert_eq!(&msg.trailing[..], &[0, 0, 7]);
+        assert_eq!(msg.encode(), bytes);
+    }
+
+    #[test]
+    fn partial_decode_keeps_header_and_options_before_the_error() {
+        let mut bytes = minimal();
+        bytes[4..8].copy_from_slice(&[0, 0, 0, 9]);
+        bytes.extend_from_slice(&[53, 1, 14, 154, 4, 0, 0]);
+        let (msg, err) = RawMessage::decode_partial(Bytes::from(bytes.clone()));
+        let msg = msg.unwrap();
+        assert_eq!(err.map(|e| e.offset()), Some(243));
+        assert_eq!(msg.header.xid, 9);
+        assert_eq!(msg.options.first(), Some(&OptionItem::tlv(53, vec![14])));
         assert_eq!(msg.encode(), bytes);
     }
 

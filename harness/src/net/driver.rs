@@ -1,0 +1,136 @@
+//! The one tokio loop that drives any sans-IO session over a byte stream: reads,
+//! cancel-safe partial writes, timers on tokio's clock, wake-ups from outside
+//! (lease changes), shutdown, and the hand-over to TLS after DHCPTLS.
+
+use super::clock::Clock;
+use std::io;
+use std::time::Duration;
+use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
+use tokio::sync::watch;
+
+/// What a session asks the driver to do.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Action<R> {
+    Transmit(Vec<u8>),
+    StartTls,
+    Close(R),
+}
+
+/// A sans-IO session as the driver sees it. `now` is the monotonic time of
+/// the session's [`Clock`].
+pub trait Session {
+    type Reason;
+
+    fn poll_action(&mut self, now: Duration) -> Option<Action<Self::Reason>>;
+    fn handle_input(&mut self, now: Duration, bytes: &[u8]);
+    fn handle_eof(&mut self, now: Duration);
+    fn on_write_completed(&mut self, now: Duration);
+    fn poll_timeout(&self) -> Option<Duration>;
+    fn handle_timeout(&mut self, now: Duration);
+    /// The process is stopping: end queries politely (QueryTerminated) or close.
+    fn shutdown(&mut self, now: Duration);
+    /// True once the session has decided to close (pending writes may be dropped).
+    fn is_closing(&self) -> bool;
+    /// Whether a close for this reason may still flush with a FIN.
+    fn graceful(&self, reason: &Self::Reason) -> bool;
+}
+
+/// How a drive ended.
+pub enum Drive<S, R> {
+    /// The session asked for TLS; the stream is handed back.
+    Upgrade(S),
+    Closed(R),
+}
+
+async fn sleep_until_opt(deadline: Option<tokio::time::Instant>) {
+    match deadline {
+        Some(at) => tokio::time::sleep_until(at).await,
+        None => std::future::pending().await,
+    }
+}
+
+/// Drives `session` over `stream` until it closes or asks for TLS.
+pub async fn drive<S, T>(
+    stream: S,
+    session: &mut T,
+    clock: Clock,
+    mut wake: Option<watch::Receiver<u64>>,
+    shutdown: &mut watch::Receiver<bool>,
+) -> io::Result<Drive<S, T::Reason>>
+where
+    S: AsyncRead + AsyncWrite + Unpin,
+    T: Session,
+{
+    let (mut reader, mut writer) = tokio::io::split(stream);
+    let mut out: Vec<u8> = Vec::new();
+    let mut written = 0usize;
+    let mut buf = vec![0u8; 16 * 1024];
+    let mut eof = false;
+    let mut stopping = *shutdown.borrow();
+    if stopping {
+        session.shutdown(clock.mono());
+    }
+    loop {
+        if out.is_empty() || session.is_closing() {
+            match session.poll_action(clock.mono()) {
+                Some(Action::Transmit(bytes)) => {
+                    out = bytes;
+                    written = 0;
+                    continue;
+                }
+                Some(Action::StartTls) => return Ok(Drive::Upgrade(reader.unsplit(writer))),
+                Some(Action::Close(reason)) => {
+                    if session.graceful(&reason) {
+                        let _ =
+                            tokio::time::timeout(Duration::from_secs(1), writer.shutdown()).await;
+                    }
+                    return Ok(Drive::Closed(reason));
+                }
+                None => {}
+            }
+        }
+        let deadline = session.poll_timeout().map(|d| clock.instant(d));
+        let wake_fut = async {
+            match wake.as_mut() {
+                Some(rx) => {
+                    if rx.changed().await.is_err() {
+                        std::future::pending::<()>().await;
+                    }
+                }
+                None => std::future::pending().await,
+            }
+        };
+        tokio::select! {
+            biased;
+            changed = shutdown.changed(), if !stopping => {
+                if changed.is_err() || *shutdown.borrow() {
+                    stopping = true;
+                    out.clear();
+                    session.shutdown(clock.mono());
+                }
+            }
+            result = writer.write(out.get(written..).unwrap_or_default()), if !out.is_empty() => {
+                let n = result?;
+                if n == 0 {
+                    return Err(io::ErrorKind::WriteZero.into());
+                }
+                written += n;
+                if written >= out.len() {
+                    out.clear();
+                    session.on_write_completed(clock.mono());
+                }
+            }
+            result = reader.read(&mut buf), if !eof => {
+                let n = result?;
+                if n == 0 {
+                    eof = true;
+                    session.handle_eof(clock.mono());
+                } else {
+                    session.handle_input(clock.mono(), buf.get(..n).unwrap_or_default());
+                }
+            }
+            _ = wake_fut => {}
+            _ = sleep_until_opt(deadline) => session.handle_timeout(clock.mono()),
+        }
+    }
+}

@@ -1,0 +1,220 @@
+//! The reference server's configuration file (`alq-harness serve --config`),
+//! and its seed lease file.
+
+use super::leases::{Client, LeaseStore};
+use crate::session::server::{ServerConfig, ServerMode};
+use crate::session::timers::{Timers, BULK_LQ_MAX_CONNS};
+use crate::toml_load::{load_toml, LoadError};
+use crate::wire::RelayAgentInfo;
+use bytes::Bytes;
+use serde::Deserialize;
+use std::net::{Ipv4Addr, SocketAddr};
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ServeFile {
+    pub server: ServeConfig,
+}
+
+/// Everything `alq-harness serve` runs with. Defaults: loopback high ports,
+/// bulk-only mode (Active Leasequery must be switched on, RFC 7724 §8.1).
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct ServeConfig {
+    /// Leasequery TCP address (RFC 6926 §6.3 default port 67 needs privileges).
+    pub listen: SocketAddr,
+    /// UDP address of the DHCP front for relayed requests; none to disable.
+    pub dhcp: Option<SocketAddr>,
+    pub server_id: Ipv4Addr,
+    pub mode: ServerMode,
+    pub max_connections: usize,
+    /// Entries in the change history kept for catch-up.
+    pub history: usize,
+    #[serde(with = "humantime_duration")]
+    pub lease_time: Duration,
+    pub all_configured_query: bool,
+    pub suppress: Vec<u8>,
+    /// Configured addresses: "first-last" ranges or single addresses.
+    pub pool: Vec<String>,
+    /// Leases to create at start.
+    pub seed: Option<PathBuf>,
+    pub timers: Timers,
+    pub tls: Option<TlsFiles>,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct TlsFiles {
+    pub cert: PathBuf,
+    pub key: PathBuf,
+    /// CA that signs requestor certificates.
+    pub client_ca: PathBuf,
+    /// Requestor certificates allowed to use Active Leasequery; all that chain
+    /// to `client_ca` when absent.
+    pub allowed_clients: Option<Vec<PathBuf>>,
+}
+
+impl Default for ServeConfig {
+    fn default() -> Self {
+        ServeConfig {
+            listen: SocketAddr::from(([127, 0, 0, 1], 6767)),
+            dhcp: Some(SocketAddr::from(([127, 0, 0, 1], 6768))),
+            server_id: Ipv4Addr::LOCALHOST,
+            mode: ServerMode::BulkOnly,
+            max_connections: BULK_LQ_MAX_CONNS,
+            history: 4096,
+            lease_time: Duration::from_secs(3600),
+            all_configured_query: true,
+            suppress: Vec::new(),
+            pool: vec!["192.0.2.10-192.0.2.50".to_string()],
+            seed: None,
+            timers: Timers::default(),
+            tls: None,
+        }
+    }
+}
+
+mod humantime_duration {
+    use serde::{de::Error, Deserialize, Deserializer};
+    use std::time::Duration;
+
+    pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<Duration, D::Error> {
+        let text = String::deserialize(d)?;
+        humantime::parse_duration(&text).map_err(|e| D::Error::custom(format!("'{text}': {e}")))
+    }
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    #[error(transparent)]
+    Load(#[from] LoadError),
+    #[error("pool entry '{0}' is not an address or a first-last range")]
+    Pool(String),
+    #[error("secure mode needs a [server.tls] section with cert, key and client_ca")]
+    SecureWithoutTls,
+    #[error("seed lease {addr}: {reason}")]
+    Seed { addr: String, reason: String },
+}
+
+impl ServeConfig {
+    pub fn load(path: &Path) -> Result<Self, ConfigError> {
+        Ok(load_toml::<ServeFile>(path)?.server)
+    }
+
+    /// The configured addresses, in order.
+    pub fn addresses(&self) -> Result<Vec<Ipv4Addr>, ConfigError> {
+        let mut out = Vec::new();
+        for entry in &self.pool {
+            let bad = || ConfigError::Pool(entry.clone());
+            match entry.split_once('-') {
+                Some((first, last)) => {
+                    let first: Ipv4Addr = first.trim().parse().map_err(|_| bad())?;
+                    let last: Ipv4Addr = last.trim().parse().map_err(|_| bad())?;
+                    let (a, b) = (u32::from(first), u32::from(last));
+                    if b < a || b - a > 1 << 20 {
+                        return Err(bad());
+                    }
+                    out.extend((a..=b).map(Ipv4Addr::from));
+                }
+                None => out.push(entry.trim().parse().map_err(|_| bad())?),
+            }
+        }
+        Ok(out)
+    }
+
+    pub fn server_config(&self) -> Result<ServerConfig, ConfigError> {
+        if self.mode == ServerMode::Secure && self.tls.is_none() {
+            return Err(ConfigError::SecureWithoutTls);
+        }
+        Ok(ServerConfig {
+            server_id: self.server_id,
+            mode: self.mode,
+            timers: self.timers,
+            all_configured_query: self.all_configured_query,
+            suppress: self.suppress.clone(),
+        })
+    }
+
+    /// A store over the pool, tracking from `now`, with the seed leases bound.
+    pub fn store(&self, now: u32) -> Result<LeaseStore, ConfigError> {
+        let lease_time = u32::try_from(self.lease_time.as_secs()).unwrap_or(u32::MAX);
+        let mut store = LeaseStore::new(self.addresses()?, self.history, lease_time, now);
+        if let Some(path) = &self.seed {
+            for lease in SeedFile::load(path)?.lease {
+                let addr = lease.addr;
+                let client = lease.client().map_err(|reason| ConfigError::Seed {
+                    addr: addr.to_string(),
+                    reason,
+                })?;
+                store
+                    .bind(Some(addr), client, now)
+                    .map_err(|e| ConfigError::Seed {
+                        addr: addr.to_string(),
+                        reason: e.to_string(),
+                    })?;
+            }
+        }
+        Ok(store)
+    }
+}
+
+/// A lease file: `[[lease]]` tables.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SeedFile {
+    pub lease: Vec<SeedLease>,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SeedLease {
+    pub addr: Ipv4Addr,
+    /// Hardware address as colon-separated hex, htype 1.
+    pub mac: String,
+    pub client_id: Option<String>,
+    pub circuit_id: Option<String>,
+    pub remote_id: Option<String>,
+    pub relay_id: Option<String>,
+}
+
+fn parse_hex(text: &str) -> Result<Vec<u8>, String> {
+    text.split(':')
+        .map(|h| {
+            u8::from_str_radix(h, 16).map_err(|_| format!("'{text}' is not colon-separated hex"))
+        })
+        .collect()
+}
+
+impl SeedFile {
+    pub fn load(path: &Path) -> Result<Self, ConfigError> {
+        Ok(load_toml(path)?)
+    }
+}
+
+impl SeedLease {
+    pub fn client(&self) -> Result<Client, String> {
+        let mut relay = RelayAgentInfo::default();
+        for (sub, value) in [
+            (1u8, &self.circuit_id),
+            (2, &self.remote_id),
+            (12, &self.relay_id),
+        ] {
+            if let Some(v) = value {
+                relay = relay.with(sub, Bytes::copy_from_slice(v.as_bytes()));
+            }
+        }
+        Ok(Client {
+            htype: 1,
+            chaddr: parse_hex(&self.mac)?,
+            client_id: self
+                .client_id
+                .as_deref()
+                .map(parse_hex)
+                .transpose()?
+                .map(Bytes::from),
+            relay_info: (!relay.sub_options.is_empty()).then_some(relay),
+        })
+    }
+}

@@ -1,0 +1,142 @@
+//! A small DHCPv4 server front (RFC 2131) for relayed traffic only: DISCOVER,
+//! REQUEST, RELEASE and DECLINE arriving through a relay agent (giaddr set)
+//! change the lease store the same way a real server's would, so the harness can
+//! drive bindings through the DHCP protocol itself. Option 82 from the relay is
+//! stored with the binding (RFC 4388 §6.4.2).
+
+use super::leases::{Client, LeaseStore};
+use crate::wire::{DhcpOption, DhcpState, MessageBuilder, MessageType, RawMessage};
+use std::net::Ipv4Addr;
+
+/// Requested IP address option (RFC 2132 §9.1).
+const REQUESTED_IP: u8 = 50;
+
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum FrontError {
+    #[error("not relayed (giaddr is 0.0.0.0); only relayed requests are served")]
+    NotRelayed,
+    #[error("not a BOOTREQUEST")]
+    NotRequest,
+    #[error("message type: {0}")]
+    MessageType(String),
+    #[error("{0} is not handled")]
+    Unhandled(MessageType),
+    #[error(transparent)]
+    Lease(#[from] super::leases::LeaseError),
+}
+
+fn client_of(msg: &RawMessage) -> Client {
+    Client {
+        htype: msg.header.htype,
+        chaddr: msg.header.hardware_address().to_vec(),
+        client_id: msg.client_id().ok().flatten(),
+        relay_info: msg.relay_agent_info().ok().flatten(),
+    }
+}
+
+fn requested_ip(msg: &RawMessage) -> Option<Ipv4Addr> {
+    let data = msg.option_data(REQUESTED_IP).ok().flatten()?;
+    let octets: [u8; 4] = data.as_ref().try_into().ok()?;
+    Some(Ipv4Addr::from(octets))
+}
+
+fn reply(
+    kind: MessageType,
+    request: &RawMessage,
+    yiaddr: Ipv4Addr,
+    server_id: Ipv4Addr,
+    lease: Option<u32>,
+) -> RawMessage {
+    let mut b = MessageBuilder::reply(kind, request.header.xid)
+        .hardware(request.header.htype, request.header.hardware_address())
+        .option(DhcpOption::ServerId(server_id));
+    if let Some(t) = lease {
+        b = b.option(DhcpOption::LeaseTime(t));
+    }
+    if let Ok(Some(info)) = request.relay_agent_info() {
+        b = b.option(DhcpOption::RelayAgentInfo(info));
+    }
+    let mut msg = b.build();
+    msg.header.yiaddr = yiaddr;
+    msg.header.giaddr = request.header.giaddr;
+    msg.header.flags = request.header.flags;
+    msg
+}
+
+/// Handles one relayed request at server time `now`; returns the reply to send
+/// back to the relay agent, if the message calls for one.
+pub fn handle(
+    store: &mut LeaseStore,
+    msg: &RawMessage,
+    server_id: Ipv4Addr,
+    now: u32,
+) -> Result<Option<RawMessage>, FrontError> {
+    if msg.header.giaddr.is_unspecified() {
+        return Err(FrontError::NotRelayed);
+    }
+    if msg.header.op != crate::wire::message::BOOTREQUEST {
+        return Err(FrontError::NotRequest);
+    }
+    let kind = msg
+        .message_type()
+        .map_err(|e| FrontError::MessageType(e.to_string()))?;
+    let client = client_of(msg);
+    let lease_time = store.lease_time();
+    match kind {
+        MessageType::Discover => {
+            let offered = requested_ip(msg)
+                .filter(|a| {
+                    store
+                        .get(*a)
+                        .is_some_and(|b| b.state != DhcpState::Active || b.chaddr == client.chaddr)
+                })
+                .or_else(|| store.pick_address(&client));
+            Ok(offered.map(|a| reply(MessageType::Offer, msg, a, server_id, Some(lease_time))))
+        }
+        MessageType::Request => {
+            let wanted = requested_ip(msg)
+                .or_else(|| (!msg.header.ciaddr.is_unspecified()).then_some(msg.header.ciaddr));
+            let taken_by_other = |a: Ipv4Addr| {
+                store
+                    .get(a)
+                    .is_some_and(|b| b.state == DhcpState::Active && b.chaddr != client.chaddr)
+            };
+            match wanted {
+                Some(a) if store.get(a).is_none() || taken_by_other(a) => Ok(Some(reply(
+                    MessageType::Nak,
+                    msg,
+                    Ipv4Addr::UNSPECIFIED,
+                    server_id,
+                    None,
+                ))),
+                _ => {
+                    let addr = store.bind(wanted, client, now)?;
+                    Ok(Some(reply(
+                        MessageType::Ack,
+                        msg,
+                        addr,
+                        server_id,
+                        Some(lease_time),
+                    )))
+                }
+            }
+        }
+        MessageType::Release => {
+            let addr = msg.header.ciaddr;
+            if store
+                .get(addr)
+                .is_some_and(|b| b.chaddr == client.chaddr && b.state == DhcpState::Active)
+            {
+                store.release(addr, now)?;
+            }
+            Ok(None)
+        }
+        MessageType::Decline => {
+            if let Some(addr) = requested_ip(msg) {
+                store.abandon(addr, now)?;
+            }
+            Ok(None)
+        }
+        other => Err(FrontError::Unhandled(other)),
+    }
+}

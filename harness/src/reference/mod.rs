@@ -1,0 +1,5 @@
+//! The embedded reference server and requestor: the harness's default target.
+
+pub mod config;
+pub mod dhcp_front;
+pub mod leases;

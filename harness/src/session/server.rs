@@ -1,0 +1,744 @@
+//! Sans-IO server side of a leasequery TCP connection (RFC 7724 §8, RFC 6926 §8).
+//!
+//! The runtime feeds received bytes, end of stream, TLS progress and time; it
+//! polls for [`Output`]s (framed bytes to send, start TLS, close) and for the next
+//! timer deadline. Replies are built when they are polled, from the lease store's
+//! current state, so a connection that was blocked sends only the current state
+//! of each changed binding (RFC 7724 §6).
+
+use super::replies::{binding_reply, status_reply, ReplyPolicy, DEFAULT_PRL};
+use super::timers::Timers;
+use crate::reference::leases::{Binding, Coverage, LeaseStore};
+use crate::wire::framing::encode_frame;
+use crate::wire::{
+    DecodeError, DhcpState, FrameDecoder, FrameError, MessageBuilder, MessageType, RawMessage,
+    StatusCode,
+};
+use indexmap::IndexSet;
+use std::collections::{HashSet, VecDeque};
+use std::net::Ipv4Addr;
+use std::sync::Arc;
+use std::time::Duration;
+
+/// How the server treats Active Leasequery and TLS (RFC 7724 §8.1).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum ServerMode {
+    /// Active Leasequery off (the default): bulk queries only; DHCPTLS refused.
+    BulkOnly,
+    /// Active Leasequery in cleartext, enabled by its own switch; DHCPTLS refused.
+    Insecure,
+    /// Every connection must start with DHCPTLS and go through mutual TLS.
+    Secure,
+}
+
+#[derive(Debug, Clone)]
+pub struct ServerConfig {
+    pub server_id: Ipv4Addr,
+    pub mode: ServerMode,
+    pub timers: Timers,
+    /// Answer bulk queries with no primary key (all configured addresses).
+    pub all_configured_query: bool,
+    /// Options never sent even when requested (RFC 7724 §3, §8.2).
+    pub suppress: Vec<u8>,
+}
+
+impl Default for ServerConfig {
+    fn default() -> Self {
+        ServerConfig {
+            server_id: Ipv4Addr::LOCALHOST,
+            mode: ServerMode::BulkOnly,
+            timers: Timers::default(),
+            all_configured_query: true,
+            suppress: Vec::new(),
+        }
+    }
+}
+
+/// Why the server closes a connection.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum CloseReason {
+    /// A message type not allowed on a leasequery TCP connection (RFC 7724 §8.1.1).
+    Unsupported(Option<MessageType>),
+    /// A message that is not DHCP at all, or a broken length prefix.
+    Malformed(String),
+    PeerClosed,
+    /// Nothing (or no complete query) received for BULK_LQ_DATA_TIMEOUT.
+    ReadStall,
+    /// A write stayed blocked for ACTIVE_LQ_SEND_TIMEOUT (or BULK_LQ_DATA_TIMEOUT).
+    SendBlocked,
+    /// Secure mode: the connection did not start with DHCPTLS.
+    NotTls,
+    /// An error status was sent; the query ends with the connection.
+    QueryFailed(StatusCode),
+    Shutdown,
+    /// The TLS handshake failed or timed out (RFC 7724 §8.1).
+    TlsFailed(String),
+    /// The change history moved on faster than this connection read it.
+    HistoryOverrun,
+}
+
+/// What the runtime must do next.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Output {
+    /// Send these bytes (one framed message), then call
+    /// [`ServerSession::on_write_completed`].
+    Transmit(Vec<u8>),
+    /// Run the TLS handshake as server on this connection, then call
+    /// [`ServerSession::on_tls_established`] (or close on failure).
+    StartTls,
+    Close(CloseReason),
+}
+
+#[derive(Debug)]
+struct BulkQuery {
+    xid: u32,
+    prl: Vec<u8>,
+    addrs: VecDeque<Ipv4Addr>,
+    first_sent: bool,
+}
+
+#[derive(Debug)]
+struct CatchUp {
+    cursor: u64,
+    end: u64,
+    sent: HashSet<Ipv4Addr>,
+}
+
+#[derive(Debug)]
+struct ActiveQuery {
+    xid: u32,
+    prl: Vec<u8>,
+    first_sent: bool,
+    catch_up: Option<CatchUp>,
+    live_cursor: u64,
+    pending: IndexSet<Ipv4Addr>,
+}
+
+/// One leasequery TCP connection, server side.
+#[derive(Debug)]
+pub struct ServerSession {
+    config: Arc<ServerConfig>,
+    decoder: FrameDecoder,
+    queue: VecDeque<Output>,
+    bulk: VecDeque<BulkQuery>,
+    active: Option<ActiveQuery>,
+    messages_received: usize,
+    in_tls: bool,
+    tls_pending: bool,
+    closing: bool,
+    peer_eof: bool,
+    last_rx: Duration,
+    last_tx: Duration,
+    write_started: Option<Duration>,
+}
+
+fn frame(msg: &RawMessage) -> Output {
+    match encode_frame(&msg.encode()) {
+        Ok(bytes) => Output::Transmit(bytes),
+        Err(e) => Output::Close(CloseReason::Malformed(e.to_string())),
+    }
+}
+
+enum BulkKey {
+    All,
+    Mac(u8, Vec<u8>),
+    ClientId(Vec<u8>),
+    RemoteId(Vec<u8>),
+    RelayId(Vec<u8>),
+}
+
+impl ServerSession {
+    pub fn new(config: Arc<ServerConfig>, now: Duration) -> Self {
+        ServerSession {
+            config,
+            decoder: FrameDecoder::new(),
+            queue: VecDeque::new(),
+            bulk: VecDeque::new(),
+            active: None,
+            messages_received: 0,
+            in_tls: false,
+            tls_pending: false,
+            closing: false,
+            peer_eof: false,
+            last_rx: now,
+            last_tx: now,
+            write_started: None,
+        }
+    }
+
+    /// True once an active query runs on this connection.
+    pub fn is_active(&self) -> bool {
+        self.active.is_some()
+    }
+
+    /// True once the session has decided to close.
+    pub fn is_closing(&self) -> bool {
+        self.closing
+    }
+
+    fn close(&mut self, reason: CloseReason) {
+        if !self.closing {
+            self.queue.push_back(Output::Close(reason));
+            self.closing = true;
+        }
+    }
+
+    fn close_now(&mut self, reason: CloseReason) {
+        self.queue.clear();
+        self.closing = false;
+        self.close(reason);
+    }
+
+    /// Bytes received from the requestor (decrypted, when TLS is up).
+    pub fn handle_input(&mut self, now: Duration, bytes: &[u8], store: &LeaseStore, epoch: u32) {
+        if self.closing || bytes.is_empty() {
+            return;
+        }
+        self.last_rx = now;
+        if self.tls_pending {
+            // Nothing may follow DHCPTLS in clear before the TLS handshake.
+            self.close_now(CloseReason::Malformed(
+                "cleartext bytes after DHCPTLS".into(),
+            ));
+            return;
+        }
+        let events: Vec<Result<_, FrameError>> = self.decoder.decode(bytes).collect();
+        for event in events {
+            if self.closing || self.tls_pending {
+                break;
+            }
+            match event {
+                Ok(frame) => self.handle_message(frame.payload, store, epoch),
+                Err(e) => self.close_now(CloseReason::Malformed(e.to_string())),
+            }
+        }
+    }
+
+    fn handle_message(&mut self, payload: bytes::Bytes, store: &LeaseStore, epoch: u32) {
+        let first = self.messages_received == 0;
+        self.messages_received += 1;
+        let (msg, decode_error) = RawMessage::decode_partial(payload);
+        let Some(msg) = msg else {
+            let text = decode_error.map(|e| e.to_string()).unwrap_or_default();
+            self.close_now(CloseReason::Malformed(text));
+            return;
+        };
+        let Ok(kind) = msg.message_type() else {
+            self.close_now(CloseReason::Unsupported(None));
+            return;
+        };
+        let secure = self.config.mode == ServerMode::Secure;
+        match kind {
+            MessageType::Tls if first && !self.in_tls => {
+                let reply = MessageBuilder::reply(MessageType::Tls, msg.header.xid);
+                if secure {
+                    self.queue.push_back(frame(&reply.build()));
+                    self.queue.push_back(Output::StartTls);
+                    self.tls_pending = true;
+                } else {
+                    let refused = reply
+                        .option(crate::wire::DhcpOption::Status(crate::wire::Status::new(
+                            StatusCode::TlsConnectionRefused,
+                            "",
+                        )))
+                        .build();
+                    self.queue.push_back(frame(&refused));
+                }
+            }
+            _ if secure && !self.in_tls => self.close_now(CloseReason::NotTls),
+            MessageType::BulkLeaseQuery if self.active.is_none() => {
+                self.start_bulk(&msg, decode_error, store, epoch)
+            }
+            MessageType::ActiveLeaseQuery if self.config.mode != ServerMode::BulkOnly => {
+                if self.active.is_some() || !self.bulk.is_empty() {
+                    self.refuse_active(
+                        msg.header.xid,
+                        StatusCode::NotAllowed,
+                        "one query per active connection",
+                        epoch,
+                    );
+                } else {
+                    self.start_active(&msg, decode_error, store, epoch);
+                }
+            }
+            MessageType::BulkLeaseQuery => {
+                let xid = self.active.as_ref().map_or(msg.header.xid, |a| a.xid);
+                self.refuse_active(
+                    xid,
+                    StatusCode::NotAllowed,
+                    "no bulk query on an active connection",
+                    epoch,
+                );
+            }
+            other => self.close_now(CloseReason::Unsupported(Some(other))),
+        }
+    }
+
+    fn refuse_active(&mut self, xid: u32, status: StatusCode, text: &str, epoch: u32) {
+        let server_id = match &self.active {
+            Some(a) if a.first_sent => None,
+            _ => Some(self.config.server_id),
+        };
+        let msg = status_reply(
+            MessageType::LeaseQueryStatus,
+            xid,
+            Some((status, text)),
+            Some(epoch),
+            server_id,
+        );
+        self.queue.push_back(frame(&msg));
+        self.close(CloseReason::QueryFailed(status));
+    }
+
+    fn bulk_done(&mut self, xid: u32, status: StatusCode, text: &str) {
+        let msg = status_reply(
+            MessageType::LeaseQueryDone,
+            xid,
+            Some((status, text)),
+            None,
+            Some(self.config.server_id),
+        );
+        self.queue.push_back(frame(&msg));
+    }
+
+    fn bulk_key(&self, msg: &RawMessage) -> Result<BulkKey, (StatusCode, &'static str)> {
+        let malformed = |_| (StatusCode::MalformedQuery, "an option has a wrong length");
+        let h = &msg.header;
+        if !h.ciaddr.is_unspecified() || !h.yiaddr.is_unspecified() || !h.siaddr.is_unspecified() {
+            return Err((
+                StatusCode::MalformedQuery,
+                "ciaddr, yiaddr and siaddr must be zero",
+            ));
+        }
+        let mut keys = Vec::new();
+        let hw = h.hardware_address();
+        if !hw.is_empty() && hw.iter().any(|b| *b != 0) {
+            keys.push(BulkKey::Mac(h.htype, hw.to_vec()));
+        }
+        if let Some(id) = msg.client_id().map_err(malformed)? {
+            keys.push(BulkKey::ClientId(id.to_vec()));
+        }
+        if let Some(info) = msg.relay_agent_info().map_err(malformed)? {
+            let remote = info.remote_id().map(|v| v.to_vec());
+            let relay = info.relay_id().map(|v| v.to_vec());
+            if remote.is_none() && relay.is_none() {
+                return Err((
+                    StatusCode::MalformedQuery,
+                    "option 82 holds no remote-id or relay-id",
+                ));
+            }
+            keys.extend(remote.map(BulkKey::RemoteId));
+            keys.extend(relay.map(BulkKey::RelayId));
+        }
+        match keys.len() {
+            0 if self.config.all_configured_query => Ok(BulkKey::All),
+            0 => Err((
+                StatusCode::NotAllowed,
+                "query for all configured addresses is not enabled",
+            )),
+            1 => keys.pop().ok_or((StatusCode::UnspecFail, "")),
+            _ => Err((StatusCode::NotAllowed, "more than one query key")),
+        }
+    }
+
+    fn start_bulk(
+        &mut self,
+        msg: &RawMessage,
+        decode_error: Option<DecodeError>,
+        store: &LeaseStore,
+        _epoch: u32,
+    ) {
+        let xid = msg.header.xid;
+        if decode_error.is_some() {
+            return self.bulk_done(xid, StatusCode::MalformedQuery, "options do not decode");
+        }
+        let key = match self.bulk_key(msg) {
+            Ok(key) => key,
+            Err((status, text)) => return self.bulk_done(xid, status, text),
+        };
+        let window = match (msg.query_start_time(), msg.query_end_time()) {
+            (Ok(start), Ok(end)) => (start, end),
+            _ => {
+                return self.bulk_done(
+                    xid,
+                    StatusCode::MalformedQuery,
+                    "an option has a wrong length",
+                )
+            }
+        };
+        let vss_ok = match msg.vss() {
+            Ok(None) => true,
+            Ok(Some(vss)) => matches!(
+                vss.kind,
+                crate::wire::Vss::ALL_VPNS | crate::wire::Vss::GLOBAL
+            ),
+            Err(_) => {
+                return self.bulk_done(xid, StatusCode::MalformedQuery, "option 221 is malformed")
+            }
+        };
+        let prl = match msg.parameter_request_list() {
+            Ok(prl) => prl.unwrap_or_else(|| DEFAULT_PRL.to_vec()),
+            Err(_) => {
+                return self.bulk_done(xid, StatusCode::MalformedQuery, "option 55 is malformed")
+            }
+        };
+        let in_window = |b: &Binding| match window {
+            (None, None) => true,
+            (start, end) => {
+                b.ever_bound()
+                    && start.is_none_or(|s| b.changed_at() >= s)
+                    && end.is_none_or(|e| b.changed_at() <= e)
+            }
+        };
+        let bound = |b: &Binding| b.state == DhcpState::Active;
+        let addrs: VecDeque<Ipv4Addr> = store
+            .bindings()
+            .filter(|b| vss_ok && in_window(b))
+            .filter(|b| match &key {
+                BulkKey::All => true,
+                BulkKey::Mac(htype, hw) => bound(b) && b.htype == *htype && &b.chaddr == hw,
+                BulkKey::ClientId(id) => bound(b) && b.client_id.as_deref() == Some(&id[..]),
+                BulkKey::RemoteId(r) => {
+                    bound(b)
+                        && b.relay_info
+                            .as_ref()
+                            .and_then(|i| i.remote_id())
+                            .map(|v| &v[..])
+                            == Some(&r[..])
+                }
+                BulkKey::RelayId(r) => {
+                    bound(b)
+                        && b.relay_info
+                            .as_ref()
+                            .and_then(|i| i.relay_id())
+                            .map(|v| &v[..])
+                            == Some(&r[..])
+                }
+            })
+            .map(|b| b.addr)
+            .collect();
+        self.bulk.push_back(BulkQuery {
+            xid,
+            prl,
+            addrs,
+            first_sent: false,
+        });
+    }
+
+    fn start_active(
+        &mut self,
+        msg: &RawMessage,
+        decode_error: Option<DecodeError>,
+        store: &LeaseStore,
+        epoch: u32,
+    ) {
+        let xid = msg.header.xid;
+        let malformed = |s: &mut Self, text: &str| {
+            s.refuse_active(xid, StatusCode::MalformedQuery, text, epoch)
+        };
+        if decode_error.is_some() {
+            return malformed(self, "options do not decode");
+        }
+        let h = &msg.header;
+        if !h.ciaddr.is_unspecified() {
+            return malformed(self, "ciaddr must be zero");
+        }
+        if h.chaddr.iter().any(|b| *b != 0) {
+            return malformed(self, "chaddr must be empty");
+        }
+        match msg.client_id() {
+            Ok(None) => {}
+            Ok(Some(_)) => return malformed(self, "client-identifier not allowed"),
+            Err(_) => return malformed(self, "option 61 is malformed"),
+        }
+        let (start, end) = match (msg.query_start_time(), msg.query_end_time()) {
+            (Ok(start), Ok(end)) => (start, end),
+            _ => return malformed(self, "an option has a wrong length"),
+        };
+        if end.is_some() {
+            return malformed(self, "query-end-time not allowed in an active query");
+        }
+        let prl = match msg.parameter_request_list() {
+            Ok(prl) => prl.unwrap_or_else(|| DEFAULT_PRL.to_vec()),
+            Err(_) => return malformed(self, "option 55 is malformed"),
+        };
+        let mut active = ActiveQuery {
+            xid,
+            prl,
+            first_sent: false,
+            catch_up: None,
+            live_cursor: store.next_seq(),
+            pending: IndexSet::new(),
+        };
+        if let Some(start) = start {
+            match store.coverage(start) {
+                Coverage::Complete { from } => {
+                    active.catch_up = Some(CatchUp {
+                        cursor: from,
+                        end: store.next_seq(),
+                        sent: HashSet::new(),
+                    })
+                }
+                Coverage::Missing => {
+                    let msg = status_reply(
+                        MessageType::LeaseQueryStatus,
+                        xid,
+                        Some((StatusCode::DataMissing, "")),
+                        Some(epoch),
+                        Some(self.config.server_id),
+                    );
+                    active.first_sent = true;
+                    self.queue.push_back(frame(&msg));
+                }
+            }
+        }
+        self.active = Some(active);
+    }
+
+    /// The TLS handshake finished; DHCP continues inside it.
+    pub fn on_tls_established(&mut self, now: Duration) {
+        self.tls_pending = false;
+        self.in_tls = true;
+        self.last_rx = now;
+        // The prefix of the next message starts afresh inside TLS.
+        self.decoder = FrameDecoder::new();
+        self.messages_received = 0;
+    }
+
+    /// The requestor closed its end (RFC 7724 §8.4, RFC 6926 §8.5).
+    pub fn handle_eof(&mut self, _now: Duration) {
+        self.peer_eof = true;
+        if self.active.is_some() || self.bulk.is_empty() {
+            self.close_now(CloseReason::PeerClosed);
+        }
+    }
+
+    /// The last [`Output::Transmit`] was written in full.
+    pub fn on_write_completed(&mut self, now: Duration) {
+        self.write_started = None;
+        self.last_tx = now;
+    }
+
+    /// Ends the query with QueryTerminated and a base-time, then closes
+    /// (RFC 7724 §7.4, §8.4; RFC 6926 §8.5).
+    pub fn shutdown(&mut self, epoch: u32) {
+        if self.closing {
+            return;
+        }
+        self.queue.clear();
+        let terminated = Some((StatusCode::QueryTerminated, "server shutting down"));
+        if let Some(a) = &self.active {
+            let server_id = (!a.first_sent).then_some(self.config.server_id);
+            let msg = status_reply(
+                MessageType::LeaseQueryStatus,
+                a.xid,
+                terminated,
+                Some(epoch),
+                server_id,
+            );
+            self.queue.push_back(frame(&msg));
+        } else if let Some(q) = self.bulk.front() {
+            let server_id = (!q.first_sent).then_some(self.config.server_id);
+            let msg = status_reply(
+                MessageType::LeaseQueryDone,
+                q.xid,
+                terminated,
+                Some(epoch),
+                server_id,
+            );
+            self.queue.push_back(frame(&msg));
+        }
+        self.bulk.clear();
+        self.close(CloseReason::Shutdown);
+    }
+
+    fn send_timeout(&self) -> Duration {
+        if self.active.is_some() {
+            self.config.timers.active_send
+        } else {
+            self.config.timers.bulk_data
+        }
+    }
+
+    /// The next deadline at which [`handle_timeout`](Self::handle_timeout) must run.
+    pub fn poll_timeout(&self) -> Option<Duration> {
+        if self.closing && self.write_started.is_none() {
+            return None;
+        }
+        if let Some(started) = self.write_started {
+            return Some(started + self.send_timeout());
+        }
+        if self.tls_pending {
+            return Some(self.last_rx + self.config.timers.bulk_data);
+        }
+        if self.active.is_some() {
+            return Some(self.last_tx + self.config.timers.active_idle);
+        }
+        if self.bulk.is_empty() && self.queue.is_empty() {
+            return Some(self.last_rx.max(self.last_tx) + self.config.timers.bulk_data);
+        }
+        None
+    }
+
+    pub fn handle_timeout(&mut self, now: Duration, epoch: u32) {
+        if let Some(started) = self.write_started {
+            if now >= started + self.send_timeout() {
+                // The blocked write is abandoned; nothing more is sent.
+                self.write_started = None;
+                self.close_now(CloseReason::SendBlocked);
+            }
+            return;
+        }
+        if self.closing {
+            return;
+        }
+        let timers = self.config.timers;
+        if self.tls_pending {
+            if now >= self.last_rx + timers.bulk_data {
+                self.close_now(CloseReason::ReadStall);
+            }
+            return;
+        }
+        if let Some(a) = &mut self.active {
+            if now >= self.last_tx + timers.active_idle && self.queue.is_empty() {
+                let server_id = (!a.first_sent).then_some(self.config.server_id);
+                a.first_sent = true;
+                let msg = status_reply(
+                    MessageType::LeaseQueryStatus,
+                    a.xid,
+                    Some((StatusCode::ConnectionActive, "")),
+                    Some(epoch),
+                    server_id,
+                );
+                self.queue.push_back(frame(&msg));
+            }
+            return;
+        }
+        if self.bulk.is_empty()
+            && self.queue.is_empty()
+            && now >= self.last_rx.max(self.last_tx) + timers.bulk_data
+        {
+            self.close_now(CloseReason::ReadStall);
+        }
+    }
+
+    /// The next thing to do, if any. Call until it returns `None`; after a
+    /// `Transmit`, call again only once the write completed.
+    pub fn poll_output(&mut self, now: Duration, store: &LeaseStore, epoch: u32) -> Option<Output> {
+        if self.write_started.is_some() {
+            return None;
+        }
+        let out = self
+            .queue
+            .pop_front()
+            .or_else(|| self.next_stream_output(store, epoch));
+        if let Some(Output::Transmit(_)) = &out {
+            self.write_started = Some(now);
+        }
+        out
+    }
+
+    fn next_stream_output(&mut self, store: &LeaseStore, epoch: u32) -> Option<Output> {
+        if self.closing || self.tls_pending {
+            return None;
+        }
+        if self.active.is_some() {
+            return self.next_active_output(store, epoch);
+        }
+        let suppress = &self.config.suppress;
+        let server_id = self.config.server_id;
+        if let Some(q) = self.bulk.front_mut() {
+            let first = !q.first_sent;
+            q.first_sent = true;
+            let id = first.then_some(server_id);
+            if let Some(addr) = q.addrs.pop_front() {
+                if let Some(b) = store.get(addr) {
+                    let policy = ReplyPolicy {
+                        prl: &q.prl,
+                        server_id: id,
+                        suppress,
+                    };
+                    return Some(frame(&binding_reply(b, q.xid, epoch, &policy)));
+                }
+            }
+            let done = status_reply(MessageType::LeaseQueryDone, q.xid, None, None, id);
+            self.bulk.pop_front();
+            return Some(frame(&done));
+        }
+        if self.peer_eof {
+            self.close(CloseReason::PeerClosed);
+            return self.queue.pop_front();
+        }
+        None
+    }
+
+    fn next_active_output(&mut self, store: &LeaseStore, epoch: u32) -> Option<Output> {
+        let server_id = self.config.server_id;
+        let suppress = &self.config.suppress;
+        let a = self.active.as_mut()?;
+        if a.live_cursor < store.oldest_seq() {
+            let id = (!a.first_sent).then_some(server_id);
+            let msg = status_reply(
+                MessageType::LeaseQueryStatus,
+                a.xid,
+                Some((StatusCode::QueryTerminated, "change history overrun")),
+                Some(epoch),
+                id,
+            );
+            self.queue.push_back(frame(&msg));
+            self.close(CloseReason::HistoryOverrun);
+            return self.queue.pop_front();
+        }
+        for seq in a.live_cursor..store.next_seq() {
+            if let Some(change) = store.change(seq) {
+                a.pending.insert(change.addr);
+            }
+        }
+        a.live_cursor = store.next_seq();
+        let first = !a.first_sent;
+        let reply = |a: &ActiveQuery, b: &Binding| {
+            let policy = ReplyPolicy {
+                prl: &a.prl,
+                server_id: first.then_some(server_id),
+                suppress,
+            };
+            frame(&binding_reply(b, a.xid, epoch, &policy))
+        };
+        if let Some(addr) = a.pending.shift_remove_index(0) {
+            if let Some(b) = store.get(addr) {
+                a.first_sent = true;
+                return Some(reply(a, b));
+            }
+        }
+        while let Some(cu) = &mut a.catch_up {
+            let status = if cu.cursor < store.oldest_seq() {
+                StatusCode::DataMissing
+            } else if cu.cursor >= cu.end {
+                StatusCode::CatchUpComplete
+            } else {
+                let change = store.change(cu.cursor);
+                cu.cursor += 1;
+                if let Some(b) = change
+                    .filter(|c| cu.sent.insert(c.addr))
+                    .and_then(|c| store.get(c.addr))
+                {
+                    a.first_sent = true;
+                    return Some(reply(a, b));
+                }
+                continue;
+            };
+            a.catch_up = None;
+            a.first_sent = true;
+            let msg = status_reply(
+                MessageType::LeaseQueryStatus,
+                a.xid,
+                Some((status, "")),
+                Some(epoch),
+                first.then_some(server_id),
+            );
+            return Some(frame(&msg));
+        }
+        None
+    }
+}

@@ -1,0 +1,66 @@
+//! Protocol timers and parameters (RFC 6926 §6.3, RFC 7724 §5.3).
+
+use serde::{Deserialize, Serialize};
+use std::time::Duration;
+
+/// The timer values a peer runs with. Defaults are the RFC values; lower values
+/// are allowed for tests and declared targets (catalog ALQ-T-08).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct Timers {
+    /// BULK_LQ_DATA_TIMEOUT: stalled read or bulk send, idle after DONE.
+    #[serde(with = "humantime_serde_secs")]
+    pub bulk_data: Duration,
+    /// ACTIVE_LQ_RCV_TIMEOUT: requestor closes an active connection silent this long.
+    #[serde(with = "humantime_serde_secs")]
+    pub active_receive: Duration,
+    /// ACTIVE_LQ_SEND_TIMEOUT: server closes an active connection blocked this long.
+    #[serde(with = "humantime_serde_secs")]
+    pub active_send: Duration,
+    /// ACTIVE_LQ_IDLE_TIMEOUT: keepalive period; minimum spacing of requestor retries.
+    #[serde(with = "humantime_serde_secs")]
+    pub active_idle: Duration,
+}
+
+/// BULK_LQ_MAX_CONNS default (RFC 6926 §6.3).
+pub const BULK_LQ_MAX_CONNS: usize = 10;
+
+impl Default for Timers {
+    fn default() -> Self {
+        Timers {
+            bulk_data: Duration::from_secs(300),
+            active_receive: Duration::from_secs(120),
+            active_send: Duration::from_secs(120),
+            active_idle: Duration::from_secs(60),
+        }
+    }
+}
+
+impl Timers {
+    /// Every timer divided by `factor` (at least 1 ms), for real-time test runs.
+    pub fn scaled_down(self, factor: u32) -> Self {
+        let f = factor.max(1);
+        let scale = |d: Duration| (d / f).max(Duration::from_millis(1));
+        Timers {
+            bulk_data: scale(self.bulk_data),
+            active_receive: scale(self.active_receive),
+            active_send: scale(self.active_send),
+            active_idle: scale(self.active_idle),
+        }
+    }
+}
+
+/// Durations written as humantime strings ("300s", "2m", "150ms") in TOML.
+mod humantime_serde_secs {
+    use serde::{de::Error, Deserialize, Deserializer, Serializer};
+    use std::time::Duration;
+
+    pub fn serialize<S: Serializer>(value: &Duration, serializer: S) -> Result<S::Ok, S::Error> {
+        serializer.serialize_str(&humantime::format_duration(*value).to_string())
+    }
+
+    pub fn deserialize<'de, D: Deserializer<'de>>(deserializer: D) -> Result<Duration, D::Error> {
+        let text = String::deserialize(deserializer)?;
+        humantime::parse_duration(&text).map_err(|e| D::Error::custom(format!("'{text}': {e}")))
+    }
+}

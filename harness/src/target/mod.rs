@@ -1,0 +1,3 @@
+//! Ways to reach and drive an implementation under test.
+
+pub mod relay;

@@ -1,0 +1,172 @@
+//! The harness as a DHCP relay agent (RFC 2131 §4.1, RFC 3046): relayed DORA,
+//! RELEASE and DECLINE sent to a server's UDP port make its bindings change the
+//! way real clients would, with option 82 (circuit-id, remote-id, relay-id).
+
+use crate::wire::{
+    DhcpOption, MessageBuilder, MessageType, OptionItem, RawMessage, RelayAgentInfo,
+};
+use bytes::Bytes;
+use std::net::{Ipv4Addr, SocketAddr};
+use std::time::Duration;
+use tokio::net::UdpSocket;
+
+const REQUESTED_IP: u8 = 50;
+
+#[derive(Debug, thiserror::Error)]
+pub enum RelayError {
+    #[error("relay socket: {0}")]
+    Io(#[from] std::io::Error),
+    #[error("no {expected} from {server} within {waited:?}")]
+    NoReply {
+        expected: &'static str,
+        server: SocketAddr,
+        waited: Duration,
+    },
+    #[error("server answered {0} instead of {1}")]
+    Unexpected(String, &'static str),
+}
+
+/// A client as the relay presents it.
+#[derive(Debug, Clone)]
+pub struct RelayedClient {
+    pub mac: [u8; 6],
+    pub client_id: Option<Bytes>,
+    pub relay_info: RelayAgentInfo,
+}
+
+pub struct RelayAgent {
+    socket: UdpSocket,
+    server: SocketAddr,
+    giaddr: Ipv4Addr,
+    wait: Duration,
+    next_xid: u32,
+}
+
+impl RelayAgent {
+    /// Binds a UDP socket on `giaddr` (any port) to talk to `server`.
+    pub async fn bind(
+        giaddr: Ipv4Addr,
+        server: SocketAddr,
+        wait: Duration,
+    ) -> Result<Self, RelayError> {
+        let socket = UdpSocket::bind(SocketAddr::from((giaddr, 0))).await?;
+        Ok(RelayAgent {
+            socket,
+            server,
+            giaddr,
+            wait,
+            next_xid: 0x5eed_0000,
+        })
+    }
+
+    fn request(&mut self, kind: MessageType, client: &RelayedClient) -> MessageBuilder {
+        self.next_xid = self.next_xid.wrapping_add(1);
+        let mut b = MessageBuilder::request(kind, self.next_xid).hardware(1, &client.mac);
+        if let Some(id) = &client.client_id {
+            b = b.option(DhcpOption::ClientId(id.clone()));
+        }
+        b
+    }
+
+    fn finish(&self, b: MessageBuilder, client: &RelayedClient) -> RawMessage {
+        let mut msg = b
+            .option(DhcpOption::RelayAgentInfo(client.relay_info.clone()))
+            .build();
+        msg.header.giaddr = self.giaddr;
+        msg.header.hops = 1;
+        msg
+    }
+
+    async fn exchange(
+        &self,
+        msg: &RawMessage,
+        expected: MessageType,
+        label: &'static str,
+    ) -> Result<RawMessage, RelayError> {
+        self.socket.send_to(&msg.encode(), self.server).await?;
+        let mut buf = vec![0u8; 4096];
+        let deadline = tokio::time::Instant::now() + self.wait;
+        loop {
+            let received = tokio::time::timeout_at(deadline, self.socket.recv_from(&mut buf)).await;
+            let (n, _) = match received {
+                Ok(r) => r?,
+                Err(_) => {
+                    return Err(RelayError::NoReply {
+                        expected: label,
+                        server: self.server,
+                        waited: self.wait,
+                    })
+                }
+            };
+            let Ok(reply) = RawMessage::decode(buf.get(..n).unwrap_or_default()) else {
+                continue;
+            };
+            if reply.header.xid != msg.header.xid {
+                continue;
+            }
+            return match reply.message_type() {
+                Ok(t) if t == expected => Ok(reply),
+                Ok(t) => Err(RelayError::Unexpected(t.to_string(), label)),
+                Err(e) => Err(RelayError::Unexpected(e.to_string(), label)),
+            };
+        }
+    }
+
+    /// DISCOVER, OFFER, REQUEST, ACK; returns the address bound.
+    pub async fn dora(&mut self, client: &RelayedClient) -> Result<Ipv4Addr, RelayError> {
+        let discover = self.request(MessageType::Discover, client);
+        let discover = self.finish(discover, client);
+        let offer = self
+            .exchange(&discover, MessageType::Offer, "DHCPOFFER")
+            .await?;
+        let offered = offer.header.yiaddr;
+        let mut request = self
+            .request(MessageType::Request, client)
+            .item(OptionItem::tlv(REQUESTED_IP, offered.octets().to_vec()));
+        if let Ok(Some(id)) = offer.server_id() {
+            request = request.option(DhcpOption::ServerId(id));
+        }
+        let request = self.finish(request, client);
+        let ack = self.exchange(&request, MessageType::Ack, "DHCPACK").await?;
+        Ok(ack.header.yiaddr)
+    }
+
+    /// A renewal: REQUEST with ciaddr set, answered by ACK.
+    pub async fn renew(
+        &mut self,
+        client: &RelayedClient,
+        addr: Ipv4Addr,
+    ) -> Result<(), RelayError> {
+        let request = self.request(MessageType::Request, client).ciaddr(addr);
+        let request = self.finish(request, client);
+        self.exchange(&request, MessageType::Ack, "DHCPACK")
+            .await
+            .map(|_| ())
+    }
+
+    /// RELEASE (no reply is expected).
+    pub async fn release(
+        &mut self,
+        client: &RelayedClient,
+        addr: Ipv4Addr,
+    ) -> Result<(), RelayError> {
+        let release = self.request(MessageType::Release, client).ciaddr(addr);
+        let release = self.finish(release, client);
+        self.socket.send_to(&release.encode(), self.server).await?;
+        Ok(())
+    }
+
+    /// DECLINE of `addr` (no reply is expected).
+    pub async fn decline(
+        &mut self,
+        client: &RelayedClient,
+        addr: Ipv4Addr,
+    ) -> Result<(), RelayError> {
+        let decline = self
+            .request(MessageType::Decline, client)
+            .item(OptionItem::tlv(REQUESTED_IP, addr.octets().to_vec()));
+        let decline = self.finish(decline, client);
+        self.socket.send_to(&decline.encode(), self.server).await?;
+        Ok(())
+    }
+}

@@ -1,0 +1,131 @@
+//! Loading TOML files into serde types with errors that name the file, line and
+//! column on one line.
+
+use serde::de::DeserializeOwned;
+use std::path::{Path, PathBuf};
+
+#[derive(Debug, thiserror::Error)]
+pub enum LoadError {
+    #[error("cannot read {}: {error}", path.display())]
+    Read {
+        path: PathBuf,
+        error: std::io::Error,
+    },
+    #[error("{}:{line}:{column}: {message}", path.display())]
+    Parse {
+        path: PathBuf,
+        line: usize,
+        column: usize,
+        message: String,
+    },
+}
+
+/// Line and column (both from 1) of byte `offset` in `text`.
+pub fn line_column(text: &str, offset: usize) -> (usize, usize) {
+    let upto = text.get(..offset.min(text.len())).unwrap_or(text);
+    let line = upto.matches('\n').count() + 1;
+    let column = upto.rsplit('\n').next().map_or(0, |l| l.chars().count()) + 1;
+    (line, column)
+}
+
+/// Levenshtein distance, for suggesting the closest valid key.
+fn edit_distance(a: &str, b: &str) -> usize {
+    let b: Vec<char> = b.chars().collect();
+    let mut row: Vec<usize> = (0..=b.len()).collect();
+    for (i, ca) in a.chars().enumerate() {
+        let mut prev = row.first().copied().unwrap_or(0);
+        if let Some(first) = row.first_mut() {
+            *first = i + 1;
+        }
+        for (j, cb) in b.iter().enumerate() {
+            let cost = usize::from(ca != *cb);
+            let above = row.get(j + 1).copied().unwrap_or(usize::MAX);
+            let left = row.get(j).copied().unwrap_or(usize::MAX);
+            let value = (above.saturating_add(1))
+                .min(left.saturating_add(1))
+                .min(prev + cost);
+            prev = above;
+            if let Some(slot) = row.get_mut(j + 1) {
+                *slot = value;
+            }
+        }
+    }
+    row.last().copied().unwrap_or(0)
+}
+
+/// For serde's "unknown field `x`, expected one of `a`, `b`" (or "unknown
+/// variant"), the valid name closest to the unknown one.
+pub fn closest_name(message: &str) -> Option<String> {
+    let mut names = message.split('`').skip(1).step_by(2);
+    let unknown = names.next()?;
+    names
+        .map(|n| (edit_distance(unknown, n), n))
+        .filter(|(d, n)| *d <= n.len().max(unknown.len()) / 2 + 1)
+        .min()
+        .map(|(_, n)| n.to_string())
+}
+
+/// Parses `text` (read from `path`) as `T`.
+pub fn parse_toml<T: DeserializeOwned>(path: &Path, text: &str) -> Result<T, LoadError> {
+    toml::from_str(text).map_err(|e| {
+        let (line, column) = e.span().map_or((1, 1), |s| line_column(text, s.start));
+        let mut message = e.message().trim().replace('\n', "; ");
+        if let Some(name) = closest_name(&message) {
+            message = format!("{message}; did you mean `{name}`?");
+        }
+        LoadError::Parse {
+            path: path.to_path_buf(),
+            line,
+            column,
+            message,
+        }
+    })
+}
+
+/// Reads and parses a TOML file.
+pub fn load_toml<T: DeserializeOwned>(path: &Path) -> Result<T, LoadError> {
+    let text = std::fs::read_to_string(path).map_err(|error| LoadError::Read {
+        path: path.to_path_buf(),
+        error,
+    })?;
+    parse_toml(path, &text)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[derive(Debug, serde::Deserialize)]
+    #[serde(deny_unknown_fields)]
+    #[allow(dead_code)]
+    struct Example {
+        name: String,
+    }
+
+    #[test]
+    fn unknown_key_names_line_and_column() {
+        let err = parse_toml::<Example>(Path::new("x.toml"), "name = \"a\"\n  nmae = \"b\"\n")
+            .unwrap_err();
+        let text = err.to_string();
+        assert!(text.starts_with("x.toml:2:3: "), "{text}");
+        assert!(text.contains("nmae"), "{text}");
+        assert!(text.ends_with("did you mean `name`?"), "{text}");
+        assert!(!text.contains('\n'));
+    }
+
+    #[test]
+    fn closest_name_picks_the_nearest_valid_key() {
+        let msg = "unknown field `listn`, expected one of `listen`, `dhcp`, `mode`";
+        assert_eq!(closest_name(msg).as_deref(), Some("listen"));
+        assert_eq!(
+            closest_name("unknown field `zzzzzzzz`, expected `mode`"),
+            None
+        );
+    }
+
+    #[test]
+    fn line_column_counts_from_one() {
+        assert_eq!(line_column("ab\ncd", 0), (1, 1));
+        assert_eq!(line_column("ab\ncd", 4), (2, 2));
+    }
+}

@@ -1,0 +1,109 @@
+//! The reference server's DHCP front, driven by the harness's relay agent over
+//! UDP on loopback.
+
+use alq_harness::net::clock::Clock;
+use alq_harness::net::server::Shared;
+use alq_harness::net::udp::serve_dhcp;
+use alq_harness::reference::dhcp_front;
+use alq_harness::reference::leases::LeaseStore;
+use alq_harness::target::relay::{RelayAgent, RelayedClient};
+use alq_harness::wire::{DhcpState, MessageBuilder, MessageType, RelayAgentInfo};
+use bytes::Bytes;
+use std::net::{Ipv4Addr, SocketAddr};
+use std::time::Duration;
+
+fn client(last: u8, remote: &'static [u8]) -> RelayedClient {
+    RelayedClient {
+        mac: [2, 0, 0, 0, 0, last],
+        client_id: Some(Bytes::from(vec![1, 2, 0, 0, 0, 0, last])),
+        relay_info: RelayAgentInfo::default()
+            .with(1, Bytes::from(format!("port-{last}")))
+            .with(2, remote)
+            .with(12, &b"relay-1"[..]),
+    }
+}
+
+async fn front() -> (std::sync::Arc<Shared>, SocketAddr) {
+    let pool = (10..14).map(|i| Ipv4Addr::new(192, 0, 2, i));
+    let shared = Shared::new(
+        LeaseStore::new(pool, 64, 600, 1_800_000_000),
+        Clock::starting_at(1_800_000_000),
+    );
+    let socket = tokio::net::UdpSocket::bind("127.0.0.1:0").await.unwrap();
+    let addr = socket.local_addr().unwrap();
+    tokio::spawn(serve_dhcp(socket, shared.clone(), Ipv4Addr::LOCALHOST));
+    (shared, addr)
+}
+
+#[tokio::test]
+async fn relayed_dora_release_and_decline_change_the_store() {
+    let (shared, addr) = front().await;
+    let mut relay = RelayAgent::bind(Ipv4Addr::new(127, 0, 0, 2), addr, Duration::from_secs(5))
+        .await
+        .unwrap();
+    let a = relay.dora(&client(1, b"remote-A")).await.unwrap();
+    let b = relay.dora(&client(2, b"remote-B")).await.unwrap();
+    assert_ne!(a, b);
+    {
+        let store = shared.store();
+        let binding = store.get(a).unwrap();
+        assert_eq!(binding.state, DhcpState::Active);
+        assert_eq!(binding.chaddr, vec![2, 0, 0, 0, 0, 1]);
+        let info = binding.relay_info.as_ref().unwrap();
+        assert_eq!(info.remote_id().map(|r| &r[..]), Some(&b"remote-A"[..]));
+        assert_eq!(info.relay_id().map(|r| &r[..]), Some(&b"relay-1"[..]));
+    }
+    relay.renew(&client(1, b"remote-A"), a).await.unwrap();
+    relay.release(&client(1, b"remote-A"), a).await.unwrap();
+    relay.decline(&client(2, b"remote-B"), b).await.unwrap();
+    let mut states = (DhcpState::Active, DhcpState::Active);
+    for _ in 0..100 {
+        states = {
+            let store = shared.store();
+            (store.get(a).unwrap().state, store.get(b).unwrap().state)
+        };
+        if states == (DhcpState::Released, DhcpState::Abandoned) {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    assert_eq!(states, (DhcpState::Released, DhcpState::Abandoned));
+    // The same client gets its old address back.
+    assert_eq!(relay.dora(&client(1, b"remote-A")).await.unwrap(), a);
+}
+
+#[test]
+fn requests_that_were_not_relayed_are_refused() {
+    let mut store = LeaseStore::new([Ipv4Addr::new(192, 0, 2, 10)], 8, 600, 0);
+    let discover = MessageBuilder::request(MessageType::Discover, 1)
+        .hardware(1, &[2, 0, 0, 0, 0, 1])
+        .build();
+    let err = dhcp_front::handle(&mut store, &discover, Ipv4Addr::LOCALHOST, 0).unwrap_err();
+    assert_eq!(err, dhcp_front::FrontError::NotRelayed);
+}
+
+#[test]
+fn a_request_for_an_address_held_by_another_client_is_nakked() {
+    let addr = Ipv4Addr::new(192, 0, 2, 10);
+    let mut store = LeaseStore::new([addr], 8, 600, 0);
+    let request = |mac: u8| {
+        let mut m = MessageBuilder::request(MessageType::Request, 1)
+            .hardware(1, &[2, 0, 0, 0, 0, mac])
+            .item(alq_harness::wire::OptionItem::tlv(
+                50,
+                addr.octets().to_vec(),
+            ))
+            .build();
+        m.header.giaddr = Ipv4Addr::new(127, 0, 0, 2);
+        m
+    };
+    let ack = dhcp_front::handle(&mut store, &request(1), Ipv4Addr::LOCALHOST, 5)
+        .unwrap()
+        .unwrap();
+    assert_eq!(ack.message_type(), Ok(MessageType::Ack));
+    assert_eq!(ack.header.yiaddr, addr);
+    let nak = dhcp_front::handle(&mut store, &request(2), Ipv4Addr::LOCALHOST, 6)
+        .unwrap()
+        .unwrap();
+    assert_eq!(nak.message_type(), Ok(MessageType::Nak));
+}

@@ -1,0 +1,149 @@
+//! `alq-harness serve` and `alq-harness watch` as separate processes on loopback
+//! high ports: three relayed DORAs drive bindings, and watch prints them.
+
+use alq_harness::target::relay::{RelayAgent, RelayedClient};
+use alq_harness::wire::RelayAgentInfo;
+use bytes::Bytes;
+use serde_json::Value;
+use std::io::{BufRead, BufReader};
+use std::net::{Ipv4Addr, SocketAddr};
+use std::process::{Child, Command, Stdio};
+use std::sync::mpsc;
+use std::time::Duration;
+
+/// A child process killed when the test ends, however it ends.
+struct Running(Child);
+
+impl Drop for Running {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+fn spawn(args: &[&str]) -> (Running, mpsc::Receiver<Value>) {
+    let mut child = Command::new(env!("CARGO_BIN_EXE_alq-harness"))
+        .args(args)
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let stdout = child.stdout.take().unwrap();
+    let (tx, rx) = mpsc::channel();
+    std::thread::spawn(move || {
+        for line in BufReader::new(stdout).lines().map_while(Result::ok) {
+            if let Ok(v) = serde_json::from_str::<Value>(&line) {
+                if tx.send(v).is_err() {
+                    break;
+                }
+            }
+        }
+    });
+    (Running(child), rx)
+}
+
+/// The next line matching `want`; generous bound so a broken build fails
+/// instead of hanging.
+fn wait_for(rx: &mpsc::Receiver<Value>, want: impl Fn(&Value) -> bool) -> Value {
+    loop {
+        let v = rx
+            .recv_timeout(Duration::from_secs(30))
+            .expect("expected output line");
+        if want(&v) {
+            return v;
+        }
+    }
+}
+
+fn sigterm(child: &Running) {
+    let _ = Command::new("kill").arg(child.0.id().to_string()).status();
+}
+
+#[test]
+fn serve_and_watch_as_processes_report_three_relayed_doras() {
+    let (server, server_out) = spawn(&[
+        "serve",
+        "--listen",
+        "127.0.0.1:0",
+        "--dhcp",
+        "127.0.0.1:0",
+        "--mode",
+        "insecure",
+    ]);
+    let listening = wait_for(&server_out, |v| v["event"] == "listening");
+    let tcp = listening["leasequery_tcp"].as_str().unwrap().to_string();
+    let udp: SocketAddr = listening["dhcp_udp"].as_str().unwrap().parse().unwrap();
+
+    let (_watch, watch_out) = spawn(&["watch", "--server", &tcp]);
+    wait_for(&watch_out, |v| {
+        v["event"] == "connected" && v["active"] == true
+    });
+
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    let bound: Vec<Ipv4Addr> = rt.block_on(async {
+        let mut relay = RelayAgent::bind(Ipv4Addr::new(127, 0, 0, 2), udp, Duration::from_secs(10))
+            .await
+            .unwrap();
+        let mut out = Vec::new();
+        for last in 1..=3u8 {
+            let client = RelayedClient {
+                mac: [2, 0, 0, 0, 0, last],
+                client_id: None,
+                relay_info: RelayAgentInfo::default()
+                    .with(1, Bytes::from(format!("port-{last}")))
+                    .with(2, &b"remote-A"[..])
+                    .with(12, &b"relay-1"[..]),
+            };
+            out.push(relay.dora(&client).await.unwrap());
+        }
+        out
+    });
+
+    let mut seen = Vec::new();
+    while seen.len() < 3 {
+        let v = wait_for(&watch_out, |v| {
+            v["event"] == "binding" && v["active"] == true
+        });
+        assert_eq!(v["state"], "ACTIVE");
+        assert_eq!(v["remote_id"], "72:65:6d:6f:74:65:2d:41");
+        seen.push(v["addr"].as_str().unwrap().parse::<Ipv4Addr>().unwrap());
+    }
+    assert_eq!(seen, bound);
+
+    // Stopping the server ends the active query with QueryTerminated.
+    sigterm(&server);
+    let status = wait_for(&watch_out, |v| v["event"] == "status");
+    assert_eq!(status["status"], "QueryTerminated");
+    assert!(status["base_time"].as_u64().is_some());
+}
+
+#[test]
+fn a_bad_config_is_one_line_and_exit_2() {
+    let dir = std::env::temp_dir().join(format!("alq-serve-config-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let cases = [
+        ("[server]\nlistn = \"127.0.0.1:1\"\n", "did you mean `listen`?"),
+        ("[server]\nlisten = \"127.0.0.1:99999\"\n", "bad.toml:2:10: invalid socket address"),
+        (
+            "[server]\nmode = \"secure\"\n[server.tls]\ncert = \"/nonexistent/server.pem\"\nkey = \"/nonexistent/server.key\"\nclient_ca = \"/nonexistent/ca.pem\"\n",
+            "/nonexistent/server.pem",
+        ),
+        ("[server]\npool = [\"192.0.2.50-192.0.2.10\"]\n", "pool entry '192.0.2.50-192.0.2.10'"),
+    ];
+    for (text, needle) in cases {
+        let path = dir.join("bad.toml");
+        std::fs::write(&path, text).unwrap();
+        let out = Command::new(env!("CARGO_BIN_EXE_alq-harness"))
+            .args(["serve", "--config", path.to_str().unwrap()])
+            .output()
+            .unwrap();
+        assert_eq!(out.status.code(), Some(2), "{text}");
+        let err = String::from_utf8(out.stderr).unwrap();
+        assert_eq!(err.lines().count(), 1, "{err}");
+        assert!(err.contains(needle), "{err}");
+    }
+    std::fs::remove_dir_all(&dir).unwrap();
+}
