@@ -49,6 +49,39 @@ enum Command {
     Watch(WatchArgs),
     /// Write a test CA, server and requestor certificates into DIR.
     Certs { dir: PathBuf },
+    /// Act as a DHCP relay agent: drive a client's lease on a DHCP server.
+    Relay(RelayArgs),
+}
+
+#[derive(clap::Args)]
+struct RelayArgs {
+    /// What to do: dora, renew, release or decline.
+    #[arg(value_parser = ["dora", "renew", "release", "decline"])]
+    action: String,
+    /// The DHCP server's UDP address.
+    #[arg(long)]
+    dhcp: SocketAddr,
+    /// The relay agent's address (giaddr), a local address.
+    #[arg(long, default_value = "127.0.0.2")]
+    giaddr: std::net::Ipv4Addr,
+    /// Client hardware address, colon-separated hex (htype 1).
+    #[arg(long)]
+    mac: String,
+    /// The client's address (renew, release, decline).
+    #[arg(long)]
+    addr: Option<std::net::Ipv4Addr>,
+    /// Client identifier, colon-separated hex.
+    #[arg(long)]
+    client_id: Option<String>,
+    /// Option 82 sub-option 1.
+    #[arg(long)]
+    circuit_id: Option<String>,
+    /// Option 82 sub-option 2.
+    #[arg(long)]
+    remote_id: Option<String>,
+    /// Option 82 sub-option 12.
+    #[arg(long)]
+    relay_id: Option<String>,
 }
 
 #[derive(clap::Args)]
@@ -117,6 +150,7 @@ fn main() -> ExitCode {
         Command::Serve(args) => runtime().and_then(|rt| rt.block_on(serve(args))),
         Command::Watch(args) => runtime().and_then(|rt| rt.block_on(watch_server(args))),
         Command::Certs { dir } => certs(&dir),
+        Command::Relay(args) => runtime().and_then(|rt| rt.block_on(relay(args))),
     };
     match outcome {
         Ok(()) => ExitCode::SUCCESS,
@@ -377,6 +411,53 @@ async fn watch_server(args: WatchArgs) -> Result<()> {
     }
     stop.send_replace(true);
     printer.abort();
+    Ok(())
+}
+
+fn hex_arg(name: &str, text: &str) -> Result<Vec<u8>> {
+    text.split(':')
+        .map(|h| u8::from_str_radix(h, 16))
+        .collect::<Result<Vec<u8>, _>>()
+        .with_context(|| format!("--{name} '{text}' is not colon-separated hex"))
+}
+
+async fn relay(args: RelayArgs) -> Result<()> {
+    use alq_harness::target::relay::{RelayAgent, RelayedClient};
+    let mac: [u8; 6] = hex_arg("mac", &args.mac)?
+        .try_into()
+        .map_err(|_| anyhow::anyhow!("--mac '{}' must have 6 octets", args.mac))?;
+    let mut info = alq_harness::wire::RelayAgentInfo::default();
+    for (sub, value) in [
+        (1u8, &args.circuit_id),
+        (2, &args.remote_id),
+        (12, &args.relay_id),
+    ] {
+        if let Some(v) = value {
+            info = info.with(sub, bytes::Bytes::copy_from_slice(v.as_bytes()));
+        }
+    }
+    let client = RelayedClient {
+        mac,
+        client_id: args
+            .client_id
+            .as_deref()
+            .map(|c| hex_arg("client-id", c))
+            .transpose()?
+            .map(bytes::Bytes::from),
+        relay_info: info,
+    };
+    let mut agent =
+        RelayAgent::bind(args.giaddr, args.dhcp, std::time::Duration::from_secs(5)).await?;
+    let need_addr = || {
+        args.addr
+            .ok_or_else(|| anyhow::anyhow!("{} needs --addr", args.action))
+    };
+    match args.action.as_str() {
+        "dora" => println!("{}", agent.dora(&client).await?),
+        "renew" => agent.renew(&client, need_addr()?).await?,
+        "release" => agent.release(&client, need_addr()?).await?,
+        _ => agent.decline(&client, need_addr()?).await?,
+    }
     Ok(())
 }
 
