@@ -2,8 +2,10 @@
 //! and the Bulk Leasequery it builds on (RFC 6926).
 
 pub mod capture;
+pub mod catalog;
 pub mod net;
 pub mod reference;
+pub mod scenario;
 pub mod session;
 pub mod target;
 pub mod toml_load;

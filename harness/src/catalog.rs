@@ -1,0 +1,138 @@
+//! The requirement catalog (docs/leasequery-requirements.md §4): every testable
+//! requirement with its RFC reference, level and class. Verdicts cite these.
+
+use std::collections::BTreeMap;
+use std::sync::OnceLock;
+
+const CATALOG_MD: &str = include_str!("../../docs/leasequery-requirements.md");
+
+/// How a requirement is graded when broken.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Strength {
+    /// An upper-case MUST / MUST NOT: a failure.
+    Must,
+    /// SHOULD, SHOULD NOT or a lower-case obligation (AMB-06): a warning, a
+    /// failure under `--strict`.
+    Should,
+    /// MAY: informational only.
+    May,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+pub struct Requirement {
+    pub id: String,
+    /// RFC reference, e.g. "7724 §8.2".
+    pub reference: String,
+    /// Level as the catalog writes it, e.g. "MUST + SHOULD NOT".
+    pub level: String,
+    pub text: String,
+    /// Test classes: F, S, C, T, A, D.
+    pub class: String,
+}
+
+impl Requirement {
+    pub fn strength(&self) -> Strength {
+        let level = self.level.trim();
+        if level.starts_with("MUST") {
+            Strength::Must
+        } else if level.starts_with("MAY") {
+            Strength::May
+        } else {
+            Strength::Should
+        }
+    }
+
+    /// Documentation-only requirements get no automated verdict.
+    pub fn black_box(&self) -> bool {
+        !self.class.contains('D')
+    }
+
+    /// The RFC section for grouping, e.g. "RFC 7724 §8.2".
+    pub fn rfc_section(&self) -> String {
+        let first = self.reference.split(['(', ',']).next().unwrap_or("").trim();
+        format!("RFC {first}")
+    }
+}
+
+fn cells(line: &str) -> Vec<String> {
+    line.trim()
+        .trim_matches('|')
+        .split('|')
+        .map(|c| c.trim().to_string())
+        .collect()
+}
+
+fn is_requirement_id(id: &str) -> bool {
+    let prefixes = ["ALQ-S-", "ALQ-R-", "BLQ-S-", "BLQ-R-", "LQ-S-", "WIRE-"];
+    prefixes.iter().any(|p| {
+        id.strip_prefix(p)
+            .is_some_and(|n| !n.is_empty() && n.chars().all(|c| c.is_ascii_digit()))
+    })
+}
+
+fn parse(markdown: &str) -> BTreeMap<String, Requirement> {
+    let mut out = BTreeMap::new();
+    for line in markdown.lines().filter(|l| l.starts_with("| ")) {
+        let c = cells(line);
+        let Some(id) = c.first().filter(|id| is_requirement_id(id)) else {
+            continue;
+        };
+        let (text, class) = if id.starts_with("WIRE-") {
+            (c.get(3).cloned().unwrap_or_default(), "F".to_string())
+        } else {
+            (c.get(3).cloned().unwrap_or_default(), c.get(5).cloned().unwrap_or_default())
+        };
+        out.insert(
+            id.clone(),
+            Requirement {
+                id: id.clone(),
+                reference: c.get(1).cloned().unwrap_or_default(),
+                level: c.get(2).cloned().unwrap_or_default(),
+                text,
+                class,
+            },
+        );
+    }
+    out
+}
+
+/// The whole catalog, keyed by requirement ID.
+pub fn catalog() -> &'static BTreeMap<String, Requirement> {
+    static CATALOG: OnceLock<BTreeMap<String, Requirement>> = OnceLock::new();
+    CATALOG.get_or_init(|| parse(CATALOG_MD))
+}
+
+pub fn requirement(id: &str) -> Option<&'static Requirement> {
+    catalog().get(id)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn catalog_has_the_139_requirements_of_section_4_8() {
+        let c = catalog();
+        let count = |p: &str| c.keys().filter(|k| k.starts_with(p)).count();
+        assert_eq!(count("ALQ-S-"), 45);
+        assert_eq!(count("ALQ-R-"), 29);
+        assert_eq!(count("BLQ-S-"), 38);
+        assert_eq!(count("BLQ-R-"), 12);
+        assert_eq!(count("LQ-S-"), 7);
+        assert_eq!(count("WIRE-"), 8);
+        assert_eq!(c.len(), 139);
+        assert_eq!(c.values().filter(|r| !r.black_box()).count(), 5);
+    }
+
+    #[test]
+    fn levels_grade_as_the_catalog_says() {
+        let get = |id: &str| requirement(id).unwrap_or_else(|| panic!("{id}"));
+        assert_eq!(get("ALQ-S-26").strength(), Strength::Must);
+        assert_eq!(get("ALQ-S-19").strength(), Strength::Should);
+        assert_eq!(get("ALQ-S-24").strength(), Strength::Should, "lower-case 'will' (AMB-06)");
+        assert_eq!(get("WIRE-05").strength(), Strength::Must);
+        assert_eq!(get("ALQ-S-16").rfc_section(), "RFC 7724 §8.1.1");
+        assert_eq!(get("ALQ-R-24").class, "D");
+    }
+}

@@ -1,0 +1,193 @@
+//! Expressions inside scenario files: durations with symbolic protocol timers
+//! ("ACTIVE_LQ_IDLE_TIMEOUT + 5s") and values with variables ("${base} + 1").
+
+use super::model::Value;
+use crate::session::timers::Timers;
+use std::collections::HashMap;
+use std::net::Ipv4Addr;
+use std::time::Duration;
+
+/// The symbolic timer names (RFC 6926 §6.3, RFC 7724 §5.3).
+pub const TIMER_NAMES: &[&str] = &[
+    "BULK_LQ_DATA_TIMEOUT",
+    "ACTIVE_LQ_RCV_TIMEOUT",
+    "ACTIVE_LQ_SEND_TIMEOUT",
+    "ACTIVE_LQ_IDLE_TIMEOUT",
+];
+
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum ExprError {
+    #[error("'{0}' is not a duration or timer name (timers: {names})", names = TIMER_NAMES.join(", "))]
+    BadDuration(String),
+    #[error("variable '{0}' is not set (capture it first)")]
+    Unset(String),
+    #[error("'{0}' is not a number, address or variable")]
+    BadValue(String),
+    #[error("variable '{0}' holds {1}, not {2}")]
+    WrongKind(String, &'static str, &'static str),
+}
+
+/// A value a scenario captured or a trigger produced.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Var {
+    Number(u32),
+    Address(Ipv4Addr),
+    Addresses(Vec<Ipv4Addr>),
+}
+
+impl Var {
+    fn kind(&self) -> &'static str {
+        match self {
+            Var::Number(_) => "a number",
+            Var::Address(_) => "an address",
+            Var::Addresses(_) => "a list of addresses",
+        }
+    }
+}
+
+pub type Vars = HashMap<String, Var>;
+
+fn timer(name: &str, timers: &Timers) -> Option<Duration> {
+    Some(match name {
+        "BULK_LQ_DATA_TIMEOUT" => timers.bulk_data,
+        "ACTIVE_LQ_RCV_TIMEOUT" => timers.active_receive,
+        "ACTIVE_LQ_SEND_TIMEOUT" => timers.active_send,
+        "ACTIVE_LQ_IDLE_TIMEOUT" => timers.active_idle,
+        _ => return None,
+    })
+}
+
+/// Splits "a + b - c" into signed terms.
+fn terms(expr: &str) -> Vec<(bool, String)> {
+    let mut out = Vec::new();
+    let mut negative = false;
+    let mut current = String::new();
+    for ch in expr.chars() {
+        match ch {
+            '+' | '-' if !current.trim().is_empty() => {
+                out.push((negative, current.trim().to_string()));
+                current.clear();
+                negative = ch == '-';
+            }
+            _ => current.push(ch),
+        }
+    }
+    out.push((negative, current.trim().to_string()));
+    out
+}
+
+/// Evaluates a duration expression against the target's timers.
+pub fn duration(expr: &str, timers: &Timers) -> Result<Duration, ExprError> {
+    let bad = || ExprError::BadDuration(expr.to_string());
+    let mut total: i128 = 0;
+    for (negative, term) in terms(expr) {
+        let (factor, name) = match term.split_once('*') {
+            Some((k, n)) => (k.trim().parse::<u32>().map_err(|_| bad())?, n.trim()),
+            None => (1, term.as_str()),
+        };
+        let d = match timer(name, timers) {
+            Some(d) => d,
+            None => humantime::parse_duration(name).map_err(|_| bad())?,
+        } * factor;
+        let ms = i128::try_from(d.as_millis()).map_err(|_| bad())?;
+        total += if negative { -ms } else { ms };
+    }
+    u64::try_from(total.max(0)).map(Duration::from_millis).map_err(|_| bad())
+}
+
+/// Checks a duration expression's names without evaluating it.
+pub fn check_duration(expr: &str) -> Result<(), ExprError> {
+    duration(expr, &Timers::default()).map(|_| ())
+}
+
+fn lookup<'a>(name: &str, vars: &'a Vars) -> Result<&'a Var, ExprError> {
+    vars.get(name).ok_or_else(|| ExprError::Unset(name.to_string()))
+}
+
+fn variable_name(term: &str) -> Option<&str> {
+    term.strip_prefix("${").and_then(|t| t.strip_suffix('}'))
+}
+
+/// Evaluates a numeric value: a number, or "${var}" terms with offsets.
+pub fn number(value: &Value, vars: &Vars) -> Result<u32, ExprError> {
+    let text = match value {
+        Value::Number(n) => return Ok(*n),
+        Value::Text(t) => t,
+    };
+    let mut total: i64 = 0;
+    for (negative, term) in terms(text) {
+        let v = match variable_name(&term) {
+            Some(name) => match lookup(name, vars)? {
+                Var::Number(n) => i64::from(*n),
+                Var::Address(a) => i64::from(u32::from(*a)),
+                other => return Err(ExprError::WrongKind(name.to_string(), other.kind(), "a number")),
+            },
+            None => parse_int(&term).ok_or_else(|| ExprError::BadValue(text.clone()))?,
+        };
+        total += if negative { -v } else { v };
+    }
+    u32::try_from(total.clamp(0, i64::from(u32::MAX))).map_err(|_| ExprError::BadValue(text.clone()))
+}
+
+fn parse_int(text: &str) -> Option<i64> {
+    match text.strip_prefix("0x") {
+        Some(hex) => i64::from_str_radix(hex, 16).ok(),
+        None => text.parse().ok(),
+    }
+}
+
+/// Evaluates an address: dotted quad or "${var}".
+pub fn address(value: &Value, vars: &Vars) -> Result<Ipv4Addr, ExprError> {
+    match value {
+        Value::Number(n) => Ok(Ipv4Addr::from(*n)),
+        Value::Text(t) => match variable_name(t.trim()) {
+            Some(name) => match lookup(name, vars)? {
+                Var::Address(a) => Ok(*a),
+                Var::Number(n) => Ok(Ipv4Addr::from(*n)),
+                Var::Addresses(list) => list
+                    .first()
+                    .copied()
+                    .ok_or_else(|| ExprError::WrongKind(name.to_string(), "an empty list", "an address")),
+            },
+            None => t.trim().parse().map_err(|_| ExprError::BadValue(t.clone())),
+        },
+    }
+}
+
+/// Evaluates a list of addresses: "${var}".
+pub fn addresses(text: &str, vars: &Vars) -> Result<Vec<Ipv4Addr>, ExprError> {
+    let name = variable_name(text.trim()).ok_or_else(|| ExprError::BadValue(text.to_string()))?;
+    match lookup(name, vars)? {
+        Var::Addresses(list) => Ok(list.clone()),
+        Var::Address(a) => Ok(vec![*a]),
+        other => Err(ExprError::WrongKind(name.to_string(), other.kind(), "a list of addresses")),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn durations_add_timers_and_literals() {
+        let t = Timers::default();
+        assert_eq!(duration("ACTIVE_LQ_IDLE_TIMEOUT", &t), Ok(Duration::from_secs(60)));
+        assert_eq!(duration("BULK_LQ_DATA_TIMEOUT + 10s", &t), Ok(Duration::from_secs(310)));
+        assert_eq!(duration("ACTIVE_LQ_IDLE_TIMEOUT - 1s", &t), Ok(Duration::from_secs(59)));
+        assert_eq!(duration("2 * ACTIVE_LQ_IDLE_TIMEOUT + 500ms", &t), Ok(Duration::from_millis(120_500)));
+        assert!(duration("ACTIVE_LQ_IDL_TIMEOUT", &t).is_err());
+    }
+
+    #[test]
+    fn numbers_resolve_variables_and_offsets() {
+        let mut vars = Vars::new();
+        vars.insert("base".into(), Var::Number(1000));
+        assert_eq!(number(&Value::Text("${base} + 5".into()), &vars), Ok(1005));
+        assert_eq!(number(&Value::Text("${base} - 1".into()), &vars), Ok(999));
+        assert_eq!(number(&Value::Text("0x51".into()), &vars), Ok(0x51));
+        assert_eq!(
+            number(&Value::Text("${nope}".into()), &vars),
+            Err(ExprError::Unset("nope".into()))
+        );
+    }
+}

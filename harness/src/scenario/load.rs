@@ -1,0 +1,242 @@
+//! Loading and validating scenario files. Every error names the file and, where
+//! it can, the line and column, plus the closest valid name.
+
+use super::expr::{check_duration, TIMER_NAMES};
+use super::model::{Role, Scenario, Step};
+use crate::catalog::requirement;
+use crate::toml_load::{edit_distance, line_column, parse_toml, LoadError};
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+
+#[derive(Debug, thiserror::Error)]
+pub enum ScenarioError {
+    #[error(transparent)]
+    Load(#[from] LoadError),
+    #[error("{}:{line}: {message}", path.display())]
+    Invalid { path: PathBuf, line: usize, message: String },
+    #[error("cannot list scenarios in {}: {error}", path.display())]
+    List { path: PathBuf, error: std::io::Error },
+    #[error("scenario id '{id}' is used by both {} and {}", first.display(), second.display())]
+    DuplicateId { id: String, first: PathBuf, second: PathBuf },
+}
+
+/// A scenario and the file it came from.
+#[derive(Debug, Clone)]
+pub struct LoadedScenario {
+    pub path: PathBuf,
+    pub scenario: Scenario,
+}
+
+fn line_of(text: &str, needle: &str) -> usize {
+    text.find(needle).map_or(1, |at| line_column(text, at).0)
+}
+
+fn closest_timer(bad: &str) -> Option<&'static str> {
+    bad.split(['+', '-', '*', ' '])
+        .filter(|t| !t.is_empty())
+        .flat_map(|t| TIMER_NAMES.iter().map(move |n| (edit_distance(&t.to_ascii_uppercase(), n), *n)))
+        .filter(|(d, _)| *d > 0 && *d <= 3)
+        .min()
+        .map(|(_, n)| n)
+}
+
+fn durations(step: &Step) -> Vec<&str> {
+    let mut out = Vec::new();
+    match step {
+        Step::Accept(a) => out.extend([a.within.as_deref(), a.not_before.as_deref()]),
+        Step::Expect(e) => out.extend([e.within.as_deref(), e.not_before.as_deref()]),
+        Step::ExpectClose(e) => out.push(e.within.as_deref()),
+        Step::ExpectSilence(e) => out.push(Some(e.duration.as_str())),
+        Step::Wait(w) => out.push(Some(w.duration.as_str())),
+        _ => {}
+    }
+    out.into_iter().flatten().collect()
+}
+
+fn step_requirement(step: &Step) -> Option<&str> {
+    match step {
+        Step::Accept(a) => a.requirement.as_deref(),
+        Step::Expect(e) => e.requirement.as_deref(),
+        Step::ExpectClose(e) => e.requirement.as_deref(),
+        Step::ExpectSilence(e) => e.requirement.as_deref(),
+        Step::ExpectAddresses(e) => e.requirement.as_deref(),
+        Step::StartTls(s) => s.requirement.as_deref(),
+        _ => None,
+    }
+}
+
+/// Parses and validates one scenario file's text.
+pub fn parse_scenario(path: &Path, text: &str) -> Result<Scenario, ScenarioError> {
+    let scenario: Scenario = parse_toml(path, text)?;
+    let invalid = |needle: &str, message: String| ScenarioError::Invalid {
+        path: path.to_path_buf(),
+        line: line_of(text, needle),
+        message,
+    };
+    if scenario.steps.is_empty() {
+        return Err(invalid("id", "a scenario needs at least one [[step]]".into()));
+    }
+    if scenario.covers.is_empty() {
+        return Err(invalid("covers", "covers must name at least one requirement".into()));
+    }
+    for id in &scenario.covers {
+        if requirement(id).is_none() {
+            return Err(invalid(id, format!("covers names '{id}', which is not in the requirement catalog")));
+        }
+    }
+    let id_requirement = scenario.id.split('-').take(3).collect::<Vec<_>>().join("-");
+    let id_requirement2 = scenario.id.split('-').take(2).collect::<Vec<_>>().join("-");
+    if requirement(&id_requirement).is_none() && requirement(&id_requirement2).is_none() {
+        return Err(invalid(
+            "id",
+            format!("id '{}' must start with the requirement it tests, e.g. ALQ-S-26-catch-up", scenario.id),
+        ));
+    }
+    for (index, step) in scenario.steps.iter().enumerate() {
+        let n = index + 1;
+        for expr in durations(step) {
+            if check_duration(expr).is_err() {
+                let hint = closest_timer(expr).map(|t| format!("; did you mean {t}?")).unwrap_or_default();
+                return Err(invalid(
+                    expr,
+                    format!("step {n}: '{expr}' is not a duration or timer name{hint}"),
+                ));
+            }
+        }
+        if let Some(req) = step_requirement(step) {
+            if requirement(req).is_none() {
+                return Err(invalid(req, format!("step {n}: requirement '{req}' is not in the catalog")));
+            }
+        }
+        match (step, scenario.role) {
+            (Step::Connect(_) | Step::StartTls(_) | Step::Trigger(_), Role::Server) => {
+                return Err(invalid("connect", format!("step {n}: connect, start-tls and trigger are for role = \"requestor\"")));
+            }
+            (Step::Accept(_), Role::Requestor) => {
+                return Err(invalid("accept", format!("step {n}: accept is for role = \"server\"")));
+            }
+            _ => {}
+        }
+        if let Step::Capture(c) = step {
+            if c.into.is_empty() || !c.into.chars().all(|ch| ch.is_ascii_alphanumeric() || ch == '_') {
+                return Err(invalid(&c.into, format!("step {n}: variable name '{}' must be letters, digits and _", c.into)));
+            }
+        }
+    }
+    Ok(scenario)
+}
+
+/// Loads one scenario file.
+pub fn load_scenario(path: &Path) -> Result<LoadedScenario, ScenarioError> {
+    let text = std::fs::read_to_string(path).map_err(|error| LoadError::Read {
+        path: path.to_path_buf(),
+        error,
+    })?;
+    Ok(LoadedScenario {
+        path: path.to_path_buf(),
+        scenario: parse_scenario(path, &text)?,
+    })
+}
+
+fn collect(dir: &Path, out: &mut Vec<PathBuf>) -> Result<(), ScenarioError> {
+    let entries = std::fs::read_dir(dir).map_err(|error| ScenarioError::List {
+        path: dir.to_path_buf(),
+        error,
+    })?;
+    for entry in entries {
+        let entry = entry.map_err(|error| ScenarioError::List {
+            path: dir.to_path_buf(),
+            error,
+        })?;
+        let path = entry.path();
+        if path.is_dir() {
+            collect(&path, out)?;
+        } else if path.extension().is_some_and(|e| e == "toml") {
+            out.push(path);
+        }
+    }
+    Ok(())
+}
+
+/// Every `*.toml` under `dir`, sorted by path; ids must be unique.
+pub fn load_dir(dir: &Path) -> Result<Vec<LoadedScenario>, ScenarioError> {
+    let mut paths = Vec::new();
+    collect(dir, &mut paths)?;
+    paths.sort();
+    let mut seen: BTreeMap<String, PathBuf> = BTreeMap::new();
+    let mut out = Vec::new();
+    for path in paths {
+        let loaded = load_scenario(&path)?;
+        if let Some(first) = seen.insert(loaded.scenario.id.clone(), path.clone()) {
+            return Err(ScenarioError::DuplicateId {
+                id: loaded.scenario.id,
+                first,
+                second: path,
+            });
+        }
+        out.push(loaded);
+    }
+    Ok(out)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const GOOD: &str = r#"
+id = "ALQ-S-16-example"
+title = "t"
+role = "requestor"
+covers = ["ALQ-S-16"]
+
+[[step]]
+connect = {}
+
+[[step]]
+send = { type = "DHCPDISCOVER" }
+
+[[step]]
+expect-close = { within = "5s" }
+"#;
+
+    fn parse(text: &str) -> Result<Scenario, ScenarioError> {
+        parse_scenario(Path::new("s.toml"), text)
+    }
+
+    #[test]
+    fn a_good_scenario_loads() {
+        let s = parse(GOOD).unwrap();
+        assert_eq!(s.steps.len(), 3);
+    }
+
+    #[test]
+    fn a_misspelt_key_names_line_column_and_the_closest_key() {
+        let text = GOOD.replace("expect-close = { within", "expect-close = { withn");
+        let err = parse(&text).unwrap_err().to_string();
+        assert!(err.starts_with("s.toml:14:18: "), "{err}");
+        assert!(err.contains("withn") && err.contains("did you mean `within`?"), "{err}");
+    }
+
+    #[test]
+    fn a_misspelt_step_names_the_closest_step() {
+        let text = GOOD.replace("expect-close =", "expect-clse =");
+        let err = parse(&text).unwrap_err().to_string();
+        assert!(err.contains("did you mean `expect-close`?"), "{err}");
+    }
+
+    #[test]
+    fn an_unknown_message_type_is_an_error_with_its_line() {
+        let text = GOOD.replace("DHCPDISCOVER", "DHCPLEASEACTIV");
+        let err = parse(&text).unwrap_err().to_string();
+        assert!(err.starts_with("s.toml:11:17: "), "{err}");
+        assert!(err.contains("unknown message type 'DHCPLEASEACTIV'"), "{err}");
+    }
+
+    #[test]
+    fn an_unknown_timer_and_requirement_are_errors() {
+        let err = parse(&GOOD.replace("\"5s\"", "\"ACTIVE_LQ_IDL_TIMEOUT\"")).unwrap_err().to_string();
+        assert!(err.contains("s.toml:14:") && err.contains("did you mean ACTIVE_LQ_IDLE_TIMEOUT?"), "{err}");
+        let err = parse(&GOOD.replace("[\"ALQ-S-16\"]", "[\"ALQ-S-99\"]")).unwrap_err().to_string();
+        assert!(err.contains("'ALQ-S-99', which is not in the requirement catalog"), "{err}");
+    }
+}

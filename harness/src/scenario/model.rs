@@ -1,0 +1,431 @@
+//! Scenario files: declarative test cases, one per file (TOML). Every struct
+//! and enum rejects unknown keys, so a typo is a load error, never a silently
+//! skipped check.
+
+use crate::wire::{MessageType, StatusCode};
+use serde::{Deserialize, Deserializer};
+
+/// Which side the harness plays.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, serde::Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Role {
+    /// The harness is the requestor; the target is a server.
+    Requestor,
+    /// The harness is the server; the target is a requestor.
+    Server,
+}
+
+/// What a scenario needs from the target; absent features make it
+/// not-applicable.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Deserialize, serde::Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Need {
+    /// Bulk Leasequery (RFC 6926).
+    Bulk,
+    /// Active Leasequery (RFC 7724).
+    Active,
+    /// Active Leasequery in cleartext.
+    Insecure,
+    /// Active Leasequery over TLS after DHCPTLS.
+    Secure,
+    /// A way to change bindings on the target.
+    Trigger,
+    /// Waits of at least one default protocol timer.
+    Slow,
+    /// A bulk-only server (no Active Leasequery).
+    BulkOnly,
+    /// Bulk query for all configured addresses.
+    AllConfiguredQuery,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "kebab-case")]
+pub struct Scenario {
+    pub id: String,
+    pub title: String,
+    pub role: Role,
+    pub covers: Vec<String>,
+    #[serde(default)]
+    pub tags: Vec<String>,
+    #[serde(default)]
+    pub needs: Vec<Need>,
+    /// How the embedded reference target is set up for this scenario.
+    #[serde(default)]
+    pub reference: ReferenceSetup,
+    #[serde(rename = "step")]
+    pub steps: Vec<Step>,
+}
+
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "kebab-case")]
+pub struct ReferenceSetup {
+    /// Change-history entries of the reference server.
+    pub history: Option<usize>,
+}
+
+/// A message type written by name ("LEASEACTIVE", "DHCPLEASEACTIVE") or number.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct TypeName(pub MessageType);
+
+impl<'de> Deserialize<'de> for TypeName {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        let v = NameOrNumber::deserialize(d)?;
+        match v {
+            NameOrNumber::Number(n) => u8::try_from(n)
+                .map(|n| TypeName(MessageType::from_u8(n)))
+                .map_err(|_| serde::de::Error::custom(format!("message type {n} is out of range 0-255"))),
+            NameOrNumber::Name(s) => s
+                .parse::<MessageType>()
+                .map(TypeName)
+                .map_err(|e| serde::de::Error::custom(e.to_string())),
+        }
+    }
+}
+
+/// A status code by name ("CatchUpComplete") or number, or "none" for absent.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct StatusName(pub Option<StatusCode>);
+
+impl<'de> Deserialize<'de> for StatusName {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        match NameOrNumber::deserialize(d)? {
+            NameOrNumber::Number(n) => u8::try_from(n)
+                .map(|n| StatusName(Some(StatusCode::from_u8(n))))
+                .map_err(|_| serde::de::Error::custom(format!("status {n} is out of range 0-255"))),
+            NameOrNumber::Name(s) if s.eq_ignore_ascii_case("none") => Ok(StatusName(None)),
+            NameOrNumber::Name(s) => s
+                .parse::<StatusCode>()
+                .map(|c| StatusName(Some(c)))
+                .map_err(|e| serde::de::Error::custom(e.to_string())),
+        }
+    }
+}
+
+#[derive(Deserialize)]
+#[serde(untagged)]
+enum NameOrNumber {
+    Number(i64),
+    Name(String),
+}
+
+/// One value or a list of alternatives.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(untagged)]
+pub enum OneOrMany<T> {
+    One(T),
+    Many(Vec<T>),
+}
+
+impl<T: Clone> OneOrMany<T> {
+    pub fn to_vec(&self) -> Vec<T> {
+        match self {
+            OneOrMany::One(v) => vec![v.clone()],
+            OneOrMany::Many(v) => v.clone(),
+        }
+    }
+}
+
+/// A number, or text with `${variables}` and `+`/`-` terms, resolved when the
+/// step runs.
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+#[serde(untagged)]
+pub enum Value {
+    Number(u32),
+    Text(String),
+}
+
+/// A duration: "5s", "ACTIVE_LQ_IDLE_TIMEOUT", "BULK_LQ_DATA_TIMEOUT + 10s".
+pub type DurationExpr = String;
+
+fn default_conn() -> String {
+    "a".to_string()
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Step {
+    /// Requestor role: open a connection to the target server.
+    Connect(Connect),
+    /// Server role: wait for the target requestor to connect.
+    Accept(Accept),
+    Send(Send),
+    Expect(Expect),
+    ExpectClose(ExpectClose),
+    ExpectSilence(ExpectSilence),
+    /// Check the addresses seen so far on a connection.
+    ExpectAddresses(ExpectAddresses),
+    /// Requestor role: run the TLS handshake after a DHCPTLS success.
+    StartTls(StartTls),
+    /// Stop reading a connection (the peer's sends block once buffers fill).
+    PauseReading(ConnRef),
+    ResumeReading(ConnRef),
+    Trigger(Trigger),
+    Capture(Capture),
+    Wait(Wait),
+    Close(Close),
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "kebab-case")]
+pub struct ConnRef {
+    #[serde(default = "default_conn")]
+    pub conn: String,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "kebab-case")]
+pub struct Connect {
+    #[serde(default = "default_conn")]
+    pub conn: String,
+    /// Receive buffer in bytes (SO_RCVBUF; the pipe size in memory), to make a
+    /// server's sends block sooner.
+    pub recv_buffer: Option<usize>,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "kebab-case")]
+pub struct Accept {
+    #[serde(default = "default_conn")]
+    pub conn: String,
+    pub within: Option<DurationExpr>,
+    /// The connection must not come sooner than this after connection `since`
+    /// was accepted (retry spacing).
+    pub not_before: Option<DurationExpr>,
+    pub since: Option<String>,
+    pub requirement: Option<String>,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "kebab-case")]
+pub struct RawOption {
+    pub code: u8,
+    /// The value as hex; `length` overrides the length octet (a lie on purpose).
+    pub hex: String,
+    pub length: Option<u8>,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "kebab-case")]
+pub struct Send {
+    #[serde(default = "default_conn")]
+    pub conn: String,
+    #[serde(rename = "type")]
+    pub kind: Option<TypeName>,
+    pub xid: Option<Value>,
+    pub op: Option<u8>,
+    pub htype: Option<u8>,
+    pub hlen: Option<u8>,
+    /// Client hardware address, colon-separated hex.
+    pub chaddr: Option<String>,
+    pub ciaddr: Option<Value>,
+    pub yiaddr: Option<Value>,
+    pub siaddr: Option<Value>,
+    pub prl: Option<Vec<u8>>,
+    pub query_start_time: Option<Value>,
+    pub query_end_time: Option<Value>,
+    pub base_time: Option<Value>,
+    pub lease_time: Option<Value>,
+    pub status: Option<StatusName>,
+    pub status_text: Option<String>,
+    pub client_id: Option<String>,
+    pub circuit_id: Option<String>,
+    pub remote_id: Option<String>,
+    pub relay_id: Option<String>,
+    pub dhcp_state: Option<String>,
+    /// Extra options, written after the typed ones in this order.
+    #[serde(default)]
+    pub options: Vec<RawOption>,
+    /// Leave out END.
+    #[serde(default)]
+    pub no_end: bool,
+    /// Write this length prefix instead of the true one.
+    pub length_prefix: Option<u16>,
+    /// Write the framed message in pieces cut at these offsets.
+    #[serde(default)]
+    pub split: Vec<usize>,
+    /// Send these bytes (hex) as they are, instead of a message.
+    pub raw_hex: Option<String>,
+}
+
+/// What a received message must look like.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "kebab-case")]
+pub struct Expect {
+    #[serde(default = "default_conn")]
+    pub conn: String,
+    #[serde(rename = "type")]
+    pub kind: Option<OneOrMany<TypeName>>,
+    pub xid: Option<Value>,
+    pub status: Option<OneOrMany<StatusName>>,
+    /// "nonzero", "zero", an address or a variable.
+    pub ciaddr: Option<Value>,
+    #[serde(default)]
+    pub present: Vec<u8>,
+    #[serde(default)]
+    pub absent: Vec<u8>,
+    pub query_start_time: Option<Value>,
+    pub query_end_time: Option<Value>,
+    /// How many messages of this shape: "3", ">= 1", "0..5", "any".
+    pub count: Option<String>,
+    /// Deadline for each message, measured from the end of the previous step.
+    pub within: Option<DurationExpr>,
+    /// Earliest acceptable arrival (a timer that fires early is below default).
+    pub not_before: Option<DurationExpr>,
+    /// Let keepalives (ConnectionActive) pass unless they are what is expected.
+    pub ignore_keepalives: Option<bool>,
+    /// Skip messages that do not match instead of failing on them.
+    #[serde(default)]
+    pub skip_others: bool,
+    pub requirement: Option<String>,
+    /// Grade a mismatch as this level instead of the requirement's.
+    pub level: Option<LevelOverride>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum LevelOverride {
+    Must,
+    Should,
+    Info,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Default)]
+#[serde(rename_all = "kebab-case")]
+pub enum CloseKind {
+    #[default]
+    Any,
+    Fin,
+    Rst,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "kebab-case")]
+pub struct ExpectClose {
+    #[serde(default = "default_conn")]
+    pub conn: String,
+    pub within: Option<DurationExpr>,
+    #[serde(default)]
+    pub how: CloseKind,
+    /// Grade for messages received before the close (default: should).
+    pub messages_before: Option<LevelOverride>,
+    pub requirement: Option<String>,
+    pub level: Option<LevelOverride>,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "kebab-case")]
+pub struct ExpectSilence {
+    #[serde(default = "default_conn")]
+    pub conn: String,
+    #[serde(rename = "for")]
+    pub duration: DurationExpr,
+    /// Whether the peer closing counts as silence.
+    #[serde(default)]
+    pub close_ok: bool,
+    pub requirement: Option<String>,
+    pub level: Option<LevelOverride>,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "kebab-case")]
+pub struct ExpectAddresses {
+    #[serde(default = "default_conn")]
+    pub conn: String,
+    /// A list variable, e.g. "${bound}".
+    pub include: String,
+    /// Skip the check when a message with this status was received (e.g.
+    /// DataMissing excuses missing catch-up data).
+    pub unless_status: Option<StatusName>,
+    pub requirement: Option<String>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Certificate {
+    /// Authorised by the target.
+    Client,
+    /// Signed by the target's CA but not on its allow-list.
+    Other,
+    /// Self-signed, trusted by no one.
+    Untrusted,
+    /// No client certificate at all.
+    None,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Default)]
+#[serde(rename_all = "kebab-case")]
+pub enum Outcome {
+    #[default]
+    Ok,
+    Fail,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "kebab-case")]
+pub struct StartTls {
+    #[serde(default = "default_conn")]
+    pub conn: String,
+    pub cert: Certificate,
+    #[serde(default)]
+    pub expect: Outcome,
+    pub requirement: Option<String>,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "kebab-case")]
+pub struct Trigger {
+    /// Bind this many new leases (addresses go to `${bound}`).
+    pub bind: Option<usize>,
+    /// Renew the first N bound leases.
+    pub renew: Option<usize>,
+    /// Release the first N bound leases (addresses go to `${released}`).
+    pub release: Option<usize>,
+    /// Repeat the whole trigger this many times.
+    pub repeat: Option<usize>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Field {
+    Xid,
+    Ciaddr,
+    BaseTime,
+    QueryStartTime,
+    QueryEndTime,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "kebab-case")]
+pub struct Capture {
+    #[serde(default = "default_conn")]
+    pub conn: String,
+    /// Read from the last message received on the connection.
+    pub field: Field,
+    pub into: String,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "kebab-case")]
+pub struct Wait {
+    #[serde(rename = "for")]
+    pub duration: DurationExpr,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Default)]
+#[serde(rename_all = "kebab-case")]
+pub enum CloseHow {
+    /// Shut down the write side and keep reading.
+    Half,
+    /// Close both directions.
+    #[default]
+    Full,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "kebab-case")]
+pub struct Close {
+    #[serde(default = "default_conn")]
+    pub conn: String,
+    #[serde(default)]
+    pub how: CloseHow,
+}
