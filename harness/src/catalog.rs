@@ -81,7 +81,10 @@ fn parse(markdown: &str) -> BTreeMap<String, Requirement> {
         let (text, class) = if id.starts_with("WIRE-") {
             (c.get(3).cloned().unwrap_or_default(), "F".to_string())
         } else {
-            (c.get(3).cloned().unwrap_or_default(), c.get(5).cloned().unwrap_or_default())
+            (
+                c.get(3).cloned().unwrap_or_default(),
+                c.get(5).cloned().unwrap_or_default(),
+            )
         };
         out.insert(
             id.clone(),
@@ -130,7 +133,11 @@ mod tests {
         let get = |id: &str| requirement(id).unwrap_or_else(|| panic!("{id}"));
         assert_eq!(get("ALQ-S-26").strength(), Strength::Must);
         assert_eq!(get("ALQ-S-19").strength(), Strength::Should);
-        assert_eq!(get("ALQ-S-24").strength(), Strength::Should, "lower-case 'will' (AMB-06)");
+        assert_eq!(
+            get("ALQ-S-24").strength(),
+            Strength::Should,
+            "lower-case 'will' (AMB-06)"
+        );
         assert_eq!(get("WIRE-05").strength(), Strength::Must);
         assert_eq!(get("ALQ-S-16").rfc_section(), "RFC 7724 §8.1.1");
         assert_eq!(get("ALQ-R-24").class, "D");

@@ -33,6 +33,20 @@ struct Cli {
 
 #[derive(Subcommand)]
 enum Command {
+    /// Run the conformance scenarios against a target (the embedded reference
+    /// by default). Exit code 0: conformant; 1: non-conformance found; 2: harness
+    /// or setup error.
+    Run(RunArgs),
+    /// List the scenarios with their role, requirements and needs.
+    List {
+        #[arg(long)]
+        scenarios: Option<PathBuf>,
+    },
+    /// Validate scenario files without running them.
+    Check {
+        #[arg(required = true)]
+        files: Vec<PathBuf>,
+    },
     /// Print every length-prefixed DHCP message carried over TCP in a pcap file.
     Decode {
         /// A classic pcap file (Ethernet, Linux cooked, raw IP or loopback).
@@ -82,6 +96,32 @@ struct RelayArgs {
     /// Option 82 sub-option 12.
     #[arg(long)]
     relay_id: Option<String>,
+}
+
+#[derive(clap::Args)]
+struct RunArgs {
+    /// A target profile (TOML); the embedded reference target when absent.
+    #[arg(long)]
+    target: Option<PathBuf>,
+    /// The scenario directory.
+    #[arg(long)]
+    scenarios: Option<PathBuf>,
+    /// Only scenarios whose id contains, tag equals or requirement list holds
+    /// this (repeatable).
+    #[arg(long)]
+    filter: Vec<String>,
+    /// Scenarios run at once.
+    #[arg(long, default_value_t = 1)]
+    jobs: usize,
+    /// SHOULD-level and lower-case obligations fail instead of warn.
+    #[arg(long)]
+    strict: bool,
+    /// Skip scenarios that wait for a default protocol timer.
+    #[arg(long)]
+    skip_slow: bool,
+    /// Print every finding, not only the broken ones.
+    #[arg(long, short)]
+    verbose: bool,
 }
 
 #[derive(clap::Args)]
@@ -146,6 +186,9 @@ fn parse_mode(text: &str) -> Result<ServerMode, String> {
 fn main() -> ExitCode {
     let cli = Cli::parse();
     let outcome = match cli.command {
+        Command::Run(args) => return run(args),
+        Command::List { scenarios } => list(scenarios),
+        Command::Check { files } => check(&files),
         Command::Decode { file, port } => decode(&file, port),
         Command::Serve(args) => runtime().and_then(|rt| rt.block_on(serve(args))),
         Command::Watch(args) => runtime().and_then(|rt| rt.block_on(watch_server(args))),
@@ -159,6 +202,149 @@ fn main() -> ExitCode {
             ExitCode::from(2)
         }
     }
+}
+
+fn scenario_dir(arg: Option<PathBuf>) -> PathBuf {
+    arg.unwrap_or_else(|| {
+        let local = PathBuf::from("scenarios");
+        if local.is_dir() {
+            local
+        } else {
+            Path::new(env!("CARGO_MANIFEST_DIR")).join("../scenarios")
+        }
+    })
+}
+
+fn run(args: RunArgs) -> ExitCode {
+    match run_suite_cli(args) {
+        Ok(code) => ExitCode::from(code),
+        Err(e) => {
+            eprintln!("error: {e:#}");
+            ExitCode::from(2)
+        }
+    }
+}
+
+fn run_suite_cli(args: RunArgs) -> Result<u8> {
+    use alq_harness::run::runner::{exit_code, run_suite, selected, RunOptions};
+    use alq_harness::run::verdict::{citation, Verdict};
+    use alq_harness::target::profile::TargetProfile;
+    let profile = match &args.target {
+        Some(path) => TargetProfile::load(path)?,
+        None => TargetProfile::reference(),
+    };
+    let scenarios = alq_harness::scenario::load::load_dir(&scenario_dir(args.scenarios))?;
+    let chosen = selected(&scenarios, &args.filter);
+    if chosen.is_empty() {
+        anyhow::bail!("no scenario matches the filter {:?}", args.filter);
+    }
+    runtime()?
+        .block_on(alq_harness::target::backend::preflight(&profile))
+        .map_err(|e| anyhow::anyhow!(e))?;
+    let options = RunOptions {
+        strict: args.strict,
+        jobs: args.jobs,
+        filter: args.filter.clone(),
+        skip_slow: args.skip_slow,
+    };
+    let total = chosen.len();
+    let done = std::sync::atomic::AtomicUsize::new(0);
+    let verbose = args.verbose;
+    let progress = |o: &alq_harness::run::runner::ScenarioOutcome| {
+        let n = done.fetch_add(1, std::sync::atomic::Ordering::Relaxed) + 1;
+        let label = match o.verdict {
+            Verdict::Pass => "PASS",
+            Verdict::Info => "INFO",
+            Verdict::Warn => "WARN",
+            Verdict::Fail => "FAIL",
+            Verdict::Error => "ERROR",
+            Verdict::NotApplicable => "N/A",
+        };
+        let mut text = format!(
+            "[{n:>3}/{total}] {label:<5} {} ({:.1} s{})",
+            o.id,
+            o.elapsed_ms as f64 / 1000.0,
+            if profile.kind == alq_harness::target::profile::TargetKind::Reference {
+                " virtual"
+            } else {
+                ""
+            }
+        );
+        if !o.missing.is_empty() {
+            text.push_str(&format!(" needs {:?}", o.missing));
+        }
+        for f in &o.findings {
+            let show = verbose || !matches!(f.verdict, Verdict::Pass | Verdict::NotApplicable);
+            if show {
+                let frame = f
+                    .frame
+                    .and_then(|i| {
+                        o.transcript
+                            .get(i)
+                            .map(|e| format!(" [#{i} {} {} {}]", e.conn, e.dir, e.text))
+                    })
+                    .unwrap_or_default();
+                text.push_str(&format!(
+                    "\n        {} {} ({}): {}{frame}",
+                    f.verdict.label(),
+                    f.requirement,
+                    citation(&f.requirement),
+                    f.message
+                ));
+            }
+        }
+        println!("{text}");
+    };
+    let outcomes = run_suite(&chosen, &profile, &options, &progress);
+    let count = |v: Verdict| outcomes.iter().filter(|o| o.verdict == v).count();
+    println!(
+        "{} scenarios against {}: {} pass, {} fail, {} warn, {} not-applicable, {} error",
+        outcomes.len(),
+        profile.name,
+        count(Verdict::Pass),
+        count(Verdict::Fail),
+        count(Verdict::Warn),
+        count(Verdict::NotApplicable),
+        count(Verdict::Error)
+    );
+    Ok(exit_code(&outcomes, args.strict))
+}
+
+fn list(dir: Option<PathBuf>) -> Result<()> {
+    let scenarios = alq_harness::scenario::load::load_dir(&scenario_dir(dir))?;
+    for l in &scenarios {
+        let s = &l.scenario;
+        let role = match s.role {
+            alq_harness::scenario::model::Role::Requestor => "requestor",
+            alq_harness::scenario::model::Role::Server => "server",
+        };
+        println!(
+            "{:<48} {:<9} {:<32} {}",
+            s.id,
+            role,
+            s.covers.join(","),
+            s.title
+        );
+    }
+    println!("{} scenarios", scenarios.len());
+    Ok(())
+}
+
+fn check(files: &[PathBuf]) -> Result<()> {
+    let mut bad = 0;
+    for f in files {
+        match alq_harness::scenario::load::load_scenario(f) {
+            Ok(l) => println!("ok {} ({})", f.display(), l.scenario.id),
+            Err(e) => {
+                eprintln!("error: {e}");
+                bad += 1;
+            }
+        }
+    }
+    if bad > 0 {
+        anyhow::bail!("{bad} of {} scenario files do not load", files.len());
+    }
+    Ok(())
 }
 
 fn runtime() -> Result<tokio::runtime::Runtime> {

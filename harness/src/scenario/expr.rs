@@ -92,7 +92,9 @@ pub fn duration(expr: &str, timers: &Timers) -> Result<Duration, ExprError> {
         let ms = i128::try_from(d.as_millis()).map_err(|_| bad())?;
         total += if negative { -ms } else { ms };
     }
-    u64::try_from(total.max(0)).map(Duration::from_millis).map_err(|_| bad())
+    u64::try_from(total.max(0))
+        .map(Duration::from_millis)
+        .map_err(|_| bad())
 }
 
 /// Checks a duration expression's names without evaluating it.
@@ -101,7 +103,8 @@ pub fn check_duration(expr: &str) -> Result<(), ExprError> {
 }
 
 fn lookup<'a>(name: &str, vars: &'a Vars) -> Result<&'a Var, ExprError> {
-    vars.get(name).ok_or_else(|| ExprError::Unset(name.to_string()))
+    vars.get(name)
+        .ok_or_else(|| ExprError::Unset(name.to_string()))
 }
 
 fn variable_name(term: &str) -> Option<&str> {
@@ -120,13 +123,20 @@ pub fn number(value: &Value, vars: &Vars) -> Result<u32, ExprError> {
             Some(name) => match lookup(name, vars)? {
                 Var::Number(n) => i64::from(*n),
                 Var::Address(a) => i64::from(u32::from(*a)),
-                other => return Err(ExprError::WrongKind(name.to_string(), other.kind(), "a number")),
+                other => {
+                    return Err(ExprError::WrongKind(
+                        name.to_string(),
+                        other.kind(),
+                        "a number",
+                    ))
+                }
             },
             None => parse_int(&term).ok_or_else(|| ExprError::BadValue(text.clone()))?,
         };
         total += if negative { -v } else { v };
     }
-    u32::try_from(total.clamp(0, i64::from(u32::MAX))).map_err(|_| ExprError::BadValue(text.clone()))
+    u32::try_from(total.clamp(0, i64::from(u32::MAX)))
+        .map_err(|_| ExprError::BadValue(text.clone()))
 }
 
 fn parse_int(text: &str) -> Option<i64> {
@@ -144,10 +154,9 @@ pub fn address(value: &Value, vars: &Vars) -> Result<Ipv4Addr, ExprError> {
             Some(name) => match lookup(name, vars)? {
                 Var::Address(a) => Ok(*a),
                 Var::Number(n) => Ok(Ipv4Addr::from(*n)),
-                Var::Addresses(list) => list
-                    .first()
-                    .copied()
-                    .ok_or_else(|| ExprError::WrongKind(name.to_string(), "an empty list", "an address")),
+                Var::Addresses(list) => list.first().copied().ok_or_else(|| {
+                    ExprError::WrongKind(name.to_string(), "an empty list", "an address")
+                }),
             },
             None => t.trim().parse().map_err(|_| ExprError::BadValue(t.clone())),
         },
@@ -160,7 +169,11 @@ pub fn addresses(text: &str, vars: &Vars) -> Result<Vec<Ipv4Addr>, ExprError> {
     match lookup(name, vars)? {
         Var::Addresses(list) => Ok(list.clone()),
         Var::Address(a) => Ok(vec![*a]),
-        other => Err(ExprError::WrongKind(name.to_string(), other.kind(), "a list of addresses")),
+        other => Err(ExprError::WrongKind(
+            name.to_string(),
+            other.kind(),
+            "a list of addresses",
+        )),
     }
 }
 
@@ -171,10 +184,22 @@ mod tests {
     #[test]
     fn durations_add_timers_and_literals() {
         let t = Timers::default();
-        assert_eq!(duration("ACTIVE_LQ_IDLE_TIMEOUT", &t), Ok(Duration::from_secs(60)));
-        assert_eq!(duration("BULK_LQ_DATA_TIMEOUT + 10s", &t), Ok(Duration::from_secs(310)));
-        assert_eq!(duration("ACTIVE_LQ_IDLE_TIMEOUT - 1s", &t), Ok(Duration::from_secs(59)));
-        assert_eq!(duration("2 * ACTIVE_LQ_IDLE_TIMEOUT + 500ms", &t), Ok(Duration::from_millis(120_500)));
+        assert_eq!(
+            duration("ACTIVE_LQ_IDLE_TIMEOUT", &t),
+            Ok(Duration::from_secs(60))
+        );
+        assert_eq!(
+            duration("BULK_LQ_DATA_TIMEOUT + 10s", &t),
+            Ok(Duration::from_secs(310))
+        );
+        assert_eq!(
+            duration("ACTIVE_LQ_IDLE_TIMEOUT - 1s", &t),
+            Ok(Duration::from_secs(59))
+        );
+        assert_eq!(
+            duration("2 * ACTIVE_LQ_IDLE_TIMEOUT + 500ms", &t),
+            Ok(Duration::from_millis(120_500))
+        );
         assert!(duration("ACTIVE_LQ_IDL_TIMEOUT", &t).is_err());
     }
 

@@ -13,11 +13,22 @@ pub enum ScenarioError {
     #[error(transparent)]
     Load(#[from] LoadError),
     #[error("{}:{line}: {message}", path.display())]
-    Invalid { path: PathBuf, line: usize, message: String },
+    Invalid {
+        path: PathBuf,
+        line: usize,
+        message: String,
+    },
     #[error("cannot list scenarios in {}: {error}", path.display())]
-    List { path: PathBuf, error: std::io::Error },
+    List {
+        path: PathBuf,
+        error: std::io::Error,
+    },
     #[error("scenario id '{id}' is used by both {} and {}", first.display(), second.display())]
-    DuplicateId { id: String, first: PathBuf, second: PathBuf },
+    DuplicateId {
+        id: String,
+        first: PathBuf,
+        second: PathBuf,
+    },
 }
 
 /// A scenario and the file it came from.
@@ -34,7 +45,11 @@ fn line_of(text: &str, needle: &str) -> usize {
 fn closest_timer(bad: &str) -> Option<&'static str> {
     bad.split(['+', '-', '*', ' '])
         .filter(|t| !t.is_empty())
-        .flat_map(|t| TIMER_NAMES.iter().map(move |n| (edit_distance(&t.to_ascii_uppercase(), n), *n)))
+        .flat_map(|t| {
+            TIMER_NAMES
+                .iter()
+                .map(move |n| (edit_distance(&t.to_ascii_uppercase(), n), *n))
+        })
         .filter(|(d, _)| *d > 0 && *d <= 3)
         .min()
         .map(|(_, n)| n)
@@ -74,14 +89,23 @@ pub fn parse_scenario(path: &Path, text: &str) -> Result<Scenario, ScenarioError
         message,
     };
     if scenario.steps.is_empty() {
-        return Err(invalid("id", "a scenario needs at least one [[step]]".into()));
+        return Err(invalid(
+            "id",
+            "a scenario needs at least one [[step]]".into(),
+        ));
     }
     if scenario.covers.is_empty() {
-        return Err(invalid("covers", "covers must name at least one requirement".into()));
+        return Err(invalid(
+            "covers",
+            "covers must name at least one requirement".into(),
+        ));
     }
     for id in &scenario.covers {
         if requirement(id).is_none() {
-            return Err(invalid(id, format!("covers names '{id}', which is not in the requirement catalog")));
+            return Err(invalid(
+                id,
+                format!("covers names '{id}', which is not in the requirement catalog"),
+            ));
         }
     }
     let id_requirement = scenario.id.split('-').take(3).collect::<Vec<_>>().join("-");
@@ -89,14 +113,19 @@ pub fn parse_scenario(path: &Path, text: &str) -> Result<Scenario, ScenarioError
     if requirement(&id_requirement).is_none() && requirement(&id_requirement2).is_none() {
         return Err(invalid(
             "id",
-            format!("id '{}' must start with the requirement it tests, e.g. ALQ-S-26-catch-up", scenario.id),
+            format!(
+                "id '{}' must start with the requirement it tests, e.g. ALQ-S-26-catch-up",
+                scenario.id
+            ),
         ));
     }
     for (index, step) in scenario.steps.iter().enumerate() {
         let n = index + 1;
         for expr in durations(step) {
             if check_duration(expr).is_err() {
-                let hint = closest_timer(expr).map(|t| format!("; did you mean {t}?")).unwrap_or_default();
+                let hint = closest_timer(expr)
+                    .map(|t| format!("; did you mean {t}?"))
+                    .unwrap_or_default();
                 return Err(invalid(
                     expr,
                     format!("step {n}: '{expr}' is not a duration or timer name{hint}"),
@@ -105,21 +134,43 @@ pub fn parse_scenario(path: &Path, text: &str) -> Result<Scenario, ScenarioError
         }
         if let Some(req) = step_requirement(step) {
             if requirement(req).is_none() {
-                return Err(invalid(req, format!("step {n}: requirement '{req}' is not in the catalog")));
+                return Err(invalid(
+                    req,
+                    format!("step {n}: requirement '{req}' is not in the catalog"),
+                ));
             }
         }
         match (step, scenario.role) {
             (Step::Connect(_) | Step::StartTls(_) | Step::Trigger(_), Role::Server) => {
-                return Err(invalid("connect", format!("step {n}: connect, start-tls and trigger are for role = \"requestor\"")));
+                return Err(invalid(
+                    "connect",
+                    format!(
+                        "step {n}: connect, start-tls and trigger are for role = \"requestor\""
+                    ),
+                ));
             }
             (Step::Accept(_), Role::Requestor) => {
-                return Err(invalid("accept", format!("step {n}: accept is for role = \"server\"")));
+                return Err(invalid(
+                    "accept",
+                    format!("step {n}: accept is for role = \"server\""),
+                ));
             }
             _ => {}
         }
         if let Step::Capture(c) = step {
-            if c.into.is_empty() || !c.into.chars().all(|ch| ch.is_ascii_alphanumeric() || ch == '_') {
-                return Err(invalid(&c.into, format!("step {n}: variable name '{}' must be letters, digits and _", c.into)));
+            if c.into.is_empty()
+                || !c
+                    .into
+                    .chars()
+                    .all(|ch| ch.is_ascii_alphanumeric() || ch == '_')
+            {
+                return Err(invalid(
+                    &c.into,
+                    format!(
+                        "step {n}: variable name '{}' must be letters, digits and _",
+                        c.into
+                    ),
+                ));
             }
         }
     }
@@ -214,7 +265,10 @@ expect-close = { within = "5s" }
         let text = GOOD.replace("expect-close = { within", "expect-close = { withn");
         let err = parse(&text).unwrap_err().to_string();
         assert!(err.starts_with("s.toml:14:18: "), "{err}");
-        assert!(err.contains("withn") && err.contains("did you mean `within`?"), "{err}");
+        assert!(
+            err.contains("withn") && err.contains("did you mean `within`?"),
+            "{err}"
+        );
     }
 
     #[test]
@@ -229,14 +283,27 @@ expect-close = { within = "5s" }
         let text = GOOD.replace("DHCPDISCOVER", "DHCPLEASEACTIV");
         let err = parse(&text).unwrap_err().to_string();
         assert!(err.starts_with("s.toml:11:17: "), "{err}");
-        assert!(err.contains("unknown message type 'DHCPLEASEACTIV'"), "{err}");
+        assert!(
+            err.contains("unknown message type 'DHCPLEASEACTIV'"),
+            "{err}"
+        );
     }
 
     #[test]
     fn an_unknown_timer_and_requirement_are_errors() {
-        let err = parse(&GOOD.replace("\"5s\"", "\"ACTIVE_LQ_IDL_TIMEOUT\"")).unwrap_err().to_string();
-        assert!(err.contains("s.toml:14:") && err.contains("did you mean ACTIVE_LQ_IDLE_TIMEOUT?"), "{err}");
-        let err = parse(&GOOD.replace("[\"ALQ-S-16\"]", "[\"ALQ-S-99\"]")).unwrap_err().to_string();
-        assert!(err.contains("'ALQ-S-99', which is not in the requirement catalog"), "{err}");
+        let err = parse(&GOOD.replace("\"5s\"", "\"ACTIVE_LQ_IDL_TIMEOUT\""))
+            .unwrap_err()
+            .to_string();
+        assert!(
+            err.contains("s.toml:14:") && err.contains("did you mean ACTIVE_LQ_IDLE_TIMEOUT?"),
+            "{err}"
+        );
+        let err = parse(&GOOD.replace("[\"ALQ-S-16\"]", "[\"ALQ-S-99\"]"))
+            .unwrap_err()
+            .to_string();
+        assert!(
+            err.contains("'ALQ-S-99', which is not in the requirement catalog"),
+            "{err}"
+        );
     }
 }

@@ -17,7 +17,9 @@ pub enum Role {
 
 /// What a scenario needs from the target; absent features make it
 /// not-applicable.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Deserialize, serde::Serialize)]
+#[derive(
+    Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Deserialize, serde::Serialize,
+)]
 #[serde(rename_all = "kebab-case")]
 pub enum Need {
     /// Bulk Leasequery (RFC 6926).
@@ -73,7 +75,9 @@ impl<'de> Deserialize<'de> for TypeName {
         match v {
             NameOrNumber::Number(n) => u8::try_from(n)
                 .map(|n| TypeName(MessageType::from_u8(n)))
-                .map_err(|_| serde::de::Error::custom(format!("message type {n} is out of range 0-255"))),
+                .map_err(|_| {
+                    serde::de::Error::custom(format!("message type {n} is out of range 0-255"))
+                }),
             NameOrNumber::Name(s) => s
                 .parse::<MessageType>()
                 .map(TypeName)
@@ -336,6 +340,9 @@ pub struct ExpectAddresses {
     /// Skip the check when a message with this status was received (e.g.
     /// DataMissing excuses missing catch-up data).
     pub unless_status: Option<StatusName>,
+    /// The last message about each address must be of this type (its current
+    /// state, RFC 7724 §6).
+    pub final_type: Option<TypeName>,
     pub requirement: Option<String>,
 }
 

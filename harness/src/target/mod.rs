@@ -1,3 +1,5 @@
 //! Ways to reach and drive an implementation under test.
 
+pub mod backend;
+pub mod profile;
 pub mod relay;

@@ -112,6 +112,16 @@ impl RelayAgent {
         }
     }
 
+    /// DISCOVER and OFFER only: checks the server answers, binds nothing.
+    pub async fn offer(&mut self, client: &RelayedClient) -> Result<Ipv4Addr, RelayError> {
+        let discover = self.request(MessageType::Discover, client);
+        let discover = self.finish(discover, client);
+        let offer = self
+            .exchange(&discover, MessageType::Offer, "DHCPOFFER")
+            .await?;
+        Ok(offer.header.yiaddr)
+    }
+
     /// DISCOVER, OFFER, REQUEST, ACK; returns the address bound.
     pub async fn dora(&mut self, client: &RelayedClient) -> Result<Ipv4Addr, RelayError> {
         let discover = self.request(MessageType::Discover, client);

@@ -83,6 +83,31 @@ pub fn option_value(option: &DhcpOption) -> String {
     }
 }
 
+/// One line: type, xid, ciaddr, status and option codes, for transcripts.
+pub fn summary(msg: &RawMessage) -> String {
+    let kind = match msg.message_type() {
+        Ok(t) => t.to_string(),
+        Err(_) => "(no valid message type)".to_string(),
+    };
+    let mut out = format!("{kind} xid=0x{:08x}", msg.header.xid);
+    if !msg.header.ciaddr.is_unspecified() {
+        let _ = write!(out, " ciaddr={}", msg.header.ciaddr);
+    }
+    if let Ok(Some(status)) = msg.status() {
+        let _ = write!(out, " status={}", status.code);
+    }
+    let codes: Vec<String> = msg
+        .option_codes()
+        .into_iter()
+        .filter(|c| *c != code::MESSAGE_TYPE)
+        .map(|c| c.to_string())
+        .collect();
+    if !codes.is_empty() {
+        let _ = write!(out, " options={}", codes.join(","));
+    }
+    out
+}
+
 /// Multi-line description of a message: a summary line, one line per option in
 /// wire order, and one line per defect found by the typed layer.
 pub struct Describe<'a>(pub &'a RawMessage);

@@ -1,0 +1,7 @@
+//! Running scenarios against a target and judging the outcome.
+
+pub mod conn;
+pub mod exec;
+pub mod runner;
+pub mod verdict;
+pub mod wire_checks;

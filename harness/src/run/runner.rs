@@ -1,0 +1,220 @@
+//! The suite runner: selects scenarios, skips those the target cannot serve,
+//! runs the rest (one tokio runtime each, paused for the reference target), in
+//! parallel when asked, and grades each scenario per requirement.
+
+use super::exec::{Entry, Exec};
+use super::verdict::{Finding, Verdict};
+use crate::scenario::load::LoadedScenario;
+use crate::scenario::model::{Need, Role};
+use crate::target::backend::Backend;
+use crate::target::profile::{TargetKind, TargetProfile};
+use serde::Serialize;
+use std::path::PathBuf;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::Mutex;
+use std::time::Duration;
+
+#[derive(Debug, Clone, Default)]
+pub struct RunOptions {
+    /// Lower-case obligations and SHOULDs fail instead of warn.
+    pub strict: bool,
+    /// Scenarios run at once.
+    pub jobs: usize,
+    /// Keep scenarios whose id contains, tag equals, or covers list holds one
+    /// of these (all when empty).
+    pub filter: Vec<String>,
+    /// Skip scenarios that need `slow`.
+    pub skip_slow: bool,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct ScenarioOutcome {
+    pub id: String,
+    pub title: String,
+    pub path: PathBuf,
+    pub role: Role,
+    pub covers: Vec<String>,
+    pub verdict: Verdict,
+    pub findings: Vec<Finding>,
+    pub transcript: Vec<Entry>,
+    /// Harness time the scenario took (virtual on the paused clock).
+    pub elapsed_ms: u64,
+    /// Why the harness could not finish the scenario.
+    pub error: Option<String>,
+    /// Needs the target does not offer.
+    pub missing: Vec<Need>,
+}
+
+pub fn selected<'a>(scenarios: &'a [LoadedScenario], filter: &[String]) -> Vec<&'a LoadedScenario> {
+    scenarios
+        .iter()
+        .filter(|l| {
+            let s = &l.scenario;
+            filter.is_empty()
+                || filter.iter().any(|f| {
+                    s.id.contains(f.as_str()) || s.tags.contains(f) || s.covers.contains(f)
+                })
+        })
+        .collect()
+}
+
+fn not_applicable(l: &LoadedScenario, missing: Vec<Need>) -> ScenarioOutcome {
+    let s = &l.scenario;
+    ScenarioOutcome {
+        id: s.id.clone(),
+        title: s.title.clone(),
+        path: l.path.clone(),
+        role: s.role,
+        covers: s.covers.clone(),
+        verdict: Verdict::NotApplicable,
+        findings: s
+            .covers
+            .iter()
+            .map(|r| Finding {
+                requirement: r.clone(),
+                verdict: Verdict::NotApplicable,
+                message: format!("the target does not declare {missing:?}"),
+                frame: None,
+            })
+            .collect(),
+        transcript: Vec::new(),
+        elapsed_ms: 0,
+        error: None,
+        missing,
+    }
+}
+
+/// Runs one scenario to its outcome.
+pub fn run_one(
+    l: &LoadedScenario,
+    profile: &TargetProfile,
+    options: &RunOptions,
+) -> ScenarioOutcome {
+    let s = &l.scenario;
+    let mut missing: Vec<Need> = s
+        .needs
+        .iter()
+        .copied()
+        .filter(|n| !profile.offers(*n))
+        .collect();
+    if options.skip_slow && s.needs.contains(&Need::Slow) {
+        missing.push(Need::Slow);
+    }
+    let role_fits = match profile.kind {
+        TargetKind::Reference => true,
+        TargetKind::Tcp => s.role == Role::Requestor,
+        TargetKind::Launch => s.role == Role::Server,
+    };
+    if !missing.is_empty() || !role_fits {
+        return not_applicable(l, missing);
+    }
+    let mut builder = tokio::runtime::Builder::new_current_thread();
+    builder.enable_all();
+    if profile.kind == TargetKind::Reference {
+        builder.start_paused(true);
+    }
+    let ran = builder.build().map_err(|e| e.to_string()).and_then(|rt| {
+        rt.block_on(async {
+            let backend = Backend::start(profile, s).await?;
+            let mut exec = Exec::new(s, profile, backend, options.strict)?;
+            exec.seed_now();
+            // Every wait inside is bounded; this bounds the whole scenario too.
+            let limit = Duration::from_secs(3600);
+            tokio::time::timeout(limit, exec.run())
+                .await
+                .map_err(|_| format!("scenario did not finish within {limit:?}"))
+        })
+    });
+    let (mut findings, transcript, error, elapsed) = match ran {
+        Ok(r) => (r.findings, r.transcript, r.error, r.elapsed),
+        Err(e) => (Vec::new(), Vec::new(), Some(e), Duration::ZERO),
+    };
+    let completed = error.is_none() && !findings.iter().any(|f| f.verdict == Verdict::Fail);
+    for req in &s.covers {
+        if !findings.iter().any(|f| &f.requirement == req) && completed {
+            findings.push(Finding {
+                requirement: req.clone(),
+                verdict: Verdict::Pass,
+                message: "every step held".into(),
+                frame: None,
+            });
+        }
+    }
+    if let Some(e) = &error {
+        findings.push(Finding {
+            requirement: s.covers.first().cloned().unwrap_or_default(),
+            verdict: Verdict::Error,
+            message: e.clone(),
+            frame: transcript.len().checked_sub(1),
+        });
+    }
+    let verdict = findings
+        .iter()
+        .map(|f| f.verdict)
+        .max()
+        .unwrap_or(Verdict::Pass);
+    ScenarioOutcome {
+        id: s.id.clone(),
+        title: s.title.clone(),
+        path: l.path.clone(),
+        role: s.role,
+        covers: s.covers.clone(),
+        verdict: if verdict == Verdict::Info {
+            Verdict::Pass
+        } else {
+            verdict
+        },
+        findings,
+        transcript,
+        elapsed_ms: u64::try_from(elapsed.as_millis()).unwrap_or(u64::MAX),
+        error,
+        missing: Vec::new(),
+    }
+}
+
+/// Runs the selected scenarios, `options.jobs` at a time; outcomes come back in
+/// scenario order. `progress` is called as each one finishes.
+pub fn run_suite(
+    scenarios: &[&LoadedScenario],
+    profile: &TargetProfile,
+    options: &RunOptions,
+    progress: &(dyn Fn(&ScenarioOutcome) + Sync),
+) -> Vec<ScenarioOutcome> {
+    let next = AtomicUsize::new(0);
+    let results: Mutex<Vec<Option<ScenarioOutcome>>> = Mutex::new(vec![None; scenarios.len()]);
+    let jobs = options.jobs.clamp(1, scenarios.len().max(1));
+    std::thread::scope(|scope| {
+        for _ in 0..jobs {
+            scope.spawn(|| loop {
+                let i = next.fetch_add(1, Ordering::Relaxed);
+                let Some(l) = scenarios.get(i) else { break };
+                let outcome = run_one(l, profile, options);
+                progress(&outcome);
+                if let Some(slot) = results.lock().unwrap_or_else(|e| e.into_inner()).get_mut(i) {
+                    *slot = Some(outcome);
+                }
+            });
+        }
+    });
+    results
+        .into_inner()
+        .unwrap_or_else(|e| e.into_inner())
+        .into_iter()
+        .flatten()
+        .collect()
+}
+
+/// 0 conformant, 1 non-conformance found, 2 harness or setup error.
+pub fn exit_code(outcomes: &[ScenarioOutcome], strict: bool) -> u8 {
+    let worst = outcomes
+        .iter()
+        .map(|o| o.verdict)
+        .max()
+        .unwrap_or(Verdict::Pass);
+    match worst {
+        Verdict::Error => 2,
+        Verdict::Fail => 1,
+        Verdict::Warn if strict => 1,
+        _ => 0,
+    }
+}

@@ -1,0 +1,87 @@
+//! The WIRE checks of catalog §4.6, applied to every message the harness
+//! receives, in both roles.
+
+use super::verdict::Verdict;
+use crate::scenario::model::Role;
+use crate::wire::options::{code, DhcpOption};
+use crate::wire::raw::MAGIC_COOKIE;
+use crate::wire::{OptionItem, RawMessage};
+
+/// (requirement, verdict, message) for each broken check.
+pub fn check(msg: &RawMessage, role: Role) -> Vec<(&'static str, Verdict, String)> {
+    let mut out = Vec::new();
+    let len = msg.encoded_len();
+    if len < 244 {
+        out.push((
+            "WIRE-01",
+            Verdict::Fail,
+            format!("message is {len} bytes, below the 244-byte minimum"),
+        ));
+    }
+    if msg.cookie != MAGIC_COOKIE {
+        out.push((
+            "WIRE-02",
+            Verdict::Fail,
+            "magic cookie is not 63 82 53 63".to_string(),
+        ));
+    }
+    let count53 = msg.tlvs().filter(|(c, _)| *c == code::MESSAGE_TYPE).count();
+    let from_server = role == Role::Requestor;
+    match msg.message_type() {
+        Ok(t) if count53 == 1 => {
+            let allowed = if from_server {
+                t.allowed_from_server()
+            } else {
+                t.allowed_from_requestor()
+            };
+            if !allowed {
+                out.push((
+                    "WIRE-03",
+                    Verdict::Fail,
+                    format!("{t} is not allowed from this side on a leasequery connection"),
+                ));
+            }
+        }
+        Ok(_) => out.push((
+            "WIRE-03",
+            Verdict::Fail,
+            format!("option 53 appears {count53} times"),
+        )),
+        Err(e) => out.push(("WIRE-03", Verdict::Fail, e.to_string())),
+    }
+    if !msg.has_end() {
+        out.push(("WIRE-04", Verdict::Warn, "no END option".to_string()));
+    }
+    if msg.options.iter().any(|i| matches!(i, OptionItem::Raw(_))) {
+        out.push((
+            "WIRE-04",
+            Verdict::Fail,
+            "options do not decode".to_string(),
+        ));
+    }
+    for c in msg.option_codes() {
+        if let Some(data) = msg.option_data(c).ok().flatten() {
+            if let Err(e) = DhcpOption::decode(c, &data) {
+                if e.requirement() == "WIRE-05" {
+                    out.push(("WIRE-05", Verdict::Fail, e.to_string()));
+                }
+            }
+        }
+    }
+    let expected_op = if from_server { 2 } else { 1 };
+    if msg.header.op != expected_op {
+        out.push((
+            "WIRE-06",
+            Verdict::Warn,
+            format!("op is {}, expected {expected_op}", msg.header.op),
+        ));
+    }
+    if msg.option_codes().contains(&code::AUTHENTICATION) {
+        out.push((
+            "WIRE-08",
+            Verdict::Fail,
+            "option 90 (authentication) present".to_string(),
+        ));
+    }
+    out
+}
