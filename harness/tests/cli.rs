@@ -80,3 +80,85 @@ fn truncated_pcap_is_one_line_and_exit_2() {
     assert_one_line_error(&["decode", path.to_str().unwrap()], "cannot be read");
     std::fs::remove_dir_all(&dir).unwrap();
 }
+
+fn scenario_dir_with(name: &str, text: &str) -> std::path::PathBuf {
+    let dir = std::env::temp_dir().join(format!("alq-cli-scenarios-{name}-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    std::fs::write(dir.join(format!("{name}.toml")), text).unwrap();
+    dir
+}
+
+const SCENARIO: &str = r#"id = "ALQ-S-04-cli"
+title = "t"
+role = "requestor"
+covers = ["ALQ-S-04"]
+needs = ["insecure"]
+
+[[step]]
+connect = {}
+
+[[step]]
+send = { type = "DHCPTLS", xid = 1 }
+
+[[step]]
+expect = { type = "DHCPTLS", status = "TLSConnectionRefused" }
+"#;
+
+#[test]
+fn run_against_the_reference_target_passes_a_good_scenario() {
+    let dir = scenario_dir_with("good", SCENARIO);
+    let out = harness()
+        .args(["run", "--scenarios", dir.to_str().unwrap()])
+        .output()
+        .unwrap();
+    let text = String::from_utf8(out.stdout).unwrap();
+    assert_eq!(out.status.code(), Some(0), "{text}");
+    assert!(text.contains("1 pass, 0 fail"), "{text}");
+    std::fs::remove_dir_all(&dir).unwrap();
+}
+
+#[test]
+fn a_misspelt_key_in_a_scenario_is_one_error_naming_file_line_and_key() {
+    let bad = SCENARIO.replace(
+        "status = \"TLSConnectionRefused\"",
+        "stauts = \"TLSConnectionRefused\"",
+    );
+    let dir = scenario_dir_with("misspelt", &bad);
+    let out = harness()
+        .args(["run", "--scenarios", dir.to_str().unwrap()])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    let err = String::from_utf8(out.stderr).unwrap();
+    assert_eq!(err.lines().count(), 1, "{err}");
+    assert!(
+        err.contains("misspelt.toml:14:30: ")
+            && err.contains("`stauts`")
+            && err.contains("did you mean `status`?"),
+        "{err}"
+    );
+    let check = harness()
+        .args(["check", dir.join("misspelt.toml").to_str().unwrap()])
+        .output()
+        .unwrap();
+    assert_eq!(check.status.code(), Some(2));
+    std::fs::remove_dir_all(&dir).unwrap();
+}
+
+#[test]
+fn an_unknown_message_type_in_a_scenario_is_one_error_and_exit_2() {
+    let bad = SCENARIO.replace("send = { type = \"DHCPTLS\"", "send = { type = \"DHCPTSL\"");
+    let dir = scenario_dir_with("badtype", &bad);
+    let out = harness()
+        .args(["run", "--scenarios", dir.to_str().unwrap()])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    let err = String::from_utf8(out.stderr).unwrap();
+    assert_eq!(err.lines().count(), 1, "{err}");
+    assert!(
+        err.contains("badtype.toml:11:17: ") && err.contains("unknown message type 'DHCPTSL'"),
+        "{err}"
+    );
+    std::fs::remove_dir_all(&dir).unwrap();
+}

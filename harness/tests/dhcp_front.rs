@@ -78,8 +78,45 @@ fn requests_that_were_not_relayed_are_refused() {
     let discover = MessageBuilder::request(MessageType::Discover, 1)
         .hardware(1, &[2, 0, 0, 0, 0, 1])
         .build();
-    let err = dhcp_front::handle(&mut store, &discover, Ipv4Addr::LOCALHOST, 0).unwrap_err();
+    let err = dhcp_front::handle(
+        &mut store,
+        &mut dhcp_front::Offers::default(),
+        &discover,
+        Ipv4Addr::LOCALHOST,
+        0,
+    )
+    .unwrap_err();
     assert_eq!(err, dhcp_front::FrontError::NotRelayed);
+}
+
+#[test]
+fn concurrent_discovers_get_different_offers() {
+    let mut store = LeaseStore::new((10..12).map(|i| Ipv4Addr::new(192, 0, 2, i)), 8, 600, 0);
+    let mut offers = dhcp_front::Offers::default();
+    let discover = |mac: u8| {
+        let mut m = MessageBuilder::request(MessageType::Discover, 1)
+            .hardware(1, &[2, 0, 0, 0, 0, mac])
+            .build();
+        m.header.giaddr = Ipv4Addr::new(127, 0, 0, 2);
+        m
+    };
+    let mut offer = |mac: u8| {
+        dhcp_front::handle(
+            &mut store,
+            &mut offers,
+            &discover(mac),
+            Ipv4Addr::LOCALHOST,
+            1,
+        )
+        .unwrap()
+        .map(|m| m.header.yiaddr)
+    };
+    let first = offer(1);
+    let second = offer(2);
+    assert!(first.is_some() && second.is_some());
+    assert_ne!(first, second);
+    assert_eq!(offer(3), None, "both addresses are held");
+    assert_eq!(offer(1), first, "a client's own offer is repeated");
 }
 
 #[test]
@@ -97,12 +134,13 @@ fn a_request_for_an_address_held_by_another_client_is_nakked() {
         m.header.giaddr = Ipv4Addr::new(127, 0, 0, 2);
         m
     };
-    let ack = dhcp_front::handle(&mut store, &request(1), Ipv4Addr::LOCALHOST, 5)
+    let mut offers = dhcp_front::Offers::default();
+    let ack = dhcp_front::handle(&mut store, &mut offers, &request(1), Ipv4Addr::LOCALHOST, 5)
         .unwrap()
         .unwrap();
     assert_eq!(ack.message_type(), Ok(MessageType::Ack));
     assert_eq!(ack.header.yiaddr, addr);
-    let nak = dhcp_front::handle(&mut store, &request(2), Ipv4Addr::LOCALHOST, 6)
+    let nak = dhcp_front::handle(&mut store, &mut offers, &request(2), Ipv4Addr::LOCALHOST, 6)
         .unwrap()
         .unwrap();
     assert_eq!(nak.message_type(), Ok(MessageType::Nak));

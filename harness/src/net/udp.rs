@@ -11,6 +11,7 @@ use tokio::net::UdpSocket;
 /// Serves relayed DHCP traffic on `socket` until the task is dropped.
 pub async fn serve_dhcp(socket: UdpSocket, shared: Arc<Shared>, server_id: Ipv4Addr) {
     let mut buf = vec![0u8; 65_536];
+    let mut offers = dhcp_front::Offers::default();
     loop {
         let Ok((n, from)) = socket.recv_from(&mut buf).await else {
             continue;
@@ -19,7 +20,8 @@ pub async fn serve_dhcp(socket: UdpSocket, shared: Arc<Shared>, server_id: Ipv4A
             tracing::debug!(%from, "undecodable DHCP datagram ignored");
             continue;
         };
-        let result = shared.update(|store, now| dhcp_front::handle(store, &msg, server_id, now));
+        let result = shared
+            .update(|store, now| dhcp_front::handle(store, &mut offers, &msg, server_id, now));
         match result {
             Ok(Some(reply)) => {
                 if let Err(e) = socket.send_to(&reply.encode(), from).await {

@@ -6,6 +6,7 @@
 
 use super::leases::{Client, LeaseStore};
 use crate::wire::{DhcpOption, DhcpState, MessageBuilder, MessageType, RawMessage};
+use std::collections::HashMap;
 use std::net::Ipv4Addr;
 
 /// Requested IP address option (RFC 2132 §9.1).
@@ -63,10 +64,29 @@ fn reply(
     msg
 }
 
+/// Addresses offered and not yet requested, held for the client they were
+/// offered to for [`OFFER_HOLD`] seconds, so concurrent clients do not get the
+/// same offer.
+#[derive(Debug, Default)]
+pub struct Offers {
+    held: HashMap<Ipv4Addr, (Vec<u8>, u32)>,
+}
+
+pub const OFFER_HOLD: u32 = 10;
+
+impl Offers {
+    fn held_for_other(&self, addr: Ipv4Addr, chaddr: &[u8], now: u32) -> bool {
+        self.held
+            .get(&addr)
+            .is_some_and(|(mac, until)| mac != chaddr && *until > now)
+    }
+}
+
 /// Handles one relayed request at server time `now`; returns the reply to send
 /// back to the relay agent, if the message calls for one.
 pub fn handle(
     store: &mut LeaseStore,
+    offers: &mut Offers,
     msg: &RawMessage,
     server_id: Ipv4Addr,
     now: u32,
@@ -84,13 +104,31 @@ pub fn handle(
     let lease_time = store.lease_time();
     match kind {
         MessageType::Discover => {
+            let usable = |a: Ipv4Addr| !offers.held_for_other(a, &client.chaddr, now);
+            let free = |b: &super::leases::Binding| {
+                b.state != DhcpState::Active && b.state != DhcpState::Abandoned
+            };
             let offered = requested_ip(msg)
                 .filter(|a| {
-                    store
-                        .get(*a)
-                        .is_some_and(|b| b.state != DhcpState::Active || b.chaddr == client.chaddr)
+                    usable(*a)
+                        && store.get(*a).is_some_and(|b| {
+                            b.state != DhcpState::Active || b.chaddr == client.chaddr
+                        })
                 })
-                .or_else(|| store.pick_address(&client));
+                .or_else(|| store.pick_address(&client).filter(|a| usable(*a)))
+                .or_else(|| {
+                    let fresh = store
+                        .bindings()
+                        .find(|b| free(b) && !b.ever_bound() && usable(b.addr));
+                    fresh
+                        .or_else(|| store.bindings().find(|b| free(b) && usable(b.addr)))
+                        .map(|b| b.addr)
+                });
+            if let Some(a) = offered {
+                offers
+                    .held
+                    .insert(a, (client.chaddr.clone(), now.saturating_add(OFFER_HOLD)));
+            }
             Ok(offered.map(|a| reply(MessageType::Offer, msg, a, server_id, Some(lease_time))))
         }
         MessageType::Request => {
@@ -111,6 +149,7 @@ pub fn handle(
                 ))),
                 _ => {
                     let addr = store.bind(wanted, client, now)?;
+                    offers.held.remove(&addr);
                     Ok(Some(reply(
                         MessageType::Ack,
                         msg,

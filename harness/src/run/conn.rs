@@ -33,6 +33,8 @@ pub struct HarnessConn {
     pub write_closed: bool,
     /// Every message received, in order.
     pub received: Vec<RawMessage>,
+    /// The last message an `expect` matched.
+    pub last_matched: Option<RawMessage>,
     pub opened_at: Instant,
 }
 
@@ -46,6 +48,7 @@ impl HarnessConn {
             paused: false,
             write_closed: false,
             received: Vec::new(),
+            last_matched: None,
             opened_at: Instant::now(),
         }
     }

@@ -651,6 +651,7 @@ impl<'a> Exec<'a> {
                         None => {
                             matched += 1;
                             last_frame = frame;
+                            self.conn(&e.conn)?.last_matched = Some((*msg).clone());
                             let now = Instant::now();
                             if let Some(min_wait) = not_before {
                                 let waited = now - last_progress;
@@ -762,34 +763,45 @@ impl<'a> Exec<'a> {
         let d = self.duration(&e.duration)?;
         let deadline = self.step_start + d;
         let req = e.requirement.as_deref();
-        let (event, frame) = self.receive(&e.conn, deadline).await?;
-        match event {
-            Incoming::Timeout => {
-                self.pass(req, format!("silent for {d:?}"), None);
-                Ok(())
-            }
-            Incoming::Closed(kind) if e.close_ok => {
-                self.conn(&e.conn)?.unread(Incoming::Closed(kind));
-                self.pass(req, "closed, which counts as silence".into(), frame);
-                Ok(())
-            }
-            Incoming::Closed(kind) => {
-                self.conn(&e.conn)?.unread(Incoming::Closed(kind));
-                self.judge(
-                    req,
-                    e.level,
-                    format!("connection closed ({kind:?}) where silence was expected"),
-                    frame,
-                )
-            }
-            Incoming::Message(msg) => self.judge(
-                req,
-                e.level,
-                format!("expected silence, got {}", summary(&msg)),
-                frame,
-            ),
-            Incoming::Garbage(g) => {
-                self.judge(req, e.level, format!("expected silence, got {g}"), frame)
+        let filter = Expect {
+            kind: e.kind.clone(),
+            status: e.status.clone(),
+            ..Expect::default()
+        };
+        loop {
+            let (event, frame) = self.receive(&e.conn, deadline).await?;
+            match event {
+                Incoming::Timeout => {
+                    self.pass(req, format!("silent for {d:?}"), None);
+                    return Ok(());
+                }
+                Incoming::Closed(kind) if e.close_ok => {
+                    self.conn(&e.conn)?.unread(Incoming::Closed(kind));
+                    self.pass(req, "closed, which counts as silence".into(), frame);
+                    return Ok(());
+                }
+                Incoming::Closed(kind) => {
+                    self.conn(&e.conn)?.unread(Incoming::Closed(kind));
+                    return self.judge(
+                        req,
+                        e.level,
+                        format!("connection closed ({kind:?}) where silence was expected"),
+                        frame,
+                    );
+                }
+                Incoming::Message(msg) => {
+                    if self.mismatch(&filter, &msg)?.is_none() {
+                        return self.judge(
+                            req,
+                            e.level,
+                            format!("expected silence, got {}", summary(&msg)),
+                            frame,
+                        );
+                    }
+                }
+                Incoming::Garbage(g) => {
+                    return self.judge(req, e.level, format!("expected silence, got {g}"), frame)
+                }
             }
         }
     }
@@ -833,21 +845,16 @@ impl<'a> Exec<'a> {
             .map(ToString::to_string)
             .collect();
         let frame = self.transcript.len().checked_sub(1);
-        if let (Some(TypeName(want)), true) = (e.final_type, missing.is_empty()) {
+        if let (Some(TypeName(want)), true) = (e.seen_as, missing.is_empty()) {
             for addr in &wanted {
-                let last = received.iter().rev().find(|m| {
-                    m.header.ciaddr == *addr
-                        && m.message_type()
-                            .is_ok_and(|t| t != MessageType::LeaseQueryStatus)
-                });
-                if let Some(m) = last.filter(|m| m.message_type() != Ok(want)) {
+                let seen = received
+                    .iter()
+                    .any(|m| m.header.ciaddr == *addr && m.message_type() == Ok(want));
+                if !seen {
                     return self.judge(
                         e.requirement.as_deref(),
                         None,
-                        format!(
-                            "the last message about {addr} is {}, not {want}",
-                            summary(m)
-                        ),
+                        format!("{addr} was never reported as {want}"),
                         frame,
                     );
                 }
@@ -929,35 +936,53 @@ impl<'a> Exec<'a> {
     }
 
     async fn trigger(&mut self, t: &Trigger) -> Result<(), Stop> {
+        let (mut bound, mut renewed, mut released) = (Vec::new(), 0usize, Vec::new());
         for _ in 0..t.repeat.unwrap_or(1).max(1) {
             for _ in 0..t.bind.unwrap_or(0) {
-                let addr = self.backend.bind().await.map_err(Stop::Error)?;
-                self.log("", "note", format!("trigger: bound {addr}"));
-                match self
-                    .vars
-                    .entry("bound".into())
-                    .or_insert_with(|| Var::Addresses(Vec::new()))
-                {
-                    Var::Addresses(list) => list.push(addr),
-                    other => *other = Var::Addresses(vec![addr]),
-                }
+                bound.push(self.backend.bind().await.map_err(Stop::Error)?);
             }
-            let bound = expr::addresses("${bound}", &self.vars).unwrap_or_default();
-            for addr in bound.iter().take(t.renew.unwrap_or(0)) {
+            let all = [
+                expr::addresses("${bound}", &self.vars).unwrap_or_default(),
+                bound.clone(),
+            ]
+            .concat();
+            for addr in all.iter().take(t.renew.unwrap_or(0)) {
                 self.backend.renew(*addr).await.map_err(Stop::Error)?;
-                self.log("", "note", format!("trigger: renewed {addr}"));
+                renewed += 1;
             }
-            for addr in bound.iter().take(t.release.unwrap_or(0)) {
+            for addr in all.iter().take(t.release.unwrap_or(0)) {
                 self.backend.release(*addr).await.map_err(Stop::Error)?;
-                self.log("", "note", format!("trigger: released {addr}"));
-                match self
-                    .vars
-                    .entry("released".into())
-                    .or_insert_with(|| Var::Addresses(Vec::new()))
-                {
-                    Var::Addresses(list) => list.push(*addr),
-                    other => *other = Var::Addresses(vec![*addr]),
-                }
+                released.push(*addr);
+            }
+        }
+        let list = |v: &[Ipv4Addr]| {
+            v.iter()
+                .map(ToString::to_string)
+                .collect::<Vec<_>>()
+                .join(", ")
+        };
+        let mut text = Vec::new();
+        if !bound.is_empty() {
+            text.push(format!("bound {}", list(&bound)));
+        }
+        if renewed > 0 {
+            text.push(format!("{renewed} renewals"));
+        }
+        if !released.is_empty() {
+            text.push(format!("released {}", list(&released)));
+        }
+        self.log("", "note", format!("trigger: {}", text.join("; ")));
+        for (name, new) in [("bound", bound), ("released", released)] {
+            if new.is_empty() {
+                continue;
+            }
+            match self
+                .vars
+                .entry(name.into())
+                .or_insert_with(|| Var::Addresses(Vec::new()))
+            {
+                Var::Addresses(existing) => existing.extend(new),
+                other => *other = Var::Addresses(new),
             }
         }
         self.vars
@@ -967,7 +992,11 @@ impl<'a> Exec<'a> {
 
     fn capture(&mut self, c: &Capture) -> Result<(), Stop> {
         let conn = self.conn(&c.conn)?;
-        let Some(msg) = conn.received.last().cloned() else {
+        let Some(msg) = conn
+            .last_matched
+            .clone()
+            .or_else(|| conn.received.last().cloned())
+        else {
             let frame = self.transcript.len().checked_sub(1);
             return self.judge(
                 None,

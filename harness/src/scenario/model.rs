@@ -326,6 +326,11 @@ pub struct ExpectSilence {
     /// Whether the peer closing counts as silence.
     #[serde(default)]
     pub close_ok: bool,
+    /// Only messages of these types break the silence (any message when absent).
+    #[serde(rename = "type")]
+    pub kind: Option<OneOrMany<TypeName>>,
+    /// Only messages with one of these statuses break the silence.
+    pub status: Option<OneOrMany<StatusName>>,
     pub requirement: Option<String>,
     pub level: Option<LevelOverride>,
 }
@@ -340,9 +345,10 @@ pub struct ExpectAddresses {
     /// Skip the check when a message with this status was received (e.g.
     /// DataMissing excuses missing catch-up data).
     pub unless_status: Option<StatusName>,
-    /// The last message about each address must be of this type (its current
-    /// state, RFC 7724 §6).
-    pub final_type: Option<TypeName>,
+    /// Each address must have been reported at least once as this type (for
+    /// example DHCPLEASEUNASSIGNED after a release). On a busy server a
+    /// released address may be bound again at once, so only presence counts.
+    pub seen_as: Option<TypeName>,
     pub requirement: Option<String>,
 }
 

@@ -147,7 +147,10 @@ impl TargetProfile {
         for expr in [&profile.slack, &profile.expect_timeout] {
             crate::scenario::expr::check_duration(expr).map_err(|e| invalid(&e.to_string()))?;
         }
-        if profile.features.contains(&Need::Secure) && profile.tls.is_none() {
+        if profile.kind == TargetKind::Tcp
+            && profile.features.contains(&Need::Secure)
+            && profile.tls.is_none()
+        {
             return Err(invalid("feature \"secure\" needs a [tls] table"));
         }
         Ok(profile)

@@ -122,8 +122,23 @@ impl RelayAgent {
         Ok(offer.header.yiaddr)
     }
 
-    /// DISCOVER, OFFER, REQUEST, ACK; returns the address bound.
+    /// DISCOVER, OFFER, REQUEST, ACK; returns the address bound. A DHCPNAK
+    /// (another client took the offered address meanwhile) restarts the
+    /// exchange, as a client would, up to three times.
     pub async fn dora(&mut self, client: &RelayedClient) -> Result<Ipv4Addr, RelayError> {
+        let mut last = None;
+        for _ in 0..3 {
+            match self.dora_once(client).await {
+                Err(RelayError::Unexpected(got, want)) if got == "DHCPNAK" => {
+                    last = Some(RelayError::Unexpected(got, want))
+                }
+                other => return other,
+            }
+        }
+        Err(last.unwrap_or(RelayError::Unexpected("DHCPNAK".into(), "DHCPACK")))
+    }
+
+    async fn dora_once(&mut self, client: &RelayedClient) -> Result<Ipv4Addr, RelayError> {
         let discover = self.request(MessageType::Discover, client);
         let discover = self.finish(discover, client);
         let offer = self

@@ -1,0 +1,213 @@
+//! The scenarios against the reference server and requestor as separate
+//! processes over real sockets, with timers divided by 20: proves the TCP,
+//! relay-trigger, TLS-file and launch paths that the in-process runs skip.
+
+use std::io::{BufRead, BufReader};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+
+struct Running(Child);
+
+impl Drop for Running {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+fn exe() -> &'static str {
+    env!("CARGO_BIN_EXE_alq-harness")
+}
+
+fn root() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("..")
+}
+
+fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
+fn free_udp_port() -> u16 {
+    std::net::UdpSocket::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
+/// Starts `serve` and waits for its "listening" line.
+fn serve(config: &Path) -> Running {
+    let mut child = Command::new(exe())
+        .args([
+            "serve",
+            "--config",
+            config.to_str().unwrap(),
+            "--timer-scale",
+            "20",
+        ])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let mut line = String::new();
+    BufReader::new(child.stdout.take().unwrap())
+        .read_line(&mut line)
+        .unwrap();
+    assert!(line.contains("listening"), "{line}");
+    Running(child)
+}
+
+fn run(profile: &Path, extra: &[&str]) -> (i32, String) {
+    let out = Command::new(exe())
+        .current_dir(root())
+        .args(["run", "--jobs", "4", "--target", profile.to_str().unwrap()])
+        .args(extra)
+        .output()
+        .unwrap();
+    let text =
+        String::from_utf8_lossy(&out.stdout).into_owned() + &String::from_utf8_lossy(&out.stderr);
+    (out.status.code().unwrap_or(-1), text)
+}
+
+const TIMERS: &str = "[timers]\nbulk_data = \"15s\"\nactive_receive = \"6s\"\nactive_send = \"6s\"\nactive_idle = \"3s\"\n";
+
+struct Dir(PathBuf);
+
+impl Drop for Dir {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.0);
+    }
+}
+
+fn temp_dir(name: &str) -> Dir {
+    let dir = std::env::temp_dir().join(format!("alq-{name}-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    Dir(dir)
+}
+
+/// Writes a serve config and a tcp profile for one server mode.
+fn server_target(
+    dir: &Path,
+    name: &str,
+    mode: &str,
+    features: &str,
+    tls: bool,
+) -> (PathBuf, PathBuf) {
+    let (tcp, udp) = (free_port(), free_udp_port());
+    let certs = dir.join("certs");
+    let mut serve = format!(
+        "[server]\nlisten = \"127.0.0.1:{tcp}\"\ndhcp = \"127.0.0.1:{udp}\"\nmode = \"{mode}\"\npool = [\"192.0.2.10-192.0.2.250\"]\n"
+    );
+    let mut profile = format!(
+        "name = \"{name}\"\nkind = \"tcp\"\naddress = \"127.0.0.1:{tcp}\"\nfeatures = [{features}]\n{TIMERS}\n[trigger]\nkind = \"relay\"\ndhcp = \"127.0.0.1:{udp}\"\ngiaddr = \"127.0.0.2\"\n"
+    );
+    if tls {
+        let c = |f: &str| certs.join(f).display().to_string();
+        serve += &format!(
+            "[server.tls]\ncert = \"{}\"\nkey = \"{}\"\nclient_ca = \"{}\"\nallowed_clients = [\"{}\"]\n",
+            c("server.pem"),
+            c("server.key"),
+            c("ca.pem"),
+            c("client.pem")
+        );
+        profile += &format!(
+            "[tls]\nca = \"{}\"\nclient-cert = \"{}\"\nclient-key = \"{}\"\nother-cert = \"{}\"\nother-key = \"{}\"\nuntrusted-cert = \"{}\"\nuntrusted-key = \"{}\"\n",
+            c("ca.pem"),
+            c("client.pem"),
+            c("client.key"),
+            c("other-client.pem"),
+            c("other-client.key"),
+            c("untrusted-client.pem"),
+            c("untrusted-client.key")
+        );
+    }
+    let serve_path = dir.join(format!("{name}.serve.toml"));
+    let profile_path = dir.join(format!("{name}.toml"));
+    std::fs::write(&serve_path, serve).unwrap();
+    std::fs::write(&profile_path, profile).unwrap();
+    (serve_path, profile_path)
+}
+
+fn assert_all_pass(code: i32, out: &str, expected_pass: usize) {
+    assert_eq!(code, 0, "{out}");
+    let summary = out.lines().last().unwrap_or_default();
+    assert!(
+        summary.contains(&format!("{expected_pass} pass, 0 fail, 0 warn")),
+        "{out}"
+    );
+}
+
+#[test]
+fn scenarios_pass_against_reference_server_processes_in_each_mode() {
+    let dir = temp_dir("suite-servers");
+    let status = Command::new(exe())
+        .args(["certs", dir.0.join("certs").to_str().unwrap()])
+        .stdout(Stdio::null())
+        .status()
+        .unwrap();
+    assert!(status.success());
+
+    let (serve_cfg, profile) = server_target(
+        &dir.0,
+        "insecure",
+        "insecure",
+        "\"bulk\", \"active\", \"insecure\", \"all-configured-query\", \"slow\"",
+        false,
+    );
+    let _server = serve(&serve_cfg);
+    let (code, out) = run(&profile, &[]);
+    // Requestor-role scenarios and secure/bulk-only ones are not applicable here.
+    assert_all_pass(code, &out, 6);
+
+    let (serve_cfg, profile) = server_target(&dir.0, "secure", "secure", "\"secure\"", true);
+    let _secure = serve(&serve_cfg);
+    let (code, out) = run(&profile, &["--filter", "tls"]);
+    assert_all_pass(code, &out, 2);
+
+    let (serve_cfg, profile) = server_target(
+        &dir.0,
+        "bulk-only",
+        "bulk-only",
+        "\"bulk\", \"bulk-only\"",
+        false,
+    );
+    let _bulk = serve(&serve_cfg);
+    let (code, out) = run(&profile, &["--filter", "close"]);
+    assert_all_pass(code, &out, 2);
+}
+
+#[test]
+fn scenarios_pass_against_a_launched_reference_requestor() {
+    let dir = temp_dir("suite-requestor");
+    let profile = dir.0.join("watch.toml");
+    std::fs::write(
+        &profile,
+        format!(
+            "name = \"watch\"\nkind = \"launch\"\ncommand = [\"{}\", \"watch\", \"--server\", \"{{addr}}\", \"--no-sync\", \"--timer-scale\", \"20\"]\nfeatures = [\"active\", \"insecure\", \"slow\"]\n{TIMERS}",
+            exe()
+        ),
+    )
+    .unwrap();
+    let (code, out) = run(&profile, &[]);
+    assert_all_pass(code, &out, 4);
+}
+
+#[test]
+fn an_unreachable_target_is_one_error_and_exit_2() {
+    let dir = temp_dir("unreachable");
+    let profile = dir.0.join("gone.toml");
+    let port = free_port();
+    std::fs::write(
+        &profile,
+        format!("name = \"gone\"\nkind = \"tcp\"\naddress = \"127.0.0.1:{port}\"\n"),
+    )
+    .unwrap();
+    let (code, out) = run(&profile, &[]);
+    assert_eq!(code, 2, "{out}");
+    assert_eq!(out.lines().count(), 1, "{out}");
+    assert!(out.contains("is unreachable"), "{out}");
+}
