@@ -5,6 +5,7 @@ pub mod capture;
 pub mod catalog;
 pub mod net;
 pub mod reference;
+pub mod report;
 pub mod run;
 pub mod scenario;
 pub mod session;

@@ -122,6 +122,9 @@ struct RunArgs {
     /// Print every finding, not only the broken ones.
     #[arg(long, short)]
     verbose: bool,
+    /// Where reports go: DIR/<target>/{report.json,junit.xml,index.html,pcap/}.
+    #[arg(long, default_value = "reports")]
+    reports: PathBuf,
 }
 
 #[derive(clap::Args)]
@@ -246,7 +249,21 @@ fn run_suite_cli(args: RunArgs) -> Result<u8> {
         jobs: args.jobs,
         filter: args.filter.clone(),
         skip_slow: args.skip_slow,
+        cancel: Default::default(),
     };
+    let cancel = options.cancel.clone();
+    std::thread::spawn(move || {
+        if let Ok(rt) = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+        {
+            rt.block_on(stop_signal());
+            eprintln!("interrupted: finishing the scenarios under way, then writing reports");
+            cancel.store(true, std::sync::atomic::Ordering::Relaxed);
+        }
+    });
+    let started = std::time::SystemTime::now();
+    let clock = std::time::Instant::now();
     let total = chosen.len();
     let done = std::sync::atomic::AtomicUsize::new(0);
     let verbose = args.verbose;
@@ -296,6 +313,8 @@ fn run_suite_cli(args: RunArgs) -> Result<u8> {
         println!("{text}");
     };
     let outcomes = run_suite(&chosen, &profile, &options, &progress);
+    let interrupted = options.cancel.load(std::sync::atomic::Ordering::Relaxed);
+    let code = exit_code(&outcomes, args.strict);
     let count = |v: Verdict| outcomes.iter().filter(|o| o.verdict == v).count();
     println!(
         "{} scenarios against {}: {} pass, {} fail, {} warn, {} not-applicable, {} error",
@@ -307,7 +326,24 @@ fn run_suite_cli(args: RunArgs) -> Result<u8> {
         count(Verdict::NotApplicable),
         count(Verdict::Error)
     );
-    Ok(exit_code(&outcomes, args.strict))
+    let kind = match profile.kind {
+        alq_harness::target::profile::TargetKind::Reference => "reference",
+        alq_harness::target::profile::TargetKind::Tcp => "tcp",
+        alq_harness::target::profile::TargetKind::Launch => "launch",
+    };
+    let report = alq_harness::report::RunReport::new(
+        &profile.name,
+        kind,
+        started,
+        clock.elapsed(),
+        args.strict,
+        interrupted,
+        outcomes,
+    );
+    let dir = args.reports.join(&profile.name);
+    alq_harness::report::write::write_reports(&dir, &report, started)?;
+    println!("reports in {}", dir.display());
+    Ok(if interrupted { code.max(2) } else { code })
 }
 
 fn list(dir: Option<PathBuf>) -> Result<()> {

@@ -2,6 +2,7 @@
 //! framed leasequery messages out of them.
 
 pub mod extract;
+pub mod pcap;
 pub mod tcp_streams;
 
 pub use extract::{framed_messages, CapturedEvent, CapturedMessage, Sender};

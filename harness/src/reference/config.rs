@@ -218,3 +218,45 @@ impl SeedLease {
         })
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_seed_fixture_binds_three_leases_with_relay_information() {
+        let cfg = ServeConfig {
+            seed: Some(Path::new(env!("CARGO_MANIFEST_DIR")).join("../fixtures/leases/three.toml")),
+            ..ServeConfig::default()
+        };
+        let store = cfg.store(1000).unwrap();
+        let active: Vec<_> = store
+            .bindings()
+            .filter(|b| b.state == crate::wire::DhcpState::Active)
+            .collect();
+        assert_eq!(active.len(), 3);
+        let first = store.get(Ipv4Addr::new(192, 0, 2, 10)).unwrap();
+        assert_eq!(first.chaddr, vec![2, 0, 0, 0, 0, 0x10]);
+        let relay = first.relay_info.as_ref().unwrap();
+        assert_eq!(relay.remote_id().map(|r| &r[..]), Some(&b"remote-A"[..]));
+        assert_eq!(store.len(), 41);
+    }
+
+    #[test]
+    fn pool_ranges_expand_and_bad_ones_are_named() {
+        let cfg = ServeConfig {
+            pool: vec!["10.0.0.1-10.0.0.3".into(), "10.0.0.9".into()],
+            ..ServeConfig::default()
+        };
+        assert_eq!(cfg.addresses().unwrap().len(), 4);
+        let bad = ServeConfig {
+            pool: vec!["10.0.0.3-10.0.0.1".into()],
+            ..ServeConfig::default()
+        };
+        assert!(bad
+            .addresses()
+            .unwrap_err()
+            .to_string()
+            .contains("10.0.0.3-10.0.0.1"));
+    }
+}

@@ -1,10 +1,13 @@
 //! One harness-side connection: framed messages in and out, close detection
 //! (FIN or RST), and a record of everything received.
 
+use crate::capture::pcap::{TapEvent, TapRecord};
 use crate::net::transport::BoxedIo;
 use crate::wire::{FrameDecoder, RawMessage};
 use std::collections::VecDeque;
 use std::io;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::time::Instant;
 
@@ -27,7 +30,9 @@ pub enum Incoming {
 pub struct HarnessConn {
     stream: Option<BoxedIo>,
     decoder: FrameDecoder,
-    pending: VecDeque<Incoming>,
+    /// Events read but not yet consumed, with the transcript entry already
+    /// written for them (for events put back with `unread`).
+    pending: VecDeque<(Incoming, Option<usize>)>,
     pub closed: Option<Closed>,
     pub paused: bool,
     pub write_closed: bool,
@@ -36,10 +41,27 @@ pub struct HarnessConn {
     /// The last message an `expect` matched.
     pub last_matched: Option<RawMessage>,
     pub opened_at: Instant,
+    /// Every byte and close, for the pcap.
+    pub tap: Vec<TapRecord>,
+    /// The harness is the TCP client of this connection.
+    pub harness_is_client: bool,
+    /// The stream was upgraded to TLS; later tap bytes are decrypted.
+    pub tls: bool,
+    /// Order of the opening among all tap records of the run.
+    pub opened_seq: u64,
+    start: Instant,
+    order: Arc<AtomicU64>,
 }
 
 impl HarnessConn {
-    pub fn new(stream: BoxedIo) -> Self {
+    /// A connection opened now; `start` is when the scenario started.
+    pub fn new(
+        stream: BoxedIo,
+        start: Instant,
+        harness_is_client: bool,
+        order: Arc<AtomicU64>,
+    ) -> Self {
+        let opened_seq = order.fetch_add(1, Ordering::Relaxed);
         HarnessConn {
             stream: Some(stream),
             decoder: FrameDecoder::new(),
@@ -50,6 +72,53 @@ impl HarnessConn {
             received: Vec::new(),
             last_matched: None,
             opened_at: Instant::now(),
+            tap: Vec::new(),
+            harness_is_client,
+            tls: false,
+            opened_seq,
+            start,
+            order,
+        }
+    }
+
+    fn record(&mut self, event: TapEvent) {
+        self.tap.push(TapRecord {
+            at: self.start.elapsed(),
+            seq: self.order.fetch_add(1, Ordering::Relaxed),
+            event,
+        });
+    }
+
+    fn ours(&self, bytes: Vec<u8>) -> TapEvent {
+        if self.harness_is_client {
+            TapEvent::FromClient(bytes)
+        } else {
+            TapEvent::FromServer(bytes)
+        }
+    }
+
+    fn theirs(&self, bytes: Vec<u8>) -> TapEvent {
+        if self.harness_is_client {
+            TapEvent::FromServer(bytes)
+        } else {
+            TapEvent::FromClient(bytes)
+        }
+    }
+
+    fn close_event(&self, ours: bool, kind: Closed) -> TapEvent {
+        match (ours == self.harness_is_client, kind) {
+            (true, Closed::Fin) => TapEvent::ClientFin,
+            (true, Closed::Rst) => TapEvent::ClientRst,
+            (false, Closed::Fin) => TapEvent::ServerFin,
+            (false, Closed::Rst) => TapEvent::ServerRst,
+        }
+    }
+
+    fn peer_closed(&mut self, kind: Closed) {
+        if self.closed.is_none() {
+            self.closed = Some(kind);
+            let event = self.close_event(false, kind);
+            self.record(event);
         }
     }
 
@@ -58,12 +127,16 @@ impl HarnessConn {
         self.stream.take()
     }
 
+    /// Puts the stream back after a successful TLS upgrade.
     pub fn replace(&mut self, stream: BoxedIo) {
         self.stream = Some(stream);
         self.decoder = FrameDecoder::new();
+        self.tls = true;
     }
 
     pub async fn write(&mut self, bytes: &[u8]) -> io::Result<()> {
+        let event = self.ours(bytes.to_vec());
+        self.record(event);
         let stream = self
             .stream
             .as_mut()
@@ -76,45 +149,57 @@ impl HarnessConn {
         if let Some(s) = self.stream.as_mut() {
             let _ = s.shutdown().await;
         }
+        if !self.write_closed {
+            let event = self.close_event(true, Closed::Fin);
+            self.record(event);
+        }
         self.write_closed = true;
     }
 
     pub fn drop_stream(&mut self) {
-        self.stream = None;
+        if self.stream.take().is_some() && !self.write_closed {
+            let event = self.close_event(true, Closed::Fin);
+            self.record(event);
+            self.write_closed = true;
+        }
         self.closed.get_or_insert(Closed::Fin);
     }
 
-    /// Puts an event back so the next read returns it first.
-    pub fn unread(&mut self, event: Incoming) {
-        self.pending.push_front(event);
+    /// Puts an event back so the next read returns it first; `frame` is the
+    /// transcript entry already written for it.
+    pub fn unread(&mut self, event: Incoming, frame: Option<usize>) {
+        self.pending.push_front((event, frame));
     }
 
-    /// The next event, waiting until `deadline` at most.
-    pub async fn next(&mut self, deadline: Instant) -> Incoming {
+    /// The next event, waiting until `deadline` at most, with its transcript
+    /// entry when it was read before and put back.
+    pub async fn next(&mut self, deadline: Instant) -> (Incoming, Option<usize>) {
         loop {
             if let Some(event) = self.pending.pop_front() {
                 return event;
             }
             if let Some(kind) = self.closed {
-                return Incoming::Closed(kind);
+                return (Incoming::Closed(kind), None);
             }
             let Some(stream) = self.stream.as_mut() else {
-                return Incoming::Closed(Closed::Fin);
+                return (Incoming::Closed(Closed::Fin), None);
             };
             let mut buf = [0u8; 16 * 1024];
             let n = match tokio::time::timeout_at(deadline, stream.read(&mut buf)).await {
-                Err(_) => return Incoming::Timeout,
+                Err(_) => return (Incoming::Timeout, None),
                 Ok(Ok(0)) => {
-                    self.closed = Some(Closed::Fin);
+                    self.peer_closed(Closed::Fin);
                     continue;
                 }
                 Ok(Ok(n)) => n,
                 Ok(Err(_)) => {
                     // A read error on an established connection is a reset.
-                    self.closed = Some(Closed::Rst);
+                    self.peer_closed(Closed::Rst);
                     continue;
                 }
             };
+            let event = self.theirs(buf.get(..n).unwrap_or_default().to_vec());
+            self.record(event);
             for event in self.decoder.decode(buf.get(..n).unwrap_or_default()) {
                 let incoming = match event {
                     Ok(frame) => match RawMessage::decode_bytes(frame.payload) {
@@ -129,7 +214,7 @@ impl HarnessConn {
                     },
                     Err(e) => Incoming::Garbage(e.to_string()),
                 };
-                self.pending.push_back(incoming);
+                self.pending.push_back((incoming, None));
             }
         }
     }

@@ -3,6 +3,7 @@
 use super::conn::{Closed, HarnessConn, Incoming};
 use super::verdict::{broken, Finding, Verdict};
 use super::wire_checks;
+use crate::capture::pcap::ConnectionTap;
 use crate::scenario::expr::{self, Var, Vars};
 use crate::scenario::model::*;
 use crate::target::backend::Backend;
@@ -17,7 +18,7 @@ use crate::wire::{
 use bytes::Bytes;
 use serde::Serialize;
 use std::collections::HashMap;
-use std::net::Ipv4Addr;
+use std::net::{Ipv4Addr, SocketAddrV4};
 use std::time::Duration;
 use tokio::time::Instant;
 
@@ -45,6 +46,10 @@ pub struct Exec<'a> {
     strict: bool,
     backend: Backend,
     conns: HashMap<String, HarnessConn>,
+    /// Connections whose name was reused by a later connect or accept.
+    finished: Vec<(String, HarnessConn)>,
+    /// Orders tap records of all connections.
+    order: std::sync::Arc<std::sync::atomic::AtomicU64>,
     accepted: Vec<(String, Instant)>,
     vars: Vars,
     pub transcript: Vec<Entry>,
@@ -60,6 +65,7 @@ pub struct Exec<'a> {
 /// The outcome of running one scenario's steps.
 pub struct Ran {
     pub transcript: Vec<Entry>,
+    pub connections: Vec<ConnectionTap>,
     pub findings: Vec<Finding>,
     pub error: Option<String>,
     pub elapsed: Duration,
@@ -125,6 +131,8 @@ impl<'a> Exec<'a> {
             strict,
             backend,
             conns: HashMap::new(),
+            finished: Vec::new(),
+            order: Default::default(),
             accepted: Vec::new(),
             vars: Vars::new(),
             transcript: Vec::new(),
@@ -137,6 +145,51 @@ impl<'a> Exec<'a> {
                 .map_err(|e| e.to_string())?,
             next_xid: 0x0a1a_0001,
         })
+    }
+
+    fn open(&mut self, name: &str, io: crate::net::transport::BoxedIo, harness_is_client: bool) {
+        if let Some(old) = self.conns.remove(name) {
+            self.finished.push((name.to_string(), old));
+        }
+        let conn = HarnessConn::new(io, self.start, harness_is_client, self.order.clone());
+        self.conns.insert(name.to_string(), conn);
+    }
+
+    /// Every connection's tap, in order of opening, with synthesized addresses:
+    /// the harness on 127.0.0.1, the target on 127.0.0.2, the server on port 67
+    /// so Wireshark's leasequery plugin decodes it.
+    fn taps(&mut self) -> Vec<ConnectionTap> {
+        let mut all: Vec<(String, HarnessConn)> = std::mem::take(&mut self.finished);
+        all.extend(self.conns.drain());
+        all.sort_by_key(|(_, c)| c.opened_seq);
+        all.into_iter()
+            .enumerate()
+            .map(|(i, (name, c))| {
+                let ephemeral = 40_000 + u16::try_from(i).unwrap_or(u16::MAX - 40_000);
+                let harness = Ipv4Addr::new(127, 0, 0, 1);
+                let target = Ipv4Addr::new(127, 0, 0, 2);
+                let (client, server) = if c.harness_is_client {
+                    (
+                        SocketAddrV4::new(harness, ephemeral),
+                        SocketAddrV4::new(target, 67),
+                    )
+                } else {
+                    (
+                        SocketAddrV4::new(target, ephemeral),
+                        SocketAddrV4::new(harness, 67),
+                    )
+                };
+                ConnectionTap {
+                    name,
+                    client,
+                    server,
+                    opened_at: c.opened_at.duration_since(self.start),
+                    opened_seq: c.opened_seq,
+                    decrypted_after_tls: c.tls,
+                    records: c.tap,
+                }
+            })
+            .collect()
     }
 
     fn log(&mut self, conn: &str, dir: &'static str, text: String) -> usize {
@@ -206,13 +259,17 @@ impl<'a> Exec<'a> {
         expr::address(v, &self.vars).map_err(|e| Stop::Error(e.to_string()))
     }
 
-    /// Receives one event, logging messages and applying the WIRE checks.
+    /// Receives one event, logging messages and applying the WIRE checks the
+    /// first time an event is seen.
     async fn receive(
         &mut self,
         conn: &str,
         deadline: Instant,
     ) -> Result<(Incoming, Option<usize>), Stop> {
-        let event = self.conn(conn)?.next(deadline).await;
+        let (event, seen) = self.conn(conn)?.next(deadline).await;
+        if seen.is_some() {
+            return Ok((event, seen));
+        }
         let frame = match &event {
             Incoming::Message(msg) => {
                 let frame = self.log(conn, "recv", summary(msg));
@@ -262,8 +319,10 @@ impl<'a> Exec<'a> {
             self.step_start = Instant::now();
         }
         let elapsed = self.start.elapsed();
+        let connections = self.taps();
         self.backend.finish().await;
         Ran {
+            connections,
             transcript: self.transcript,
             findings: self.findings,
             error,
@@ -279,7 +338,7 @@ impl<'a> Exec<'a> {
                     .connect(c.recv_buffer)
                     .await
                     .map_err(Stop::Error)?;
-                self.conns.insert(c.conn.clone(), HarnessConn::new(io));
+                self.open(&c.conn, io, true);
                 self.log(&c.conn, "note", "connected".into());
                 Ok(())
             }
@@ -368,7 +427,7 @@ impl<'a> Exec<'a> {
                     }
                 }
                 self.accepted.push((a.conn.clone(), now));
-                self.conns.insert(a.conn.clone(), HarnessConn::new(io));
+                self.open(&a.conn, io, false);
                 Ok(())
             }
         }
@@ -547,11 +606,12 @@ impl<'a> Exec<'a> {
             let wants: Vec<Option<StatusCode>> =
                 statuses.to_vec().into_iter().map(|s| s.0).collect();
             if !wants.contains(&got) {
-                let show =
-                    |s: Option<StatusCode>| s.map_or("no status".to_string(), |c| c.to_string());
+                let show = |s: Option<StatusCode>| {
+                    s.map_or("no status".to_string(), |c| format!("status {c}"))
+                };
                 let want: Vec<String> = wants.iter().map(|s| show(*s)).collect();
                 return Ok(Some(format!(
-                    "expected status {}, got {}",
+                    "expected {}, got {}",
                     want.join(" or "),
                     show(got)
                 )));
@@ -673,7 +733,7 @@ impl<'a> Exec<'a> {
                             continue;
                         }
                         Some(why) if matched >= min && e.count.is_some() => {
-                            self.conn(&e.conn)?.unread(Incoming::Message(msg));
+                            self.conn(&e.conn)?.unread(Incoming::Message(msg), frame);
                             stop_reason = why;
                             break;
                         }
@@ -685,7 +745,7 @@ impl<'a> Exec<'a> {
                     break;
                 }
                 Incoming::Closed(kind) => {
-                    self.conn(&e.conn)?.unread(Incoming::Closed(kind));
+                    self.conn(&e.conn)?.unread(Incoming::Closed(kind), frame);
                     stop_reason = format!("connection closed ({kind:?})");
                     break;
                 }
@@ -776,12 +836,12 @@ impl<'a> Exec<'a> {
                     return Ok(());
                 }
                 Incoming::Closed(kind) if e.close_ok => {
-                    self.conn(&e.conn)?.unread(Incoming::Closed(kind));
+                    self.conn(&e.conn)?.unread(Incoming::Closed(kind), frame);
                     self.pass(req, "closed, which counts as silence".into(), frame);
                     return Ok(());
                 }
                 Incoming::Closed(kind) => {
-                    self.conn(&e.conn)?.unread(Incoming::Closed(kind));
+                    self.conn(&e.conn)?.unread(Incoming::Closed(kind), frame);
                     return self.judge(
                         req,
                         e.level,

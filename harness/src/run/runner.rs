@@ -25,6 +25,8 @@ pub struct RunOptions {
     pub filter: Vec<String>,
     /// Skip scenarios that need `slow`.
     pub skip_slow: bool,
+    /// Set (by Ctrl-C) to stop starting scenarios; finished ones are kept.
+    pub cancel: std::sync::Arc<std::sync::atomic::AtomicBool>,
 }
 
 #[derive(Debug, Clone, Serialize)]
@@ -43,6 +45,9 @@ pub struct ScenarioOutcome {
     pub error: Option<String>,
     /// Needs the target does not offer.
     pub missing: Vec<Need>,
+    /// What went over each connection, for the pcap.
+    #[serde(skip)]
+    pub connections: Vec<crate::capture::pcap::ConnectionTap>,
 }
 
 pub fn selected<'a>(scenarios: &'a [LoadedScenario], filter: &[String]) -> Vec<&'a LoadedScenario> {
@@ -81,6 +86,7 @@ fn not_applicable(l: &LoadedScenario, missing: Vec<Need>) -> ScenarioOutcome {
         elapsed_ms: 0,
         error: None,
         missing,
+        connections: Vec::new(),
     }
 }
 
@@ -125,9 +131,9 @@ pub fn run_one(
                 .map_err(|_| format!("scenario did not finish within {limit:?}"))
         })
     });
-    let (mut findings, transcript, error, elapsed) = match ran {
-        Ok(r) => (r.findings, r.transcript, r.error, r.elapsed),
-        Err(e) => (Vec::new(), Vec::new(), Some(e), Duration::ZERO),
+    let (mut findings, transcript, error, elapsed, connections) = match ran {
+        Ok(r) => (r.findings, r.transcript, r.error, r.elapsed, r.connections),
+        Err(e) => (Vec::new(), Vec::new(), Some(e), Duration::ZERO, Vec::new()),
     };
     let completed = error.is_none() && !findings.iter().any(|f| f.verdict == Verdict::Fail);
     for req in &s.covers {
@@ -169,6 +175,7 @@ pub fn run_one(
         elapsed_ms: u64::try_from(elapsed.as_millis()).unwrap_or(u64::MAX),
         error,
         missing: Vec::new(),
+        connections,
     }
 }
 
@@ -186,6 +193,9 @@ pub fn run_suite(
     std::thread::scope(|scope| {
         for _ in 0..jobs {
             scope.spawn(|| loop {
+                if options.cancel.load(Ordering::Relaxed) {
+                    break;
+                }
                 let i = next.fetch_add(1, Ordering::Relaxed);
                 let Some(l) = scenarios.get(i) else { break };
                 let outcome = run_one(l, profile, options);

@@ -1,0 +1,148 @@
+//! Run reports: JSON (versioned schema, docs/report-schema.md), JUnit, a
+//! single-file HTML page and one pcap per scenario, all under
+//! `reports/<target>/`, each written atomically.
+
+pub mod html;
+pub mod junit;
+pub mod write;
+
+use crate::catalog::requirement;
+use crate::run::runner::ScenarioOutcome;
+use crate::run::verdict::Verdict;
+use serde::Serialize;
+use std::collections::BTreeMap;
+
+pub const SCHEMA: &str = "alq-harness/report";
+pub const SCHEMA_VERSION: u32 = 1;
+
+/// A requirement's verdict across the scenarios that cover it.
+#[derive(Debug, Clone, Serialize)]
+pub struct RequirementRow {
+    pub id: String,
+    pub section: String,
+    pub reference: String,
+    pub level: String,
+    pub text: String,
+    pub verdict: Verdict,
+    pub scenarios: Vec<String>,
+}
+
+#[derive(Debug, Clone, Default, Serialize)]
+pub struct Counts {
+    pub pass: usize,
+    pub fail: usize,
+    pub warn: usize,
+    pub info: usize,
+    pub not_applicable: usize,
+    pub error: usize,
+}
+
+impl Counts {
+    fn add(&mut self, v: Verdict) {
+        match v {
+            Verdict::Pass => self.pass += 1,
+            Verdict::Fail => self.fail += 1,
+            Verdict::Warn => self.warn += 1,
+            Verdict::Info => self.info += 1,
+            Verdict::NotApplicable => self.not_applicable += 1,
+            Verdict::Error => self.error += 1,
+        }
+    }
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct RunReport {
+    pub schema: &'static str,
+    pub version: u32,
+    pub target: String,
+    pub target_kind: String,
+    /// RFC 3339 wall-clock start of the run.
+    pub started: String,
+    pub duration_ms: u64,
+    pub strict: bool,
+    /// The run was stopped (Ctrl-C) before every scenario ran.
+    pub interrupted: bool,
+    pub scenario_counts: Counts,
+    pub requirement_counts: Counts,
+    pub requirements: Vec<RequirementRow>,
+    pub scenarios: Vec<ScenarioOutcome>,
+}
+
+impl RunReport {
+    pub fn new(
+        target: &str,
+        target_kind: &str,
+        started: std::time::SystemTime,
+        duration: std::time::Duration,
+        strict: bool,
+        interrupted: bool,
+        scenarios: Vec<ScenarioOutcome>,
+    ) -> Self {
+        let mut rows: BTreeMap<String, RequirementRow> = BTreeMap::new();
+        for s in &scenarios {
+            for f in &s.findings {
+                let Some(r) = requirement(&f.requirement) else {
+                    continue;
+                };
+                let row = rows.entry(r.id.clone()).or_insert_with(|| RequirementRow {
+                    id: r.id.clone(),
+                    section: r.rfc_section(),
+                    reference: r.reference.clone(),
+                    level: r.level.clone(),
+                    text: r.text.clone(),
+                    verdict: f.verdict,
+                    scenarios: Vec::new(),
+                });
+                // Not-applicable only stands when nothing else was found.
+                row.verdict = match (row.verdict, f.verdict) {
+                    (Verdict::NotApplicable, v) | (v, Verdict::NotApplicable) => v,
+                    (a, b) => a.max(b),
+                };
+                if !row.scenarios.contains(&s.id) {
+                    row.scenarios.push(s.id.clone());
+                }
+            }
+        }
+        let mut requirements: Vec<RequirementRow> = rows.into_values().collect();
+        requirements.sort_by(|a, b| {
+            (a.section.as_str(), sort_key(&a.id)).cmp(&(b.section.as_str(), sort_key(&b.id)))
+        });
+        let mut scenario_counts = Counts::default();
+        for s in &scenarios {
+            scenario_counts.add(s.verdict);
+        }
+        let mut requirement_counts = Counts::default();
+        for r in &requirements {
+            requirement_counts.add(r.verdict);
+        }
+        RunReport {
+            schema: SCHEMA,
+            version: SCHEMA_VERSION,
+            target: target.to_string(),
+            target_kind: target_kind.to_string(),
+            started: humantime::format_rfc3339_seconds(started).to_string(),
+            duration_ms: u64::try_from(duration.as_millis()).unwrap_or(u64::MAX),
+            strict,
+            interrupted,
+            scenario_counts,
+            requirement_counts,
+            requirements,
+            scenarios,
+        }
+    }
+
+    pub fn to_json(&self) -> Result<Vec<u8>, serde_json::Error> {
+        serde_json::to_vec_pretty(self)
+    }
+}
+
+/// "ALQ-S-7" sorts before "ALQ-S-16".
+fn sort_key(id: &str) -> (String, u32) {
+    let (prefix, number) = id.rsplit_once('-').unwrap_or((id, "0"));
+    (prefix.to_string(), number.parse().unwrap_or(0))
+}
+
+/// The path of a scenario's pcap, relative to the report directory.
+pub fn pcap_name(id: &str) -> String {
+    format!("pcap/{id}.pcap")
+}

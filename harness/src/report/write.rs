@@ -1,0 +1,80 @@
+//! Writing report files: each goes to a temporary file first and is renamed
+//! into place, so a reader never sees half a report.
+
+use super::{html, junit, pcap_name, RunReport};
+use crate::capture::pcap;
+use std::path::{Path, PathBuf};
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+#[derive(Debug, thiserror::Error)]
+pub enum ReportError {
+    #[error("cannot write {}: {error}", path.display())]
+    Io {
+        path: PathBuf,
+        error: std::io::Error,
+    },
+    #[error("cannot encode {what}: {reason}")]
+    Encode { what: &'static str, reason: String },
+}
+
+/// Writes `bytes` to `path` through a temporary file in the same directory.
+pub fn write_atomic(path: &Path, bytes: &[u8]) -> Result<(), ReportError> {
+    let io = |error| ReportError::Io {
+        path: path.to_path_buf(),
+        error,
+    };
+    let dir = path.parent().unwrap_or(Path::new("."));
+    std::fs::create_dir_all(dir).map_err(io)?;
+    let name = path
+        .file_name()
+        .map(|n| n.to_string_lossy().into_owned())
+        .unwrap_or_default();
+    let tmp = dir.join(format!(".{name}.tmp-{}", std::process::id()));
+    std::fs::write(&tmp, bytes).map_err(io)?;
+    std::fs::rename(&tmp, path).map_err(io)
+}
+
+/// Writes `report.json`, `junit.xml`, `index.html` and `pcap/<id>.pcap` into
+/// `dir`; returns the paths written.
+pub fn write_reports(
+    dir: &Path,
+    report: &RunReport,
+    started: SystemTime,
+) -> Result<Vec<PathBuf>, ReportError> {
+    let base = started.duration_since(UNIX_EPOCH).unwrap_or(Duration::ZERO);
+    let mut written = Vec::new();
+    for s in &report.scenarios {
+        if s.connections.is_empty() {
+            continue;
+        }
+        let bytes = pcap::render(&s.connections, base).map_err(|e| ReportError::Encode {
+            what: "pcap",
+            reason: e.to_string(),
+        })?;
+        let path = dir.join(pcap_name(&s.id));
+        write_atomic(&path, &bytes)?;
+        written.push(path);
+    }
+    let json = report.to_json().map_err(|e| ReportError::Encode {
+        what: "report.json",
+        reason: e.to_string(),
+    })?;
+    let junit = junit::render(report).map_err(|reason| ReportError::Encode {
+        what: "junit.xml",
+        reason,
+    })?;
+    let html = html::render(report).map_err(|reason| ReportError::Encode {
+        what: "index.html",
+        reason,
+    })?;
+    for (name, bytes) in [
+        ("report.json", json),
+        ("junit.xml", junit.into_bytes()),
+        ("index.html", html.into_bytes()),
+    ] {
+        let path = dir.join(name);
+        write_atomic(&path, &bytes)?;
+        written.push(path);
+    }
+    Ok(written)
+}
