@@ -490,3 +490,61 @@ fn malformed_messages_are_written_exactly_as_held() {
     let err = RawMessage::decode(&bytes).unwrap_err();
     assert_eq!(err.offset(), 246);
 }
+
+#[test]
+fn registry_values_match_the_catalog_tables() {
+    // Catalog §1.1 (message types), §1.2 (status codes), §1.4 (dhcp-state).
+    let types = [
+        (1, "DHCPDISCOVER"),
+        (2, "DHCPOFFER"),
+        (3, "DHCPREQUEST"),
+        (4, "DHCPDECLINE"),
+        (5, "DHCPACK"),
+        (6, "DHCPNAK"),
+        (7, "DHCPRELEASE"),
+        (8, "DHCPINFORM"),
+        (9, "DHCPFORCERENEW"),
+        (10, "DHCPLEASEQUERY"),
+        (11, "DHCPLEASEUNASSIGNED"),
+        (12, "DHCPLEASEUNKNOWN"),
+        (13, "DHCPLEASEACTIVE"),
+        (14, "DHCPBULKLEASEQUERY"),
+        (15, "DHCPLEASEQUERYDONE"),
+        (16, "DHCPACTIVELEASEQUERY"),
+        (17, "DHCPLEASEQUERYSTATUS"),
+        (18, "DHCPTLS"),
+    ];
+    for (value, name) in types {
+        assert_eq!(MessageType::from_u8(value).name(), Some(name));
+        assert_eq!(name.parse::<MessageType>().map(|t| t.to_u8()), Ok(value));
+    }
+    assert_eq!(MessageType::from_u8(19).name(), None);
+    let statuses = [
+        (0, "Success"),
+        (1, "UnspecFail"),
+        (2, "QueryTerminated"),
+        (3, "MalformedQuery"),
+        (4, "NotAllowed"),
+        (5, "DataMissing"),
+        (6, "ConnectionActive"),
+        (7, "CatchUpComplete"),
+        (8, "TLSConnectionRefused"),
+    ];
+    for (value, name) in statuses {
+        assert_eq!(StatusCode::from_u8(value).name(), Some(name));
+    }
+    let states = [
+        (1, "AVAILABLE"),
+        (2, "ACTIVE"),
+        (3, "EXPIRED"),
+        (4, "RELEASED"),
+        (5, "ABANDONED"),
+        (6, "RESET"),
+        (7, "REMOTE"),
+        (8, "TRANSITIONING"),
+    ];
+    for (value, name) in states {
+        assert_eq!(DhcpState::from_u8(value).name(), Some(name));
+    }
+    assert_eq!(DhcpState::from_u8(0).name(), None);
+}

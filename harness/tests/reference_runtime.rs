@@ -699,3 +699,87 @@ async fn requestor_xids_are_unique_across_its_queries() {
     }
     assert_eq!(xids.len(), 100);
 }
+
+#[tokio::test(start_paused = true)]
+async fn connections_over_bulk_lq_max_conns_are_accepted_then_closed() {
+    let (incoming, dial) = Incoming::memory();
+    let mut rt = runtime(ServerMode::Insecure, shared());
+    rt.max_connections = 2;
+    let _server = RunningServer::start(incoming, rt);
+    let mut kept = Vec::new();
+    for _ in 0..2 {
+        let mut io = dial.connect().await.unwrap();
+        io.write_all(
+            &encode_frame(
+                &MessageBuilder::request(MessageType::ActiveLeaseQuery, 1)
+                    .build()
+                    .encode(),
+            )
+            .unwrap(),
+        )
+        .await
+        .unwrap();
+        kept.push(io);
+    }
+    tokio::time::sleep(Duration::from_millis(10)).await;
+    let mut third = dial.connect().await.unwrap();
+    let mut buf = [0u8; 16];
+    let n = tokio::time::timeout(Duration::from_secs(1), third.read(&mut buf))
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(n, 0, "the connection over the limit is closed at once");
+    // The two within the limit still get keepalives.
+    let mut first = kept.remove(0);
+    let n = tokio::time::timeout(Duration::from_secs(61), first.read(&mut buf))
+        .await
+        .unwrap()
+        .unwrap();
+    assert!(n > 0);
+}
+
+#[tokio::test(start_paused = true)]
+async fn requestor_rejects_a_server_certificate_from_an_unknown_ca() {
+    let pki = TestPki::generate().unwrap();
+    let stranger = TestPki::generate().unwrap();
+    let rt = tls_runtime(ServerMode::Secure, &pki, None);
+    let (incoming, dial) = Incoming::memory();
+    let _server = RunningServer::start(incoming, rt);
+    let p = Arc::new(Mutex::new(RequestorPolicy::new(
+        RequestorConfig {
+            secure: true,
+            ..RequestorConfig::default()
+        },
+        9,
+    )));
+    let (mut req, mut rx) = requestor(dial, p);
+    // The requestor trusts another CA than the one that signed the server.
+    let config = client_config(
+        &stranger.ca.chain().unwrap(),
+        stranger.client.chain().unwrap(),
+        stranger.client.private_key().unwrap(),
+    )
+    .unwrap();
+    req.tls = Some((
+        tokio_rustls::TlsConnector::from(config),
+        server_name("localhost").unwrap(),
+    ));
+    let (_stop, shutdown) = watch::channel(false);
+    tokio::spawn(run_active(req, shutdown));
+    loop {
+        match next_event(&mut rx).await {
+            Report::Closed { reason, .. } => {
+                assert!(
+                    matches!(reason, RequestorCloseReason::TlsFailed(ref e) if e.contains("certificate")),
+                    "{reason:?}"
+                );
+                break;
+            }
+            Report::Event {
+                event: RequestorEvent::Binding(_),
+                ..
+            } => panic!("data over an unverified server"),
+            _ => {}
+        }
+    }
+}

@@ -62,9 +62,11 @@ fn serve(config: &Path) -> Running {
 }
 
 fn run(profile: &Path, extra: &[&str]) -> (i32, String) {
+    let reports = profile.with_extension("reports");
     let out = Command::new(exe())
         .current_dir(root())
         .args(["run", "--jobs", "4", "--target", profile.to_str().unwrap()])
+        .args(["--reports", reports.to_str().unwrap()])
         .args(extra)
         .output()
         .unwrap();
@@ -134,7 +136,10 @@ fn server_target(
 
 fn assert_all_pass(code: i32, out: &str, expected_pass: usize) {
     assert_eq!(code, 0, "{out}");
-    let summary = out.lines().last().unwrap_or_default();
+    let summary = out
+        .lines()
+        .find(|l| l.contains(" scenarios against "))
+        .unwrap_or_default();
     assert!(
         summary.contains(&format!("{expected_pass} pass, 0 fail, 0 warn")),
         "{out}"
@@ -209,5 +214,9 @@ fn an_unreachable_target_is_one_error_and_exit_2() {
     let (code, out) = run(&profile, &[]);
     assert_eq!(code, 2, "{out}");
     assert_eq!(out.lines().count(), 1, "{out}");
+    assert!(
+        !profile.with_extension("reports").exists(),
+        "no reports for a run that never started"
+    );
     assert!(out.contains("is unreachable"), "{out}");
 }
