@@ -109,6 +109,7 @@ fn run_against_the_reference_target_passes_a_good_scenario() {
     let dir = scenario_dir_with("good", SCENARIO);
     let out = harness()
         .args(["run", "--scenarios", dir.to_str().unwrap()])
+        .args(["--reports", dir.join("reports").to_str().unwrap()])
         .output()
         .unwrap();
     let text = String::from_utf8(out.stdout).unwrap();
@@ -126,6 +127,7 @@ fn a_misspelt_key_in_a_scenario_is_one_error_naming_file_line_and_key() {
     let dir = scenario_dir_with("misspelt", &bad);
     let out = harness()
         .args(["run", "--scenarios", dir.to_str().unwrap()])
+        .args(["--reports", dir.join("reports").to_str().unwrap()])
         .output()
         .unwrap();
     assert_eq!(out.status.code(), Some(2));
@@ -151,6 +153,7 @@ fn an_unknown_message_type_in_a_scenario_is_one_error_and_exit_2() {
     let dir = scenario_dir_with("badtype", &bad);
     let out = harness()
         .args(["run", "--scenarios", dir.to_str().unwrap()])
+        .args(["--reports", dir.join("reports").to_str().unwrap()])
         .output()
         .unwrap();
     assert_eq!(out.status.code(), Some(2));
