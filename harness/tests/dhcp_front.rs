@@ -38,9 +38,13 @@ async fn front() -> (std::sync::Arc<Shared>, SocketAddr) {
 #[tokio::test]
 async fn relayed_dora_release_and_decline_change_the_store() {
     let (shared, addr) = front().await;
-    let mut relay = RelayAgent::bind(Ipv4Addr::new(127, 0, 0, 2), addr, Duration::from_secs(5))
-        .await
-        .unwrap();
+    let mut relay = RelayAgent::bind(
+        SocketAddr::from(([127, 0, 0, 2], 0)),
+        addr,
+        Duration::from_secs(5),
+    )
+    .await
+    .unwrap();
     let a = relay.dora(&client(1, b"remote-A")).await.unwrap();
     let b = relay.dora(&client(2, b"remote-B")).await.unwrap();
     assert_ne!(a, b);

@@ -166,7 +166,7 @@ fn scenarios_pass_against_reference_server_processes_in_each_mode() {
     let _server = serve(&serve_cfg);
     let (code, out) = run(&profile, &[]);
     // Requestor-role scenarios and secure/bulk-only ones are not applicable here.
-    assert_all_pass(code, &out, 6);
+    assert_all_pass(code, &out, 15);
 
     let (serve_cfg, profile) = server_target(&dir.0, "secure", "secure", "\"secure\"", true);
     let _secure = serve(&serve_cfg);

@@ -78,6 +78,10 @@ struct RelayArgs {
     /// The relay agent's address (giaddr), a local address.
     #[arg(long, default_value = "127.0.0.2")]
     giaddr: std::net::Ipv4Addr,
+    /// UDP port the relay agent listens on (67 for servers that answer relays
+    /// there); 0 picks any.
+    #[arg(long, default_value_t = 0)]
+    relay_port: u16,
     /// Client hardware address, colon-separated hex (htype 1).
     #[arg(long)]
     mac: String,
@@ -122,6 +126,10 @@ struct RunArgs {
     /// Print every finding, not only the broken ones.
     #[arg(long, short)]
     verbose: bool,
+    /// Known deviations of the target; by default `<target>.expect.toml` beside
+    /// the profile, when it exists.
+    #[arg(long)]
+    expect: Option<PathBuf>,
     /// Where reports go: DIR/<target>/{report.json,junit.xml,index.html,pcap/}.
     #[arg(long, default_value = "reports")]
     reports: PathBuf,
@@ -244,12 +252,23 @@ fn run_suite_cli(args: RunArgs) -> Result<u8> {
     runtime()?
         .block_on(alq_harness::target::backend::preflight(&profile))
         .map_err(|e| anyhow::anyhow!(e))?;
+    let expect_path = args.expect.clone().or_else(|| {
+        args.target
+            .as_deref()
+            .map(alq_harness::target::expectations::Expectations::beside)
+            .filter(|p| p.exists())
+    });
+    let expectations = match &expect_path {
+        Some(p) => alq_harness::target::expectations::Expectations::load(p, &scenarios)?,
+        None => Default::default(),
+    };
     let options = RunOptions {
         strict: args.strict,
         jobs: args.jobs,
         filter: args.filter.clone(),
         skip_slow: args.skip_slow,
         cancel: Default::default(),
+        expectations,
     };
     let cancel = options.cancel.clone();
     std::thread::spawn(move || {
@@ -668,8 +687,12 @@ async fn relay(args: RelayArgs) -> Result<()> {
             .map(bytes::Bytes::from),
         relay_info: info,
     };
-    let mut agent =
-        RelayAgent::bind(args.giaddr, args.dhcp, std::time::Duration::from_secs(5)).await?;
+    let mut agent = RelayAgent::bind(
+        std::net::SocketAddr::from((args.giaddr, args.relay_port)),
+        args.dhcp,
+        std::time::Duration::from_secs(5),
+    )
+    .await?;
     let need_addr = || {
         args.addr
             .ok_or_else(|| anyhow::anyhow!("{} needs --addr", args.action))

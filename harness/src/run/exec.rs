@@ -71,25 +71,6 @@ pub struct Ran {
     pub elapsed: Duration,
 }
 
-fn hex_bytes(text: &str) -> Result<Vec<u8>, String> {
-    let clean: String = text
-        .chars()
-        .filter(|c| !c.is_whitespace() && *c != ':')
-        .collect();
-    if clean.len() % 2 != 0 {
-        return Err(format!("'{text}' has an odd number of hex digits"));
-    }
-    (0..clean.len())
-        .step_by(2)
-        .map(|i| {
-            clean
-                .get(i..i + 2)
-                .and_then(|h| u8::from_str_radix(h, 16).ok())
-                .ok_or_else(|| format!("'{text}' is not hex"))
-        })
-        .collect()
-}
-
 fn parse_count(text: &str) -> Result<(usize, usize), String> {
     let t = text.trim();
     let bad = || format!("count '{text}' is not N, >= N, N..M, N.. or any");
@@ -255,6 +236,10 @@ impl<'a> Exec<'a> {
         expr::number(v, &self.vars).map_err(|e| Stop::Error(e.to_string()))
     }
 
+    fn bytes(&self, text: &str) -> Result<Vec<u8>, Stop> {
+        expr::bytes(text, &self.vars).map_err(|e| Stop::Error(e.to_string()))
+    }
+
     fn address(&self, v: &Value) -> Result<Ipv4Addr, Stop> {
         expr::address(v, &self.vars).map_err(|e| Stop::Error(e.to_string()))
     }
@@ -345,6 +330,7 @@ impl<'a> Exec<'a> {
             Step::Accept(a) => self.accept(a).await,
             Step::Send(s) => self.send(s).await,
             Step::Expect(e) => self.expect(e).await,
+            Step::Check(e) => self.check(e),
             Step::ExpectClose(e) => self.expect_close(e).await,
             Step::ExpectSilence(e) => self.expect_silence(e).await,
             Step::ExpectAddresses(e) => self.expect_addresses(e),
@@ -454,7 +440,7 @@ impl<'a> Exec<'a> {
             None => MessageBuilder::request(MessageType::Other(0), xid),
         };
         if let Some(hw) = &s.chaddr {
-            let bytes = hex_bytes(hw).map_err(Stop::Error)?;
+            let bytes = self.bytes(hw)?;
             b = b.hardware(s.htype.unwrap_or(1), &bytes);
         }
         if let Some(v) = &s.ciaddr {
@@ -464,9 +450,7 @@ impl<'a> Exec<'a> {
             b = b.option(DhcpOption::ParameterRequestList(prl.clone()));
         }
         if let Some(id) = &s.client_id {
-            b = b.option(DhcpOption::ClientId(Bytes::from(
-                hex_bytes(id).map_err(Stop::Error)?,
-            )));
+            b = b.option(DhcpOption::ClientId(Bytes::from(self.bytes(id)?)));
         }
         let mut relay = RelayAgentInfo::default();
         for (sub, value) in [(1u8, &s.circuit_id), (2, &s.remote_id), (12, &s.relay_id)] {
@@ -502,7 +486,7 @@ impl<'a> Exec<'a> {
             b = b.option(DhcpOption::DhcpState(state));
         }
         for raw in &s.options {
-            let data = hex_bytes(&raw.hex).map_err(Stop::Error)?;
+            let data = self.bytes(&raw.hex)?;
             let len = raw
                 .length
                 .unwrap_or(u8::try_from(data.len()).unwrap_or(u8::MAX));
@@ -536,7 +520,7 @@ impl<'a> Exec<'a> {
     async fn send(&mut self, s: &Send) -> Result<(), Stop> {
         let (bytes, text) = match &s.raw_hex {
             Some(hex) => {
-                let bytes = hex_bytes(hex).map_err(Stop::Error)?;
+                let bytes = self.bytes(hex)?;
                 let text = format!("{} raw bytes", bytes.len());
                 (bytes, text)
             }
@@ -766,6 +750,30 @@ impl<'a> Exec<'a> {
         }
         self.pass(req, format!("{matched} matching message(s)"), last_frame);
         Ok(())
+    }
+
+    fn check(&mut self, e: &Expect) -> Result<(), Stop> {
+        let conn = self.conn(&e.conn)?;
+        let Some(msg) = conn.last_matched.clone() else {
+            return Err(Stop::Error(format!(
+                "check on '{}' needs an expect that matched first",
+                e.conn
+            )));
+        };
+        let frame = self
+            .transcript
+            .iter()
+            .rposition(|t| t.conn == e.conn && t.dir == "recv");
+        match self.mismatch(e, &msg)? {
+            None => {
+                self.pass(e.requirement.as_deref(), "holds".into(), frame);
+                Ok(())
+            }
+            Some(why) => match self.judge(e.requirement.as_deref(), e.level, why, frame) {
+                Err(Stop::Failed) | Ok(()) => Ok(()),
+                Err(other) => Err(other),
+            },
+        }
     }
 
     async fn expect_close(&mut self, e: &ExpectClose) -> Result<(), Stop> {
@@ -999,7 +1007,12 @@ impl<'a> Exec<'a> {
         let (mut bound, mut renewed, mut released) = (Vec::new(), 0usize, Vec::new());
         for _ in 0..t.repeat.unwrap_or(1).max(1) {
             for _ in 0..t.bind.unwrap_or(0) {
-                bound.push(self.backend.bind().await.map_err(Stop::Error)?);
+                let (addr, mac, client_id) = self.backend.bind().await.map_err(Stop::Error)?;
+                if !self.vars.contains_key("mac") {
+                    self.vars.insert("mac".into(), Var::Bytes(mac.to_vec()));
+                    self.vars.insert("client_id".into(), Var::Bytes(client_id));
+                }
+                bound.push(addr);
             }
             let all = [
                 expr::addresses("${bound}", &self.vars).unwrap_or_default(),

@@ -27,6 +27,8 @@ pub struct RunOptions {
     pub skip_slow: bool,
     /// Set (by Ctrl-C) to stop starting scenarios; finished ones are kept.
     pub cancel: std::sync::Arc<std::sync::atomic::AtomicBool>,
+    /// Known deviations of the target.
+    pub expectations: crate::target::expectations::Expectations,
 }
 
 #[derive(Debug, Clone, Serialize)]
@@ -198,7 +200,8 @@ pub fn run_suite(
                 }
                 let i = next.fetch_add(1, Ordering::Relaxed);
                 let Some(l) = scenarios.get(i) else { break };
-                let outcome = run_one(l, profile, options);
+                let mut outcome = run_one(l, profile, options);
+                options.expectations.apply(&mut outcome);
                 progress(&outcome);
                 if let Some(slot) = results.lock().unwrap_or_else(|e| e.into_inner()).get_mut(i) {
                     *slot = Some(outcome);

@@ -33,6 +33,8 @@ pub enum Var {
     Number(u32),
     Address(Ipv4Addr),
     Addresses(Vec<Ipv4Addr>),
+    /// Octets, e.g. a hardware address or client identifier.
+    Bytes(Vec<u8>),
 }
 
 impl Var {
@@ -41,6 +43,7 @@ impl Var {
             Var::Number(_) => "a number",
             Var::Address(_) => "an address",
             Var::Addresses(_) => "a list of addresses",
+            Var::Bytes(_) => "octets",
         }
     }
 }
@@ -157,10 +160,45 @@ pub fn address(value: &Value, vars: &Vars) -> Result<Ipv4Addr, ExprError> {
                 Var::Addresses(list) => list.first().copied().ok_or_else(|| {
                     ExprError::WrongKind(name.to_string(), "an empty list", "an address")
                 }),
+                other @ Var::Bytes(_) => Err(ExprError::WrongKind(
+                    name.to_string(),
+                    other.kind(),
+                    "an address",
+                )),
             },
             None => t.trim().parse().map_err(|_| ExprError::BadValue(t.clone())),
         },
     }
+}
+
+/// Evaluates octets: colon-separated or plain hex, or "${var}".
+pub fn bytes(text: &str, vars: &Vars) -> Result<Vec<u8>, ExprError> {
+    if let Some(name) = variable_name(text.trim()) {
+        return match lookup(name, vars)? {
+            Var::Bytes(b) => Ok(b.clone()),
+            other => Err(ExprError::WrongKind(
+                name.to_string(),
+                other.kind(),
+                "octets",
+            )),
+        };
+    }
+    let clean: String = text
+        .chars()
+        .filter(|c| !c.is_whitespace() && *c != ':')
+        .collect();
+    if clean.len() % 2 != 0 {
+        return Err(ExprError::BadValue(text.to_string()));
+    }
+    (0..clean.len())
+        .step_by(2)
+        .map(|i| {
+            clean
+                .get(i..i + 2)
+                .and_then(|h| u8::from_str_radix(h, 16).ok())
+                .ok_or_else(|| ExprError::BadValue(text.to_string()))
+        })
+        .collect()
 }
 
 /// Evaluates a list of addresses: "${var}".

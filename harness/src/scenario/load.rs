@@ -59,7 +59,9 @@ fn durations(step: &Step) -> Vec<&str> {
     let mut out = Vec::new();
     match step {
         Step::Accept(a) => out.extend([a.within.as_deref(), a.not_before.as_deref()]),
-        Step::Expect(e) => out.extend([e.within.as_deref(), e.not_before.as_deref()]),
+        Step::Expect(e) | Step::Check(e) => {
+            out.extend([e.within.as_deref(), e.not_before.as_deref()])
+        }
         Step::ExpectClose(e) => out.push(e.within.as_deref()),
         Step::ExpectSilence(e) => out.push(Some(e.duration.as_str())),
         Step::Wait(w) => out.push(Some(w.duration.as_str())),
@@ -71,7 +73,7 @@ fn durations(step: &Step) -> Vec<&str> {
 fn step_requirement(step: &Step) -> Option<&str> {
     match step {
         Step::Accept(a) => a.requirement.as_deref(),
-        Step::Expect(e) => e.requirement.as_deref(),
+        Step::Expect(e) | Step::Check(e) => e.requirement.as_deref(),
         Step::ExpectClose(e) => e.requirement.as_deref(),
         Step::ExpectSilence(e) => e.requirement.as_deref(),
         Step::ExpectAddresses(e) => e.requirement.as_deref(),

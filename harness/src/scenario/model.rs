@@ -154,6 +154,10 @@ pub enum Step {
     Accept(Accept),
     Send(Send),
     Expect(Expect),
+    /// Judges the message the last `expect` on the connection matched again,
+    /// against another requirement, without reading. A broken check does not
+    /// stop the scenario.
+    Check(Expect),
     ExpectClose(ExpectClose),
     ExpectSilence(ExpectSilence),
     /// Check the addresses seen so far on a connection.

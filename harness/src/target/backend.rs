@@ -262,10 +262,14 @@ impl Backend {
             (TargetKind::Tcp, _) => {
                 let address = profile.address.ok_or("the profile has no address")?;
                 let trigger = match &profile.trigger {
-                    Some(TriggerConfig::Relay { dhcp, giaddr }) => Trigger::Relay(
-                        RelayAgent::bind(*giaddr, *dhcp, Duration::from_secs(5))
-                            .await
-                            .map_err(|e| format!("relay agent on {giaddr}: {e}"))?,
+                    Some(TriggerConfig::Relay { dhcp, giaddr, port }) => Trigger::Relay(
+                        RelayAgent::bind(
+                            SocketAddr::from((*giaddr, *port)),
+                            *dhcp,
+                            Duration::from_secs(5),
+                        )
+                        .await
+                        .map_err(|e| format!("relay agent on {giaddr}: {e}"))?,
                     ),
                     Some(TriggerConfig::Shell { command }) => Trigger::Shell(command.clone()),
                     None => Trigger::None,
@@ -410,8 +414,9 @@ impl Backend {
         Ok(String::from_utf8_lossy(&out.stdout).trim().to_string())
     }
 
-    /// Makes the target bind a new lease; returns its address.
-    pub async fn bind(&mut self) -> Result<Ipv4Addr, String> {
+    /// Makes the target bind a new lease; returns its address, the client's
+    /// hardware address and client identifier.
+    pub async fn bind(&mut self) -> Result<(Ipv4Addr, [u8; 6], Vec<u8>), String> {
         let client = fresh_client();
         let addr = match &mut self.trigger {
             Trigger::Reference => match &self.kind {
@@ -438,8 +443,13 @@ impl Backend {
             }
             Trigger::None => return Err("the target profile has no trigger".into()),
         };
+        let result = (
+            addr,
+            client.mac,
+            client.client_id.as_deref().unwrap_or_default().to_vec(),
+        );
         self.clients.insert(addr, client);
-        Ok(addr)
+        Ok(result)
     }
 
     pub async fn renew(&mut self, addr: Ipv4Addr) -> Result<(), String> {
@@ -526,10 +536,14 @@ pub async fn preflight(profile: &TargetProfile) -> Result<(), String> {
         )
     })?
     .map_err(|e| format!("target {} ({address}) is unreachable: {e}", profile.name))?;
-    if let Some(TriggerConfig::Relay { dhcp, giaddr }) = &profile.trigger {
-        let mut agent = RelayAgent::bind(*giaddr, *dhcp, Duration::from_secs(5))
-            .await
-            .map_err(|e| format!("relay trigger: cannot bind {giaddr}: {e}"))?;
+    if let Some(TriggerConfig::Relay { dhcp, giaddr, port }) = &profile.trigger {
+        let mut agent = RelayAgent::bind(
+            SocketAddr::from((*giaddr, *port)),
+            *dhcp,
+            Duration::from_secs(5),
+        )
+        .await
+        .map_err(|e| format!("relay trigger: cannot bind {giaddr}: {e}"))?;
         agent.offer(&fresh_client()).await.map_err(|e| {
             format!("relay trigger: the DHCP server at {dhcp} does not answer: {e}")
         })?;

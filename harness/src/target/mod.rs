@@ -1,5 +1,6 @@
 //! Ways to reach and drive an implementation under test.
 
 pub mod backend;
+pub mod expectations;
 pub mod profile;
 pub mod relay;

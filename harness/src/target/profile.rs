@@ -27,6 +27,10 @@ pub enum TriggerConfig {
         dhcp: SocketAddr,
         #[serde(default = "default_giaddr")]
         giaddr: Ipv4Addr,
+        /// UDP port the relay agent listens on; servers that answer relays on
+        /// port 67 (RFC 2131 §4.1) need 67. 0 picks any.
+        #[serde(default)]
+        port: u16,
     },
     /// A shell command; `{action}` is bind, renew or release, `{mac}` and
     /// `{addr}` the client. For bind it prints the address bound.

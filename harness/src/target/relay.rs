@@ -43,13 +43,22 @@ pub struct RelayAgent {
 }
 
 impl RelayAgent {
-    /// Binds a UDP socket on `giaddr` (any port) to talk to `server`.
+    /// Binds a UDP socket on `local` (its address is the giaddr) to talk to
+    /// `server`.
     pub async fn bind(
-        giaddr: Ipv4Addr,
+        local: SocketAddr,
         server: SocketAddr,
         wait: Duration,
     ) -> Result<Self, RelayError> {
-        let socket = UdpSocket::bind(SocketAddr::from((giaddr, 0))).await?;
+        let giaddr = match local.ip() {
+            std::net::IpAddr::V4(a) => a,
+            std::net::IpAddr::V6(_) => {
+                return Err(RelayError::Io(std::io::Error::other(
+                    "the relay address must be IPv4",
+                )))
+            }
+        };
+        let socket = UdpSocket::bind(local).await?;
         Ok(RelayAgent {
             socket,
             server,
