@@ -65,30 +65,43 @@ pub fn selected<'a>(scenarios: &'a [LoadedScenario], filter: &[String]) -> Vec<&
         .collect()
 }
 
+impl ScenarioOutcome {
+    /// An outcome for `l` with no findings yet.
+    fn empty(l: &LoadedScenario, verdict: Verdict) -> Self {
+        let s = &l.scenario;
+        ScenarioOutcome {
+            id: s.id.clone(),
+            title: s.title.clone(),
+            path: l.path.clone(),
+            role: s.role,
+            covers: s.covers.clone(),
+            verdict,
+            findings: Vec::new(),
+            transcript: Vec::new(),
+            elapsed_ms: 0,
+            error: None,
+            missing: Vec::new(),
+            connections: Vec::new(),
+        }
+    }
+}
+
 fn not_applicable(l: &LoadedScenario, missing: Vec<Need>) -> ScenarioOutcome {
-    let s = &l.scenario;
+    let findings = l
+        .scenario
+        .covers
+        .iter()
+        .map(|r| Finding {
+            requirement: r.clone(),
+            verdict: Verdict::NotApplicable,
+            message: format!("the target does not declare {missing:?}"),
+            frame: None,
+        })
+        .collect();
     ScenarioOutcome {
-        id: s.id.clone(),
-        title: s.title.clone(),
-        path: l.path.clone(),
-        role: s.role,
-        covers: s.covers.clone(),
-        verdict: Verdict::NotApplicable,
-        findings: s
-            .covers
-            .iter()
-            .map(|r| Finding {
-                requirement: r.clone(),
-                verdict: Verdict::NotApplicable,
-                message: format!("the target does not declare {missing:?}"),
-                frame: None,
-            })
-            .collect(),
-        transcript: Vec::new(),
-        elapsed_ms: 0,
-        error: None,
+        findings,
         missing,
-        connections: Vec::new(),
+        ..ScenarioOutcome::empty(l, Verdict::NotApplicable)
     }
 }
 
@@ -162,11 +175,6 @@ pub fn run_one(
         .max()
         .unwrap_or(Verdict::Pass);
     ScenarioOutcome {
-        id: s.id.clone(),
-        title: s.title.clone(),
-        path: l.path.clone(),
-        role: s.role,
-        covers: s.covers.clone(),
         verdict: if verdict == Verdict::Info {
             Verdict::Pass
         } else {
@@ -176,8 +184,8 @@ pub fn run_one(
         transcript,
         elapsed_ms: u64::try_from(elapsed.as_millis()).unwrap_or(u64::MAX),
         error,
-        missing: Vec::new(),
         connections,
+        ..ScenarioOutcome::empty(l, Verdict::Pass)
     }
 }
 

@@ -581,15 +581,3 @@ impl RequestorPolicy {
         self.tracking = Tracking::Live;
     }
 }
-
-/// The query-start-time and query-end-time of the bulk query that fills a
-/// DataMissing gap (RFC 7724 §7.4.1).
-pub fn gap_window(event: &RequestorEvent) -> Option<(Option<u32>, Option<u32>)> {
-    match event {
-        RequestorEvent::DataMissing {
-            query_start,
-            base_time,
-        } => Some((*query_start, *base_time)),
-        _ => None,
-    }
-}

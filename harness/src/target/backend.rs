@@ -453,49 +453,41 @@ impl Backend {
     }
 
     pub async fn renew(&mut self, addr: Ipv4Addr) -> Result<(), String> {
-        let client = self
-            .clients
-            .get(&addr)
-            .cloned()
-            .ok_or(format!("{addr} was not bound by this scenario"))?;
-        match &mut self.trigger {
-            Trigger::Reference => match &self.kind {
-                Kind::ReferenceServer { server, .. } => {
-                    server.control.renew(addr).map_err(|e| e.to_string())
-                }
-                _ => Err("no reference server".into()),
-            },
-            Trigger::Relay(agent) => agent.renew(&client, addr).await.map_err(|e| e.to_string()),
-            Trigger::Shell(command) => {
-                let command = command.clone();
-                self.shell(&command, "renew", &client, Some(addr))
-                    .await
-                    .map(|_| ())
-            }
-            Trigger::None => Err("the target profile has no trigger".into()),
-        }
+        self.change(addr, "renew").await
     }
 
     pub async fn release(&mut self, addr: Ipv4Addr) -> Result<(), String> {
+        self.change(addr, "release").await
+    }
+
+    /// Renews or releases a lease this scenario bound.
+    async fn change(&mut self, addr: Ipv4Addr, action: &'static str) -> Result<(), String> {
         let client = self
             .clients
             .get(&addr)
             .cloned()
             .ok_or(format!("{addr} was not bound by this scenario"))?;
+        let renew = action == "renew";
         match &mut self.trigger {
             Trigger::Reference => match &self.kind {
+                Kind::ReferenceServer { server, .. } if renew => {
+                    server.control.renew(addr).map_err(|e| e.to_string())
+                }
                 Kind::ReferenceServer { server, .. } => {
                     server.control.release(addr).map_err(|e| e.to_string())
                 }
                 _ => Err("no reference server".into()),
             },
+            Trigger::Relay(agent) if renew => {
+                agent.renew(&client, addr).await.map_err(|e| e.to_string())
+            }
             Trigger::Relay(agent) => agent
                 .release(&client, addr)
                 .await
                 .map_err(|e| e.to_string()),
             Trigger::Shell(command) => {
                 let command = command.clone();
-                self.shell(&command, "release", &client, Some(addr))
+                self.shell(&command, action, &client, Some(addr))
                     .await
                     .map(|_| ())
             }

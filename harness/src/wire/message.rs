@@ -128,19 +128,7 @@ impl RawMessage {
     }
 
     fn u32_option(&self, option: u8) -> Result<Option<u32>, OptionError> {
-        Ok(match self.option(option)? {
-            Some(
-                DhcpOption::LeaseTime(v)
-                | DhcpOption::RenewalTime(v)
-                | DhcpOption::RebindingTime(v)
-                | DhcpOption::ClientLastTransactionTime(v)
-                | DhcpOption::BaseTime(v)
-                | DhcpOption::StartTimeOfState(v)
-                | DhcpOption::QueryStartTime(v)
-                | DhcpOption::QueryEndTime(v),
-            ) => Some(v),
-            _ => None,
-        })
+        Ok(self.option(option)?.and_then(|o| o.as_u32()))
     }
 
     pub fn lease_time(&self) -> Result<Option<u32>, OptionError> {

@@ -447,8 +447,8 @@ impl DhcpOption {
         })
     }
 
-    /// The option's value bytes (without code and length).
-    pub fn encode_value(&self) -> Vec<u8> {
+    /// The value of the 4-octet time options (51, 58, 59, 91, 152-155).
+    pub fn as_u32(&self) -> Option<u32> {
         match self {
             DhcpOption::LeaseTime(v)
             | DhcpOption::RenewalTime(v)
@@ -457,7 +457,17 @@ impl DhcpOption {
             | DhcpOption::BaseTime(v)
             | DhcpOption::StartTimeOfState(v)
             | DhcpOption::QueryStartTime(v)
-            | DhcpOption::QueryEndTime(v) => v.to_be_bytes().to_vec(),
+            | DhcpOption::QueryEndTime(v) => Some(*v),
+            _ => None,
+        }
+    }
+
+    /// The option's value bytes (without code and length).
+    pub fn encode_value(&self) -> Vec<u8> {
+        if let Some(v) = self.as_u32() {
+            return v.to_be_bytes().to_vec();
+        }
+        match self {
             DhcpOption::MessageType(t) => vec![t.to_u8()],
             DhcpOption::ServerId(addr) => addr.octets().to_vec(),
             DhcpOption::ParameterRequestList(codes) => codes.clone(),
@@ -479,6 +489,15 @@ impl DhcpOption {
                 out
             }
             DhcpOption::Other { data, .. } => data.to_vec(),
+            // The time options are written above.
+            DhcpOption::LeaseTime(_)
+            | DhcpOption::RenewalTime(_)
+            | DhcpOption::RebindingTime(_)
+            | DhcpOption::ClientLastTransactionTime(_)
+            | DhcpOption::BaseTime(_)
+            | DhcpOption::StartTimeOfState(_)
+            | DhcpOption::QueryStartTime(_)
+            | DhcpOption::QueryEndTime(_) => Vec::new(),
         }
     }
 
