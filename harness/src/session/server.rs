@@ -248,7 +248,7 @@ impl ServerSession {
             }
             _ if secure && !self.in_tls => self.close_now(CloseReason::NotTls),
             MessageType::BulkLeaseQuery if self.active.is_none() => {
-                self.start_bulk(&msg, decode_error, store, epoch)
+                self.start_bulk(&msg, decode_error, store)
             }
             MessageType::ActiveLeaseQuery if self.config.mode != ServerMode::BulkOnly => {
                 if self.active.is_some() || !self.bulk.is_empty() {
@@ -347,7 +347,6 @@ impl ServerSession {
         msg: &RawMessage,
         decode_error: Option<DecodeError>,
         store: &LeaseStore,
-        _epoch: u32,
     ) {
         let xid = msg.header.xid;
         if decode_error.is_some() {
