@@ -42,6 +42,15 @@ enum Command {
         #[arg(long)]
         scenarios: Option<PathBuf>,
     },
+    /// Requirement coverage: each black-box requirement of the catalog, the
+    /// scenarios that cover it and, from a report, its last verdict.
+    Coverage {
+        #[arg(long)]
+        scenarios: Option<PathBuf>,
+        /// A report.json to take the last verdicts from.
+        #[arg(long, default_value = "reports/reference/report.json")]
+        report: PathBuf,
+    },
     /// Validate scenario files without running them.
     Check {
         #[arg(required = true)]
@@ -200,6 +209,7 @@ fn main() -> ExitCode {
         Command::Run(args) => return run(args),
         Command::List { scenarios } => list(scenarios),
         Command::Check { files } => check(&files),
+        Command::Coverage { scenarios, report } => coverage(scenarios, &report),
         Command::Decode { file, port } => decode(&file, port),
         Command::Serve(args) => runtime().and_then(|rt| rt.block_on(serve(args))),
         Command::Watch(args) => runtime().and_then(|rt| rt.block_on(watch_server(args))),
@@ -359,6 +369,10 @@ fn run_suite_cli(args: RunArgs) -> Result<u8> {
         interrupted,
         outcomes,
     );
+    let report = alq_harness::report::RunReport {
+        coverage: Some(alq_harness::report::coverage::Coverage::of(&scenarios)),
+        ..report
+    };
     let dir = args.reports.join(&profile.name);
     alq_harness::report::write::write_reports(&dir, &report, started)?;
     println!("reports in {}", dir.display());
@@ -382,6 +396,44 @@ fn list(dir: Option<PathBuf>) -> Result<()> {
         );
     }
     println!("{} scenarios", scenarios.len());
+    Ok(())
+}
+
+fn coverage(dir: Option<PathBuf>, report: &Path) -> Result<()> {
+    let scenarios = alq_harness::scenario::load::load_dir(&scenario_dir(dir))?;
+    let cov = alq_harness::report::coverage::Coverage::of(&scenarios);
+    let verdicts: std::collections::HashMap<String, String> = std::fs::read(report)
+        .ok()
+        .and_then(|b| serde_json::from_slice::<serde_json::Value>(&b).ok())
+        .and_then(|v| v["requirements"].as_array().cloned())
+        .unwrap_or_default()
+        .iter()
+        .filter_map(|r| {
+            Some((
+                r["id"].as_str()?.to_string(),
+                r["verdict"].as_str()?.to_string(),
+            ))
+        })
+        .collect();
+    for row in &cov.rows {
+        let verdict = verdicts.get(&row.id).map(String::as_str).unwrap_or("-");
+        let scenarios = if row.scenarios.is_empty() {
+            "(uncovered)".to_string()
+        } else {
+            row.scenarios.join(", ")
+        };
+        println!(
+            "{:<10} {:<26} {:<5} {:<15} {}",
+            row.id, row.level, row.class, verdict, scenarios
+        );
+    }
+    println!(
+        "covered {} of {} black-box requirements ({:.1}%); uncovered: {}",
+        cov.covered,
+        cov.total,
+        cov.percent(),
+        cov.uncovered.join(" ")
+    );
     Ok(())
 }
 

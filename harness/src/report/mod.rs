@@ -2,6 +2,7 @@
 //! single-file HTML page and one pcap per scenario, all under
 //! `reports/<target>/`, each written atomically.
 
+pub mod coverage;
 pub mod html;
 pub mod junit;
 pub mod write;
@@ -66,6 +67,8 @@ pub struct RunReport {
     pub requirement_counts: Counts,
     pub requirements: Vec<RequirementRow>,
     pub scenarios: Vec<ScenarioOutcome>,
+    /// Catalog coverage of the scenario set the run was drawn from.
+    pub coverage: Option<coverage::Coverage>,
 }
 
 impl RunReport {
@@ -128,6 +131,7 @@ impl RunReport {
             requirement_counts,
             requirements,
             scenarios,
+            coverage: None,
         }
     }
 
@@ -137,7 +141,7 @@ impl RunReport {
 }
 
 /// "ALQ-S-7" sorts before "ALQ-S-16".
-fn sort_key(id: &str) -> (String, u32) {
+pub(crate) fn sort_key(id: &str) -> (String, u32) {
     let (prefix, number) = id.rsplit_once('-').unwrap_or((id, "0"));
     (prefix.to_string(), number.parse().unwrap_or(0))
 }

@@ -47,6 +47,8 @@ pub struct HarnessConn {
     pub harness_is_client: bool,
     /// The stream was upgraded to TLS; later tap bytes are decrypted.
     pub tls: bool,
+    /// A DHCPACTIVELEASEQUERY was sent on this connection.
+    pub active_query_sent: bool,
     /// Order of the opening among all tap records of the run.
     pub opened_seq: u64,
     start: Instant,
@@ -75,6 +77,7 @@ impl HarnessConn {
             tap: Vec::new(),
             harness_is_client,
             tls: false,
+            active_query_sent: false,
             opened_seq,
             start,
             order,

@@ -1,6 +1,7 @@
 //! Runs one scenario's steps against a [`Backend`] and judges what comes back.
 
 use super::conn::{Closed, HarnessConn, Incoming};
+use super::message_checks;
 use super::verdict::{broken, Finding, Verdict};
 use super::wire_checks;
 use crate::capture::pcap::ConnectionTap;
@@ -50,6 +51,8 @@ pub struct Exec<'a> {
     finished: Vec<(String, HarnessConn)>,
     /// Orders tap records of all connections.
     order: std::sync::Arc<std::sync::atomic::AtomicU64>,
+    /// Requirements the per-message checks evaluated at least once.
+    checked: std::collections::BTreeSet<&'static str>,
     accepted: Vec<(String, Instant)>,
     vars: Vars,
     pub transcript: Vec<Entry>,
@@ -114,6 +117,7 @@ impl<'a> Exec<'a> {
             conns: HashMap::new(),
             finished: Vec::new(),
             order: Default::default(),
+            checked: Default::default(),
             accepted: Vec::new(),
             vars: Vars::new(),
             transcript: Vec::new(),
@@ -258,7 +262,15 @@ impl<'a> Exec<'a> {
         let frame = match &event {
             Incoming::Message(msg) => {
                 let frame = self.log(conn, "recv", summary(msg));
-                for (req, verdict, message) in wire_checks::check(msg, self.scenario.role) {
+                let mut broken = wire_checks::check(msg, self.scenario.role);
+                broken.extend(match self.scenario.role {
+                    Role::Requestor => {
+                        let active = self.conns.get(conn).is_some_and(|c| c.active_query_sent);
+                        message_checks::server_message(msg, active, &mut self.checked)
+                    }
+                    Role::Server => message_checks::requestor_message(msg, &mut self.checked),
+                });
+                for (req, verdict, message) in broken {
                     let level = (verdict == Verdict::Warn).then_some(LevelOverride::Should);
                     self.judge(Some(req), level, message, Some(frame))?;
                 }
@@ -304,6 +316,16 @@ impl<'a> Exec<'a> {
             self.step_start = Instant::now();
         }
         let elapsed = self.start.elapsed();
+        for req in std::mem::take(&mut self.checked) {
+            if !self.findings.iter().any(|f| f.requirement == req) {
+                self.findings.push(Finding {
+                    requirement: req.to_string(),
+                    verdict: Verdict::Pass,
+                    message: "held for every message received".into(),
+                    frame: None,
+                });
+            }
+        }
         let connections = self.taps();
         self.backend.finish().await;
         Ran {
@@ -526,6 +548,9 @@ impl<'a> Exec<'a> {
             }
             None => {
                 let msg = self.build(s)?;
+                if msg.message_type() == Ok(MessageType::ActiveLeaseQuery) {
+                    self.conn(&s.conn)?.active_query_sent = true;
+                }
                 let body = msg.encode();
                 let framed = match s.length_prefix {
                     Some(p) => encode_frame_with_prefix(p, &body),
@@ -538,6 +563,13 @@ impl<'a> Exec<'a> {
                 (framed, text)
             }
         };
+        let times = s.repeat.unwrap_or(1).max(1);
+        let text = if times > 1 {
+            format!("{text} (x{times})")
+        } else {
+            text
+        };
+        let bytes = bytes.repeat(times);
         self.log(&s.conn, "send", text);
         let mut cuts: Vec<usize> = s
             .split
@@ -688,6 +720,13 @@ impl<'a> Exec<'a> {
             let (event, frame) = self.receive(&e.conn, deadline).await?;
             match event {
                 Incoming::Message(msg) => {
+                    if e.idle {
+                        // Any message ends the idle period the timer measures.
+                        let now = Instant::now();
+                        if self.mismatch(e, &msg)?.is_some() {
+                            last_progress = now;
+                        }
+                    }
                     if ignore_keepalives && is_keepalive(&msg) && !expects_keepalive {
                         continue;
                     }

@@ -2,6 +2,7 @@
 
 pub mod conn;
 pub mod exec;
+pub mod message_checks;
 pub mod runner;
 pub mod verdict;
 pub mod wire_checks;

@@ -253,6 +253,8 @@ pub struct Send {
     pub split: Vec<usize>,
     /// Send these bytes (hex) as they are, instead of a message.
     pub raw_hex: Option<String>,
+    /// Send the same message this many times.
+    pub repeat: Option<usize>,
 }
 
 /// What a received message must look like.
@@ -284,6 +286,11 @@ pub struct Expect {
     /// Skip messages that do not match instead of failing on them.
     #[serde(default)]
     pub skip_others: bool,
+    /// `within` and `not-before` count from the last message received, skipped
+    /// ones included: for timers that run only while a connection is idle
+    /// (keepalives, AMB-24).
+    #[serde(default)]
+    pub idle: bool,
     pub requirement: Option<String>,
     /// Grade a mismatch as this level instead of the requirement's.
     pub level: Option<LevelOverride>,

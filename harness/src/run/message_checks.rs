@@ -1,0 +1,233 @@
+//! Checks applied to every message the harness receives, beyond the WIRE
+//! checks: reply-construction rules for server messages (RFC 6926 §8.3,
+//! RFC 4388 §6.4.2, RFC 7724 §7.4) and request rules for requestor messages
+//! (RFC 7724 §7.2-§7.3, RFC 6926 §7.2, §9).
+
+use super::verdict::Verdict;
+use crate::wire::options::code;
+use crate::wire::{DhcpState, MessageType, RawMessage, StatusCode};
+use std::collections::BTreeSet;
+
+/// Requirements judged on every server message, and on every requestor message.
+pub const ON_SERVER_MESSAGES: &[&str] = &[
+    "ALQ-S-20", "BLQ-S-03", "ALQ-S-21", "BLQ-S-04", "BLQ-S-07", "BLQ-S-08", "LQ-S-03", "LQ-S-07",
+    "BLQ-S-37", "ALQ-S-42", "ALQ-S-45",
+];
+pub const ON_REQUESTOR_MESSAGES: &[&str] = &[
+    "ALQ-R-17", "ALQ-R-18", "BLQ-R-06", "BLQ-R-07", "BLQ-R-12", "ALQ-R-09",
+];
+
+/// A value of an option that must be relative but looks like seconds since 1970.
+const LOOKS_ABSOLUTE: u32 = 1_000_000_000;
+
+type Broken = Vec<(&'static str, Verdict, String)>;
+
+/// Checks a message from a server. `active` is true on a connection that
+/// carries an active query. Every requirement evaluated goes into `evaluated`.
+pub fn server_message(
+    msg: &RawMessage,
+    active: bool,
+    evaluated: &mut BTreeSet<&'static str>,
+) -> Broken {
+    let mut out = Vec::new();
+    let Ok(kind) = msg.message_type() else {
+        return out;
+    };
+    let binding = matches!(
+        kind,
+        MessageType::LeaseActive | MessageType::LeaseUnassigned
+    );
+    let mut judge = |req: &'static str, broken: bool, verdict: Verdict, text: String| {
+        evaluated.insert(req);
+        if broken {
+            out.push((req, verdict, text));
+        }
+    };
+    if binding {
+        judge(
+            "ALQ-S-20",
+            msg.header.ciaddr.is_unspecified(),
+            Verdict::Fail,
+            format!("{kind} with ciaddr 0.0.0.0"),
+        );
+    }
+    let assoc = msg
+        .option_data(code::ASSOCIATED_IP)
+        .ok()
+        .flatten()
+        .is_some();
+    let assoc_req = if active { "ALQ-S-21" } else { "BLQ-S-03" };
+    judge(
+        assoc_req,
+        assoc,
+        Verdict::Fail,
+        format!("{kind} carries associated-ip (92)"),
+    );
+    if let Ok(Some(status)) = msg.status() {
+        judge(
+            "BLQ-S-04",
+            status.text_has_nul(),
+            Verdict::Fail,
+            "status text contains a NUL octet".into(),
+        );
+        judge(
+            "BLQ-S-04",
+            status.text_utf8().is_err(),
+            Verdict::Warn,
+            "status text is not UTF-8".into(),
+        );
+        if binding {
+            judge(
+                "ALQ-S-42",
+                status.code == StatusCode::Success && status.text.is_empty(),
+                Verdict::Warn,
+                format!("{kind} carries status Success without text"),
+            );
+        }
+    } else if binding {
+        judge("ALQ-S-42", false, Verdict::Pass, String::new());
+    }
+    if let Ok(Some(state)) = msg.dhcp_state() {
+        let named = state.name().is_some();
+        judge(
+            "BLQ-S-07",
+            !named,
+            Verdict::Warn,
+            format!("dhcp-state {} is not an assigned value", state.to_u8()),
+        );
+        let mismatch = match kind {
+            MessageType::LeaseActive => state != DhcpState::Active,
+            MessageType::LeaseUnassigned => state == DhcpState::Active,
+            _ => false,
+        };
+        if binding {
+            judge(
+                "BLQ-S-08",
+                mismatch,
+                Verdict::Fail,
+                format!("{kind} with dhcp-state {state}"),
+            );
+        }
+    }
+    if kind == MessageType::LeaseUnassigned {
+        let state = msg.dhcp_state().ok().flatten();
+        let untimed = matches!(state, None | Some(DhcpState::Available));
+        let lease = msg.lease_time().ok().flatten().is_some();
+        judge(
+            "LQ-S-03",
+            lease && untimed,
+            Verdict::Warn,
+            "DHCPLEASEUNASSIGNED carries a lease time without a timed dhcp-state".into(),
+        );
+    }
+    if let Ok(Some(cltt)) = msg.client_last_transaction_time() {
+        judge(
+            "LQ-S-07",
+            cltt >= LOOKS_ABSOLUTE,
+            Verdict::Fail,
+            format!("client-last-transaction-time {cltt} looks absolute"),
+        );
+    }
+    judge(
+        "BLQ-S-37",
+        msg.option_codes().contains(&code::AUTHENTICATION),
+        Verdict::Fail,
+        "option 90 (authentication) present".into(),
+    );
+    if active {
+        judge(
+            "ALQ-S-45",
+            kind == MessageType::LeaseQueryDone,
+            Verdict::Warn,
+            "DHCPLEASEQUERYDONE on an active connection".into(),
+        );
+    }
+    out
+}
+
+/// Checks a message from a requestor.
+pub fn requestor_message(msg: &RawMessage, evaluated: &mut BTreeSet<&'static str>) -> Broken {
+    let mut out = Vec::new();
+    let Ok(kind) = msg.message_type() else {
+        return out;
+    };
+    let mut judge = |req: &'static str, broken: bool, verdict: Verdict, text: String| {
+        evaluated.insert(req);
+        if broken {
+            out.push((req, verdict, text));
+        }
+    };
+    let prl = msg.parameter_request_list().ok().flatten();
+    match kind {
+        MessageType::ActiveLeaseQuery => {
+            let h = &msg.header;
+            let client_fields = !h.ciaddr.is_unspecified()
+                || h.chaddr.iter().any(|b| *b != 0)
+                || msg.option_data(code::CLIENT_ID).ok().flatten().is_some();
+            judge(
+                "ALQ-R-17",
+                client_fields,
+                Verdict::Fail,
+                "active query with ciaddr, chaddr or client-identifier".into(),
+            );
+            judge(
+                "ALQ-R-18",
+                prl.is_none(),
+                Verdict::Warn,
+                "active query without a parameter request list".into(),
+            );
+        }
+        MessageType::BulkLeaseQuery => {
+            let h = &msg.header;
+            let mut keys = 0;
+            keys += usize::from(h.hardware_address().iter().any(|b| *b != 0));
+            keys += usize::from(msg.option_data(code::CLIENT_ID).ok().flatten().is_some());
+            if let Ok(Some(info)) = msg.relay_agent_info() {
+                keys += usize::from(info.remote_id().is_some())
+                    + usize::from(info.relay_id().is_some());
+            }
+            let repeated = !msg.duplicate_codes().is_empty();
+            judge(
+                "BLQ-R-06",
+                keys > 1 || repeated,
+                Verdict::Fail,
+                "bulk query with several primary keys or a repeated option".into(),
+            );
+            let wanted = [
+                code::BASE_TIME,
+                code::LEASE_TIME,
+                code::START_TIME_OF_STATE,
+                code::CLIENT_LAST_TRANSACTION_TIME,
+            ];
+            let missing = prl
+                .as_ref()
+                .is_none_or(|p| wanted.iter().any(|c| !p.contains(c)));
+            judge(
+                "BLQ-R-07",
+                missing,
+                Verdict::Warn,
+                "bulk query PRL lacks one of 152, 51, 153, 91".into(),
+            );
+        }
+        MessageType::Tls => {
+            let extra = msg
+                .option_codes()
+                .into_iter()
+                .any(|c| c != code::MESSAGE_TYPE);
+            judge(
+                "ALQ-R-09",
+                extra,
+                Verdict::Warn,
+                "DHCPTLS carries options besides the message type".into(),
+            );
+        }
+        _ => {}
+    }
+    judge(
+        "BLQ-R-12",
+        msg.option_codes().contains(&code::AUTHENTICATION),
+        Verdict::Fail,
+        "option 90 (authentication) present".into(),
+    );
+    out
+}
