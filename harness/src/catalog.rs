@@ -32,14 +32,20 @@ pub struct Requirement {
 }
 
 impl Requirement {
+    /// The strongest obligation the level names: any upper-case MUST makes a
+    /// broken check a failure; SHOULD or a lower-case obligation a warning;
+    /// MAY alone only information.
     pub fn strength(&self) -> Strength {
-        let level = self.level.trim();
-        if level.starts_with("MUST") {
+        let words: Vec<&str> = self
+            .level
+            .split(|c: char| !c.is_ascii_alphanumeric() && c != '-')
+            .collect();
+        if words.contains(&"MUST") {
             Strength::Must
-        } else if level.starts_with("MAY") {
-            Strength::May
-        } else {
+        } else if words.iter().any(|w| *w == "SHOULD" || w.starts_with("lc-")) {
             Strength::Should
+        } else {
+            Strength::May
         }
     }
 
@@ -140,6 +146,13 @@ mod tests {
         );
         assert_eq!(get("WIRE-05").strength(), Strength::Must);
         assert_eq!(get("ALQ-S-16").rfc_section(), "RFC 7724 §8.1.1");
+        assert_eq!(
+            get("ALQ-R-01").strength(),
+            Strength::Should,
+            "MAY + lc-should"
+        );
+        assert_eq!(get("ALQ-S-43").strength(), Strength::Must, "lc-must / MUST");
+        assert_eq!(get("BLQ-S-10").strength(), Strength::Must);
         assert_eq!(get("ALQ-R-24").class, "D");
     }
 }

@@ -61,6 +61,16 @@ fn transcript_messages(scenario: &Value) -> Vec<(u8, u32)> {
         .unwrap()
         .iter()
         .filter(|e| e["dir"] == "send" || e["dir"] == "recv")
+        .flat_map(|e| {
+            // A repeated send is one transcript entry ending in "(xN)".
+            let text = e["text"].as_str().unwrap_or_default();
+            let times = text
+                .rsplit_once(" (x")
+                .and_then(|(_, n)| n.strip_suffix(')'))
+                .and_then(|n| n.parse::<usize>().ok())
+                .unwrap_or(1);
+            std::iter::repeat_n(e, times)
+        })
         .filter_map(|e| {
             let text = e["text"].as_str()?;
             let (name, rest) = text.split_once(" xid=0x")?;

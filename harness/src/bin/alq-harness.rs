@@ -22,6 +22,15 @@ use std::process::ExitCode;
 use std::sync::{Arc, Mutex};
 use tokio::sync::{mpsc, watch};
 
+/// Prints a line to stdout; a closed stdout (`| head`) ends output quietly
+/// instead of panicking.
+macro_rules! say {
+    ($($arg:tt)*) => {{
+        use std::io::Write as _;
+        let _ = writeln!(std::io::stdout(), $($arg)*);
+    }};
+}
+
 /// Conformance test harness for DHCPv4 Active Leasequery (RFC 7724) and Bulk
 /// Leasequery (RFC 6926).
 #[derive(Parser)]
@@ -50,6 +59,15 @@ enum Command {
         /// A report.json to take the last verdicts from.
         #[arg(long, default_value = "reports/reference/report.json")]
         report: PathBuf,
+    },
+    /// The kill matrix: the suite against the reference with each deliberate
+    /// defect, and the scenarios and requirements that catch it. Exit code 1 when
+    /// a defect escapes.
+    Faults {
+        #[arg(long)]
+        scenarios: Option<PathBuf>,
+        #[arg(long, default_value_t = 2)]
+        jobs: usize,
     },
     /// Validate scenario files without running them.
     Check {
@@ -139,6 +157,10 @@ struct RunArgs {
     /// the profile, when it exists.
     #[arg(long)]
     expect: Option<PathBuf>,
+    /// Run the embedded reference with this deliberate defect (see
+    /// `alq-harness faults`), to see how the harness reports it.
+    #[arg(long)]
+    fault: Option<String>,
     /// Where reports go: DIR/<target>/{report.json,junit.xml,index.html,pcap/}.
     #[arg(long, default_value = "reports")]
     reports: PathBuf,
@@ -210,6 +232,7 @@ fn main() -> ExitCode {
         Command::List { scenarios } => list(scenarios),
         Command::Check { files } => check(&files),
         Command::Coverage { scenarios, report } => coverage(scenarios, &report),
+        Command::Faults { scenarios, jobs } => return faults(scenarios, jobs),
         Command::Decode { file, port } => decode(&file, port),
         Command::Serve(args) => runtime().and_then(|rt| rt.block_on(serve(args))),
         Command::Watch(args) => runtime().and_then(|rt| rt.block_on(watch_server(args))),
@@ -250,10 +273,21 @@ fn run_suite_cli(args: RunArgs) -> Result<u8> {
     use alq_harness::run::runner::{exit_code, run_suite, selected, RunOptions};
     use alq_harness::run::verdict::{citation, Verdict};
     use alq_harness::target::profile::TargetProfile;
-    let profile = match &args.target {
+    let mut profile = match &args.target {
         Some(path) => TargetProfile::load(path)?,
         None => TargetProfile::reference(),
     };
+    if let Some(name) = &args.fault {
+        use alq_harness::reference::faults::{Fault, FaultSet};
+        if args.target.is_some() {
+            anyhow::bail!("--fault applies to the embedded reference target only");
+        }
+        let fault = Fault::from_name(name).ok_or_else(|| {
+            let names: Vec<&str> = Fault::ALL.iter().map(|f| f.name()).collect();
+            anyhow::anyhow!("unknown fault '{name}'; faults: {}", names.join(", "))
+        })?;
+        profile.faults = FaultSet::one(fault);
+    }
     let scenarios = alq_harness::scenario::load::load_dir(&scenario_dir(args.scenarios))?;
     let chosen = selected(&scenarios, &args.filter);
     if chosen.is_empty() {
@@ -339,13 +373,13 @@ fn run_suite_cli(args: RunArgs) -> Result<u8> {
                 ));
             }
         }
-        println!("{text}");
+        say!("{text}");
     };
     let outcomes = run_suite(&chosen, &profile, &options, &progress);
     let interrupted = options.cancel.load(std::sync::atomic::Ordering::Relaxed);
     let code = exit_code(&outcomes, args.strict);
     let count = |v: Verdict| outcomes.iter().filter(|o| o.verdict == v).count();
-    println!(
+    say!(
         "{} scenarios against {}: {} pass, {} fail, {} warn, {} not-applicable, {} error",
         outcomes.len(),
         profile.name,
@@ -375,7 +409,7 @@ fn run_suite_cli(args: RunArgs) -> Result<u8> {
     };
     let dir = args.reports.join(&profile.name);
     alq_harness::report::write::write_reports(&dir, &report, started)?;
-    println!("reports in {}", dir.display());
+    say!("reports in {}", dir.display());
     Ok(if interrupted { code.max(2) } else { code })
 }
 
@@ -387,7 +421,7 @@ fn list(dir: Option<PathBuf>) -> Result<()> {
             alq_harness::scenario::model::Role::Requestor => "requestor",
             alq_harness::scenario::model::Role::Server => "server",
         };
-        println!(
+        say!(
             "{:<48} {:<9} {:<32} {}",
             s.id,
             role,
@@ -395,7 +429,7 @@ fn list(dir: Option<PathBuf>) -> Result<()> {
             s.title
         );
     }
-    println!("{} scenarios", scenarios.len());
+    say!("{} scenarios", scenarios.len());
     Ok(())
 }
 
@@ -422,12 +456,16 @@ fn coverage(dir: Option<PathBuf>, report: &Path) -> Result<()> {
         } else {
             row.scenarios.join(", ")
         };
-        println!(
+        say!(
             "{:<10} {:<26} {:<5} {:<15} {}",
-            row.id, row.level, row.class, verdict, scenarios
+            row.id,
+            row.level,
+            row.class,
+            verdict,
+            scenarios
         );
     }
-    println!(
+    say!(
         "covered {} of {} black-box requirements ({:.1}%); uncovered: {}",
         cov.covered,
         cov.total,
@@ -437,11 +475,44 @@ fn coverage(dir: Option<PathBuf>, report: &Path) -> Result<()> {
     Ok(())
 }
 
+fn faults(dir: Option<PathBuf>, jobs: usize) -> ExitCode {
+    let scenarios = match alq_harness::scenario::load::load_dir(&scenario_dir(dir)) {
+        Ok(s) => s,
+        Err(e) => {
+            eprintln!("error: {e}");
+            return ExitCode::from(2);
+        }
+    };
+    let mut escaped = 0;
+    for fault in alq_harness::reference::faults::Fault::ALL {
+        let row = alq_harness::run::kill_matrix::run_fault(*fault, &scenarios, jobs);
+        let caught: Vec<String> = row
+            .caught_by
+            .iter()
+            .map(|(r, s, v)| format!("{r} by {s} ({})", v.label()))
+            .collect();
+        if row.caught() {
+            say!("caught   {:<40} {}", fault.name(), caught.join("; "));
+        } else {
+            escaped += 1;
+            say!(
+                "ESCAPED  {:<40} breaks {}; other findings: {:?}",
+                fault.name(),
+                fault.breaks().join(", "),
+                row.also
+            );
+        }
+    }
+    let total = alq_harness::reference::faults::Fault::ALL.len();
+    say!("{} of {total} faults caught", total - escaped);
+    ExitCode::from(u8::from(escaped > 0))
+}
+
 fn check(files: &[PathBuf]) -> Result<()> {
     let mut bad = 0;
     for f in files {
         match alq_harness::scenario::load::load_scenario(f) {
-            Ok(l) => println!("ok {} ({})", f.display(), l.scenario.id),
+            Ok(l) => say!("ok {} ({})", f.display(), l.scenario.id),
             Err(e) => {
                 eprintln!("error: {e}");
                 bad += 1;
@@ -568,7 +639,7 @@ async fn serve(args: ServeArgs) -> Result<()> {
         ServerMode::Insecure => "insecure",
         ServerMode::Secure => "secure",
     };
-    println!(
+    say!(
         "{}",
         json!({
             "event": "listening",
@@ -750,7 +821,7 @@ async fn relay(args: RelayArgs) -> Result<()> {
             .ok_or_else(|| anyhow::anyhow!("{} needs --addr", args.action))
     };
     match args.action.as_str() {
-        "dora" => println!("{}", agent.dora(&client).await?),
+        "dora" => say!("{}", agent.dora(&client).await?),
         "renew" => agent.renew(&client, need_addr()?).await?,
         "release" => agent.release(&client, need_addr()?).await?,
         _ => agent.decline(&client, need_addr()?).await?,
@@ -761,7 +832,7 @@ async fn relay(args: RelayArgs) -> Result<()> {
 fn certs(dir: &Path) -> Result<()> {
     let pki = TestPki::generate()?;
     for path in pki.write(dir)? {
-        println!("{}", path.display());
+        say!("{}", path.display());
     }
     Ok(())
 }

@@ -29,6 +29,8 @@ pub trait Session {
     fn handle_timeout(&mut self, now: Duration);
     /// The process is stopping: end queries politely (QueryTerminated) or close.
     fn shutdown(&mut self, now: Duration);
+    /// Something outside changed (the lease store); the default does nothing.
+    fn on_wake(&mut self, _now: Duration) {}
     /// True once the session has decided to close (pending writes may be dropped).
     fn is_closing(&self) -> bool;
     /// Whether a close for this reason may still flush with a FIN.
@@ -129,7 +131,7 @@ where
                     session.handle_input(clock.mono(), buf.get(..n).unwrap_or_default());
                 }
             }
-            _ = wake_fut => {}
+            _ = wake_fut => session.on_wake(clock.mono()),
             _ = sleep_until_opt(deadline) => session.handle_timeout(clock.mono()),
         }
     }

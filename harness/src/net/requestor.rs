@@ -6,6 +6,7 @@
 use super::clock::Clock;
 use super::driver::{drive, Action, Drive, Session};
 use super::transport::Dial;
+use crate::reference::faults::Fault;
 use crate::session::requestor::{
     RequestorCloseReason, RequestorEvent, RequestorOutput, RequestorPolicy, RequestorSession,
 };
@@ -67,10 +68,14 @@ impl Connection<'_> {
             let active = self.session.is_active();
             if active {
                 self.rt.policy().observe_active(&event);
-                if let RequestorEvent::DataMissing {
-                    query_start,
-                    base_time,
-                } = &event
+                let gap_fill = !self.rt.policy().config.faults.has(Fault::NoGapFill);
+                if let (
+                    RequestorEvent::DataMissing {
+                        query_start,
+                        base_time,
+                    },
+                    true,
+                ) = (&event, gap_fill)
                 {
                     tokio::spawn(fill_gap(self.rt.clone(), *query_start, *base_time));
                 }

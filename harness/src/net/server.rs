@@ -149,6 +149,11 @@ impl Session for Connection<'_> {
         self.session.is_closing()
     }
 
+    fn on_wake(&mut self, _now: Duration) {
+        let store = self.shared.store();
+        self.session.absorb_changes(&store);
+    }
+
     fn graceful(&self, reason: &CloseReason) -> bool {
         *reason != CloseReason::SendBlocked
     }

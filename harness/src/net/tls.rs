@@ -143,6 +143,21 @@ pub fn server_config(
     Ok(Arc::new(config))
 }
 
+/// A server that asks for no client certificate: not RFC 7724 (mutual
+/// authentication is mandatory), only for the reference's deliberate defects.
+pub fn server_config_without_client_auth(
+    chain: Vec<CertificateDer<'static>>,
+    key: PrivateKeyDer<'static>,
+) -> Result<Arc<rustls::ServerConfig>, TlsError> {
+    let config = rustls::ServerConfig::builder_with_provider(provider())
+        .with_safe_default_protocol_versions()
+        .map_err(|e| TlsError::Config(e.to_string()))?
+        .with_no_client_auth()
+        .with_single_cert(chain, key)
+        .map_err(|e| TlsError::Config(e.to_string()))?;
+    Ok(Arc::new(config))
+}
+
 /// Requestor side: the CA that signs server certificates, and the requestor's
 /// own certificate and key (mutual authentication is mandatory in RFC 7724).
 pub fn client_config(

@@ -134,6 +134,7 @@ impl ServeConfig {
             timers: self.timers,
             all_configured_query: self.all_configured_query,
             suppress: self.suppress.clone(),
+            faults: Default::default(),
         })
     }
 

@@ -2,4 +2,5 @@
 
 pub mod config;
 pub mod dhcp_front;
+pub mod faults;
 pub mod leases;

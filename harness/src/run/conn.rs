@@ -49,6 +49,8 @@ pub struct HarnessConn {
     pub tls: bool,
     /// A DHCPACTIVELEASEQUERY was sent on this connection.
     pub active_query_sent: bool,
+    /// xids of the messages the harness sent on this connection.
+    pub sent_xids: Vec<u32>,
     /// Order of the opening among all tap records of the run.
     pub opened_seq: u64,
     start: Instant,
@@ -78,6 +80,7 @@ impl HarnessConn {
             harness_is_client,
             tls: false,
             active_query_sent: false,
+            sent_xids: Vec::new(),
             opened_seq,
             start,
             order,

@@ -265,14 +265,32 @@ impl<'a> Exec<'a> {
                 let mut broken = wire_checks::check(msg, self.scenario.role);
                 broken.extend(match self.scenario.role {
                     Role::Requestor => {
-                        let active = self.conns.get(conn).is_some_and(|c| c.active_query_sent);
-                        message_checks::server_message(msg, active, &mut self.checked)
+                        let (active, xids) = self
+                            .conns
+                            .get(conn)
+                            .map(|c| (c.active_query_sent, c.sent_xids.clone()))
+                            .unwrap_or_default();
+                        message_checks::server_message(msg, active, &xids, &mut self.checked)
                     }
-                    Role::Server => message_checks::requestor_message(msg, &mut self.checked),
+                    Role::Server => {
+                        // The connection carried an active query before this message.
+                        let after_active = self.conns.get(conn).is_some_and(|c| {
+                            c.received
+                                .iter()
+                                .rev()
+                                .skip(1)
+                                .any(|m| m.message_type() == Ok(MessageType::ActiveLeaseQuery))
+                        });
+                        message_checks::requestor_message(msg, after_active, &mut self.checked)
+                    }
                 });
+                let mut failed = false;
                 for (req, verdict, message) in broken {
                     let level = (verdict == Verdict::Warn).then_some(LevelOverride::Should);
-                    self.judge(Some(req), level, message, Some(frame))?;
+                    failed |= self.judge(Some(req), level, message, Some(frame)).is_err();
+                }
+                if failed {
+                    return Err(Stop::Failed);
                 }
                 Some(frame)
             }
@@ -400,7 +418,9 @@ impl<'a> Exec<'a> {
                     None,
                     format!("the requestor did not connect within {within:?}"),
                     Some(frame),
-                )
+                )?;
+                // Later steps need the connection.
+                Err(Stop::Failed)
             }
             Some(io) => {
                 let now = Instant::now();
@@ -548,9 +568,9 @@ impl<'a> Exec<'a> {
             }
             None => {
                 let msg = self.build(s)?;
-                if msg.message_type() == Ok(MessageType::ActiveLeaseQuery) {
-                    self.conn(&s.conn)?.active_query_sent = true;
-                }
+                let conn = self.conn(&s.conn)?;
+                conn.active_query_sent |= msg.message_type() == Ok(MessageType::ActiveLeaseQuery);
+                conn.sent_xids.push(msg.header.xid);
                 let body = msg.encode();
                 let framed = match s.length_prefix {
                     Some(p) => encode_frame_with_prefix(p, &body),

@@ -11,10 +11,10 @@ use std::collections::BTreeSet;
 /// Requirements judged on every server message, and on every requestor message.
 pub const ON_SERVER_MESSAGES: &[&str] = &[
     "ALQ-S-20", "BLQ-S-03", "ALQ-S-21", "BLQ-S-04", "BLQ-S-07", "BLQ-S-08", "LQ-S-03", "LQ-S-07",
-    "BLQ-S-37", "ALQ-S-42", "ALQ-S-45",
+    "BLQ-S-37", "ALQ-S-42", "ALQ-S-45", "ALQ-S-43", "BLQ-S-15",
 ];
 pub const ON_REQUESTOR_MESSAGES: &[&str] = &[
-    "ALQ-R-17", "ALQ-R-18", "BLQ-R-06", "BLQ-R-07", "BLQ-R-12", "ALQ-R-09",
+    "ALQ-R-17", "ALQ-R-18", "BLQ-R-06", "BLQ-R-07", "BLQ-R-12", "ALQ-R-09", "ALQ-R-04", "ALQ-R-05",
 ];
 
 /// A value of an option that must be relative but looks like seconds since 1970.
@@ -27,6 +27,7 @@ type Broken = Vec<(&'static str, Verdict, String)>;
 pub fn server_message(
     msg: &RawMessage,
     active: bool,
+    sent_xids: &[u32],
     evaluated: &mut BTreeSet<&'static str>,
 ) -> Broken {
     let mut out = Vec::new();
@@ -51,6 +52,21 @@ pub fn server_message(
             format!("{kind} with ciaddr 0.0.0.0"),
         );
     }
+    if !sent_xids.is_empty() {
+        let xid = msg.header.xid;
+        judge(
+            "ALQ-S-43",
+            !sent_xids.contains(&xid),
+            Verdict::Fail,
+            format!("{kind} carries xid 0x{xid:08x}, which no request on this connection had"),
+        );
+    }
+    judge(
+        "BLQ-S-15",
+        kind == MessageType::LeaseUnknown,
+        Verdict::Fail,
+        "DHCPLEASEUNKNOWN on a leasequery TCP connection".into(),
+    );
     let assoc = msg
         .option_data(code::ASSOCIATED_IP)
         .ok()
@@ -145,8 +161,13 @@ pub fn server_message(
     out
 }
 
-/// Checks a message from a requestor.
-pub fn requestor_message(msg: &RawMessage, evaluated: &mut BTreeSet<&'static str>) -> Broken {
+/// Checks a message from a requestor; `after_active` is true when the
+/// connection already carried an active query.
+pub fn requestor_message(
+    msg: &RawMessage,
+    after_active: bool,
+    evaluated: &mut BTreeSet<&'static str>,
+) -> Broken {
     let mut out = Vec::new();
     let Ok(kind) = msg.message_type() else {
         return out;
@@ -158,6 +179,20 @@ pub fn requestor_message(msg: &RawMessage, evaluated: &mut BTreeSet<&'static str
         }
     };
     let prl = msg.parameter_request_list().ok().flatten();
+    if after_active {
+        judge(
+            "ALQ-R-04",
+            true,
+            Verdict::Fail,
+            format!("{kind} on a connection that carries an active query"),
+        );
+        judge(
+            "ALQ-R-05",
+            kind == MessageType::BulkLeaseQuery,
+            Verdict::Fail,
+            "bulk query on the active query's connection".into(),
+        );
+    }
     match kind {
         MessageType::ActiveLeaseQuery => {
             let h = &msg.header;

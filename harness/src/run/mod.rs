@@ -2,6 +2,7 @@
 
 pub mod conn;
 pub mod exec;
+pub mod kill_matrix;
 pub mod message_checks;
 pub mod runner;
 pub mod verdict;

@@ -5,6 +5,7 @@
 //! gap.
 
 use super::timers::Timers;
+use crate::reference::faults::{Fault, FaultSet};
 use crate::wire::framing::encode_frame;
 use crate::wire::options::code;
 use crate::wire::{
@@ -33,6 +34,8 @@ pub struct RequestorConfig {
     /// Open every connection with DHCPTLS and run TLS (secure mode).
     pub secure: bool,
     pub prl: Vec<u8>,
+    /// Deliberate defects (none in normal use).
+    pub faults: FaultSet,
 }
 
 impl Default for RequestorConfig {
@@ -41,6 +44,7 @@ impl Default for RequestorConfig {
             timers: Timers::default(),
             secure: false,
             prl: REQUESTOR_PRL.to_vec(),
+            faults: FaultSet::default(),
         }
     }
 }
@@ -177,6 +181,9 @@ pub struct RequestorSession {
     queue: VecDeque<RequestorOutput>,
     events: VecDeque<RequestorEvent>,
     last_rx: Duration,
+    faults: FaultSet,
+    prl: Vec<u8>,
+    last_binding: Option<BindingUpdate>,
 }
 
 fn frame(msg: &RawMessage) -> RequestorOutput {
@@ -208,12 +215,17 @@ impl RequestorSession {
             queue: VecDeque::new(),
             events: VecDeque::new(),
             last_rx: now,
+            faults: config.faults.clone(),
+            prl: config.prl.clone(),
+            last_binding: None,
         };
         if config.secure {
             session.phase = Phase::AwaitTlsReply { xid: tls_xid };
-            session.queue.push_back(frame(
-                &MessageBuilder::request(MessageType::Tls, tls_xid).build(),
-            ));
+            let mut tls = MessageBuilder::request(MessageType::Tls, tls_xid);
+            if config.faults.has(Fault::OptionsInDhcpTls) {
+                tls = tls.option(DhcpOption::ParameterRequestList(config.prl.clone()));
+            }
+            session.queue.push_back(frame(&tls.build()));
         } else {
             session.send_next_query();
         }
@@ -230,6 +242,9 @@ impl RequestorSession {
     ) -> Self {
         let mut b = MessageBuilder::request(MessageType::ActiveLeaseQuery, xid)
             .option(DhcpOption::ParameterRequestList(config.prl.clone()));
+        if config.faults.has(Fault::ClientFieldsInActiveQuery) {
+            b = b.ciaddr(std::net::Ipv4Addr::new(192, 0, 2, 99));
+        }
         if let Some(start) = query_start {
             b = b.option(DhcpOption::QueryStartTime(start));
         }
@@ -273,6 +288,14 @@ impl RequestorSession {
         self.active
     }
 
+    /// The configuration a query built on this connection uses.
+    fn faults_config(&self) -> RequestorConfig {
+        RequestorConfig {
+            prl: self.prl.clone(),
+            ..RequestorConfig::default()
+        }
+    }
+
     pub fn query_start(&self) -> Option<u32> {
         self.query_start
     }
@@ -304,6 +327,7 @@ impl RequestorSession {
             Phase::AwaitTlsReply { .. } | Phase::Handshake => {
                 Some(self.last_rx + self.timers.bulk_data)
             }
+            Phase::Streaming if self.active && self.faults.has(Fault::NoReceiveTimeout) => None,
             Phase::Streaming if self.active => Some(self.last_rx + self.timers.active_receive),
             Phase::Streaming => Some(self.last_rx + self.timers.bulk_data),
         }
@@ -369,6 +393,12 @@ impl RequestorSession {
                     self.phase = Phase::Handshake;
                     self.queue.push_back(RequestorOutput::StartTls);
                 }
+                Some(StatusCode::TlsConnectionRefused)
+                    if self.faults.has(Fault::IgnoresTlsRefusal) =>
+                {
+                    self.phase = Phase::Streaming;
+                    self.send_next_query();
+                }
                 Some(StatusCode::TlsConnectionRefused) => {
                     self.close(RequestorCloseReason::TlsRefused)
                 }
@@ -376,6 +406,9 @@ impl RequestorSession {
                     "DHCPTLS answered with {other}"
                 ))),
             };
+        }
+        if Some(xid) != self.outstanding && self.faults.has(Fault::KeepsForeignXid) {
+            return;
         }
         if Some(xid) != self.outstanding {
             return self.close(RequestorCloseReason::UnknownXid(xid));
@@ -390,6 +423,13 @@ impl RequestorSession {
                     )));
                 }
                 let update = BindingUpdate::from_message(msg, kind == MessageType::LeaseActive);
+                let repeated = self.last_binding.as_ref() == Some(&update);
+                if repeated && self.faults.has(Fault::ClosesOnDuplicate) {
+                    return self.close(RequestorCloseReason::ProtocolError(
+                        "duplicate update".into(),
+                    ));
+                }
+                self.last_binding = Some(update.clone());
                 self.events.push_back(RequestorEvent::Binding(update));
             }
             MessageType::LeaseQueryStatus if self.active => {
@@ -398,6 +438,15 @@ impl RequestorSession {
                     StatusCode::CatchUpComplete => self
                         .events
                         .push_back(RequestorEvent::CatchUpComplete { base_time }),
+                    StatusCode::DataMissing if self.faults.has(Fault::BulkOnActiveConnection) => {
+                        let gap = bulk_query(
+                            &self.faults_config(),
+                            xid.wrapping_add(7),
+                            self.query_start,
+                            base_time,
+                        );
+                        self.queue.push_back(frame(&gap));
+                    }
                     StatusCode::DataMissing => self.events.push_back(RequestorEvent::DataMissing {
                         query_start: self.query_start,
                         base_time,
@@ -510,8 +559,12 @@ impl RequestorPolicy {
     /// Earliest time of the next connection attempt: at most one per
     /// ACTIVE_LQ_IDLE_TIMEOUT (RFC 7724 §7.1).
     pub fn next_attempt_at(&self) -> Duration {
-        self.last_attempt
-            .map_or(Duration::ZERO, |t| t + self.config.timers.active_idle)
+        let spacing = if self.config.faults.has(Fault::RetriesTooFast) {
+            Duration::from_secs(1)
+        } else {
+            self.config.timers.active_idle
+        };
+        self.last_attempt.map_or(Duration::ZERO, |t| t + spacing)
     }
 
     /// A new active connection; records the attempt.
@@ -524,7 +577,13 @@ impl RequestorPolicy {
             Tracking::Live
         };
         let xid = self.xid();
-        RequestorSession::active(&self.config, xid, self.adopted, now)
+        let start = match self.adopted {
+            Some(t) if self.config.faults.has(Fault::ShiftedQueryStartTime) => {
+                Some(t.wrapping_sub(3600))
+            }
+            other => other,
+        };
+        RequestorSession::active(&self.config, xid, start, now)
     }
 
     /// A bulk connection with one all-configured query over `[start, end]`.
@@ -541,6 +600,9 @@ impl RequestorPolicy {
     }
 
     fn take(&mut self, base_time: Option<u32>) {
+        if self.config.faults.has(Fault::AdoptsBaseTimeDuringCatchUp) {
+            self.tracking = Tracking::Live;
+        }
         if let Some(t) = base_time {
             match self.tracking {
                 Tracking::Live => self.set_base_time(t),

@@ -6,8 +6,9 @@
 //! current state, so a connection that was blocked sends only the current state
 //! of each changed binding (RFC 7724 §6).
 
-use super::replies::{binding_reply, status_reply, ReplyPolicy, DEFAULT_PRL};
+use super::replies::{apply_faults, binding_reply, status_reply, ReplyPolicy, DEFAULT_PRL};
 use super::timers::Timers;
+use crate::reference::faults::{Fault, FaultSet};
 use crate::reference::leases::{Binding, Coverage, LeaseStore};
 use crate::wire::framing::encode_frame;
 use crate::wire::{
@@ -41,6 +42,23 @@ pub struct ServerConfig {
     pub all_configured_query: bool,
     /// Options never sent even when requested (RFC 7724 §3, §8.2).
     pub suppress: Vec<u8>,
+    /// Deliberate defects (none in normal use).
+    pub faults: FaultSet,
+}
+
+impl ServerConfig {
+    /// The message type of statuses on an active connection.
+    fn status_type(&self) -> MessageType {
+        if self.faults.has(Fault::DoneOnActiveConnection) {
+            MessageType::LeaseQueryDone
+        } else {
+            MessageType::LeaseQueryStatus
+        }
+    }
+
+    fn has(&self, fault: Fault) -> bool {
+        self.faults.has(fault)
+    }
 }
 
 impl Default for ServerConfig {
@@ -51,6 +69,7 @@ impl Default for ServerConfig {
             timers: Timers::default(),
             all_configured_query: true,
             suppress: Vec::new(),
+            faults: FaultSet::default(),
         }
     }
 }
@@ -131,9 +150,13 @@ pub struct ServerSession {
     last_rx: Duration,
     last_tx: Duration,
     write_started: Option<Duration>,
+    /// The change history moved past what this connection had absorbed.
+    history_overrun: bool,
 }
 
-fn frame(msg: &RawMessage) -> Output {
+fn frame(faults: &FaultSet, msg: &RawMessage) -> Output {
+    let mut msg = msg.clone();
+    apply_faults(&mut msg, faults);
     match encode_frame(&msg.encode()) {
         Ok(bytes) => Output::Transmit(bytes),
         Err(e) => Output::Close(CloseReason::Malformed(e.to_string())),
@@ -164,6 +187,7 @@ impl ServerSession {
             last_rx: now,
             last_tx: now,
             write_started: None,
+            history_overrun: false,
         }
     }
 
@@ -232,8 +256,12 @@ impl ServerSession {
         match kind {
             MessageType::Tls if first && !self.in_tls => {
                 let reply = MessageBuilder::reply(MessageType::Tls, msg.header.xid);
-                if secure {
-                    self.queue.push_back(frame(&reply.build()));
+                if !secure && self.config.has(Fault::TlsAcceptedInInsecureMode) {
+                    self.queue
+                        .push_back(frame(&self.config.faults, &reply.build()));
+                } else if secure {
+                    self.queue
+                        .push_back(frame(&self.config.faults, &reply.build()));
                     self.queue.push_back(Output::StartTls);
                     self.tls_pending = true;
                 } else {
@@ -243,10 +271,12 @@ impl ServerSession {
                             "",
                         )))
                         .build();
-                    self.queue.push_back(frame(&refused));
+                    self.queue.push_back(frame(&self.config.faults, &refused));
                 }
             }
-            _ if secure && !self.in_tls => self.close_now(CloseReason::NotTls),
+            _ if secure && !self.in_tls && !self.config.has(Fault::CleartextServedInSecureMode) => {
+                self.close_now(CloseReason::NotTls)
+            }
             MessageType::BulkLeaseQuery if self.active.is_none() => {
                 self.start_bulk(&msg, decode_error, store)
             }
@@ -271,6 +301,7 @@ impl ServerSession {
                     epoch,
                 );
             }
+            _ if self.config.has(Fault::KeepConnectionOnUnsupported) => {}
             other => self.close_now(CloseReason::Unsupported(Some(other))),
         }
     }
@@ -281,13 +312,13 @@ impl ServerSession {
             _ => Some(self.config.server_id),
         };
         let msg = status_reply(
-            MessageType::LeaseQueryStatus,
+            self.config.status_type(),
             xid,
             Some((status, text)),
             Some(epoch),
             server_id,
         );
-        self.queue.push_back(frame(&msg));
+        self.queue.push_back(frame(&self.config.faults, &msg));
         self.close(CloseReason::QueryFailed(status));
     }
 
@@ -299,13 +330,15 @@ impl ServerSession {
             None,
             Some(self.config.server_id),
         );
-        self.queue.push_back(frame(&msg));
+        self.queue.push_back(frame(&self.config.faults, &msg));
     }
 
     fn bulk_key(&self, msg: &RawMessage) -> Result<BulkKey, (StatusCode, &'static str)> {
         let malformed = |_| (StatusCode::MalformedQuery, "an option has a wrong length");
         let h = &msg.header;
-        if !h.ciaddr.is_unspecified() || !h.yiaddr.is_unspecified() || !h.siaddr.is_unspecified() {
+        let addresses_set =
+            !h.ciaddr.is_unspecified() || !h.yiaddr.is_unspecified() || !h.siaddr.is_unspecified();
+        if addresses_set && !self.config.has(Fault::NonzeroCiaddrServed) {
             return Err((
                 StatusCode::MalformedQuery,
                 "ciaddr, yiaddr and siaddr must be zero",
@@ -338,6 +371,9 @@ impl ServerSession {
                 "query for all configured addresses is not enabled",
             )),
             1 => keys.pop().ok_or((StatusCode::UnspecFail, "")),
+            _ if self.config.has(Fault::TwoKeysMalformed) => {
+                Err((StatusCode::MalformedQuery, "multiple queries"))
+            }
             _ => Err((StatusCode::NotAllowed, "more than one query key")),
         }
     }
@@ -417,6 +453,13 @@ impl ServerSession {
             })
             .map(|b| b.addr)
             .collect();
+        if addrs.is_empty()
+            && !matches!(key, BulkKey::All)
+            && self.config.has(Fault::LeaseUnknownOnBulk)
+        {
+            let unknown = MessageBuilder::reply(MessageType::LeaseUnknown, xid).build();
+            self.queue.push_back(frame(&self.config.faults, &unknown));
+        }
         self.bulk.push_back(BulkQuery {
             xid,
             prl,
@@ -436,26 +479,28 @@ impl ServerSession {
         let malformed = |s: &mut Self, text: &str| {
             s.refuse_active(xid, StatusCode::MalformedQuery, text, epoch)
         };
-        if decode_error.is_some() {
+        let lax = self.config.has(Fault::MalformedActiveQueryServed);
+        if decode_error.is_some() && !lax {
             return malformed(self, "options do not decode");
         }
         let h = &msg.header;
-        if !h.ciaddr.is_unspecified() {
+        if !h.ciaddr.is_unspecified() && !lax {
             return malformed(self, "ciaddr must be zero");
         }
-        if h.chaddr.iter().any(|b| *b != 0) {
+        if h.chaddr.iter().any(|b| *b != 0) && !lax {
             return malformed(self, "chaddr must be empty");
         }
         match msg.client_id() {
-            Ok(None) => {}
-            Ok(Some(_)) => return malformed(self, "client-identifier not allowed"),
-            Err(_) => return malformed(self, "option 61 is malformed"),
+            Ok(Some(_)) if !lax => return malformed(self, "client-identifier not allowed"),
+            Err(_) if !lax => return malformed(self, "option 61 is malformed"),
+            _ => {}
         }
         let (start, end) = match (msg.query_start_time(), msg.query_end_time()) {
             (Ok(start), Ok(end)) => (start, end),
+            _ if lax => (None, None),
             _ => return malformed(self, "an option has a wrong length"),
         };
-        if end.is_some() {
+        if end.is_some() && !self.config.has(Fault::QueryEndTimeAccepted) {
             return malformed(self, "query-end-time not allowed in an active query");
         }
         let prl = match msg.parameter_request_list() {
@@ -479,20 +524,49 @@ impl ServerSession {
                         sent: HashSet::new(),
                     })
                 }
+                Coverage::Missing if self.config.has(Fault::NeverDataMissing) => {
+                    active.catch_up = Some(CatchUp {
+                        cursor: store.oldest_seq(),
+                        end: store.next_seq(),
+                        sent: HashSet::new(),
+                    })
+                }
                 Coverage::Missing => {
+                    let base =
+                        (!self.config.has(Fault::DataMissingWithoutBaseTime)).then_some(epoch);
                     let msg = status_reply(
-                        MessageType::LeaseQueryStatus,
+                        self.config.status_type(),
                         xid,
                         Some((StatusCode::DataMissing, "")),
-                        Some(epoch),
+                        base,
                         Some(self.config.server_id),
                     );
                     active.first_sent = true;
-                    self.queue.push_back(frame(&msg));
+                    self.queue.push_back(frame(&self.config.faults, &msg));
                 }
             }
         }
         self.active = Some(active);
+    }
+
+    /// Moves the store's new changes into the set of bindings to report, so
+    /// that a connection whose sends are blocked still tracks what changed
+    /// (and later sends only the current state of each, RFC 7724 §6). Call on
+    /// every store change.
+    pub fn absorb_changes(&mut self, store: &LeaseStore) {
+        let Some(a) = self.active.as_mut() else {
+            return;
+        };
+        if a.live_cursor < store.oldest_seq() {
+            self.history_overrun = true;
+            return;
+        }
+        for seq in a.live_cursor..store.next_seq() {
+            if let Some(change) = store.change(seq) {
+                a.pending.insert(change.addr);
+            }
+        }
+        a.live_cursor = store.next_seq();
     }
 
     /// The TLS handshake finished; DHCP continues inside it.
@@ -508,6 +582,9 @@ impl ServerSession {
     /// The requestor closed its end (RFC 7724 §8.4, RFC 6926 §8.5).
     pub fn handle_eof(&mut self, _now: Duration) {
         self.peer_eof = true;
+        if self.config.has(Fault::StaysOpenAfterRequestorCloses) {
+            return;
+        }
         if self.active.is_some() || self.bulk.is_empty() {
             self.close_now(CloseReason::PeerClosed);
         }
@@ -530,13 +607,13 @@ impl ServerSession {
         if let Some(a) = &self.active {
             let server_id = (!a.first_sent).then_some(self.config.server_id);
             let msg = status_reply(
-                MessageType::LeaseQueryStatus,
+                self.config.status_type(),
                 a.xid,
                 terminated,
                 Some(epoch),
                 server_id,
             );
-            self.queue.push_back(frame(&msg));
+            self.queue.push_back(frame(&self.config.faults, &msg));
         } else if let Some(q) = self.bulk.front() {
             let server_id = (!q.first_sent).then_some(self.config.server_id);
             let msg = status_reply(
@@ -546,7 +623,7 @@ impl ServerSession {
                 Some(epoch),
                 server_id,
             );
-            self.queue.push_back(frame(&msg));
+            self.queue.push_back(frame(&self.config.faults, &msg));
         }
         self.bulk.clear();
         self.close(CloseReason::Shutdown);
@@ -566,15 +643,24 @@ impl ServerSession {
             return None;
         }
         if let Some(started) = self.write_started {
+            if self.config.has(Fault::BlockedConnectionNeverClosed) {
+                return None;
+            }
             return Some(started + self.send_timeout());
         }
         if self.tls_pending {
             return Some(self.last_rx + self.config.timers.bulk_data);
         }
         if self.active.is_some() {
+            if self.config.has(Fault::NoKeepalive) {
+                return None;
+            }
             return Some(self.last_tx + self.config.timers.active_idle);
         }
-        if self.bulk.is_empty() && self.queue.is_empty() {
+        if self.bulk.is_empty()
+            && self.queue.is_empty()
+            && !self.config.has(Fault::ReadStallNeverClosed)
+        {
             return Some(self.last_rx.max(self.last_tx) + self.config.timers.bulk_data);
         }
         None
@@ -582,7 +668,9 @@ impl ServerSession {
 
     pub fn handle_timeout(&mut self, now: Duration, epoch: u32) {
         if let Some(started) = self.write_started {
-            if now >= started + self.send_timeout() {
+            if now >= started + self.send_timeout()
+                && !self.config.has(Fault::BlockedConnectionNeverClosed)
+            {
                 // The blocked write is abandoned; nothing more is sent.
                 self.write_started = None;
                 self.close_now(CloseReason::SendBlocked);
@@ -600,22 +688,24 @@ impl ServerSession {
             return;
         }
         if let Some(a) = &mut self.active {
-            if now >= self.last_tx + timers.active_idle && self.queue.is_empty() {
+            let keepalive = !self.config.has(Fault::NoKeepalive);
+            if keepalive && now >= self.last_tx + timers.active_idle && self.queue.is_empty() {
                 let server_id = (!a.first_sent).then_some(self.config.server_id);
                 a.first_sent = true;
                 let msg = status_reply(
-                    MessageType::LeaseQueryStatus,
+                    self.config.status_type(),
                     a.xid,
                     Some((StatusCode::ConnectionActive, "")),
                     Some(epoch),
                     server_id,
                 );
-                self.queue.push_back(frame(&msg));
+                self.queue.push_back(frame(&self.config.faults, &msg));
             }
             return;
         }
         if self.bulk.is_empty()
             && self.queue.is_empty()
+            && !self.config.has(Fault::ReadStallNeverClosed)
             && now >= self.last_rx.max(self.last_tx) + timers.bulk_data
         {
             self.close_now(CloseReason::ReadStall);
@@ -645,8 +735,9 @@ impl ServerSession {
         if self.active.is_some() {
             return self.next_active_output(store, epoch);
         }
-        let suppress = &self.config.suppress;
-        let server_id = self.config.server_id;
+        let config = self.config.clone();
+        let (suppress, faults) = (&config.suppress, &config.faults);
+        let server_id = config.server_id;
         if let Some(q) = self.bulk.front_mut() {
             let first = !q.first_sent;
             q.first_sent = true;
@@ -657,15 +748,19 @@ impl ServerSession {
                         prl: &q.prl,
                         server_id: id,
                         suppress,
+                        faults,
                     };
-                    return Some(frame(&binding_reply(b, q.xid, epoch, &policy)));
+                    return Some(frame(faults, &binding_reply(b, q.xid, epoch, &policy)));
                 }
             }
             let done = status_reply(MessageType::LeaseQueryDone, q.xid, None, None, id);
             self.bulk.pop_front();
-            return Some(frame(&done));
+            if faults.has(Fault::NoDone) {
+                return None;
+            }
+            return Some(frame(faults, &done));
         }
-        if self.peer_eof {
+        if self.peer_eof && !faults.has(Fault::StaysOpenAfterRequestorCloses) {
             self.close(CloseReason::PeerClosed);
             return self.queue.pop_front();
         }
@@ -673,36 +768,34 @@ impl ServerSession {
     }
 
     fn next_active_output(&mut self, store: &LeaseStore, epoch: u32) -> Option<Output> {
-        let server_id = self.config.server_id;
-        let suppress = &self.config.suppress;
+        let config = self.config.clone();
+        let (suppress, faults) = (&config.suppress, &config.faults);
+        let server_id = config.server_id;
+        self.absorb_changes(store);
+        let overrun = self.history_overrun;
         let a = self.active.as_mut()?;
-        if a.live_cursor < store.oldest_seq() {
+        if overrun {
             let id = (!a.first_sent).then_some(server_id);
             let msg = status_reply(
-                MessageType::LeaseQueryStatus,
+                config.status_type(),
                 a.xid,
                 Some((StatusCode::QueryTerminated, "change history overrun")),
                 Some(epoch),
                 id,
             );
-            self.queue.push_back(frame(&msg));
+            self.queue.push_back(frame(&self.config.faults, &msg));
             self.close(CloseReason::HistoryOverrun);
             return self.queue.pop_front();
         }
-        for seq in a.live_cursor..store.next_seq() {
-            if let Some(change) = store.change(seq) {
-                a.pending.insert(change.addr);
-            }
-        }
-        a.live_cursor = store.next_seq();
         let first = !a.first_sent;
         let reply = |a: &ActiveQuery, b: &Binding| {
             let policy = ReplyPolicy {
                 prl: &a.prl,
                 server_id: first.then_some(server_id),
                 suppress,
+                faults,
             };
-            frame(&binding_reply(b, a.xid, epoch, &policy))
+            frame(faults, &binding_reply(b, a.xid, epoch, &policy))
         };
         if let Some(addr) = a.pending.shift_remove_index(0) {
             if let Some(b) = store.get(addr) {
@@ -711,6 +804,9 @@ impl ServerSession {
             }
         }
         while let Some(cu) = &mut a.catch_up {
+            if cu.cursor < store.oldest_seq() && faults.has(Fault::NeverDataMissing) {
+                cu.cursor = store.oldest_seq();
+            }
             let status = if cu.cursor < store.oldest_seq() {
                 StatusCode::DataMissing
             } else if cu.cursor >= cu.end {
@@ -729,14 +825,23 @@ impl ServerSession {
             };
             a.catch_up = None;
             a.first_sent = true;
+            if status == StatusCode::CatchUpComplete && faults.has(Fault::NoCatchUpComplete) {
+                return None;
+            }
+            let base = (status != StatusCode::DataMissing
+                || !faults.has(Fault::DataMissingWithoutBaseTime))
+            .then_some(epoch);
             let msg = status_reply(
-                MessageType::LeaseQueryStatus,
+                config.status_type(),
                 a.xid,
                 Some((status, "")),
-                Some(epoch),
+                base,
                 first.then_some(server_id),
             );
-            return Some(frame(&msg));
+            if status == StatusCode::CatchUpComplete && faults.has(Fault::CatchUpCompleteTwice) {
+                self.queue.push_back(frame(faults, &msg));
+            }
+            return Some(frame(faults, &msg));
         }
         None
     }

@@ -8,9 +8,11 @@ use crate::net::clock::Clock;
 use crate::net::requestor::{run_active, RequestorRuntime};
 use crate::net::server::{RunningServer, ServerRuntime, Shared};
 use crate::net::tls::{
-    client_config, load_certs, load_key, server_config, server_name, PemPair, TestPki,
+    client_config, load_certs, load_key, server_config, server_config_without_client_auth,
+    server_name, PemPair, TestPki,
 };
 use crate::net::transport::{BoxedIo, Dial, Incoming};
+use crate::reference::faults::Fault;
 use crate::reference::leases::{Client, LeaseStore};
 use crate::scenario::model::{Certificate, Need, Role, Scenario};
 use crate::session::requestor::{RequestorConfig, RequestorPolicy};
@@ -201,13 +203,19 @@ impl Backend {
                 let p = pki()?;
                 let tls = if mode == ServerMode::Secure {
                     let e = |e: crate::net::tls::TlsError| e.to_string();
-                    let config = server_config(
-                        p.server.chain().map_err(e)?,
-                        p.server.private_key().map_err(e)?,
-                        &p.ca.chain().map_err(e)?,
-                        Some(p.client.chain().map_err(e)?),
-                    )
-                    .map_err(e)?;
+                    let chain = p.server.chain().map_err(e)?;
+                    let key = p.server.private_key().map_err(e)?;
+                    let config = if profile.faults.has(Fault::NoClientCertificateCheck) {
+                        server_config_without_client_auth(chain, key).map_err(e)?
+                    } else {
+                        server_config(
+                            chain,
+                            key,
+                            &p.ca.chain().map_err(e)?,
+                            Some(p.client.chain().map_err(e)?),
+                        )
+                        .map_err(e)?
+                    };
                     Some(tokio_rustls::TlsAcceptor::from(config))
                 } else {
                     None
@@ -216,6 +224,7 @@ impl Backend {
                     config: Arc::new(ServerConfig {
                         mode,
                         timers: profile.timers,
+                        faults: profile.faults.clone(),
                         ..ServerConfig::default()
                     }),
                     shared,
@@ -237,6 +246,7 @@ impl Backend {
                 let config = RequestorConfig {
                     timers: profile.timers,
                     secure: needs(Need::Secure),
+                    faults: profile.faults.clone(),
                     ..RequestorConfig::default()
                 };
                 let (incoming, dial) = Incoming::memory();
@@ -469,15 +479,20 @@ impl Backend {
             .ok_or(format!("{addr} was not bound by this scenario"))?;
         let renew = action == "renew";
         match &mut self.trigger {
-            Trigger::Reference => match &self.kind {
-                Kind::ReferenceServer { server, .. } if renew => {
-                    server.control.renew(addr).map_err(|e| e.to_string())
-                }
-                Kind::ReferenceServer { server, .. } => {
-                    server.control.release(addr).map_err(|e| e.to_string())
-                }
-                _ => Err("no reference server".into()),
-            },
+            Trigger::Reference => {
+                let result = match &self.kind {
+                    Kind::ReferenceServer { server, .. } if renew => {
+                        server.control.renew(addr).map_err(|e| e.to_string())
+                    }
+                    Kind::ReferenceServer { server, .. } => {
+                        server.control.release(addr).map_err(|e| e.to_string())
+                    }
+                    _ => Err("no reference server".into()),
+                };
+                // Changes reach the server one at a time, as DHCP traffic would.
+                tokio::task::yield_now().await;
+                result
+            }
             Trigger::Relay(agent) if renew => {
                 agent.renew(&client, addr).await.map_err(|e| e.to_string())
             }

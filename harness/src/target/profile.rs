@@ -83,6 +83,9 @@ pub struct TargetProfile {
     pub expect_timeout: String,
     pub trigger: Option<TriggerConfig>,
     pub tls: Option<TlsProfile>,
+    /// Deliberate defects of the reference target (never from a file).
+    #[serde(skip)]
+    pub faults: crate::reference::faults::FaultSet,
 }
 
 fn default_slack() -> String {
@@ -125,6 +128,7 @@ impl TargetProfile {
             expect_timeout: default_expect(),
             trigger: None,
             tls: None,
+            faults: Default::default(),
         }
     }
 

@@ -1,0 +1,60 @@
+//! The harness proves its checks: the clean reference passes every scenario
+//! without a warning, and each deliberate defect of the reference is caught by
+//! a scenario whose failing (or, for SHOULD-level requirements, warning)
+//! verdict names a requirement the defect breaks.
+
+use alq_harness::reference::faults::Fault;
+use alq_harness::run::kill_matrix::run_fault;
+use alq_harness::run::runner::{run_suite, selected, RunOptions};
+use alq_harness::run::verdict::Verdict;
+use alq_harness::scenario::load::load_dir;
+use alq_harness::target::profile::TargetProfile;
+use std::path::Path;
+
+fn scenarios() -> Vec<alq_harness::scenario::load::LoadedScenario> {
+    load_dir(&Path::new(env!("CARGO_MANIFEST_DIR")).join("../scenarios")).unwrap()
+}
+
+#[test]
+fn the_clean_reference_passes_every_scenario_without_a_warning() {
+    let all = scenarios();
+    let chosen = selected(&all, &[]);
+    let options = RunOptions {
+        jobs: 2,
+        ..RunOptions::default()
+    };
+    let outcomes = run_suite(&chosen, &TargetProfile::reference(), &options, &|_| {});
+    assert_eq!(outcomes.len(), all.len());
+    for o in &outcomes {
+        let broken: Vec<_> = o
+            .findings
+            .iter()
+            .filter(|f| !matches!(f.verdict, Verdict::Pass | Verdict::Info))
+            .collect();
+        assert!(broken.is_empty(), "{}: {broken:#?}", o.id);
+        assert_eq!(o.verdict, Verdict::Pass, "{}", o.id);
+    }
+}
+
+#[test]
+fn every_fault_is_caught_by_a_verdict_naming_a_requirement_it_breaks() {
+    let all = scenarios();
+    let mut escaped = Vec::new();
+    for fault in Fault::ALL {
+        let row = run_fault(*fault, &all, 2);
+        if !row.caught() {
+            escaped.push(format!(
+                "{} (breaks {:?}; found instead {:?})",
+                fault.name(),
+                fault.breaks(),
+                row.also
+            ));
+        }
+    }
+    assert!(Fault::ALL.len() >= 40);
+    assert!(
+        escaped.is_empty(),
+        "faults no scenario caught:\n{}",
+        escaped.join("\n")
+    );
+}
