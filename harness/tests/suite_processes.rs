@@ -166,12 +166,12 @@ fn scenarios_pass_against_reference_server_processes_in_each_mode() {
     let _server = serve(&serve_cfg);
     let (code, out) = run(&profile, &[]);
     // Requestor-role scenarios and secure/bulk-only ones are not applicable here.
-    assert_all_pass(code, &out, 24);
+    assert_all_pass(code, &out, 26);
 
     let (serve_cfg, profile) = server_target(&dir.0, "secure", "secure", "\"secure\"", true);
     let _secure = serve(&serve_cfg);
     let (code, out) = run(&profile, &["--filter", "tls"]);
-    assert_all_pass(code, &out, 2);
+    assert_all_pass(code, &out, 3);
 
     let (serve_cfg, profile) = server_target(
         &dir.0,
@@ -182,7 +182,7 @@ fn scenarios_pass_against_reference_server_processes_in_each_mode() {
     );
     let _bulk = serve(&serve_cfg);
     let (code, out) = run(&profile, &["--filter", "close"]);
-    assert_all_pass(code, &out, 2);
+    assert_all_pass(code, &out, 3);
 }
 
 #[test]
@@ -198,7 +198,7 @@ fn scenarios_pass_against_a_launched_reference_requestor() {
     )
     .unwrap();
     let (code, out) = run(&profile, &[]);
-    assert_all_pass(code, &out, 7);
+    assert_all_pass(code, &out, 8);
 }
 
 #[test]

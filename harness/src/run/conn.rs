@@ -4,8 +4,10 @@
 use crate::capture::pcap::{TapEvent, TapRecord};
 use crate::net::transport::BoxedIo;
 use crate::wire::{FrameDecoder, RawMessage};
+use std::collections::HashSet;
 use std::collections::VecDeque;
 use std::io;
+use std::net::Ipv4Addr;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
@@ -51,6 +53,14 @@ pub struct HarnessConn {
     pub active_query_sent: bool,
     /// xids of the messages the harness sent on this connection.
     pub sent_xids: Vec<u32>,
+    /// The parameter request list of the last query sent.
+    pub requested: Vec<u8>,
+    /// (xid, ciaddr) of the binding replies judged so far.
+    pub reported: HashSet<(u32, Ipv4Addr)>,
+    /// xids of the requests judged so far (harness as server).
+    pub request_xids: HashSet<u32>,
+    /// An active query was judged on this connection (harness as server).
+    pub active_query_received: bool,
     /// Order of the opening among all tap records of the run.
     pub opened_seq: u64,
     start: Instant,
@@ -81,6 +91,10 @@ impl HarnessConn {
             tls: false,
             active_query_sent: false,
             sent_xids: Vec::new(),
+            requested: Vec::new(),
+            reported: HashSet::new(),
+            request_xids: HashSet::new(),
+            active_query_received: false,
             opened_seq,
             start,
             order,

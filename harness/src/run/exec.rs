@@ -263,27 +263,40 @@ impl<'a> Exec<'a> {
             Incoming::Message(msg) => {
                 let frame = self.log(conn, "recv", summary(msg));
                 let mut broken = wire_checks::check(msg, self.scenario.role);
-                broken.extend(match self.scenario.role {
-                    Role::Requestor => {
-                        let (active, xids) = self
-                            .conns
-                            .get(conn)
-                            .map(|c| (c.active_query_sent, c.sent_xids.clone()))
-                            .unwrap_or_default();
-                        message_checks::server_message(msg, active, &xids, &mut self.checked)
+                let role = self.scenario.role;
+                let checked = &mut self.checked;
+                if let Some(c) = self.conns.get_mut(conn) {
+                    broken.extend(match role {
+                        Role::Requestor => {
+                            let context = message_checks::ServerConn {
+                                active: c.active_query_sent,
+                                sent_xids: &c.sent_xids,
+                                requested: &c.requested,
+                                reported: &c.reported,
+                            };
+                            message_checks::server_message(msg, &context, checked)
+                        }
+                        Role::Server => {
+                            let context = message_checks::RequestorConn {
+                                xids: &c.request_xids,
+                                after_active: c.active_query_received,
+                            };
+                            message_checks::requestor_message(msg, &context, checked)
+                        }
+                    });
+                    match msg.message_type() {
+                        Ok(MessageType::LeaseActive | MessageType::LeaseUnassigned) => {
+                            c.reported.insert((msg.header.xid, msg.header.ciaddr));
+                        }
+                        Ok(MessageType::ActiveLeaseQuery) if role == Role::Server => {
+                            c.active_query_received = true
+                        }
+                        _ => {}
                     }
-                    Role::Server => {
-                        // The connection carried an active query before this message.
-                        let after_active = self.conns.get(conn).is_some_and(|c| {
-                            c.received
-                                .iter()
-                                .rev()
-                                .skip(1)
-                                .any(|m| m.message_type() == Ok(MessageType::ActiveLeaseQuery))
-                        });
-                        message_checks::requestor_message(msg, after_active, &mut self.checked)
+                    if role == Role::Server {
+                        c.request_xids.insert(msg.header.xid);
                     }
-                });
+                }
                 let mut failed = false;
                 for (req, verdict, message) in broken {
                     let level = (verdict == Verdict::Warn).then_some(LevelOverride::Should);
@@ -296,7 +309,12 @@ impl<'a> Exec<'a> {
             }
             Incoming::Garbage(text) => {
                 let frame = self.log(conn, "recv", format!("not a DHCP message: {text}"));
-                self.judge(Some("WIRE-01"), None, text.clone(), Some(frame))?;
+                let framing = if self.scenario.role == Role::Requestor {
+                    "BLQ-S-01"
+                } else {
+                    "WIRE-01"
+                };
+                self.judge(Some(framing), None, text.clone(), Some(frame))?;
                 Some(frame)
             }
             Incoming::Closed(kind) => {
@@ -571,6 +589,9 @@ impl<'a> Exec<'a> {
                 let conn = self.conn(&s.conn)?;
                 conn.active_query_sent |= msg.message_type() == Ok(MessageType::ActiveLeaseQuery);
                 conn.sent_xids.push(msg.header.xid);
+                if let Ok(Some(prl)) = msg.parameter_request_list() {
+                    conn.requested = prl;
+                }
                 let body = msg.encode();
                 let framed = match s.length_prefix {
                     Some(p) => encode_frame_with_prefix(p, &body),
@@ -662,6 +683,16 @@ impl<'a> Exec<'a> {
             };
             if !ok {
                 return Ok(Some(format!("ciaddr {got} does not match {c:?}")));
+            }
+        }
+        if let Some(hw) = &e.chaddr {
+            let want = self.bytes(hw)?;
+            if msg.header.hardware_address() != want.as_slice() {
+                return Ok(Some(format!(
+                    "chaddr {} is not {}",
+                    crate::wire::describe::hex(msg.header.hardware_address(), ":"),
+                    crate::wire::describe::hex(&want, ":")
+                )));
             }
         }
         for c in &e.present {
@@ -867,7 +898,7 @@ impl<'a> Exec<'a> {
                         return Ok(());
                     }
                     return self.judge(
-                        req,
+                        Some("BLQ-S-38"),
                         Some(LevelOverride::Should),
                         format!("closed with {kind:?}, expected {:?}", e.how),
                         frame,
@@ -956,8 +987,10 @@ impl<'a> Exec<'a> {
                 return Ok(());
             }
         }
+        let xid = e.xid.as_ref().map(|v| self.number(v)).transpose()?;
         let seen: Vec<Ipv4Addr> = received
             .iter()
+            .filter(|m| xid.is_none_or(|x| m.header.xid == x))
             .filter(|m| {
                 matches!(
                     m.message_type(),
@@ -966,6 +999,19 @@ impl<'a> Exec<'a> {
             })
             .map(|m| m.header.ciaddr)
             .collect();
+        if let Some(list) = &e.exclude {
+            let unwanted =
+                expr::addresses(list, &self.vars).map_err(|err| Stop::Error(err.to_string()))?;
+            let frame = self.transcript.len().checked_sub(1);
+            if let Some(a) = unwanted.iter().find(|a| seen.contains(a)) {
+                return self.judge(
+                    e.requirement.as_deref(),
+                    None,
+                    format!("{a} was reported but should not match"),
+                    frame,
+                );
+            }
+        }
         let missing: Vec<String> = wanted
             .iter()
             .filter(|a| !seen.contains(a))
@@ -1104,6 +1150,10 @@ impl<'a> Exec<'a> {
             text.push(format!("released {}", list(&released)));
         }
         self.log("", "note", format!("trigger: {}", text.join("; ")));
+        if !bound.is_empty() {
+            self.vars
+                .insert("last".into(), Var::Addresses(bound.clone()));
+        }
         for (name, new) in [("bound", bound), ("released", released)] {
             if new.is_empty() {
                 continue;

@@ -6,15 +6,17 @@
 use super::verdict::Verdict;
 use crate::wire::options::code;
 use crate::wire::{DhcpState, MessageType, RawMessage, StatusCode};
-use std::collections::BTreeSet;
+use std::collections::{BTreeSet, HashSet};
+use std::net::Ipv4Addr;
 
 /// Requirements judged on every server message, and on every requestor message.
 pub const ON_SERVER_MESSAGES: &[&str] = &[
     "ALQ-S-20", "BLQ-S-03", "ALQ-S-21", "BLQ-S-04", "BLQ-S-07", "BLQ-S-08", "LQ-S-03", "LQ-S-07",
-    "BLQ-S-37", "ALQ-S-42", "ALQ-S-45", "ALQ-S-43", "BLQ-S-15",
+    "BLQ-S-37", "ALQ-S-42", "ALQ-S-45", "ALQ-S-43", "BLQ-S-15", "BLQ-S-19", "BLQ-S-13",
 ];
 pub const ON_REQUESTOR_MESSAGES: &[&str] = &[
     "ALQ-R-17", "ALQ-R-18", "BLQ-R-06", "BLQ-R-07", "BLQ-R-12", "ALQ-R-09", "ALQ-R-04", "ALQ-R-05",
+    "ALQ-R-03",
 ];
 
 /// A value of an option that must be relative but looks like seconds since 1970.
@@ -22,12 +24,33 @@ const LOOKS_ABSOLUTE: u32 = 1_000_000_000;
 
 type Broken = Vec<(&'static str, Verdict, String)>;
 
-/// Checks a message from a server. `active` is true on a connection that
-/// carries an active query. Every requirement evaluated goes into `evaluated`.
+/// What the harness knows of the connection a server message came on.
+#[derive(Debug)]
+pub struct ServerConn<'a> {
+    /// The connection carries an active query.
+    pub active: bool,
+    /// xids of the requests sent on it.
+    pub sent_xids: &'a [u32],
+    /// The parameter request list of the last query sent.
+    pub requested: &'a [u8],
+    /// (xid, ciaddr) of the binding replies received on it before this one.
+    pub reported: &'a HashSet<(u32, Ipv4Addr)>,
+}
+
+/// What the harness knows of the connection a requestor message came on.
+#[derive(Debug)]
+pub struct RequestorConn<'a> {
+    /// xids of the requests received on it before this one.
+    pub xids: &'a HashSet<u32>,
+    /// An active query came on it before this message.
+    pub after_active: bool,
+}
+
+/// Checks a message from a server. Every requirement evaluated goes into
+/// `evaluated`.
 pub fn server_message(
     msg: &RawMessage,
-    active: bool,
-    sent_xids: &[u32],
+    conn: &ServerConn<'_>,
     evaluated: &mut BTreeSet<&'static str>,
 ) -> Broken {
     let mut out = Vec::new();
@@ -52,11 +75,30 @@ pub fn server_message(
             format!("{kind} with ciaddr 0.0.0.0"),
         );
     }
-    if !sent_xids.is_empty() {
+    let active = conn.active;
+    if binding && !active {
+        let repeated = conn.reported.contains(&(msg.header.xid, msg.header.ciaddr));
+        judge(
+            "BLQ-S-19",
+            repeated,
+            Verdict::Fail,
+            format!("{} reported twice for one bulk query", msg.header.ciaddr),
+        );
+    }
+    if kind == MessageType::LeaseUnassigned && conn.requested.contains(&code::DHCP_STATE) {
+        let missing = msg.dhcp_state().ok().flatten().is_none();
+        judge(
+            "BLQ-S-13",
+            missing,
+            Verdict::Warn,
+            "DHCPLEASEUNASSIGNED without the requested dhcp-state".into(),
+        );
+    }
+    if !conn.sent_xids.is_empty() {
         let xid = msg.header.xid;
         judge(
             "ALQ-S-43",
-            !sent_xids.contains(&xid),
+            !conn.sent_xids.contains(&xid),
             Verdict::Fail,
             format!("{kind} carries xid 0x{xid:08x}, which no request on this connection had"),
         );
@@ -161,11 +203,10 @@ pub fn server_message(
     out
 }
 
-/// Checks a message from a requestor; `after_active` is true when the
-/// connection already carried an active query.
+/// Checks a message from a requestor.
 pub fn requestor_message(
     msg: &RawMessage,
-    after_active: bool,
+    conn: &RequestorConn<'_>,
     evaluated: &mut BTreeSet<&'static str>,
 ) -> Broken {
     let mut out = Vec::new();
@@ -179,6 +220,14 @@ pub fn requestor_message(
         }
     };
     let prl = msg.parameter_request_list().ok().flatten();
+    let after_active = conn.after_active;
+    let reused = conn.xids.contains(&msg.header.xid);
+    judge(
+        "ALQ-R-03",
+        reused,
+        Verdict::Fail,
+        format!("xid 0x{:08x} used twice on one connection", msg.header.xid),
+    );
     if after_active {
         judge(
             "ALQ-R-04",

@@ -10,7 +10,7 @@ use crate::wire::{OptionItem, RawMessage};
 /// The WIRE requirements judged on every message (WIRE-07, xid matching, is a
 /// requestor's duty, tested by scenario).
 pub const WIRE_CHECKED: &[&str] = &[
-    "WIRE-01", "WIRE-02", "WIRE-03", "WIRE-04", "WIRE-05", "WIRE-06", "WIRE-08",
+    "WIRE-01", "WIRE-02", "WIRE-03", "WIRE-04", "WIRE-05", "WIRE-06", "WIRE-08", "BLQ-S-01",
 ];
 
 /// (requirement, verdict, message) for each broken check.

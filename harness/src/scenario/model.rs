@@ -38,6 +38,9 @@ pub enum Need {
     BulkOnly,
     /// Bulk query for all configured addresses.
     AllConfiguredQuery,
+    /// A change history small enough (about 4 entries) to age out during a
+    /// catch-up the harness reads slowly.
+    SmallHistory,
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -269,6 +272,8 @@ pub struct Expect {
     pub status: Option<OneOrMany<StatusName>>,
     /// "nonzero", "zero", an address or a variable.
     pub ciaddr: Option<Value>,
+    /// The hardware address (chaddr up to hlen), hex or a variable.
+    pub chaddr: Option<String>,
     #[serde(default)]
     pub present: Vec<u8>,
     #[serde(default)]
@@ -353,6 +358,10 @@ pub struct ExpectAddresses {
     pub conn: String,
     /// A list variable, e.g. "${bound}".
     pub include: String,
+    /// Addresses that must not be reported (a list variable).
+    pub exclude: Option<String>,
+    /// Only messages answering this xid count.
+    pub xid: Option<Value>,
     /// Skip the check when a message with this status was received (e.g.
     /// DataMissing excuses missing catch-up data).
     pub unless_status: Option<StatusName>,

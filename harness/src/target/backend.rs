@@ -453,6 +453,10 @@ impl Backend {
             }
             Trigger::None => return Err("the target profile has no trigger".into()),
         };
+        if matches!(self.trigger, Trigger::Reference) {
+            // Changes reach the server one at a time, as DHCP traffic would.
+            tokio::task::yield_now().await;
+        }
         let result = (
             addr,
             client.mac,

@@ -122,6 +122,7 @@ impl TargetProfile {
                 Need::Slow,
                 Need::BulkOnly,
                 Need::AllConfiguredQuery,
+                Need::SmallHistory,
             ],
             timers: Timers::default(),
             slack: default_slack(),
