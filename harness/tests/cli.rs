@@ -118,13 +118,9 @@ fn run_against_the_reference_target_passes_a_good_scenario() {
     std::fs::remove_dir_all(&dir).unwrap();
 }
 
-#[test]
-fn a_misspelt_key_in_a_scenario_is_one_error_naming_file_line_and_key() {
-    let bad = SCENARIO.replace(
-        "status = \"TLSConnectionRefused\"",
-        "stauts = \"TLSConnectionRefused\"",
-    );
-    let dir = scenario_dir_with("misspelt", &bad);
+/// Runs `run` on a directory holding one scenario; returns its one stderr line
+/// after checking exit code 2.
+fn one_line_run_error(dir: &std::path::Path) -> String {
     let out = harness()
         .args(["run", "--scenarios", dir.to_str().unwrap()])
         .args(["--reports", dir.join("reports").to_str().unwrap()])
@@ -133,6 +129,17 @@ fn a_misspelt_key_in_a_scenario_is_one_error_naming_file_line_and_key() {
     assert_eq!(out.status.code(), Some(2));
     let err = String::from_utf8(out.stderr).unwrap();
     assert_eq!(err.lines().count(), 1, "{err}");
+    err
+}
+
+#[test]
+fn a_misspelt_key_in_a_scenario_is_one_error_naming_file_line_and_key() {
+    let bad = SCENARIO.replace(
+        "status = \"TLSConnectionRefused\"",
+        "stauts = \"TLSConnectionRefused\"",
+    );
+    let dir = scenario_dir_with("misspelt", &bad);
+    let err = one_line_run_error(&dir);
     assert!(
         err.contains("misspelt.toml:14:30: ")
             && err.contains("`stauts`")
@@ -151,14 +158,7 @@ fn a_misspelt_key_in_a_scenario_is_one_error_naming_file_line_and_key() {
 fn an_unknown_message_type_in_a_scenario_is_one_error_and_exit_2() {
     let bad = SCENARIO.replace("send = { type = \"DHCPTLS\"", "send = { type = \"DHCPTSL\"");
     let dir = scenario_dir_with("badtype", &bad);
-    let out = harness()
-        .args(["run", "--scenarios", dir.to_str().unwrap()])
-        .args(["--reports", dir.join("reports").to_str().unwrap()])
-        .output()
-        .unwrap();
-    assert_eq!(out.status.code(), Some(2));
-    let err = String::from_utf8(out.stderr).unwrap();
-    assert_eq!(err.lines().count(), 1, "{err}");
+    let err = one_line_run_error(&dir);
     assert!(
         err.contains("badtype.toml:11:17: ") && err.contains("unknown message type 'DHCPTSL'"),
         "{err}"

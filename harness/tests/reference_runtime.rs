@@ -351,6 +351,34 @@ fn requestor(
     )
 }
 
+/// A secure reference requestor against `dial`, trusting `trust`'s CA and
+/// presenting `trust`'s requestor certificate.
+fn secure_requestor(
+    dial: Dial,
+    trust: &TestPki,
+    first_xid: u32,
+) -> (RequestorRuntime, mpsc::UnboundedReceiver<Report>) {
+    let p = Arc::new(Mutex::new(RequestorPolicy::new(
+        RequestorConfig {
+            secure: true,
+            ..RequestorConfig::default()
+        },
+        first_xid,
+    )));
+    let (mut req, rx) = requestor(dial, p);
+    let config = client_config(
+        &trust.ca.chain().unwrap(),
+        trust.client.chain().unwrap(),
+        trust.client.private_key().unwrap(),
+    )
+    .unwrap();
+    req.tls = Some((
+        tokio_rustls::TlsConnector::from(config),
+        server_name("localhost").unwrap(),
+    ));
+    (req, rx)
+}
+
 fn policy() -> Arc<Mutex<RequestorPolicy>> {
     Arc::new(Mutex::new(RequestorPolicy::new(
         RequestorConfig::default(),
@@ -604,32 +632,10 @@ async fn requestor_closes_on_tls_connection_refused() {
 #[tokio::test(start_paused = true)]
 async fn requestor_runs_mutual_tls_against_a_secure_server() {
     let pki = TestPki::generate().unwrap();
-    let mut rt = tls_runtime(ServerMode::Secure, &pki, Some(&pki.client));
-    let shared = rt.shared.clone();
-    rt.config = Arc::new(ServerConfig {
-        mode: ServerMode::Secure,
-        ..ServerConfig::default()
-    });
+    let rt = tls_runtime(ServerMode::Secure, &pki, Some(&pki.client));
     let (incoming, dial) = Incoming::memory();
     let server = RunningServer::start(incoming, rt);
-    let p = Arc::new(Mutex::new(RequestorPolicy::new(
-        RequestorConfig {
-            secure: true,
-            ..RequestorConfig::default()
-        },
-        7,
-    )));
-    let (mut req, mut rx) = requestor(dial, p);
-    let config = client_config(
-        &pki.ca.chain().unwrap(),
-        pki.client.chain().unwrap(),
-        pki.client.private_key().unwrap(),
-    )
-    .unwrap();
-    req.tls = Some((
-        tokio_rustls::TlsConnector::from(config),
-        server_name("localhost").unwrap(),
-    ));
+    let (req, mut rx) = secure_requestor(dial, &pki, 7);
     let (_stop, shutdown) = watch::channel(false);
     tokio::spawn(run_active(req, shutdown));
     tokio::time::sleep(Duration::from_secs(1)).await;
@@ -647,7 +653,6 @@ async fn requestor_runs_mutual_tls_against_a_secure_server() {
             _ => {}
         }
     }
-    drop(shared);
 }
 
 #[tokio::test(start_paused = true)]
@@ -745,25 +750,8 @@ async fn requestor_rejects_a_server_certificate_from_an_unknown_ca() {
     let rt = tls_runtime(ServerMode::Secure, &pki, None);
     let (incoming, dial) = Incoming::memory();
     let _server = RunningServer::start(incoming, rt);
-    let p = Arc::new(Mutex::new(RequestorPolicy::new(
-        RequestorConfig {
-            secure: true,
-            ..RequestorConfig::default()
-        },
-        9,
-    )));
-    let (mut req, mut rx) = requestor(dial, p);
     // The requestor trusts another CA than the one that signed the server.
-    let config = client_config(
-        &stranger.ca.chain().unwrap(),
-        stranger.client.chain().unwrap(),
-        stranger.client.private_key().unwrap(),
-    )
-    .unwrap();
-    req.tls = Some((
-        tokio_rustls::TlsConnector::from(config),
-        server_name("localhost").unwrap(),
-    ));
+    let (req, mut rx) = secure_requestor(dial, &stranger, 9);
     let (_stop, shutdown) = watch::channel(false);
     tokio::spawn(run_active(req, shutdown));
     loop {
