@@ -289,7 +289,7 @@ impl RequestorSession {
     }
 
     /// The configuration a query built on this connection uses.
-    fn faults_config(&self) -> RequestorConfig {
+    fn query_config(&self) -> RequestorConfig {
         RequestorConfig {
             prl: self.prl.clone(),
             ..RequestorConfig::default()
@@ -440,7 +440,7 @@ impl RequestorSession {
                         .push_back(RequestorEvent::CatchUpComplete { base_time }),
                     StatusCode::DataMissing if self.faults.has(Fault::BulkOnActiveConnection) => {
                         let gap = bulk_query(
-                            &self.faults_config(),
+                            &self.query_config(),
                             xid.wrapping_add(7),
                             self.query_start,
                             base_time,
