@@ -6,7 +6,6 @@
 use super::clock::Clock;
 use super::driver::{drive, Action, Drive, Session};
 use super::transport::Dial;
-use crate::reference::faults::Fault;
 use crate::session::requestor::{
     RequestorCloseReason, RequestorEvent, RequestorOutput, RequestorPolicy, RequestorSession,
 };
@@ -68,16 +67,9 @@ impl Connection<'_> {
             let active = self.session.is_active();
             if active {
                 self.rt.policy().observe_active(&event);
-                let gap_fill = !self.rt.policy().config.faults.has(Fault::NoGapFill);
-                if let (
-                    RequestorEvent::DataMissing {
-                        query_start,
-                        base_time,
-                    },
-                    true,
-                ) = (&event, gap_fill)
-                {
-                    tokio::spawn(fill_gap(self.rt.clone(), *query_start, *base_time));
+                let gap = self.rt.policy().gap_to_fill(&event);
+                if let Some((start, end)) = gap {
+                    tokio::spawn(fill_gap(self.rt.clone(), start, end));
                 }
             } else if matches!(event, RequestorEvent::Done { status: None, .. }) {
                 self.gap_filled = true;

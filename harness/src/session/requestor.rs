@@ -628,6 +628,18 @@ impl RequestorPolicy {
         }
     }
 
+    /// The query-start-time and query-end-time of the bulk query that fills the
+    /// gap a DataMissing leaves (RFC 7724 §7.4.1), on a connection of its own.
+    pub fn gap_to_fill(&self, event: &RequestorEvent) -> Option<(Option<u32>, Option<u32>)> {
+        match event {
+            RequestorEvent::DataMissing {
+                query_start,
+                base_time,
+            } if !self.config.faults.has(Fault::NoGapFill) => Some((*query_start, *base_time)),
+            _ => None,
+        }
+    }
+
     /// The bulk query that filled a DataMissing gap finished successfully.
     pub fn gap_filled(&mut self) {
         if self.tracking == Tracking::GapPending {
