@@ -779,10 +779,8 @@ async fn watch_server(args: WatchArgs) -> Result<()> {
 }
 
 fn hex_arg(name: &str, text: &str) -> Result<Vec<u8>> {
-    text.split(':')
-        .map(|h| u8::from_str_radix(h, 16))
-        .collect::<Result<Vec<u8>, _>>()
-        .with_context(|| format!("--{name} '{text}' is not colon-separated hex"))
+    alq_harness::wire::describe::parse_hex(text)
+        .ok_or_else(|| anyhow::anyhow!("--{name} '{text}' is not colon-separated hex"))
 }
 
 async fn relay(args: RelayArgs) -> Result<()> {
@@ -790,16 +788,12 @@ async fn relay(args: RelayArgs) -> Result<()> {
     let mac: [u8; 6] = hex_arg("mac", &args.mac)?
         .try_into()
         .map_err(|_| anyhow::anyhow!("--mac '{}' must have 6 octets", args.mac))?;
-    let mut info = alq_harness::wire::RelayAgentInfo::default();
-    for (sub, value) in [
-        (1u8, &args.circuit_id),
-        (2, &args.remote_id),
-        (12, &args.relay_id),
-    ] {
-        if let Some(v) = value {
-            info = info.with(sub, bytes::Bytes::copy_from_slice(v.as_bytes()));
-        }
-    }
+    let info = alq_harness::wire::RelayAgentInfo::from_text(
+        args.circuit_id.as_deref(),
+        args.remote_id.as_deref(),
+        args.relay_id.as_deref(),
+    )
+    .unwrap_or_default();
     let client = RelayedClient {
         mac,
         client_id: args

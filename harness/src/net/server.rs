@@ -4,7 +4,7 @@
 //! QueryTerminated on shutdown.
 
 use super::clock::Clock;
-use super::driver::{drive, Action, Drive, Session};
+use super::driver::{drive, sleep_until_opt, Action, Drive, Session};
 use super::transport::Incoming;
 use crate::reference::leases::{Client, LeaseError, LeaseStore};
 use crate::session::server::{CloseReason, Output, ServerConfig, ServerSession};
@@ -196,13 +196,6 @@ where
     }
 }
 
-async fn sleep_for(wait: Option<Duration>) {
-    match wait {
-        Some(w) => tokio::time::sleep(w).await,
-        None => std::future::pending().await,
-    }
-}
-
 /// Expires leases when their time is up.
 pub async fn expire_leases(shared: Arc<Shared>) {
     let mut changes = shared.subscribe();
@@ -214,7 +207,7 @@ pub async fn expire_leases(shared: Arc<Shared>) {
         });
         tokio::select! {
             _ = changes.changed() => {}
-            _ = sleep_for(wait) => {
+            _ = sleep_until_opt(wait.map(|w| tokio::time::Instant::now() + w)) => {
                 shared.update(|store, now| store.expire_due(now));
             }
         }

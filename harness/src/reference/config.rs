@@ -181,11 +181,8 @@ pub struct SeedLease {
 }
 
 fn parse_hex(text: &str) -> Result<Vec<u8>, String> {
-    text.split(':')
-        .map(|h| {
-            u8::from_str_radix(h, 16).map_err(|_| format!("'{text}' is not colon-separated hex"))
-        })
-        .collect()
+    crate::wire::describe::parse_hex(text)
+        .ok_or_else(|| format!("'{text}' is not colon-separated hex"))
 }
 
 impl SeedFile {
@@ -196,16 +193,6 @@ impl SeedFile {
 
 impl SeedLease {
     pub fn client(&self) -> Result<Client, String> {
-        let mut relay = RelayAgentInfo::default();
-        for (sub, value) in [
-            (1u8, &self.circuit_id),
-            (2, &self.remote_id),
-            (12, &self.relay_id),
-        ] {
-            if let Some(v) = value {
-                relay = relay.with(sub, Bytes::copy_from_slice(v.as_bytes()));
-            }
-        }
         Ok(Client {
             htype: 1,
             chaddr: parse_hex(&self.mac)?,
@@ -215,7 +202,11 @@ impl SeedLease {
                 .map(parse_hex)
                 .transpose()?
                 .map(Bytes::from),
-            relay_info: (!relay.sub_options.is_empty()).then_some(relay),
+            relay_info: RelayAgentInfo::from_text(
+                self.circuit_id.as_deref(),
+                self.remote_id.as_deref(),
+                self.relay_id.as_deref(),
+            ),
         })
     }
 }

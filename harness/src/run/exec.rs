@@ -512,13 +512,11 @@ impl<'a> Exec<'a> {
         if let Some(id) = &s.client_id {
             b = b.option(DhcpOption::ClientId(Bytes::from(self.bytes(id)?)));
         }
-        let mut relay = RelayAgentInfo::default();
-        for (sub, value) in [(1u8, &s.circuit_id), (2, &s.remote_id), (12, &s.relay_id)] {
-            if let Some(v) = value {
-                relay = relay.with(sub, Bytes::copy_from_slice(v.as_bytes()));
-            }
-        }
-        if !relay.sub_options.is_empty() {
+        if let Some(relay) = RelayAgentInfo::from_text(
+            s.circuit_id.as_deref(),
+            s.remote_id.as_deref(),
+            s.relay_id.as_deref(),
+        ) {
             b = b.option(DhcpOption::RelayAgentInfo(relay));
         }
         if let Some(v) = &s.query_start_time {

@@ -183,22 +183,7 @@ pub fn bytes(text: &str, vars: &Vars) -> Result<Vec<u8>, ExprError> {
             )),
         };
     }
-    let clean: String = text
-        .chars()
-        .filter(|c| !c.is_whitespace() && *c != ':')
-        .collect();
-    if clean.len() % 2 != 0 {
-        return Err(ExprError::BadValue(text.to_string()));
-    }
-    (0..clean.len())
-        .step_by(2)
-        .map(|i| {
-            clean
-                .get(i..i + 2)
-                .and_then(|h| u8::from_str_radix(h, 16).ok())
-                .ok_or_else(|| ExprError::BadValue(text.to_string()))
-        })
-        .collect()
+    crate::wire::describe::parse_hex(text).ok_or_else(|| ExprError::BadValue(text.to_string()))
 }
 
 /// Evaluates a list of addresses: "${var}".

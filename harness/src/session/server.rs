@@ -155,9 +155,14 @@ pub struct ServerSession {
 }
 
 fn frame(faults: &FaultSet, msg: &RawMessage) -> Output {
-    let mut msg = msg.clone();
-    apply_faults(&mut msg, faults);
-    match encode_frame(&msg.encode()) {
+    let bytes = if faults.is_empty() {
+        msg.encode()
+    } else {
+        let mut faulty = msg.clone();
+        apply_faults(&mut faulty, faults);
+        faulty.encode()
+    };
+    match encode_frame(&bytes) {
         Ok(bytes) => Output::Transmit(bytes),
         Err(e) => Output::Close(CloseReason::Malformed(e.to_string())),
     }

@@ -25,6 +25,26 @@ pub fn hex(bytes: &[u8], separator: &str) -> String {
     out
 }
 
+/// Octets written as hex, with or without colons or spaces between them
+/// ("02:00:00:00:00:10", "020000000010"); `None` when it is not hex.
+pub fn parse_hex(text: &str) -> Option<Vec<u8>> {
+    let clean: String = text
+        .chars()
+        .filter(|c| !c.is_whitespace() && *c != ':')
+        .collect();
+    if clean.len() % 2 != 0 {
+        return None;
+    }
+    (0..clean.len())
+        .step_by(2)
+        .map(|i| {
+            clean
+                .get(i..i + 2)
+                .and_then(|h| u8::from_str_radix(h, 16).ok())
+        })
+        .collect()
+}
+
 /// An absolute time (seconds since 1970, RFC 6926 §6.2.3) in RFC 3339 form.
 pub fn absolute_time(seconds: u32) -> String {
     let when = UNIX_EPOCH + Duration::from_secs(u64::from(seconds));

@@ -291,6 +291,26 @@ impl RelayAgentInfo {
         out
     }
 
+    /// Circuit-id (1), remote-id (2) and relay-id (12) given as text; `None`
+    /// when none is given.
+    pub fn from_text(
+        circuit_id: Option<&str>,
+        remote_id: Option<&str>,
+        relay_id: Option<&str>,
+    ) -> Option<Self> {
+        let mut info = RelayAgentInfo::default();
+        for (sub, value) in [
+            (sub_option::CIRCUIT_ID, circuit_id),
+            (sub_option::REMOTE_ID, remote_id),
+            (sub_option::RELAY_ID, relay_id),
+        ] {
+            if let Some(v) = value {
+                info = info.with(sub, Bytes::copy_from_slice(v.as_bytes()));
+            }
+        }
+        (!info.sub_options.is_empty()).then_some(info)
+    }
+
     pub fn with(mut self, sub: u8, value: impl Into<Bytes>) -> Self {
         self.sub_options.push((sub, value.into()));
         self
