@@ -73,18 +73,15 @@ fn non_pcap_file_is_one_line_and_exit_2() {
 #[test]
 fn truncated_pcap_is_one_line_and_exit_2() {
     let bytes = std::fs::read(fixture("kea-3.0.4-blq4-loopback.pcap")).unwrap();
-    let dir = std::env::temp_dir().join(format!("alq-cli-{}", std::process::id()));
-    std::fs::create_dir_all(&dir).unwrap();
-    let path = dir.join("truncated.pcap");
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("truncated.pcap");
     std::fs::write(&path, &bytes[..bytes.len() - 10]).unwrap();
     assert_one_line_error(&["decode", path.to_str().unwrap()], "cannot be read");
-    std::fs::remove_dir_all(&dir).unwrap();
 }
 
-fn scenario_dir_with(name: &str, text: &str) -> std::path::PathBuf {
-    let dir = std::env::temp_dir().join(format!("alq-cli-scenarios-{name}-{}", std::process::id()));
-    std::fs::create_dir_all(&dir).unwrap();
-    std::fs::write(dir.join(format!("{name}.toml")), text).unwrap();
+fn scenario_dir_with(name: &str, text: &str) -> tempfile::TempDir {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(dir.path().join(format!("{name}.toml")), text).unwrap();
     dir
 }
 
@@ -108,14 +105,13 @@ expect = { type = "DHCPTLS", status = "TLSConnectionRefused" }
 fn run_against_the_reference_target_passes_a_good_scenario() {
     let dir = scenario_dir_with("good", SCENARIO);
     let out = harness()
-        .args(["run", "--scenarios", dir.to_str().unwrap()])
-        .args(["--reports", dir.join("reports").to_str().unwrap()])
+        .args(["run", "--scenarios", dir.path().to_str().unwrap()])
+        .args(["--reports", dir.path().join("reports").to_str().unwrap()])
         .output()
         .unwrap();
     let text = String::from_utf8(out.stdout).unwrap();
     assert_eq!(out.status.code(), Some(0), "{text}");
     assert!(text.contains("1 pass, 0 fail"), "{text}");
-    std::fs::remove_dir_all(&dir).unwrap();
 }
 
 /// Runs `run` on a directory holding one scenario; returns its one stderr line
@@ -139,7 +135,7 @@ fn a_misspelt_key_in_a_scenario_is_one_error_naming_file_line_and_key() {
         "stauts = \"TLSConnectionRefused\"",
     );
     let dir = scenario_dir_with("misspelt", &bad);
-    let err = one_line_run_error(&dir);
+    let err = one_line_run_error(dir.path());
     assert!(
         err.contains("misspelt.toml:14:30: ")
             && err.contains("`stauts`")
@@ -147,21 +143,19 @@ fn a_misspelt_key_in_a_scenario_is_one_error_naming_file_line_and_key() {
         "{err}"
     );
     let check = harness()
-        .args(["check", dir.join("misspelt.toml").to_str().unwrap()])
+        .args(["check", dir.path().join("misspelt.toml").to_str().unwrap()])
         .output()
         .unwrap();
     assert_eq!(check.status.code(), Some(2));
-    std::fs::remove_dir_all(&dir).unwrap();
 }
 
 #[test]
 fn an_unknown_message_type_in_a_scenario_is_one_error_and_exit_2() {
     let bad = SCENARIO.replace("send = { type = \"DHCPTLS\"", "send = { type = \"DHCPTSL\"");
     let dir = scenario_dir_with("badtype", &bad);
-    let err = one_line_run_error(&dir);
+    let err = one_line_run_error(dir.path());
     assert!(
         err.contains("badtype.toml:11:17: ") && err.contains("unknown message type 'DHCPTSL'"),
         "{err}"
     );
-    std::fs::remove_dir_all(&dir).unwrap();
 }

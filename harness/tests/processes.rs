@@ -129,8 +129,7 @@ fn serve_and_watch_as_processes_report_three_relayed_doras() {
 
 #[test]
 fn a_bad_config_is_one_line_and_exit_2() {
-    let dir = std::env::temp_dir().join(format!("alq-serve-config-{}", std::process::id()));
-    std::fs::create_dir_all(&dir).unwrap();
+    let dir = tempfile::tempdir().unwrap();
     let cases = [
         ("[server]\nlistn = \"127.0.0.1:1\"\n", "did you mean `listen`?"),
         ("[server]\nlisten = \"127.0.0.1:99999\"\n", "bad.toml:2:10: invalid socket address"),
@@ -141,7 +140,7 @@ fn a_bad_config_is_one_line_and_exit_2() {
         ("[server]\npool = [\"192.0.2.50-192.0.2.10\"]\n", "pool entry '192.0.2.50-192.0.2.10'"),
     ];
     for (text, needle) in cases {
-        let path = dir.join("bad.toml");
+        let path = dir.path().join("bad.toml");
         std::fs::write(&path, text).unwrap();
         let out = Command::new(env!("CARGO_BIN_EXE_alq-harness"))
             .args(["serve", "--config", path.to_str().unwrap()])
@@ -152,5 +151,4 @@ fn a_bad_config_is_one_line_and_exit_2() {
         assert_eq!(err.lines().count(), 1, "{err}");
         assert!(err.contains(needle), "{err}");
     }
-    std::fs::remove_dir_all(&dir).unwrap();
 }

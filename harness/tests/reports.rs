@@ -9,20 +9,6 @@ fn root() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("..")
 }
 
-struct Dir(PathBuf);
-
-impl Drop for Dir {
-    fn drop(&mut self) {
-        let _ = std::fs::remove_dir_all(&self.0);
-    }
-}
-
-fn temp(name: &str) -> Dir {
-    let dir = std::env::temp_dir().join(format!("alq-reports-{name}-{}", std::process::id()));
-    std::fs::create_dir_all(&dir).unwrap();
-    Dir(dir)
-}
-
 const FAILING: &str = r#"id = "ALQ-S-04-expects-the-wrong-answer"
 title = "Deliberately wrong: expects TLS to be accepted by an insecure server"
 role = "requestor"
@@ -58,8 +44,8 @@ fn run(scenarios: &Path, reports: &Path) -> i32 {
 
 #[test]
 fn junit_json_html_and_pcaps_describe_the_run() {
-    let work = temp("full");
-    let scenarios = work.0.join("scenarios");
+    let work = tempfile::tempdir().unwrap();
+    let scenarios = work.path().join("scenarios");
     std::fs::create_dir_all(&scenarios).unwrap();
     for entry in walk(&root().join("scenarios"))
         .into_iter()
@@ -69,9 +55,9 @@ fn junit_json_html_and_pcaps_describe_the_run() {
         std::fs::copy(&entry, scenarios.join(name)).unwrap();
     }
     std::fs::write(scenarios.join("failing.toml"), FAILING).unwrap();
-    let code = run(&scenarios, &work.0.join("out"));
+    let code = run(&scenarios, &work.path().join("out"));
     assert_eq!(code, 1, "one deliberate failure makes exit code 1");
-    let dir = work.0.join("out/reference");
+    let dir = work.path().join("out/reference");
 
     let report: serde_json::Value =
         serde_json::from_slice(&std::fs::read(dir.join("report.json")).unwrap()).unwrap();

@@ -77,20 +77,6 @@ fn run(profile: &Path, extra: &[&str]) -> (i32, String) {
 
 const TIMERS: &str = "[timers]\nbulk_data = \"15s\"\nactive_receive = \"6s\"\nactive_send = \"6s\"\nactive_idle = \"3s\"\n";
 
-struct Dir(PathBuf);
-
-impl Drop for Dir {
-    fn drop(&mut self) {
-        let _ = std::fs::remove_dir_all(&self.0);
-    }
-}
-
-fn temp_dir(name: &str) -> Dir {
-    let dir = std::env::temp_dir().join(format!("alq-{name}-{}", std::process::id()));
-    std::fs::create_dir_all(&dir).unwrap();
-    Dir(dir)
-}
-
 /// Writes a serve config and a tcp profile for one server mode.
 fn server_target(
     dir: &Path,
@@ -148,16 +134,16 @@ fn assert_all_pass(code: i32, out: &str, expected_pass: usize) {
 
 #[test]
 fn scenarios_pass_against_reference_server_processes_in_each_mode() {
-    let dir = temp_dir("suite-servers");
+    let dir = tempfile::tempdir().unwrap();
     let status = Command::new(exe())
-        .args(["certs", dir.0.join("certs").to_str().unwrap()])
+        .args(["certs", dir.path().join("certs").to_str().unwrap()])
         .stdout(Stdio::null())
         .status()
         .unwrap();
     assert!(status.success());
 
     let (serve_cfg, profile) = server_target(
-        &dir.0,
+        dir.path(),
         "insecure",
         "insecure",
         "\"bulk\", \"active\", \"insecure\", \"all-configured-query\", \"slow\"",
@@ -168,13 +154,13 @@ fn scenarios_pass_against_reference_server_processes_in_each_mode() {
     // Requestor-role scenarios and secure/bulk-only ones are not applicable here.
     assert_all_pass(code, &out, 26);
 
-    let (serve_cfg, profile) = server_target(&dir.0, "secure", "secure", "\"secure\"", true);
+    let (serve_cfg, profile) = server_target(dir.path(), "secure", "secure", "\"secure\"", true);
     let _secure = serve(&serve_cfg);
     let (code, out) = run(&profile, &["--filter", "tls"]);
     assert_all_pass(code, &out, 3);
 
     let (serve_cfg, profile) = server_target(
-        &dir.0,
+        dir.path(),
         "bulk-only",
         "bulk-only",
         "\"bulk\", \"bulk-only\"",
@@ -187,8 +173,8 @@ fn scenarios_pass_against_reference_server_processes_in_each_mode() {
 
 #[test]
 fn scenarios_pass_against_a_launched_reference_requestor() {
-    let dir = temp_dir("suite-requestor");
-    let profile = dir.0.join("watch.toml");
+    let dir = tempfile::tempdir().unwrap();
+    let profile = dir.path().join("watch.toml");
     std::fs::write(
         &profile,
         format!(
@@ -203,8 +189,8 @@ fn scenarios_pass_against_a_launched_reference_requestor() {
 
 #[test]
 fn an_unreachable_target_is_one_error_and_exit_2() {
-    let dir = temp_dir("unreachable");
-    let profile = dir.0.join("gone.toml");
+    let dir = tempfile::tempdir().unwrap();
+    let profile = dir.path().join("gone.toml");
     let port = free_port();
     std::fs::write(
         &profile,

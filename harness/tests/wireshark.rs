@@ -94,7 +94,8 @@ fn tshark_with_the_plugin_agrees_with_every_transcript() {
         eprintln!("tshark not installed: Wireshark decoding not checked");
         return;
     }
-    let reports = std::env::temp_dir().join(format!("alq-wireshark-{}", std::process::id()));
+    let work = tempfile::tempdir().unwrap();
+    let reports = work.path().to_path_buf();
     let status = Command::new(env!("CARGO_BIN_EXE_alq-harness"))
         .current_dir(root())
         .args(["run", "--jobs", "2", "--reports", reports.to_str().unwrap()])
@@ -123,5 +124,4 @@ fn tshark_with_the_plugin_agrees_with_every_transcript() {
         checked += expected.len();
     }
     assert!(checked > 50, "only {checked} messages checked");
-    std::fs::remove_dir_all(&reports).unwrap();
 }
