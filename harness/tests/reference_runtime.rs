@@ -386,6 +386,15 @@ fn policy() -> Arc<Mutex<RequestorPolicy>> {
     )))
 }
 
+/// Starts an active-leasequery requestor with the default policy; it runs until
+/// the returned sender is dropped.
+fn spawn_active_requestor(dial: Dial) -> (mpsc::UnboundedReceiver<Report>, watch::Sender<bool>) {
+    let (rt, rx) = requestor(dial, policy());
+    let (stop, shutdown) = watch::channel(false);
+    tokio::spawn(run_active(rt, shutdown));
+    (rx, stop)
+}
+
 async fn next_event(rx: &mut mpsc::UnboundedReceiver<Report>) -> Report {
     tokio::time::timeout(Duration::from_secs(3600), rx.recv())
         .await
@@ -568,10 +577,8 @@ async fn requestor_closes_after_active_lq_rcv_timeout_and_retries_no_faster_than
             keep.lock().unwrap().push(io);
         }
     });
-    let (rt, mut rx) = requestor(dial, policy());
-    let (_stop, shutdown) = watch::channel(false);
     let start = Instant::now();
-    tokio::spawn(run_active(rt, shutdown));
+    let (mut rx, _stop) = spawn_active_requestor(dial);
     let mut connects = Vec::new();
     while connects.len() < 3 {
         match next_event(&mut rx).await {
@@ -595,10 +602,8 @@ async fn requestor_retry_spacing_is_at_least_active_lq_idle_timeout() {
     let (incoming, dial) = Incoming::memory();
     let mut incoming = incoming;
     tokio::spawn(async move { while incoming.accept().await.is_some() {} });
-    let (rt, mut rx) = requestor(dial, policy());
-    let (_stop, shutdown) = watch::channel(false);
     let start = Instant::now();
-    tokio::spawn(run_active(rt, shutdown));
+    let (mut rx, _stop) = spawn_active_requestor(dial);
     let mut connects = Vec::new();
     while connects.len() < 3 {
         if let Report::Connected { .. } = next_event(&mut rx).await {
@@ -671,9 +676,7 @@ async fn requestor_closes_a_connection_that_sends_a_foreign_xid() {
             tokio::time::sleep(Duration::from_secs(1000)).await;
         }
     });
-    let (rt, mut rx) = requestor(dial, policy());
-    let (_stop, shutdown) = watch::channel(false);
-    tokio::spawn(run_active(rt, shutdown));
+    let (mut rx, _stop) = spawn_active_requestor(dial);
     loop {
         if let Report::Closed { reason, .. } = next_event(&mut rx).await {
             assert_eq!(reason, RequestorCloseReason::UnknownXid(0xdead));
