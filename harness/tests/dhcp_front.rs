@@ -20,6 +20,7 @@ fn client(last: u8, remote: &'static [u8]) -> RelayedClient {
             .with(1, Bytes::from(format!("port-{last}")))
             .with(2, remote)
             .with(12, &b"relay-1"[..]),
+        options: Vec::new(),
     }
 }
 

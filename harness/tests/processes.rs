@@ -100,6 +100,7 @@ fn serve_and_watch_as_processes_report_three_relayed_doras() {
                     .with(1, Bytes::from(format!("port-{last}")))
                     .with(2, &b"remote-A"[..])
                     .with(12, &b"relay-1"[..]),
+                options: Vec::new(),
             };
             out.push(relay.dora(&client).await.unwrap());
         }

@@ -41,6 +41,7 @@ fn runtime(mode: ServerMode, shared: Arc<Shared>) -> ServerRuntime {
         shared,
         tls: None,
         max_connections: 10,
+        per_requestor: None,
     }
 }
 

@@ -72,6 +72,7 @@ impl Rig {
                     .with(2, Bytes::copy_from_slice(remote))
                     .with(12, &b"relay-1"[..]),
             ),
+            options: Vec::new(),
         };
         let epoch = self.epoch();
         self.store.bind(None, client, epoch).unwrap()

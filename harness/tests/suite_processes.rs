@@ -151,13 +151,14 @@ fn scenarios_pass_against_reference_server_processes_in_each_mode() {
     );
     let _server = serve(&serve_cfg);
     let (code, out) = run(&profile, &[]);
-    // Requestor-role scenarios and secure/bulk-only ones are not applicable here.
-    assert_all_pass(code, &out, 26);
+    // Requestor-role scenarios and secure/bulk-only/configured ones are not
+    // applicable here.
+    assert_all_pass(code, &out, 33);
 
     let (serve_cfg, profile) = server_target(dir.path(), "secure", "secure", "\"secure\"", true);
     let _secure = serve(&serve_cfg);
     let (code, out) = run(&profile, &["--filter", "tls"]);
-    assert_all_pass(code, &out, 3);
+    assert_all_pass(code, &out, 4);
 
     let (serve_cfg, profile) = server_target(
         dir.path(),
@@ -169,6 +170,34 @@ fn scenarios_pass_against_reference_server_processes_in_each_mode() {
     let _bulk = serve(&serve_cfg);
     let (code, out) = run(&profile, &["--filter", "close"]);
     assert_all_pass(code, &out, 3);
+
+    // A server configured to withhold option 82, to allow one connection per
+    // requestor and to refuse 127.0.0.3: the class-C scenarios.
+    let (serve_cfg, profile) = server_target(
+        dir.path(),
+        "configured",
+        "insecure",
+        "\"bulk\", \"active\", \"insecure\", \"withholds-relay-agent-info\", \"per-requestor-limit-one\", \"denied-source\"",
+        false,
+    );
+    append(
+        &serve_cfg,
+        "suppress = [82]\nper_requestor_connections = 1\nallowed_requestors = [\"127.0.0.1\"]\n",
+    );
+    prepend(&profile, "denied-source = \"127.0.0.3\"\n");
+    let _configured = serve(&serve_cfg);
+    let (code, out) = run(&profile, &["--filter", "configured"]);
+    assert_all_pass(code, &out, 3);
+}
+
+fn append(path: &Path, text: &str) {
+    let old = std::fs::read_to_string(path).unwrap();
+    std::fs::write(path, old + text).unwrap();
+}
+
+fn prepend(path: &Path, text: &str) {
+    let old = std::fs::read_to_string(path).unwrap();
+    std::fs::write(path, text.to_string() + &old).unwrap();
 }
 
 #[test]
@@ -184,7 +213,35 @@ fn scenarios_pass_against_a_launched_reference_requestor() {
     )
     .unwrap();
     let (code, out) = run(&profile, &[]);
-    assert_all_pass(code, &out, 8);
+    assert_all_pass(code, &out, 9);
+
+    // A secure watch: the harness plays a TLS server with good, untrusted and
+    // garbage handshakes.
+    let certs = dir.path().join("certs");
+    let status = Command::new(exe())
+        .args(["certs", certs.to_str().unwrap()])
+        .stdout(Stdio::null())
+        .status()
+        .unwrap();
+    assert!(status.success());
+    let c = |f: &str| certs.join(f).display().to_string();
+    let secure = dir.path().join("secure-watch.toml");
+    std::fs::write(
+        &secure,
+        format!(
+            "name = \"secure-watch\"\nkind = \"launch\"\ncommand = [\"{}\", \"watch\", \"--server\", \"{{addr}}\", \"--no-sync\", \"--timer-scale\", \"20\", \"--tls-dir\", \"{}\"]\nfeatures = [\"active\", \"secure\"]\n{TIMERS}\n[tls]\nca = \"{}\"\nclient-cert = \"{}\"\nclient-key = \"{}\"\nserver-cert = \"{}\"\nserver-key = \"{}\"\n",
+            exe(),
+            certs.display(),
+            c("ca.pem"),
+            c("client.pem"),
+            c("client.key"),
+            c("server.pem"),
+            c("server.key"),
+        ),
+    )
+    .unwrap();
+    let (code, out) = run(&secure, &["--filter", "tls"]);
+    assert_all_pass(code, &out, 5);
 }
 
 #[test]

@@ -625,6 +625,7 @@ async fn serve(args: ServeArgs) -> Result<()> {
         shared: shared.clone(),
         tls,
         max_connections: cfg.max_connections,
+        per_requestor: cfg.per_requestor_connections,
     };
     let server = RunningServer::start(Incoming::Tcp(listener), rt);
     let front = udp.map(|socket| {
@@ -803,6 +804,7 @@ async fn relay(args: RelayArgs) -> Result<()> {
             .transpose()?
             .map(bytes::Bytes::from),
         relay_info: info,
+        options: Vec::new(),
     };
     let mut agent = RelayAgent::bind(
         std::net::SocketAddr::from((args.giaddr, args.relay_port)),

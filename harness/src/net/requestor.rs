@@ -6,6 +6,7 @@
 use super::clock::Clock;
 use super::driver::{drive, Action, Drive, Session};
 use super::transport::Dial;
+use crate::reference::faults::Fault;
 use crate::session::requestor::{
     RequestorCloseReason, RequestorEvent, RequestorOutput, RequestorPolicy, RequestorSession,
 };
@@ -183,13 +184,31 @@ where
         Ok(Drive::Upgrade(stream)) => stream,
         Err(e) => return RequestorCloseReason::ProtocolError(format!("I/O error: {e}")),
     };
+    let faults = c.rt.policy().config.faults.clone();
+    if faults.has(Fault::CleartextAfterDhcpTls) {
+        c.session.on_tls_established(clock.mono());
+        return match drive(stream, c, clock, None, shutdown).await {
+            Ok(Drive::Closed(reason)) => reason,
+            Ok(Drive::Upgrade(_)) => {
+                RequestorCloseReason::ProtocolError("TLS requested twice".into())
+            }
+            Err(e) => RequestorCloseReason::ProtocolError(format!("I/O error: {e}")),
+        };
+    }
     let Some((connector, name)) = c.rt.tls.clone() else {
         return RequestorCloseReason::TlsFailed("no TLS material configured".into());
     };
     let timeout = c.rt.policy().config.timers.bulk_data;
-    let tls = match tokio::time::timeout(timeout, connector.connect(name, stream)).await {
+    let handshake = connector.connect(name, stream).into_fallible();
+    let tls = match tokio::time::timeout(timeout, handshake).await {
         Ok(Ok(tls)) => tls,
-        Ok(Err(e)) => return RequestorCloseReason::TlsFailed(e.to_string()),
+        Ok(Err((e, stream))) => {
+            if faults.has(Fault::LingersAfterFailedHandshake) {
+                let _ = shutdown.changed().await;
+                drop(stream);
+            }
+            return RequestorCloseReason::TlsFailed(e.to_string());
+        }
         Err(_) => return RequestorCloseReason::TlsFailed("handshake timed out".into()),
     };
     c.session.on_tls_established(clock.mono());

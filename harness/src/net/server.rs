@@ -6,8 +6,10 @@
 use super::clock::Clock;
 use super::driver::{drive, sleep_until_opt, Action, Drive, Session};
 use super::transport::Incoming;
+use crate::reference::faults::Fault;
 use crate::reference::leases::{Client, LeaseError, LeaseStore};
-use crate::session::server::{CloseReason, Output, ServerConfig, ServerSession};
+use crate::session::server::{CloseReason, Output, ServerConfig, ServerMode, ServerSession};
+use std::collections::HashMap;
 use std::net::{Ipv4Addr, SocketAddr};
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::Duration;
@@ -95,6 +97,9 @@ pub struct ServerRuntime {
     pub shared: Arc<Shared>,
     pub tls: Option<TlsAcceptor>,
     pub max_connections: usize,
+    /// Simultaneous connections allowed from one requestor address (RFC 7724
+    /// §8.3); unlimited below `max_connections` when absent.
+    pub per_requestor: Option<usize>,
 }
 
 /// A server session with the store and clock it reads from.
@@ -220,6 +225,7 @@ pub struct RunningServer {
     pub addr: Option<SocketAddr>,
     pub control: Control,
     shutdown: watch::Sender<bool>,
+    reload: watch::Sender<u64>,
     task: tokio::task::JoinHandle<()>,
 }
 
@@ -228,14 +234,22 @@ impl RunningServer {
     pub fn start(incoming: Incoming, rt: ServerRuntime) -> Self {
         let addr = incoming.local_addr();
         let (shutdown, rx) = watch::channel(false);
+        let (reload, reloads) = watch::channel(0);
         let control = Control(rt.shared.clone());
-        let task = tokio::spawn(accept_loop(incoming, rt, rx));
+        let task = tokio::spawn(accept_loop(incoming, rt, rx, reloads));
         RunningServer {
             addr,
             control,
             shutdown,
+            reload,
             task,
         }
+    }
+
+    /// An administrative reload: every open query ends with QueryTerminated
+    /// and its connection closes; the server keeps accepting.
+    pub fn reload(&self) {
+        self.reload.send_modify(|n| *n += 1);
     }
 
     /// Ends every query with QueryTerminated, closes every connection and stops.
@@ -245,14 +259,30 @@ impl RunningServer {
     }
 }
 
+/// The requestor a connection comes from: its address without the port.
+fn requestor_of(peer: &str) -> &str {
+    peer.rsplit_once(':').map_or(peer, |(host, _)| host)
+}
+
 async fn accept_loop(
     mut incoming: Incoming,
     rt: ServerRuntime,
     mut shutdown: watch::Receiver<bool>,
+    mut reloads: watch::Receiver<u64>,
 ) {
-    let permits = Arc::new(Semaphore::new(rt.max_connections.max(1)));
+    let faults = &rt.config.faults;
+    let limit = if faults.has(Fault::NoConnectionLimit) {
+        Semaphore::MAX_PERMITS
+    } else {
+        rt.max_connections.max(1)
+    };
+    let permits = Arc::new(Semaphore::new(limit));
+    let mut per_requestor: HashMap<String, usize> = HashMap::new();
     let mut connections = JoinSet::new();
     let expiry = tokio::spawn(expire_leases(rt.shared.clone()));
+    // Connections end their queries when this fires; a reload replaces it so
+    // later connections are not affected.
+    let (mut stop_connections, _) = watch::channel(false);
     loop {
         tokio::select! {
             changed = shutdown.changed() => {
@@ -260,24 +290,74 @@ async fn accept_loop(
                     break;
                 }
             }
+            Ok(()) = reloads.changed() => {
+                if faults.has(Fault::ReloadKeepsQueries) {
+                    continue;
+                }
+                stop_connections.send_replace(true);
+                stop_connections = watch::channel(false).0;
+            }
             accepted = incoming.accept() => {
                 let Some((stream, peer)) = accepted else { break };
                 let Ok(permit) = permits.clone().try_acquire_owned() else {
+                    if faults.has(Fault::TlsRefusedAtCapacity) {
+                        // Serves the extra connection as a cleartext-only
+                        // server would: DHCPTLS gets TLSConnectionRefused.
+                        let mut config = (*rt.config).clone();
+                        config.mode = ServerMode::Insecure;
+                        let rt = ServerRuntime { config: Arc::new(config), ..rt.clone() };
+                        let rx = stop_connections.subscribe();
+                        connections.spawn(async move {
+                            serve_connection(stream, rt, rx).await;
+                            String::new()
+                        });
+                        continue;
+                    }
                     tracing::info!(%peer, "connection limit reached; closing");
                     drop(stream);
                     continue;
                 };
+                let requestor = requestor_of(&peer).to_string();
+                let allowed = rt.config.allowed_requestors.as_ref().is_none_or(|list| {
+                    requestor.parse().is_ok_and(|ip: std::net::IpAddr| list.contains(&ip))
+                });
+                if !allowed && !faults.has(Fault::AccessControlIgnored) {
+                    tracing::info!(%peer, "requestor not allowed; closing");
+                    drop(stream);
+                    continue;
+                }
+                let open = per_requestor.entry(requestor.clone()).or_default();
+                let over = rt.per_requestor.is_some_and(|limit| *open >= limit);
+                if over && !faults.has(Fault::PerRequestorLimitIgnored) {
+                    tracing::info!(%peer, "per-requestor limit reached; closing");
+                    drop(stream);
+                    continue;
+                }
+                *open += 1;
                 let rt = rt.clone();
-                let rx = shutdown.clone();
+                let rx = stop_connections.subscribe();
                 connections.spawn(async move {
+                    let leak = rt.config.faults.has(Fault::ConnectionSlotNeverReleased);
                     let reason = serve_connection(stream, rt, rx).await;
                     tracing::debug!(%peer, ?reason, "connection closed");
-                    drop(permit);
+                    if leak {
+                        std::mem::forget(permit);
+                    } else {
+                        drop(permit);
+                    }
+                    requestor
                 });
             }
-            Some(_) = connections.join_next(), if !connections.is_empty() => {}
+            Some(ended) = connections.join_next(), if !connections.is_empty() => {
+                if let Ok(requestor) = ended {
+                    if let Some(open) = per_requestor.get_mut(&requestor) {
+                        *open = open.saturating_sub(1);
+                    }
+                }
+            }
         }
     }
+    stop_connections.send_replace(true);
     drop(incoming);
     let drain = async { while connections.join_next().await.is_some() {} };
     if tokio::time::timeout(Duration::from_secs(5), drain)

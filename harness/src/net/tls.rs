@@ -174,6 +174,71 @@ pub fn client_config(
     Ok(Arc::new(config))
 }
 
+/// Accepts any server certificate: only for the reference requestor's
+/// deliberate defect (RFC 7724 §7.2 requires validation).
+#[derive(Debug)]
+struct AcceptAnyServer(Arc<rustls::crypto::CryptoProvider>);
+
+impl rustls::client::danger::ServerCertVerifier for AcceptAnyServer {
+    fn verify_server_cert(
+        &self,
+        _end_entity: &CertificateDer<'_>,
+        _intermediates: &[CertificateDer<'_>],
+        _server_name: &ServerName<'_>,
+        _ocsp_response: &[u8],
+        _now: UnixTime,
+    ) -> Result<rustls::client::danger::ServerCertVerified, rustls::Error> {
+        Ok(rustls::client::danger::ServerCertVerified::assertion())
+    }
+
+    fn verify_tls12_signature(
+        &self,
+        message: &[u8],
+        cert: &CertificateDer<'_>,
+        dss: &DigitallySignedStruct,
+    ) -> Result<HandshakeSignatureValid, rustls::Error> {
+        rustls::crypto::verify_tls12_signature(
+            message,
+            cert,
+            dss,
+            &self.0.signature_verification_algorithms,
+        )
+    }
+
+    fn verify_tls13_signature(
+        &self,
+        message: &[u8],
+        cert: &CertificateDer<'_>,
+        dss: &DigitallySignedStruct,
+    ) -> Result<HandshakeSignatureValid, rustls::Error> {
+        rustls::crypto::verify_tls13_signature(
+            message,
+            cert,
+            dss,
+            &self.0.signature_verification_algorithms,
+        )
+    }
+
+    fn supported_verify_schemes(&self) -> Vec<SignatureScheme> {
+        self.0.signature_verification_algorithms.supported_schemes()
+    }
+}
+
+/// A requestor that trusts every server certificate (a deliberate defect).
+pub fn client_config_trusting_anyone(
+    chain: Vec<CertificateDer<'static>>,
+    key: PrivateKeyDer<'static>,
+) -> Result<Arc<rustls::ClientConfig>, TlsError> {
+    let config = rustls::ClientConfig::builder_with_provider(provider())
+        .with_safe_default_protocol_versions()
+        .map_err(|e| TlsError::Config(e.to_string()))?
+        .dangerous()
+        .with_custom_certificate_verifier(Arc::new(AcceptAnyServer(provider())))
+        .with_client_auth_cert(chain, key)
+        .map_err(|e| TlsError::Config(e.to_string()))?;
+    Ok(Arc::new(config))
+}
+
 /// The name the requestor checks in the server certificate.
 pub fn server_name(name: &str) -> Result<ServerName<'static>, TlsError> {
     ServerName::try_from(name.to_string())
@@ -211,6 +276,8 @@ pub struct TestPki {
     pub client: PemPair,
     pub other_client: PemPair,
     pub untrusted_client: PemPair,
+    /// A self-signed server certificate for `localhost` no one trusts.
+    pub untrusted_server: PemPair,
 }
 
 fn gen_err(e: rcgen::Error) -> TlsError {
@@ -230,6 +297,19 @@ fn leaf(
         .distinguished_name
         .push(rcgen::DnType::CommonName, cn);
     let cert = params.signed_by(&key, issuer).map_err(gen_err)?;
+    Ok(PemPair {
+        cert: cert.pem(),
+        key: key.serialize_pem(),
+    })
+}
+
+fn self_signed(names: &[&str]) -> Result<PemPair, TlsError> {
+    let key = rcgen::KeyPair::generate().map_err(gen_err)?;
+    let cert =
+        rcgen::CertificateParams::new(names.iter().map(|n| n.to_string()).collect::<Vec<_>>())
+            .map_err(gen_err)?
+            .self_signed(&key)
+            .map_err(gen_err)?;
     Ok(PemPair {
         cert: cert.pem(),
         key: key.serialize_pem(),
@@ -266,22 +346,13 @@ impl TestPki {
             "alq-harness other requestor",
             &issuer,
         )?;
-        let untrusted_key = rcgen::KeyPair::generate().map_err(gen_err)?;
-        let untrusted_cert =
-            rcgen::CertificateParams::new(vec!["untrusted.alq-harness.test".to_string()])
-                .map_err(gen_err)?
-                .self_signed(&untrusted_key)
-                .map_err(gen_err)?;
-        let untrusted_client = PemPair {
-            cert: untrusted_cert.pem(),
-            key: untrusted_key.serialize_pem(),
-        };
         Ok(TestPki {
             ca,
             server,
             client,
             other_client,
-            untrusted_client,
+            untrusted_client: self_signed(&["untrusted.alq-harness.test"])?,
+            untrusted_server: self_signed(&["localhost", "127.0.0.1"])?,
         })
     }
 

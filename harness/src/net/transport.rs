@@ -3,7 +3,9 @@
 
 use std::io;
 use std::net::SocketAddr;
-use tokio::io::{AsyncRead, AsyncWrite, DuplexStream};
+use std::pin::Pin;
+use std::task::{Context, Poll};
+use tokio::io::{AsyncRead, AsyncWrite, DuplexStream, ReadBuf};
 use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::mpsc;
 
@@ -16,25 +18,42 @@ pub type BoxedIo = Box<dyn Io>;
 /// Buffer size of each direction of an in-memory connection.
 pub const MEMORY_PIPE_BYTES: usize = 64 * 1024;
 
+/// The address an in-memory connection claims to come from unless told.
+pub const MEMORY_PEER: SocketAddr = SocketAddr::V4(std::net::SocketAddrV4::new(
+    std::net::Ipv4Addr::LOCALHOST,
+    0,
+));
+
 /// How a requestor reaches a server.
 #[derive(Debug, Clone)]
 pub enum Dial {
     Tcp(SocketAddr),
-    Memory(mpsc::UnboundedSender<DuplexStream>),
+    /// In-memory pipes, each with the peer address the server sees.
+    Memory(mpsc::UnboundedSender<(DuplexStream, SocketAddr)>),
 }
 
 impl Dial {
     pub async fn connect(&self) -> io::Result<BoxedIo> {
         match self {
             Dial::Tcp(addr) => Ok(Box::new(TcpStream::connect(addr).await?)),
-            Dial::Memory(tx) => {
-                let (ours, theirs) = tokio::io::duplex(MEMORY_PIPE_BYTES);
-                tx.send(theirs).map_err(|_| {
-                    io::Error::new(io::ErrorKind::ConnectionRefused, "in-memory server is gone")
-                })?;
-                Ok(Box::new(ours))
-            }
+            Dial::Memory(_) => self.connect_memory(MEMORY_PIPE_BYTES, MEMORY_PEER),
         }
+    }
+
+    /// An in-memory connection with `buffer` bytes each way, seen by the
+    /// server as coming from `from`.
+    pub fn connect_memory(&self, buffer: usize, from: SocketAddr) -> io::Result<BoxedIo> {
+        let Dial::Memory(tx) = self else {
+            return Err(io::Error::new(
+                io::ErrorKind::Unsupported,
+                "not an in-memory server",
+            ));
+        };
+        let (ours, theirs) = tokio::io::duplex(buffer.max(1));
+        tx.send((theirs, from)).map_err(|_| {
+            io::Error::new(io::ErrorKind::ConnectionRefused, "in-memory server is gone")
+        })?;
+        Ok(Box::new(ours))
     }
 }
 
@@ -42,7 +61,7 @@ impl Dial {
 #[derive(Debug)]
 pub enum Incoming {
     Tcp(TcpListener),
-    Memory(mpsc::UnboundedReceiver<DuplexStream>),
+    Memory(mpsc::UnboundedReceiver<(DuplexStream, SocketAddr)>),
 }
 
 impl Incoming {
@@ -64,7 +83,7 @@ impl Incoming {
             Incoming::Memory(rx) => rx
                 .recv()
                 .await
-                .map(|s| (Box::new(s) as BoxedIo, "memory".to_string())),
+                .map(|(s, peer)| (Box::new(s) as BoxedIo, peer.to_string())),
         }
     }
 
@@ -73,5 +92,73 @@ impl Incoming {
             Incoming::Tcp(listener) => listener.local_addr().ok(),
             Incoming::Memory(_) => None,
         }
+    }
+}
+
+/// A stream whose first bytes were already read: they are read again first.
+pub struct Prefixed<S> {
+    head: Vec<u8>,
+    at: usize,
+    inner: S,
+}
+
+impl<S> Prefixed<S> {
+    pub fn new(head: Vec<u8>, inner: S) -> Self {
+        Prefixed { head, at: 0, inner }
+    }
+}
+
+impl<S: AsyncRead + Unpin> AsyncRead for Prefixed<S> {
+    fn poll_read(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &mut ReadBuf<'_>,
+    ) -> Poll<io::Result<()>> {
+        let this = &mut *self;
+        if let Some(rest) = this.head.get(this.at..).filter(|r| !r.is_empty()) {
+            let n = rest.len().min(buf.remaining());
+            buf.put_slice(rest.get(..n).unwrap_or_default());
+            this.at += n;
+            return Poll::Ready(Ok(()));
+        }
+        Pin::new(&mut this.inner).poll_read(cx, buf)
+    }
+}
+
+impl<S: AsyncWrite + Unpin> AsyncWrite for Prefixed<S> {
+    fn poll_write(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &[u8],
+    ) -> Poll<io::Result<usize>> {
+        Pin::new(&mut self.inner).poll_write(cx, buf)
+    }
+
+    fn poll_flush(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        Pin::new(&mut self.inner).poll_flush(cx)
+    }
+
+    fn poll_shutdown(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        Pin::new(&mut self.inner).poll_shutdown(cx)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+
+    #[tokio::test]
+    async fn prefixed_reads_the_head_then_the_stream_and_writes_through() {
+        let (ours, mut theirs) = tokio::io::duplex(64);
+        let mut p = Prefixed::new(b"abc".to_vec(), ours);
+        theirs.write_all(b"def").await.unwrap();
+        let mut got = [0u8; 6];
+        p.read_exact(&mut got).await.unwrap();
+        assert_eq!(&got, b"abcdef");
+        p.write_all(b"xy").await.unwrap();
+        let mut back = [0u8; 2];
+        theirs.read_exact(&mut back).await.unwrap();
+        assert_eq!(&back, b"xy");
     }
 }

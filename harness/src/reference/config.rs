@@ -30,12 +30,17 @@ pub struct ServeConfig {
     pub server_id: Ipv4Addr,
     pub mode: ServerMode,
     pub max_connections: usize,
+    /// Simultaneous connections from one requestor address; no limit of its
+    /// own when absent.
+    pub per_requestor_connections: Option<usize>,
     /// Entries in the change history kept for catch-up.
     pub history: usize,
     #[serde(with = "humantime_duration")]
     pub lease_time: Duration,
     pub all_configured_query: bool,
     pub suppress: Vec<u8>,
+    /// Requestor addresses allowed to connect; everyone when absent.
+    pub allowed_requestors: Option<Vec<std::net::IpAddr>>,
     /// Configured addresses: "first-last" ranges or single addresses.
     pub pool: Vec<String>,
     /// Leases to create at start.
@@ -64,10 +69,12 @@ impl Default for ServeConfig {
             server_id: Ipv4Addr::LOCALHOST,
             mode: ServerMode::BulkOnly,
             max_connections: BULK_LQ_MAX_CONNS,
+            per_requestor_connections: None,
             history: 4096,
             lease_time: Duration::from_secs(3600),
             all_configured_query: true,
             suppress: Vec::new(),
+            allowed_requestors: None,
             pool: vec!["192.0.2.10-192.0.2.50".to_string()],
             seed: None,
             timers: Timers::default(),
@@ -134,6 +141,7 @@ impl ServeConfig {
             timers: self.timers,
             all_configured_query: self.all_configured_query,
             suppress: self.suppress.clone(),
+            allowed_requestors: self.allowed_requestors.clone(),
             faults: Default::default(),
         })
     }
@@ -194,6 +202,7 @@ impl SeedFile {
 impl SeedLease {
     pub fn client(&self) -> Result<Client, String> {
         Ok(Client {
+            options: Vec::new(),
             htype: 1,
             chaddr: parse_hex(&self.mac)?,
             client_id: self

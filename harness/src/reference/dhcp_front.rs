@@ -5,12 +5,14 @@
 //! stored with the binding (RFC 4388 §6.4.2).
 
 use super::leases::{Client, LeaseStore};
+use crate::wire::options::code;
 use crate::wire::{DhcpOption, DhcpState, MessageBuilder, MessageType, RawMessage};
 use std::collections::HashMap;
 use std::net::Ipv4Addr;
 
 /// Requested IP address option (RFC 2132 §9.1).
 const REQUESTED_IP: u8 = 50;
+const MAX_MESSAGE_SIZE: u8 = 57;
 
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum FrontError {
@@ -26,12 +28,31 @@ pub enum FrontError {
     Lease(#[from] super::leases::LeaseError),
 }
 
+/// Options of a client message that drive the DHCP exchange itself rather
+/// than describe the client, so they are not kept with its binding.
+const EXCHANGE_OPTIONS: &[u8] = &[
+    REQUESTED_IP,
+    code::LEASE_TIME,
+    code::OVERLOAD,
+    code::MESSAGE_TYPE,
+    code::SERVER_ID,
+    code::PARAMETER_REQUEST_LIST,
+    MAX_MESSAGE_SIZE,
+    code::CLIENT_ID,
+    code::RELAY_AGENT_INFO,
+];
+
 fn client_of(msg: &RawMessage) -> Client {
     Client {
         htype: msg.header.htype,
         chaddr: msg.header.hardware_address().to_vec(),
         client_id: msg.client_id().ok().flatten(),
         relay_info: msg.relay_agent_info().ok().flatten(),
+        options: msg
+            .tlvs()
+            .filter(|(c, _)| !EXCHANGE_OPTIONS.contains(c))
+            .map(|(c, data)| (c, data.clone()))
+            .collect(),
     }
 }
 

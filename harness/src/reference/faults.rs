@@ -85,6 +85,19 @@ faults! {
     QueryEndTimeAccepted => "query-end-time-accepted", Server, ["ALQ-S-28"];
     MalformedActiveQueryServed => "malformed-active-query-served", Server, ["ALQ-S-29"];
     LeaseUnknownOnBulk => "lease-unknown-on-bulk", Server, ["BLQ-S-15", "BLQ-S-18"];
+    SuppressionIgnored => "suppression-ignored", Server, ["ALQ-S-31", "LQ-S-06"];
+    SilentShutdown => "silent-shutdown", Server, ["ALQ-S-22"];
+    MessageAfterQueryTerminated => "message-after-query-terminated", Server, ["ALQ-S-23"];
+    ReloadKeepsQueries => "reload-keeps-queries", Server, ["ALQ-S-39"];
+    NoConnectionLimit => "no-connection-limit", Server, ["ALQ-S-40", "BLQ-S-29"];
+    ConnectionSlotNeverReleased => "connection-slot-never-released", Server, ["ALQ-S-37"];
+    TlsRefusedAtCapacity => "tls-refused-at-capacity", Server, ["ALQ-S-13"];
+    PerRequestorLimitIgnored => "per-requestor-limit-ignored", Server, ["ALQ-S-41"];
+    DataSourceTwoOctets => "data-source-two-octets", Server, ["BLQ-S-10"];
+    RenewalTimeWhenUnassigned => "renewal-time-when-unassigned", Server, ["LQ-S-04"];
+    AbandonedReportedAsExpired => "abandoned-reported-as-expired", Server, ["BLQ-S-09"];
+    ClientOptionsNotReturned => "client-options-not-returned", Server, ["BLQ-S-36"];
+    AccessControlIgnored => "access-control-ignored", Server, ["BLQ-S-30"];
     AdoptsBaseTimeDuringCatchUp => "adopts-base-time-during-catch-up", Requestor, ["ALQ-R-21"];
     RetriesTooFast => "retries-too-fast", Requestor, ["ALQ-R-01", "ALQ-R-02"];
     IgnoresTlsRefusal => "ignores-tls-refusal", Requestor, ["ALQ-R-12"];
@@ -96,6 +109,10 @@ faults! {
     ShiftedQueryStartTime => "shifted-query-start-time", Requestor, ["BLQ-R-05"];
     OptionsInDhcpTls => "options-in-dhcptls", Requestor, ["ALQ-R-09"];
     ClosesOnDuplicate => "closes-on-duplicate", Requestor, ["ALQ-R-26"];
+    AcceptsAnyServerCertificate => "accepts-any-server-certificate", Requestor, ["ALQ-R-14"];
+    CleartextAfterDhcpTls => "cleartext-after-dhcptls", Requestor, ["ALQ-R-13", "ALQ-R-16"];
+    LingersAfterFailedHandshake => "lingers-after-failed-handshake", Requestor, ["ALQ-R-15"];
+    PipelinesWithoutDemux => "pipelines-without-demux", Requestor, ["BLQ-R-11"];
 }
 
 /// The faults a reference implementation runs with (none in normal use).

@@ -18,6 +18,8 @@ pub struct Binding {
     pub chaddr: Vec<u8>,
     pub client_id: Option<Bytes>,
     pub relay_info: Option<RelayAgentInfo>,
+    /// Options the client sent beyond the protocol's own.
+    pub client_options: Vec<(u8, Bytes)>,
     /// Absolute time the address entered `state`.
     pub state_since: u32,
     /// Absolute time of the client's last exchange with the server.
@@ -35,6 +37,7 @@ impl Binding {
             chaddr: Vec::new(),
             client_id: None,
             relay_info: None,
+            client_options: Vec::new(),
             state_since: 0,
             last_transaction: 0,
             expires: None,
@@ -68,6 +71,9 @@ pub struct Client {
     pub chaddr: Vec<u8>,
     pub client_id: Option<Bytes>,
     pub relay_info: Option<RelayAgentInfo>,
+    /// Other options the client sent (vendor class, vendor-identifying
+    /// options, ...), returned when a query asks for them (RFC 6926 §8.3).
+    pub options: Vec<(u8, Bytes)>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -234,6 +240,9 @@ impl LeaseStore {
         binding.client_id = client.client_id;
         if client.relay_info.is_some() {
             binding.relay_info = client.relay_info;
+        }
+        if !client.options.is_empty() {
+            binding.client_options = client.options;
         }
         binding.last_transaction = now;
         binding.expires = Some(now.saturating_add(lease_time));

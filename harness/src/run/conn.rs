@@ -40,8 +40,11 @@ pub struct HarnessConn {
     pub write_closed: bool,
     /// Every message received, in order.
     pub received: Vec<RawMessage>,
-    /// The last message an `expect` matched.
+    /// The last message an `expect` matched; `None` when the last `expect`
+    /// matched nothing.
     pub last_matched: Option<RawMessage>,
+    /// An `expect` ran on this connection.
+    pub any_expect: bool,
     pub opened_at: Instant,
     /// Every byte and close, for the pcap.
     pub tap: Vec<TapRecord>,
@@ -49,6 +52,11 @@ pub struct HarnessConn {
     pub harness_is_client: bool,
     /// The stream was upgraded to TLS; later tap bytes are decrypted.
     pub tls: bool,
+    /// A TLS handshake failed on the stream: what arrives is not DHCP and is
+    /// discarded; only the close counts.
+    pub opaque: bool,
+    /// Closing this connection sends RST (SO_LINGER 0).
+    pub resets: bool,
     /// A DHCPACTIVELEASEQUERY was sent on this connection.
     pub active_query_sent: bool,
     /// xids of the messages the harness sent on this connection.
@@ -85,10 +93,13 @@ impl HarnessConn {
             write_closed: false,
             received: Vec::new(),
             last_matched: None,
+            any_expect: false,
             opened_at: Instant::now(),
             tap: Vec::new(),
             harness_is_client,
             tls: false,
+            opaque: false,
+            resets: false,
             active_query_sent: false,
             sent_xids: Vec::new(),
             requested: Vec::new(),
@@ -147,6 +158,17 @@ impl HarnessConn {
         self.stream.take()
     }
 
+    /// Puts the stream back as it was (no TLS happened on it).
+    pub fn replace_plain(&mut self, stream: BoxedIo) {
+        self.stream = Some(stream);
+    }
+
+    /// Puts the stream back after a failed TLS handshake.
+    pub fn replace_opaque(&mut self, stream: BoxedIo) {
+        self.stream = Some(stream);
+        self.opaque = true;
+    }
+
     /// Puts the stream back after a successful TLS upgrade.
     pub fn replace(&mut self, stream: BoxedIo) {
         self.stream = Some(stream);
@@ -178,7 +200,12 @@ impl HarnessConn {
 
     pub fn drop_stream(&mut self) {
         if self.stream.take().is_some() && !self.write_closed {
-            let event = self.close_event(true, Closed::Fin);
+            let kind = if self.resets {
+                Closed::Rst
+            } else {
+                Closed::Fin
+            };
+            let event = self.close_event(true, kind);
             self.record(event);
             self.write_closed = true;
         }
@@ -218,6 +245,9 @@ impl HarnessConn {
                     continue;
                 }
             };
+            if self.opaque {
+                continue;
+            }
             let event = self.theirs(buf.get(..n).unwrap_or_default().to_vec());
             self.record(event);
             for event in self.decoder.decode(buf.get(..n).unwrap_or_default()) {

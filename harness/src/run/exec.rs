@@ -1,5 +1,9 @@
 //! Runs one scenario's steps against a [`Backend`] and judges what comes back.
 
+mod answer_bulk;
+mod quota;
+mod serve_tls;
+
 use super::conn::{Closed, HarnessConn, Incoming};
 use super::message_checks;
 use super::verdict::{broken, Finding, Verdict};
@@ -375,16 +379,7 @@ impl<'a> Exec<'a> {
 
     async fn step(&mut self, step: &Step) -> Result<(), Stop> {
         match step {
-            Step::Connect(c) => {
-                let io = self
-                    .backend
-                    .connect(c.recv_buffer)
-                    .await
-                    .map_err(Stop::Error)?;
-                self.open(&c.conn, io, true);
-                self.log(&c.conn, "note", "connected".into());
-                Ok(())
-            }
+            Step::Connect(c) => self.connect(c).await,
             Step::Accept(a) => self.accept(a).await,
             Step::Send(s) => self.send(s).await,
             Step::Expect(e) => self.expect(e).await,
@@ -393,6 +388,14 @@ impl<'a> Exec<'a> {
             Step::ExpectSilence(e) => self.expect_silence(e).await,
             Step::ExpectAddresses(e) => self.expect_addresses(e),
             Step::StartTls(t) => self.start_tls(t).await,
+            Step::ServeTls(t) => self.serve_tls(t).await,
+            Step::OpenConnections(o) => self.open_connections(o).await,
+            Step::AnswerBulk(a) => self.answer_bulk(a).await,
+            Step::StopTarget(_) => {
+                self.backend.stop().await.map_err(Stop::Error)?;
+                self.log("", "note", "target server stopped".into());
+                Ok(())
+            }
             Step::PauseReading(c) => {
                 self.conn(&c.conn)?.paused = true;
                 self.log(&c.conn, "note", "reading paused".into());
@@ -420,6 +423,24 @@ impl<'a> Exec<'a> {
                 Ok(())
             }
         }
+    }
+
+    async fn connect(&mut self, c: &Connect) -> Result<(), Stop> {
+        let denied = c.from == Some(Source::DeniedSource);
+        let io = self
+            .backend
+            .connect(c.recv_buffer, c.reset_on_close, denied)
+            .await
+            .map_err(Stop::Error)?;
+        self.open(&c.conn, io, true);
+        self.conn(&c.conn)?.resets = c.reset_on_close;
+        let from = if denied {
+            " from the denied source"
+        } else {
+            ""
+        };
+        self.log(&c.conn, "note", format!("connected{from}"));
+        Ok(())
     }
 
     async fn accept(&mut self, a: &Accept) -> Result<(), Stop> {
@@ -703,6 +724,29 @@ impl<'a> Exec<'a> {
                 return Ok(Some(format!("option {c} is present in {}", summary(msg))));
             }
         }
+        if let Some(want) = &e.dhcp_state {
+            let want: DhcpState = want
+                .parse()
+                .map_err(|e: crate::wire::types::UnknownName| Stop::Error(e.to_string()))?;
+            let got = msg.dhcp_state().ok().flatten();
+            if got != Some(want) {
+                let got = got.map_or("no dhcp-state".to_string(), |g| format!("dhcp-state {g}"));
+                return Ok(Some(format!("expected dhcp-state {want}, got {got}")));
+            }
+        }
+        for v in &e.when_present {
+            let want = self.bytes(&v.hex)?;
+            if let Some(got) = msg.option_data(v.code).ok().flatten() {
+                if got.as_ref() != want.as_slice() {
+                    return Ok(Some(format!(
+                        "option {} is {}, expected {}",
+                        v.code,
+                        crate::wire::describe::hex(&got, " "),
+                        crate::wire::describe::hex(&want, " ")
+                    )));
+                }
+            }
+        }
         for (want, got, name) in [
             (
                 &e.query_start_time,
@@ -744,6 +788,10 @@ impl<'a> Exec<'a> {
             Some(c) => parse_count(c).map_err(Stop::Error)?,
             None => (1, 1),
         };
+        // A later `check` judges what this expect matches, or nothing.
+        let conn = self.conn(&e.conn)?;
+        conn.last_matched = None;
+        conn.any_expect = true;
         let within = match &e.within {
             Some(w) => self.duration(w)?,
             None => self.expect_timeout,
@@ -843,10 +891,19 @@ impl<'a> Exec<'a> {
     fn check(&mut self, e: &Expect) -> Result<(), Stop> {
         let conn = self.conn(&e.conn)?;
         let Some(msg) = conn.last_matched.clone() else {
-            return Err(Stop::Error(format!(
-                "check on '{}' needs an expect that matched first",
-                e.conn
-            )));
+            if !conn.any_expect {
+                return Err(Stop::Error(format!(
+                    "check on '{}' needs an expect before it",
+                    e.conn
+                )));
+            }
+            // The expect before it was graded a warning and matched nothing.
+            self.log(
+                &e.conn,
+                "note",
+                "check skipped: the expect before it matched nothing".into(),
+            );
+            return Ok(());
         };
         let frame = self
             .transcript
@@ -1108,9 +1165,15 @@ impl<'a> Exec<'a> {
 
     async fn trigger(&mut self, t: &Trigger) -> Result<(), Stop> {
         let (mut bound, mut renewed, mut released) = (Vec::new(), 0usize, Vec::new());
+        let mut declined = Vec::new();
+        let mut options = Vec::new();
+        for o in &t.client_options {
+            options.push((o.code, Bytes::from(self.bytes(&o.hex)?)));
+        }
         for _ in 0..t.repeat.unwrap_or(1).max(1) {
             for _ in 0..t.bind.unwrap_or(0) {
-                let (addr, mac, client_id) = self.backend.bind().await.map_err(Stop::Error)?;
+                let (addr, mac, client_id) =
+                    self.backend.bind(&options).await.map_err(Stop::Error)?;
                 if !self.vars.contains_key("mac") {
                     self.vars.insert("mac".into(), Var::Bytes(mac.to_vec()));
                     self.vars.insert("client_id".into(), Var::Bytes(client_id));
@@ -1130,6 +1193,13 @@ impl<'a> Exec<'a> {
                 self.backend.release(*addr).await.map_err(Stop::Error)?;
                 released.push(*addr);
             }
+            for addr in all.iter().take(t.decline.unwrap_or(0)) {
+                self.backend.decline(*addr).await.map_err(Stop::Error)?;
+                declined.push(*addr);
+            }
+        }
+        if t.reload {
+            self.backend.reload().await.map_err(Stop::Error)?;
         }
         let list = |v: &[Ipv4Addr]| {
             v.iter()
@@ -1147,12 +1217,22 @@ impl<'a> Exec<'a> {
         if !released.is_empty() {
             text.push(format!("released {}", list(&released)));
         }
+        if !declined.is_empty() {
+            text.push(format!("declined {}", list(&declined)));
+        }
+        if t.reload {
+            text.push("reload".to_string());
+        }
         self.log("", "note", format!("trigger: {}", text.join("; ")));
         if !bound.is_empty() {
             self.vars
                 .insert("last".into(), Var::Addresses(bound.clone()));
         }
-        for (name, new) in [("bound", bound), ("released", released)] {
+        for (name, new) in [
+            ("bound", bound),
+            ("released", released),
+            ("declined", declined),
+        ] {
             if new.is_empty() {
                 continue;
             }

@@ -12,7 +12,8 @@ use std::net::Ipv4Addr;
 /// Requirements judged on every server message, and on every requestor message.
 pub const ON_SERVER_MESSAGES: &[&str] = &[
     "ALQ-S-20", "BLQ-S-03", "ALQ-S-21", "BLQ-S-04", "BLQ-S-07", "BLQ-S-08", "LQ-S-03", "LQ-S-07",
-    "BLQ-S-37", "ALQ-S-42", "ALQ-S-45", "ALQ-S-43", "BLQ-S-15", "BLQ-S-19", "BLQ-S-13",
+    "BLQ-S-37", "ALQ-S-42", "ALQ-S-45", "ALQ-S-43", "BLQ-S-15", "BLQ-S-19", "BLQ-S-13", "BLQ-S-10",
+    "LQ-S-04",
 ];
 pub const ON_REQUESTOR_MESSAGES: &[&str] = &[
     "ALQ-R-17", "ALQ-R-18", "BLQ-R-06", "BLQ-R-07", "BLQ-R-12", "ALQ-R-09", "ALQ-R-04", "ALQ-R-05",
@@ -114,6 +115,30 @@ pub fn server_message(
         .ok()
         .flatten()
         .is_some();
+    if binding {
+        if let Ok(Some(source)) = msg.option_data(code::DATA_SOURCE) {
+            judge(
+                "BLQ-S-10",
+                source.len() != 1,
+                Verdict::Fail,
+                format!("data-source (157) is {} octets long, not 1", source.len()),
+            );
+        }
+    }
+    if kind == MessageType::LeaseUnassigned {
+        for (option, name) in [
+            (code::RENEWAL_TIME, "renewal-time (58)"),
+            (code::REBINDING_TIME, "rebinding-time (59)"),
+        ] {
+            let present = msg.option_data(option).ok().flatten().is_some();
+            judge(
+                "LQ-S-04",
+                present,
+                Verdict::Fail,
+                format!("DHCPLEASEUNASSIGNED carries {name}: no lease, so no renewal time"),
+            );
+        }
+    }
     let assoc_req = if active { "ALQ-S-21" } else { "BLQ-S-03" };
     judge(
         assoc_req,
@@ -314,4 +339,55 @@ pub fn requestor_message(
         "option 90 (authentication) present".into(),
     );
     out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::wire::{MessageBuilder, OptionItem};
+
+    fn judged(msg: &RawMessage) -> Broken {
+        let reported = HashSet::new();
+        let conn = ServerConn {
+            active: false,
+            sent_xids: &[7],
+            requested: &[code::RENEWAL_TIME, code::DATA_SOURCE],
+            reported: &reported,
+        };
+        server_message(msg, &conn, &mut BTreeSet::new())
+    }
+
+    fn reply(kind: MessageType, extra: OptionItem) -> RawMessage {
+        MessageBuilder::reply(kind, 7)
+            .ciaddr(Ipv4Addr::new(192, 0, 2, 9))
+            .item(extra)
+            .build()
+    }
+
+    fn names(broken: &Broken) -> Vec<&'static str> {
+        broken.iter().map(|(r, _, _)| *r).collect()
+    }
+
+    #[test]
+    fn data_source_must_be_one_octet() {
+        let one = reply(
+            MessageType::LeaseActive,
+            OptionItem::tlv(code::DATA_SOURCE, vec![0]),
+        );
+        let two = reply(
+            MessageType::LeaseActive,
+            OptionItem::tlv(code::DATA_SOURCE, vec![0, 0]),
+        );
+        assert!(!names(&judged(&one)).contains(&"BLQ-S-10"));
+        assert_eq!(names(&judged(&two)), vec!["BLQ-S-10"]);
+    }
+
+    #[test]
+    fn renewal_times_only_in_lease_active() {
+        let t1 = || OptionItem::tlv(code::RENEWAL_TIME, 1800u32.to_be_bytes().to_vec());
+        assert!(judged(&reply(MessageType::LeaseActive, t1())).is_empty());
+        let broken = judged(&reply(MessageType::LeaseUnassigned, t1()));
+        assert_eq!(names(&broken), vec!["LQ-S-04"]);
+        assert_eq!(broken.first().map(|b| b.1), Some(Verdict::Fail));
+    }
 }

@@ -189,34 +189,54 @@ pub fn run_one(
     }
 }
 
-/// Runs the selected scenarios, `options.jobs` at a time; outcomes come back in
-/// scenario order. `progress` is called as each one finishes.
+/// Runs the selected scenarios, `options.jobs` at a time, then the exclusive
+/// ones one by one; outcomes come back in scenario order. `progress` is called
+/// as each one finishes.
 pub fn run_suite(
     scenarios: &[&LoadedScenario],
     profile: &TargetProfile,
     options: &RunOptions,
     progress: &(dyn Fn(&ScenarioOutcome) + Sync),
 ) -> Vec<ScenarioOutcome> {
-    let next = AtomicUsize::new(0);
+    let (alone, shared): (Vec<usize>, Vec<usize>) =
+        (0..scenarios.len()).partition(|i| scenarios.get(*i).is_some_and(|l| l.scenario.exclusive));
     let results: Mutex<Vec<Option<ScenarioOutcome>>> = Mutex::new(vec![None; scenarios.len()]);
-    let jobs = options.jobs.clamp(1, scenarios.len().max(1));
+    let run = |i: usize| {
+        let Some(l) = scenarios.get(i) else { return };
+        let mut outcome = run_one(l, profile, options);
+        options.expectations.apply(&mut outcome);
+        progress(&outcome);
+        if let Some(slot) = results.lock().unwrap_or_else(|e| e.into_inner()).get_mut(i) {
+            *slot = Some(outcome);
+        }
+    };
+    let next = AtomicUsize::new(0);
+    // A target that allows one connection per requestor cannot serve two
+    // scenarios at once.
+    let jobs = if profile.one_connection_per_requestor() {
+        1
+    } else {
+        options.jobs.clamp(1, shared.len().max(1))
+    };
     std::thread::scope(|scope| {
         for _ in 0..jobs {
             scope.spawn(|| loop {
                 if options.cancel.load(Ordering::Relaxed) {
                     break;
                 }
-                let i = next.fetch_add(1, Ordering::Relaxed);
-                let Some(l) = scenarios.get(i) else { break };
-                let mut outcome = run_one(l, profile, options);
-                options.expectations.apply(&mut outcome);
-                progress(&outcome);
-                if let Some(slot) = results.lock().unwrap_or_else(|e| e.into_inner()).get_mut(i) {
-                    *slot = Some(outcome);
-                }
+                let Some(i) = shared.get(next.fetch_add(1, Ordering::Relaxed)) else {
+                    break;
+                };
+                run(*i);
             });
         }
     });
+    for i in alone {
+        if options.cancel.load(Ordering::Relaxed) {
+            break;
+        }
+        run(i);
+    }
     results
         .into_inner()
         .unwrap_or_else(|e| e.into_inner())

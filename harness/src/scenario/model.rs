@@ -41,6 +41,21 @@ pub enum Need {
     /// A change history small enough (about 4 entries) to age out during a
     /// catch-up the harness reads slowly.
     SmallHistory,
+    /// The server is configured never to send relay-agent-information (82),
+    /// even when requested (RFC 7724 §3, RFC 4388 §6.4.2 non-sensitive list).
+    WithholdsRelayAgentInfo,
+    /// The harness can stop the server gracefully (and start it again).
+    Stop,
+    /// The harness can make the server abort its queries by an administrative
+    /// action (a reload) without stopping.
+    Reload,
+    /// The server allows one simultaneous connection per requestor.
+    PerRequestorLimitOne,
+    /// The trigger can make a client send options of the scenario's choice.
+    ClientOptions,
+    /// The server refuses leasequery connections from one address the harness
+    /// can connect from (the profile's `denied-source`).
+    DeniedSource,
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -57,6 +72,10 @@ pub struct Scenario {
     /// How the embedded reference target is set up for this scenario.
     #[serde(default)]
     pub reference: ReferenceSetup,
+    /// Runs alone, never beside another scenario (connection quotas, server
+    /// restarts), so a shared target gives exact answers under `--jobs`.
+    #[serde(default)]
+    pub exclusive: bool,
     #[serde(rename = "step")]
     pub steps: Vec<Step>,
 }
@@ -167,6 +186,16 @@ pub enum Step {
     ExpectAddresses(ExpectAddresses),
     /// Requestor role: run the TLS handshake after a DHCPTLS success.
     StartTls(StartTls),
+    /// Server role: answer the requestor's TLS handshake after a DHCPTLS
+    /// success, with a good, an untrusted or a garbage server side.
+    ServeTls(ServeTls),
+    /// Server role: answer every bulk query received on a connection, the
+    /// replies of different queries interleaved.
+    AnswerBulk(AnswerBulk),
+    /// Requestor role: open the target's whole connection quota at once.
+    OpenConnections(OpenConnections),
+    /// Requestor role: stop the target server gracefully.
+    StopTarget(StopTarget),
     /// Stop reading a connection (the peer's sends block once buffers fill).
     PauseReading(ConnRef),
     ResumeReading(ConnRef),
@@ -191,6 +220,18 @@ pub struct Connect {
     /// Receive buffer in bytes (SO_RCVBUF; the pipe size in memory), to make a
     /// server's sends block sooner.
     pub recv_buffer: Option<usize>,
+    /// A full `close` of this connection sends RST (SO_LINGER 0) instead of FIN.
+    #[serde(default)]
+    pub reset_on_close: bool,
+    /// Connect from another source address than usual.
+    pub from: Option<Source>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Source {
+    /// The address the target is configured to refuse.
+    DeniedSource,
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -215,7 +256,7 @@ pub struct RawOption {
     pub length: Option<u8>,
 }
 
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Default, Deserialize)]
 #[serde(deny_unknown_fields, rename_all = "kebab-case")]
 pub struct Send {
     #[serde(default = "default_conn")]
@@ -280,6 +321,11 @@ pub struct Expect {
     pub absent: Vec<u8>,
     pub query_start_time: Option<Value>,
     pub query_end_time: Option<Value>,
+    /// dhcp-state (156) must be present with this state ("abandoned", ...).
+    pub dhcp_state: Option<String>,
+    /// Each of these options, when present, must hold exactly this value.
+    #[serde(default)]
+    pub when_present: Vec<OptionValue>,
     /// How many messages of this shape: "3", ">= 1", "0..5", "any".
     pub count: Option<String>,
     /// Deadline for each message, measured from the end of the previous step.
@@ -299,6 +345,14 @@ pub struct Expect {
     pub requirement: Option<String>,
     /// Grade a mismatch as this level instead of the requirement's.
     pub level: Option<LevelOverride>,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "kebab-case")]
+pub struct OptionValue {
+    pub code: u8,
+    /// The value as hex or a variable.
+    pub hex: String,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
@@ -404,6 +458,80 @@ pub struct StartTls {
     pub requirement: Option<String>,
 }
 
+/// The server side the harness shows a requestor in a TLS handshake.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum ServerCertificate {
+    /// A certificate the requestor trusts.
+    Valid,
+    /// A self-signed certificate no one trusts.
+    Untrusted,
+    /// No certificate at all: bytes that are not TLS after the ClientHello.
+    Garbage,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "kebab-case")]
+pub struct ServeTls {
+    #[serde(default = "default_conn")]
+    pub conn: String,
+    pub cert: ServerCertificate,
+    #[serde(default)]
+    pub expect: Outcome,
+    /// Judges that the requestor's first bytes are a TLS ClientHello.
+    pub hello_requirement: Option<String>,
+    pub requirement: Option<String>,
+}
+
+/// What each connection of an `open-connections` step sends.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Default)]
+#[serde(rename_all = "kebab-case")]
+pub enum QuotaQuery {
+    /// Nothing: the connections stay idle.
+    #[default]
+    None,
+    /// A bulk query by an unknown MAC; its DHCPLEASEQUERYDONE must come.
+    Bulk,
+    /// A DHCPACTIVELEASEQUERY for live updates.
+    Active,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "kebab-case")]
+pub struct OpenConnections {
+    /// The connections are named `<prefix>1` .. `<prefix>N`.
+    pub prefix: String,
+    /// How many; the target's connection limit when absent.
+    pub count: Option<usize>,
+    #[serde(default)]
+    pub query: QuotaQuery,
+    pub requirement: Option<String>,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "kebab-case")]
+pub struct StopTarget {}
+
+/// Which part of the answers to bulk queries an `answer-bulk` step sends.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum BulkPart {
+    /// DHCPLEASEACTIVE replies, round-robin over the queries.
+    Bindings,
+    /// One DHCPLEASEQUERYDONE per query.
+    Done,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "kebab-case")]
+pub struct AnswerBulk {
+    #[serde(default = "default_conn")]
+    pub conn: String,
+    pub part: BulkPart,
+    /// Replies per query for `bindings` (default 2).
+    pub rounds: Option<usize>,
+}
+
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields, rename_all = "kebab-case")]
 pub struct Trigger {
@@ -413,6 +541,15 @@ pub struct Trigger {
     pub renew: Option<usize>,
     /// Release the first N bound leases (addresses go to `${released}`).
     pub release: Option<usize>,
+    /// Decline the first N bound leases, as their clients would on finding
+    /// the address in use (addresses go to `${declined}`).
+    pub decline: Option<usize>,
+    /// An administrative reload that aborts the server's queries.
+    #[serde(default)]
+    pub reload: bool,
+    /// Options the clients bound by this trigger send in DISCOVER and REQUEST.
+    #[serde(default)]
+    pub client_options: Vec<OptionValue>,
     /// Repeat the whole trigger this many times.
     pub repeat: Option<usize>,
 }

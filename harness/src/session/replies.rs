@@ -21,6 +21,22 @@ pub const DEFAULT_PRL: &[u8] = &[
     code::DHCP_STATE,
 ];
 
+/// Options a binding reply fills in itself, never from what the client sent.
+const LEASEQUERY_OWN: &[u8] = &[
+    code::SERVER_ID,
+    code::LEASE_TIME,
+    code::RENEWAL_TIME,
+    code::REBINDING_TIME,
+    code::CLIENT_ID,
+    code::RELAY_AGENT_INFO,
+    code::CLIENT_LAST_TRANSACTION_TIME,
+    code::ASSOCIATED_IP,
+    code::BASE_TIME,
+    code::START_TIME_OF_STATE,
+    code::DHCP_STATE,
+    code::DATA_SOURCE,
+];
+
 /// What a reply about one binding may contain.
 #[derive(Debug, Clone)]
 pub struct ReplyPolicy<'a> {
@@ -35,15 +51,17 @@ pub struct ReplyPolicy<'a> {
 
 impl ReplyPolicy<'_> {
     fn wants(&self, option: u8) -> bool {
+        let suppressed =
+            self.suppress.contains(&option) && !self.faults.has(Fault::SuppressionIgnored);
         let dropped = match option {
             code::BASE_TIME => Fault::NoBaseTime,
             code::START_TIME_OF_STATE => Fault::NoStartTimeOfState,
             code::LEASE_TIME => Fault::NoLeaseTime,
             code::CLIENT_LAST_TRANSACTION_TIME => Fault::NoClientLastTransactionTime,
             code::RELAY_AGENT_INFO => Fault::NoRelayAgentInfo,
-            _ => return self.prl.contains(&option) && !self.suppress.contains(&option),
+            _ => return self.prl.contains(&option) && !suppressed,
         };
-        self.prl.contains(&option) && !self.suppress.contains(&option) && !self.faults.has(dropped)
+        self.prl.contains(&option) && !suppressed && !self.faults.has(dropped)
     }
 }
 
@@ -81,6 +99,29 @@ pub fn binding_reply(
             b = b.option(DhcpOption::LeaseTime(expires.saturating_sub(now)));
         }
     }
+    // T1 and T2 (RFC 2131 defaults: half and seven eighths of the lease)
+    // only while the lease is active and they are still ahead (RFC 4388 §6.4.2).
+    let lease_times = match binding.expires.filter(|_| active) {
+        Some(expires) => {
+            let granted = expires.saturating_sub(binding.last_transaction);
+            Some((
+                binding.last_transaction.saturating_add(granted / 2),
+                binding.last_transaction.saturating_add(granted / 8 * 7),
+            ))
+        }
+        None if policy.faults.has(Fault::RenewalTimeWhenUnassigned) => {
+            Some((now.saturating_add(1800), now.saturating_add(3150)))
+        }
+        None => None,
+    };
+    if let Some((t1, t2)) = lease_times {
+        if policy.wants(code::RENEWAL_TIME) && t1 > now {
+            b = b.option(DhcpOption::RenewalTime(t1 - now));
+        }
+        if policy.wants(code::REBINDING_TIME) && t2 > now {
+            b = b.option(DhcpOption::RebindingTime(t2 - now));
+        }
+    }
     let ever_bound = binding.ever_bound();
     if policy.wants(code::START_TIME_OF_STATE) && (ever_bound || binding.state_since > 0) {
         b = b.option(DhcpOption::StartTimeOfState(
@@ -96,12 +137,22 @@ pub fn binding_reply(
         b = b.option(DhcpOption::ClientLastTransactionTime(cltt));
     }
     if policy.wants(code::DHCP_STATE) {
-        let state = if active && policy.faults.has(Fault::StateMismatch) {
-            DhcpState::Expired
-        } else {
-            binding.state
+        let state = match binding.state {
+            DhcpState::Active if policy.faults.has(Fault::StateMismatch) => DhcpState::Expired,
+            DhcpState::Abandoned if policy.faults.has(Fault::AbandonedReportedAsExpired) => {
+                DhcpState::Expired
+            }
+            other => other,
         };
         b = b.option(DhcpOption::DhcpState(state));
+    }
+    if policy.wants(code::DATA_SOURCE) {
+        // A single server: no flag is set (RFC 6926 §6.2.8).
+        if policy.faults.has(Fault::DataSourceTwoOctets) {
+            b = b.item(crate::wire::OptionItem::tlv(code::DATA_SOURCE, vec![0, 0]));
+        } else {
+            b = b.option(DhcpOption::DataSource(crate::wire::DataSource(0)));
+        }
     }
     if policy.faults.has(Fault::AssociatedIpSent) {
         b = b.option(DhcpOption::AssociatedIp(vec![binding.addr]));
@@ -114,6 +165,16 @@ pub fn binding_reply(
     if policy.wants(code::RELAY_AGENT_INFO) {
         if let Some(info) = &binding.relay_info {
             b = b.option(DhcpOption::RelayAgentInfo(info.clone()));
+        }
+    }
+    // Options the client itself sent carry the client's value (RFC 6926
+    // §8.3); the leasequery options above are the server's own.
+    let own = |c: u8| LEASEQUERY_OWN.contains(&c);
+    if !policy.faults.has(Fault::ClientOptionsNotReturned) {
+        for (c, data) in &binding.client_options {
+            if policy.wants(*c) && !own(*c) {
+                b = b.item(crate::wire::OptionItem::tlv(*c, data.to_vec()));
+            }
         }
     }
     b.build()

@@ -272,6 +272,11 @@ impl RequestorSession {
             Some(q) => {
                 self.outstanding = Some(q.header.xid);
                 self.queue.push_back(frame(&q));
+                if !self.active && self.faults.has(Fault::PipelinesWithoutDemux) {
+                    let mut second = q;
+                    second.header.xid = second.header.xid.wrapping_add(1);
+                    self.queue.push_back(frame(&second));
+                }
             }
             None => self.close(RequestorCloseReason::Finished),
         }

@@ -42,6 +42,9 @@ pub struct ServerConfig {
     pub all_configured_query: bool,
     /// Options never sent even when requested (RFC 7724 §3, §8.2).
     pub suppress: Vec<u8>,
+    /// Requestor addresses allowed to connect; everyone when absent
+    /// (RFC 6926 §8.1).
+    pub allowed_requestors: Option<Vec<std::net::IpAddr>>,
     /// Deliberate defects (none in normal use).
     pub faults: FaultSet,
 }
@@ -69,6 +72,7 @@ impl Default for ServerConfig {
             timers: Timers::default(),
             all_configured_query: true,
             suppress: Vec::new(),
+            allowed_requestors: None,
             faults: FaultSet::default(),
         }
     }
@@ -609,6 +613,11 @@ impl ServerSession {
         }
         self.queue.clear();
         let terminated = Some((StatusCode::QueryTerminated, "server shutting down"));
+        if self.config.has(Fault::SilentShutdown) {
+            self.bulk.clear();
+            self.close(CloseReason::Shutdown);
+            return;
+        }
         if let Some(a) = &self.active {
             let server_id = (!a.first_sent).then_some(self.config.server_id);
             let msg = status_reply(
@@ -619,6 +628,16 @@ impl ServerSession {
                 server_id,
             );
             self.queue.push_back(frame(&self.config.faults, &msg));
+            if self.config.has(Fault::MessageAfterQueryTerminated) {
+                let keepalive = status_reply(
+                    self.config.status_type(),
+                    a.xid,
+                    Some((StatusCode::ConnectionActive, "")),
+                    None,
+                    None,
+                );
+                self.queue.push_back(frame(&self.config.faults, &keepalive));
+            }
         } else if let Some(q) = self.bulk.front() {
             let server_id = (!q.first_sent).then_some(self.config.server_id);
             let msg = status_reply(

@@ -2,36 +2,39 @@
 //! requestor, a server over TCP, or a launched requestor; plus the trigger that
 //! changes the target's bindings.
 
-use super::profile::{TargetKind, TargetProfile, TriggerConfig};
+use super::profile::{ControlCommands, TargetKind, TargetProfile, TriggerConfig};
 use super::relay::{RelayAgent, RelayedClient};
 use crate::net::clock::Clock;
 use crate::net::requestor::{run_active, RequestorRuntime};
 use crate::net::server::{RunningServer, ServerRuntime, Shared};
 use crate::net::tls::{
-    client_config, load_certs, load_key, server_config, server_config_without_client_auth,
-    server_name, PemPair, TestPki,
+    client_config, client_config_trusting_anyone, load_certs, load_key, server_config,
+    server_config_without_client_auth, server_name, PemPair, TestPki,
 };
-use crate::net::transport::{BoxedIo, Dial, Incoming};
+use crate::net::transport::{BoxedIo, Dial, Incoming, MEMORY_PEER, MEMORY_PIPE_BYTES};
 use crate::reference::faults::Fault;
 use crate::reference::leases::{Client, LeaseStore};
-use crate::scenario::model::{Certificate, Need, Role, Scenario};
+use crate::scenario::model::{Certificate, Need, Role, Scenario, ServerCertificate};
 use crate::session::requestor::{RequestorConfig, RequestorPolicy};
 use crate::session::server::{ServerConfig, ServerMode};
 use crate::wire::RelayAgentInfo;
 use bytes::Bytes;
 use rustls::pki_types::{CertificateDer, PrivateKeyDer, ServerName};
 use std::collections::HashMap;
-use std::net::{Ipv4Addr, SocketAddr};
+use std::net::{IpAddr, Ipv4Addr, SocketAddr};
 use std::sync::atomic::{AtomicU32, Ordering};
 use std::sync::{Arc, Mutex, OnceLock};
 use std::time::Duration;
 use tokio::net::{TcpListener, TcpSocket};
 use tokio::sync::{mpsc, watch};
-use tokio_rustls::TlsConnector;
+use tokio_rustls::{TlsAcceptor, TlsConnector};
 
 /// Server clock of the reference target at the start of every scenario, so
 /// runs are repeatable.
 pub const REFERENCE_EPOCH: u32 = 1_800_000_000;
+
+/// The address the reference server refuses in access-control scenarios.
+const REFERENCE_DENIED_SOURCE: Ipv4Addr = Ipv4Addr::new(127, 0, 0, 3);
 
 fn pki() -> Result<&'static TestPki, String> {
     static PKI: OnceLock<Result<TestPki, String>> = OnceLock::new();
@@ -129,9 +132,64 @@ impl ClientCerts {
     }
 }
 
+/// The certificates the harness shows a requestor when it plays the server.
+struct ServerCerts {
+    valid: (Vec<CertificateDer<'static>>, PrivateKeyDer<'static>),
+    untrusted: (Vec<CertificateDer<'static>>, PrivateKeyDer<'static>),
+}
+
+impl ServerCerts {
+    fn untrusted(
+        p: &TestPki,
+    ) -> Result<(Vec<CertificateDer<'static>>, PrivateKeyDer<'static>), String> {
+        let e = |e: crate::net::tls::TlsError| e.to_string();
+        Ok((
+            p.untrusted_server.chain().map_err(e)?,
+            p.untrusted_server.private_key().map_err(e)?,
+        ))
+    }
+
+    fn from_pki(p: &TestPki) -> Result<Self, String> {
+        let e = |e: crate::net::tls::TlsError| e.to_string();
+        Ok(ServerCerts {
+            valid: (
+                p.server.chain().map_err(e)?,
+                p.server.private_key().map_err(e)?,
+            ),
+            untrusted: Self::untrusted(p)?,
+        })
+    }
+
+    fn from_profile(profile: &TargetProfile) -> Result<Option<Self>, String> {
+        let Some(t) = &profile.tls else {
+            return Ok(None);
+        };
+        let (Some(cert), Some(key)) = (&t.server_cert, &t.server_key) else {
+            return Ok(None);
+        };
+        let e = |e: crate::net::tls::TlsError| e.to_string();
+        Ok(Some(ServerCerts {
+            valid: (load_certs(cert).map_err(e)?, load_key(key).map_err(e)?),
+            untrusted: Self::untrusted(pki()?)?,
+        }))
+    }
+
+    fn acceptor(&self, cert: ServerCertificate) -> Result<Option<TlsAcceptor>, String> {
+        let (chain, key) = match cert {
+            ServerCertificate::Valid => &self.valid,
+            ServerCertificate::Untrusted => &self.untrusted,
+            ServerCertificate::Garbage => return Ok(None),
+        };
+        let config = server_config_without_client_auth(chain.clone(), key.clone_key())
+            .map_err(|e| e.to_string())?;
+        Ok(Some(TlsAcceptor::from(config)))
+    }
+}
+
 enum Kind {
     ReferenceServer {
-        server: RunningServer,
+        /// `None` once a scenario stopped it.
+        server: Option<RunningServer>,
         dial: Dial,
     },
     ReferenceRequestor {
@@ -140,6 +198,10 @@ enum Kind {
     },
     Tcp {
         address: SocketAddr,
+        control: Option<ControlCommands>,
+        /// A scenario stopped the server; `finish` starts it again.
+        stopped: bool,
+        denied_source: Option<IpAddr>,
     },
     Launched {
         listener: TcpListener,
@@ -159,6 +221,9 @@ pub struct Backend {
     kind: Kind,
     trigger: Trigger,
     certs: Option<ClientCerts>,
+    /// What the harness shows a secure requestor when it plays the server.
+    server_certs: Option<ServerCerts>,
+    max_connections: usize,
     clock: Clock,
     clients: HashMap<Ipv4Addr, RelayedClient>,
 }
@@ -180,6 +245,7 @@ fn fresh_client() -> RelayedClient {
             .with(1, Bytes::from(format!("port-{}", mac[5])))
             .with(2, &b"alq-remote"[..])
             .with(12, &b"alq-relay"[..]),
+        options: Vec::new(),
     }
 }
 
@@ -220,23 +286,34 @@ impl Backend {
                 } else {
                     None
                 };
+                let suppress = if needs(Need::WithholdsRelayAgentInfo) {
+                    vec![crate::wire::options::code::RELAY_AGENT_INFO]
+                } else {
+                    Vec::new()
+                };
                 let rt = ServerRuntime {
                     config: Arc::new(ServerConfig {
                         mode,
                         timers: profile.timers,
+                        suppress,
+                        allowed_requestors: needs(Need::DeniedSource)
+                            .then(|| vec![MEMORY_PEER.ip()]),
                         faults: profile.faults.clone(),
                         ..ServerConfig::default()
                     }),
                     shared,
                     tls,
-                    max_connections: crate::session::timers::BULK_LQ_MAX_CONNS,
+                    max_connections: profile.max_connections,
+                    per_requestor: needs(Need::PerRequestorLimitOne).then_some(1),
                 };
                 let (incoming, dial) = Incoming::memory();
-                let server = RunningServer::start(incoming, rt);
+                let server = Some(RunningServer::start(incoming, rt));
                 Ok(Backend {
                     kind: Kind::ReferenceServer { server, dial },
                     trigger: Trigger::Reference,
                     certs: Some(ClientCerts::from_pki(p)?),
+                    server_certs: None,
+                    max_connections: profile.max_connections,
                     clock,
                     clients: HashMap::new(),
                 })
@@ -249,12 +326,29 @@ impl Backend {
                     faults: profile.faults.clone(),
                     ..RequestorConfig::default()
                 };
+                let p = pki()?;
+                let tls = if config.secure {
+                    let e = |e: crate::net::tls::TlsError| e.to_string();
+                    let chain = p.client.chain().map_err(e)?;
+                    let key = p.client.private_key().map_err(e)?;
+                    let tls = if config.faults.has(Fault::AcceptsAnyServerCertificate) {
+                        client_config_trusting_anyone(chain, key).map_err(e)?
+                    } else {
+                        client_config(&p.ca.chain().map_err(e)?, chain, key).map_err(e)?
+                    };
+                    Some((
+                        TlsConnector::from(tls),
+                        server_name("localhost").map_err(e)?,
+                    ))
+                } else {
+                    None
+                };
                 let (incoming, dial) = Incoming::memory();
                 let (reports, mut drain) = mpsc::unbounded_channel();
                 tokio::spawn(async move { while drain.recv().await.is_some() {} });
                 let rt = RequestorRuntime {
                     server: dial,
-                    tls: None,
+                    tls,
                     clock,
                     policy: Arc::new(Mutex::new(RequestorPolicy::new(config, 0x1000))),
                     reports,
@@ -265,6 +359,8 @@ impl Backend {
                     kind: Kind::ReferenceRequestor { incoming, stop },
                     trigger: Trigger::None,
                     certs: None,
+                    server_certs: Some(ServerCerts::from_pki(p)?),
+                    max_connections: profile.max_connections,
                     clock,
                     clients: HashMap::new(),
                 })
@@ -285,9 +381,16 @@ impl Backend {
                     None => Trigger::None,
                 };
                 Ok(Backend {
-                    kind: Kind::Tcp { address },
+                    kind: Kind::Tcp {
+                        address,
+                        control: profile.control.clone(),
+                        stopped: false,
+                        denied_source: profile.denied_source,
+                    },
                     trigger,
                     certs: ClientCerts::from_profile(profile)?,
+                    server_certs: None,
+                    max_connections: profile.max_connections,
                     clock: Clock::new(),
                     clients: HashMap::new(),
                 })
@@ -317,6 +420,8 @@ impl Backend {
                     kind: Kind::Launched { listener, child },
                     trigger: Trigger::None,
                     certs: ClientCerts::from_profile(profile)?,
+                    server_certs: ServerCerts::from_profile(profile)?,
+                    max_connections: profile.max_connections,
                     clock: Clock::new(),
                     clients: HashMap::new(),
                 })
@@ -331,24 +436,39 @@ impl Backend {
     }
 
     /// Opens a connection to the target server.
-    pub async fn connect(&mut self, recv_buffer: Option<usize>) -> Result<BoxedIo, String> {
+    pub async fn connect(
+        &mut self,
+        recv_buffer: Option<usize>,
+        reset_on_close: bool,
+        from_denied: bool,
+    ) -> Result<BoxedIo, String> {
         match &self.kind {
-            Kind::ReferenceServer { dial, .. } => match (dial, recv_buffer) {
-                (Dial::Memory(tx), Some(size)) => {
-                    let (ours, theirs) = tokio::io::duplex(size.max(1));
-                    tx.send(theirs)
-                        .map_err(|_| "the reference server stopped".to_string())?;
-                    Ok(Box::new(ours))
-                }
-                _ => dial.connect().await.map_err(|e| e.to_string()),
-            },
-            Kind::Tcp { address } => {
+            Kind::ReferenceServer { dial, .. } => {
+                let from = if from_denied {
+                    SocketAddr::from((REFERENCE_DENIED_SOURCE, 0))
+                } else {
+                    MEMORY_PEER
+                };
+                dial.connect_memory(recv_buffer.unwrap_or(MEMORY_PIPE_BYTES), from)
+                    .map_err(|e| e.to_string())
+            }
+            Kind::Tcp {
+                address,
+                denied_source,
+                ..
+            } => {
                 let socket = if address.is_ipv4() {
                     TcpSocket::new_v4()
                 } else {
                     TcpSocket::new_v6()
                 }
                 .map_err(|e| e.to_string())?;
+                if from_denied {
+                    let source = denied_source.ok_or("the target profile has no denied-source")?;
+                    socket
+                        .bind(SocketAddr::new(source, 0))
+                        .map_err(|e| format!("cannot bind the denied source {source}: {e}"))?;
+                }
                 if let Some(size) = recv_buffer {
                     let _ = socket.set_recv_buffer_size(u32::try_from(size).unwrap_or(u32::MAX));
                 }
@@ -357,6 +477,11 @@ impl Backend {
                         .await
                         .map_err(|_| format!("connect to {address} timed out"))?
                         .map_err(|e| format!("connect to {address}: {e}"))?;
+                if reset_on_close {
+                    stream
+                        .set_zero_linger()
+                        .map_err(|e| format!("SO_LINGER on a connection to {address}: {e}"))?;
+                }
                 Ok(Box::new(stream))
             }
             _ => Err("connect needs a server target (role = \"requestor\")".into()),
@@ -409,42 +534,38 @@ impl Backend {
             .replace("{action}", action)
             .replace("{mac}", &mac)
             .replace("{addr}", &addr.map(|a| a.to_string()).unwrap_or_default());
-        let out = tokio::process::Command::new("sh")
-            .arg("-c")
-            .arg(&line)
-            .output()
-            .await
-            .map_err(|e| format!("trigger command: {e}"))?;
-        if !out.status.success() {
-            return Err(format!(
-                "trigger command '{line}' failed: {}",
-                String::from_utf8_lossy(&out.stderr).trim()
-            ));
-        }
-        Ok(String::from_utf8_lossy(&out.stdout).trim().to_string())
+        run_command(&line, "trigger").await
     }
 
     /// Makes the target bind a new lease; returns its address, the client's
     /// hardware address and client identifier.
-    pub async fn bind(&mut self) -> Result<(Ipv4Addr, [u8; 6], Vec<u8>), String> {
-        let client = fresh_client();
+    pub async fn bind(
+        &mut self,
+        options: &[(u8, Bytes)],
+    ) -> Result<(Ipv4Addr, [u8; 6], Vec<u8>), String> {
+        let client = RelayedClient {
+            options: options.to_vec(),
+            ..fresh_client()
+        };
         let addr = match &mut self.trigger {
-            Trigger::Reference => match &self.kind {
-                Kind::ReferenceServer { server, .. } => server
-                    .control
-                    .bind(
-                        None,
-                        Client {
-                            htype: 1,
-                            chaddr: client.mac.to_vec(),
-                            client_id: client.client_id.clone(),
-                            relay_info: Some(client.relay_info.clone()),
-                        },
-                    )
-                    .map_err(|e| e.to_string())?,
-                _ => return Err("no reference server".into()),
-            },
+            Trigger::Reference => self
+                .reference()?
+                .control
+                .bind(
+                    None,
+                    Client {
+                        htype: 1,
+                        chaddr: client.mac.to_vec(),
+                        client_id: client.client_id.clone(),
+                        relay_info: Some(client.relay_info.clone()),
+                        options: client.options.clone(),
+                    },
+                )
+                .map_err(|e| e.to_string())?,
             Trigger::Relay(agent) => agent.dora(&client).await.map_err(|e| e.to_string())?,
+            Trigger::Shell(_) if !options.is_empty() => {
+                return Err("a shell trigger cannot send client options".into())
+            }
             Trigger::Shell(command) => {
                 let command = command.clone();
                 let out = self.shell(&command, "bind", &client, None).await?;
@@ -467,46 +588,59 @@ impl Backend {
     }
 
     pub async fn renew(&mut self, addr: Ipv4Addr) -> Result<(), String> {
-        self.change(addr, "renew").await
+        self.change(addr, Change::Renew).await
     }
 
     pub async fn release(&mut self, addr: Ipv4Addr) -> Result<(), String> {
-        self.change(addr, "release").await
+        self.change(addr, Change::Release).await
     }
 
-    /// Renews or releases a lease this scenario bound.
-    async fn change(&mut self, addr: Ipv4Addr, action: &'static str) -> Result<(), String> {
+    pub async fn decline(&mut self, addr: Ipv4Addr) -> Result<(), String> {
+        self.change(addr, Change::Decline).await
+    }
+
+    /// The running reference server.
+    fn reference(&self) -> Result<&RunningServer, String> {
+        match &self.kind {
+            Kind::ReferenceServer {
+                server: Some(server),
+                ..
+            } => Ok(server),
+            Kind::ReferenceServer { server: None, .. } => {
+                Err("the reference server was stopped".into())
+            }
+            _ => Err("no reference server".into()),
+        }
+    }
+
+    /// Changes a lease this scenario bound, as its client would.
+    async fn change(&mut self, addr: Ipv4Addr, change: Change) -> Result<(), String> {
         let client = self
             .clients
             .get(&addr)
             .cloned()
             .ok_or(format!("{addr} was not bound by this scenario"))?;
-        let renew = action == "renew";
         match &mut self.trigger {
             Trigger::Reference => {
-                let result = match &self.kind {
-                    Kind::ReferenceServer { server, .. } if renew => {
-                        server.control.renew(addr).map_err(|e| e.to_string())
-                    }
-                    Kind::ReferenceServer { server, .. } => {
-                        server.control.release(addr).map_err(|e| e.to_string())
-                    }
-                    _ => Err("no reference server".into()),
+                let control = &self.reference()?.control;
+                let result = match change {
+                    Change::Renew => control.renew(addr),
+                    Change::Release => control.release(addr),
+                    Change::Decline => control.abandon(addr),
                 };
                 // Changes reach the server one at a time, as DHCP traffic would.
                 tokio::task::yield_now().await;
-                result
+                result.map_err(|e| e.to_string())
             }
-            Trigger::Relay(agent) if renew => {
-                agent.renew(&client, addr).await.map_err(|e| e.to_string())
+            Trigger::Relay(agent) => match change {
+                Change::Renew => agent.renew(&client, addr).await,
+                Change::Release => agent.release(&client, addr).await,
+                Change::Decline => agent.decline(&client, addr).await,
             }
-            Trigger::Relay(agent) => agent
-                .release(&client, addr)
-                .await
-                .map_err(|e| e.to_string()),
+            .map_err(|e| e.to_string()),
             Trigger::Shell(command) => {
                 let command = command.clone();
-                self.shell(&command, action, &client, Some(addr))
+                self.shell(&command, change.action(), &client, Some(addr))
                     .await
                     .map(|_| ())
             }
@@ -514,19 +648,139 @@ impl Backend {
         }
     }
 
+    /// The connection limit the target runs with.
+    pub fn max_connections(&self) -> usize {
+        self.max_connections
+    }
+
+    /// Stops the target server gracefully.
+    pub async fn stop(&mut self) -> Result<(), String> {
+        match &mut self.kind {
+            Kind::ReferenceServer { server, .. } => match server.take() {
+                Some(s) => {
+                    s.shutdown().await;
+                    Ok(())
+                }
+                None => Err("the reference server was already stopped".into()),
+            },
+            Kind::Tcp {
+                control, stopped, ..
+            } => {
+                let command = control
+                    .as_ref()
+                    .and_then(|c| c.stop.clone())
+                    .ok_or("the target profile has no [control] stop command")?;
+                *stopped = true;
+                run_command(&command, "stop").await.map(|_| ())
+            }
+            _ => Err("stop-target needs a server target".into()),
+        }
+    }
+
+    /// An administrative action that aborts the server's queries.
+    pub async fn reload(&mut self) -> Result<(), String> {
+        match &self.kind {
+            Kind::ReferenceServer { .. } => {
+                self.reference()?.reload();
+                tokio::task::yield_now().await;
+                Ok(())
+            }
+            Kind::Tcp { control, .. } => {
+                let command = control
+                    .as_ref()
+                    .and_then(|c| c.reload.clone())
+                    .ok_or("the target profile has no [control] reload command")?;
+                run_command(&command, "reload").await.map(|_| ())
+            }
+            _ => Err("a reload needs a server target".into()),
+        }
+    }
+
+    /// What the harness shows a secure requestor; `None` for garbage.
+    pub fn tls_acceptor(&self, cert: ServerCertificate) -> Result<Option<TlsAcceptor>, String> {
+        self.server_certs
+            .as_ref()
+            .ok_or("the target profile has no [tls] server-cert and server-key")?
+            .acceptor(cert)
+    }
+
     /// Stops what the backend started.
     pub async fn finish(self) {
         match self.kind {
-            Kind::ReferenceServer { server, .. } => server.shutdown().await,
+            Kind::ReferenceServer { server, .. } => {
+                if let Some(server) = server {
+                    server.shutdown().await;
+                }
+            }
             Kind::ReferenceRequestor { stop, .. } => {
                 stop.send_replace(true);
             }
             Kind::Launched { mut child, .. } => {
                 let _ = child.kill().await;
             }
+            Kind::Tcp {
+                address,
+                control: Some(control),
+                stopped: true,
+                ..
+            } => {
+                if let Some(start) = &control.start {
+                    if let Err(e) = run_command(start, "start").await {
+                        tracing::warn!("{e}");
+                    }
+                    wait_until_listening(address).await;
+                }
+            }
             Kind::Tcp { .. } => {}
         }
     }
+}
+
+#[derive(Debug, Clone, Copy)]
+enum Change {
+    Renew,
+    Release,
+    Decline,
+}
+
+impl Change {
+    /// The `{action}` of a shell trigger.
+    fn action(self) -> &'static str {
+        match self {
+            Change::Renew => "renew",
+            Change::Release => "release",
+            Change::Decline => "decline",
+        }
+    }
+}
+
+/// Runs a profile's control command through `sh -c`.
+async fn run_command(line: &str, what: &str) -> Result<String, String> {
+    let out = tokio::process::Command::new("sh")
+        .arg("-c")
+        .arg(line)
+        .output()
+        .await
+        .map_err(|e| format!("{what} command '{line}': {e}"))?;
+    if !out.status.success() {
+        return Err(format!(
+            "{what} command '{line}' failed: {}",
+            String::from_utf8_lossy(&out.stderr).trim()
+        ));
+    }
+    Ok(String::from_utf8_lossy(&out.stdout).trim().to_string())
+}
+
+/// Waits up to 30 s for a restarted server to accept TCP again.
+async fn wait_until_listening(address: SocketAddr) {
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(30);
+    while tokio::time::Instant::now() < deadline {
+        if tokio::net::TcpStream::connect(address).await.is_ok() {
+            return;
+        }
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    tracing::warn!(%address, "the target did not listen again within 30 s of its start command");
 }
 
 /// Checks that a TCP target answers before any scenario runs.

@@ -54,6 +54,23 @@ pub struct TlsProfile {
     pub untrusted_key: Option<PathBuf>,
     #[serde(default = "default_server_name")]
     pub server_name: String,
+    /// Server role: the certificate and key the harness shows a secure
+    /// requestor; the requestor must trust them for `server_name`.
+    pub server_cert: Option<PathBuf>,
+    pub server_key: Option<PathBuf>,
+}
+
+/// Shell commands that act on the whole target server.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "kebab-case")]
+pub struct ControlCommands {
+    /// Stops the server gracefully (as SIGTERM would); needs `start`.
+    pub stop: Option<String>,
+    /// Starts it again after a scenario stopped it.
+    pub start: Option<String>,
+    /// An administrative action that aborts the server's queries without
+    /// stopping it (a reload, disabling Active Leasequery).
+    pub reload: Option<String>,
 }
 
 fn default_server_name() -> String {
@@ -83,9 +100,21 @@ pub struct TargetProfile {
     pub expect_timeout: String,
     pub trigger: Option<TriggerConfig>,
     pub tls: Option<TlsProfile>,
+    /// Connections one requestor can hold at once: the server's connection
+    /// limit (RFC 6926 §8.1 default 10), or its per-requestor limit when lower.
+    #[serde(default = "default_max_connections")]
+    pub max_connections: usize,
+    pub control: Option<ControlCommands>,
+    /// An address of the harness host the target is configured to refuse
+    /// leasequery connections from (RFC 6926 §8.1 access control).
+    pub denied_source: Option<std::net::IpAddr>,
     /// Deliberate defects of the reference target (never from a file).
     #[serde(skip)]
     pub faults: crate::reference::faults::FaultSet,
+}
+
+fn default_max_connections() -> usize {
+    crate::session::timers::BULK_LQ_MAX_CONNS
 }
 
 fn default_slack() -> String {
@@ -123,12 +152,21 @@ impl TargetProfile {
                 Need::BulkOnly,
                 Need::AllConfiguredQuery,
                 Need::SmallHistory,
+                Need::WithholdsRelayAgentInfo,
+                Need::Stop,
+                Need::Reload,
+                Need::PerRequestorLimitOne,
+                Need::ClientOptions,
+                Need::DeniedSource,
             ],
             timers: Timers::default(),
             slack: default_slack(),
             expect_timeout: default_expect(),
             trigger: None,
             tls: None,
+            max_connections: default_max_connections(),
+            control: None,
+            denied_source: None,
             faults: Default::default(),
         }
     }
@@ -162,13 +200,39 @@ impl TargetProfile {
         {
             return Err(invalid("feature \"secure\" needs a [tls] table"));
         }
+        if let Some(c) = &profile.control {
+            if c.stop.is_some() && c.start.is_none() {
+                return Err(invalid(
+                    "[control] stop needs start, so later scenarios find the server",
+                ));
+            }
+        }
+        if profile.max_connections == 0 {
+            return Err(invalid("max-connections must be at least 1"));
+        }
         Ok(profile)
+    }
+
+    /// A target outside the harness that allows one connection per requestor.
+    pub fn one_connection_per_requestor(&self) -> bool {
+        self.kind != TargetKind::Reference && self.features.contains(&Need::PerRequestorLimitOne)
     }
 
     /// Whether the target offers what a scenario needs.
     pub fn offers(&self, need: Need) -> bool {
         match need {
             Need::Trigger => self.kind == TargetKind::Reference || self.trigger.is_some(),
+            Need::ClientOptions => {
+                self.kind == TargetKind::Reference
+                    || matches!(self.trigger, Some(TriggerConfig::Relay { .. }))
+            }
+            Need::DeniedSource if self.kind == TargetKind::Tcp => self.denied_source.is_some(),
+            Need::Stop if self.kind == TargetKind::Tcp => {
+                self.control.as_ref().is_some_and(|c| c.stop.is_some())
+            }
+            Need::Reload if self.kind == TargetKind::Tcp => {
+                self.control.as_ref().is_some_and(|c| c.reload.is_some())
+            }
             other => self.features.contains(&other),
         }
     }

@@ -32,6 +32,8 @@ pub struct RelayedClient {
     pub mac: [u8; 6],
     pub client_id: Option<Bytes>,
     pub relay_info: RelayAgentInfo,
+    /// Further options the client sends in DISCOVER and REQUEST.
+    pub options: Vec<(u8, Bytes)>,
 }
 
 pub struct RelayAgent {
@@ -73,6 +75,9 @@ impl RelayAgent {
         let mut b = MessageBuilder::request(kind, self.next_xid).hardware(1, &client.mac);
         if let Some(id) = &client.client_id {
             b = b.option(DhcpOption::ClientId(id.clone()));
+        }
+        for (code, data) in &client.options {
+            b = b.item(crate::wire::OptionItem::tlv(*code, data.to_vec()));
         }
         b
     }

@@ -1,0 +1,75 @@
+//! Requestor role: filling the target's connection quota.
+
+use super::{Exec, Stop};
+use crate::scenario::model::{
+    Connect, Expect, OneOrMany, OpenConnections, QuotaQuery, Send, TypeName, Value,
+};
+use crate::wire::options::code;
+use crate::wire::MessageType;
+
+/// xids of the quota connections' queries: 0x0c0a0000 + connection number.
+const QUOTA_XID: u32 = 0x0c0a_0000;
+
+impl Exec<'_> {
+    /// Opens `<prefix>1` .. `<prefix>N` (N = the target's connection limit
+    /// unless given), each with SO_LINGER 0 so a `close` resets it, and sends
+    /// each its query.
+    pub(super) async fn open_connections(&mut self, o: &OpenConnections) -> Result<(), Stop> {
+        let count = o.count.unwrap_or_else(|| self.backend.max_connections());
+        for n in 1..=count {
+            let name = format!("{}{n}", o.prefix);
+            let connect = Connect {
+                conn: name.clone(),
+                recv_buffer: None,
+                reset_on_close: true,
+                from: None,
+            };
+            self.connect(&connect).await?;
+            let xid = QUOTA_XID + u32::try_from(n).unwrap_or(u32::MAX - QUOTA_XID);
+            let query = match o.query {
+                QuotaQuery::None => continue,
+                QuotaQuery::Bulk => Send {
+                    conn: name.clone(),
+                    kind: Some(TypeName(MessageType::BulkLeaseQuery)),
+                    xid: Some(Value::Number(xid)),
+                    htype: Some(1),
+                    // A locally administered MAC no DHCP client of the target uses.
+                    chaddr: Some(format!(
+                        "02:a1:0c:0a:{:02x}:{:02x}",
+                        (n >> 8) & 0xff,
+                        n & 0xff
+                    )),
+                    prl: Some(vec![code::LEASE_TIME]),
+                    ..Send::default()
+                },
+                QuotaQuery::Active => Send {
+                    conn: name.clone(),
+                    kind: Some(TypeName(MessageType::ActiveLeaseQuery)),
+                    xid: Some(Value::Number(xid)),
+                    prl: Some(vec![code::LEASE_TIME, code::BASE_TIME]),
+                    ..Send::default()
+                },
+            };
+            self.send(&query).await?;
+            if o.query == QuotaQuery::Bulk {
+                let done = Expect {
+                    conn: name.clone(),
+                    kind: Some(OneOrMany::One(TypeName(MessageType::LeaseQueryDone))),
+                    xid: Some(Value::Number(xid)),
+                    requirement: o.requirement.clone(),
+                    ..Expect::default()
+                };
+                self.expect(&done).await?;
+            }
+        }
+        self.log(
+            "",
+            "note",
+            format!(
+                "{count} connections open ({}1..{}{count})",
+                o.prefix, o.prefix
+            ),
+        );
+        Ok(())
+    }
+}

@@ -1,0 +1,79 @@
+//! Step semantics of the executor that the catalog scenarios rely on, run
+//! against the in-process reference on the paused clock.
+
+use alq_harness::run::runner::{run_one, run_suite, RunOptions};
+use alq_harness::run::verdict::Verdict;
+use alq_harness::scenario::load::{parse_scenario, LoadedScenario};
+use alq_harness::target::profile::TargetProfile;
+use std::path::PathBuf;
+
+fn scenario(name: &str, text: &str) -> LoadedScenario {
+    let path = PathBuf::from(format!("{name}.toml"));
+    LoadedScenario {
+        scenario: parse_scenario(&path, text).unwrap(),
+        path,
+    }
+}
+
+#[test]
+fn a_check_after_an_expect_graded_as_a_warning_is_skipped_not_an_error() {
+    let l = scenario(
+        "LQ-S-02-warned",
+        r#"
+id = "LQ-S-02-warned"
+title = "t"
+role = "requestor"
+covers = ["LQ-S-02"]
+needs = ["bulk"]
+
+[[step]]
+connect = {}
+
+[[step]]
+send = { type = "BULKLEASEQUERY", xid = 7, htype = 1, chaddr = "02:00:00:00:99:99", prl = [61] }
+
+# Nothing is bound to this MAC: DHCPLEASEQUERYDONE comes instead.
+[[step]]
+expect = { type = "LEASEACTIVE", xid = 7, level = "should" }
+
+[[step]]
+check = { present = [61] }
+"#,
+    );
+    let o = run_one(&l, &TargetProfile::reference(), &RunOptions::default());
+    assert_eq!(o.error, None);
+    assert_eq!(o.verdict, Verdict::Warn);
+    assert!(o
+        .transcript
+        .iter()
+        .any(|e| e.text.contains("check skipped")));
+}
+
+#[test]
+fn exclusive_scenarios_run_after_the_others_and_outcomes_keep_file_order() {
+    let text = |id: &str, exclusive: bool| {
+        format!(
+            "id = \"{id}\"\ntitle = \"t\"\nrole = \"requestor\"\ncovers = [\"BLQ-S-18\"]\nexclusive = {exclusive}\n\n[[step]]\nwait = {{ for = \"1s\" }}\n"
+        )
+    };
+    let all = [
+        scenario("BLQ-S-18-a", &text("BLQ-S-18-a", true)),
+        scenario("BLQ-S-18-b", &text("BLQ-S-18-b", false)),
+        scenario("BLQ-S-18-c", &text("BLQ-S-18-c", false)),
+    ];
+    let chosen: Vec<&LoadedScenario> = all.iter().collect();
+    let finished = std::sync::Mutex::new(Vec::new());
+    let options = RunOptions {
+        jobs: 4,
+        ..RunOptions::default()
+    };
+    let outcomes = run_suite(&chosen, &TargetProfile::reference(), &options, &|o| {
+        finished.lock().unwrap().push(o.id.clone())
+    });
+    let ids: Vec<&str> = outcomes.iter().map(|o| o.id.as_str()).collect();
+    assert_eq!(ids, ["BLQ-S-18-a", "BLQ-S-18-b", "BLQ-S-18-c"]);
+    assert_eq!(
+        finished.lock().unwrap().last().map(String::as_str),
+        Some("BLQ-S-18-a")
+    );
+}
