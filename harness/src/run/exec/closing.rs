@@ -1,0 +1,106 @@
+//! `expect-close` and `expect-silence`: how and when a peer ends or keeps quiet.
+
+use super::{Exec, Stop};
+use crate::run::conn::{Closed, Incoming};
+use crate::scenario::model::{CloseKind, Expect, ExpectClose, ExpectSilence, LevelOverride};
+use crate::wire::describe::summary;
+
+impl Exec<'_> {
+    pub(super) async fn expect_close(&mut self, e: &ExpectClose) -> Result<(), Stop> {
+        let within = match &e.within {
+            Some(w) => self.duration(w)?,
+            None => self.expect_timeout,
+        };
+        let deadline = self.step_start + within + self.slack;
+        let req = e.requirement.as_deref();
+        let mut before = 0usize;
+        loop {
+            let (event, frame) = self.receive(&e.conn, deadline).await?;
+            match event {
+                Incoming::Message(_) | Incoming::Garbage(_) => before += 1,
+                Incoming::Closed(kind) => {
+                    if before > 0 {
+                        let level = e.messages_before.or(Some(LevelOverride::Should));
+                        self.judge(
+                            req,
+                            level,
+                            format!("{before} message(s) before the close"),
+                            frame,
+                        )?;
+                    }
+                    let ok = match e.how {
+                        CloseKind::Any => true,
+                        CloseKind::Fin => kind == Closed::Fin,
+                        CloseKind::Rst => kind == Closed::Rst,
+                    };
+                    if ok {
+                        self.pass(req, format!("closed ({kind:?})"), frame);
+                        return Ok(());
+                    }
+                    return self.judge(
+                        Some("BLQ-S-38"),
+                        Some(LevelOverride::Should),
+                        format!("closed with {kind:?}, expected {:?}", e.how),
+                        frame,
+                    );
+                }
+                Incoming::Timeout => {
+                    let frame = self.log(&e.conn, "note", "still open".into());
+                    return self.judge(
+                        req,
+                        e.level,
+                        format!("connection still open after {within:?}"),
+                        Some(frame),
+                    );
+                }
+            }
+        }
+    }
+
+    pub(super) async fn expect_silence(&mut self, e: &ExpectSilence) -> Result<(), Stop> {
+        let d = self.duration(&e.duration)?;
+        let deadline = self.step_start + d;
+        let req = e.requirement.as_deref();
+        let filter = Expect {
+            kind: e.kind.clone(),
+            status: e.status.clone(),
+            ..Expect::default()
+        };
+        loop {
+            let (event, frame) = self.receive(&e.conn, deadline).await?;
+            match event {
+                Incoming::Timeout => {
+                    self.pass(req, format!("silent for {d:?}"), None);
+                    return Ok(());
+                }
+                Incoming::Closed(kind) if e.close_ok => {
+                    self.conn(&e.conn)?.unread(Incoming::Closed(kind), frame);
+                    self.pass(req, "closed, which counts as silence".into(), frame);
+                    return Ok(());
+                }
+                Incoming::Closed(kind) => {
+                    self.conn(&e.conn)?.unread(Incoming::Closed(kind), frame);
+                    return self.judge(
+                        req,
+                        e.level,
+                        format!("connection closed ({kind:?}) where silence was expected"),
+                        frame,
+                    );
+                }
+                Incoming::Message(msg) => {
+                    if self.mismatch(&filter, &msg)?.is_none() {
+                        return self.judge(
+                            req,
+                            e.level,
+                            format!("expected silence, got {}", summary(&msg)),
+                            frame,
+                        );
+                    }
+                }
+                Incoming::Garbage(g) => {
+                    return self.judge(req, e.level, format!("expected silence, got {g}"), frame)
+                }
+            }
+        }
+    }
+}

@@ -1,0 +1,169 @@
+//! `send`: building a message (well-formed or deliberately broken) and writing it.
+
+use super::{Exec, Stop};
+use crate::scenario::model::{Role, Send, StatusName, TypeName};
+use crate::wire::describe::summary;
+use crate::wire::framing::{encode_frame, encode_frame_with_prefix};
+use crate::wire::options::code;
+use crate::wire::{
+    DhcpOption, DhcpState, MessageBuilder, MessageType, OptionItem, RawMessage, RelayAgentInfo,
+    Status,
+};
+use bytes::Bytes;
+use std::time::Duration;
+
+impl Exec<'_> {
+    pub(super) fn build(&mut self, s: &Send) -> Result<RawMessage, Stop> {
+        let role = self.scenario.role;
+        let xid = match &s.xid {
+            Some(v) => self.number(v)?,
+            None if role == Role::Server => self
+                .conns
+                .get(&s.conn)
+                .and_then(|c| c.received.last())
+                .map(|m| m.header.xid)
+                .unwrap_or(0),
+            None => {
+                self.next_xid = self.next_xid.wrapping_add(1);
+                self.next_xid
+            }
+        };
+        let op = s.op.unwrap_or(if role == Role::Requestor { 1 } else { 2 });
+        let mut b = match s.kind {
+            Some(TypeName(t)) => MessageBuilder::request(t, xid),
+            None => MessageBuilder::request(MessageType::Other(0), xid),
+        };
+        if let Some(hw) = &s.chaddr {
+            let bytes = self.bytes(hw)?;
+            b = b.hardware(s.htype.unwrap_or(1), &bytes);
+        }
+        if let Some(v) = &s.ciaddr {
+            b = b.ciaddr(self.address(v)?);
+        }
+        if let Some(prl) = &s.prl {
+            b = b.option(DhcpOption::ParameterRequestList(prl.clone()));
+        }
+        if let Some(id) = &s.client_id {
+            b = b.option(DhcpOption::ClientId(Bytes::from(self.bytes(id)?)));
+        }
+        if let Some(relay) = RelayAgentInfo::from_text(
+            s.circuit_id.as_deref(),
+            s.remote_id.as_deref(),
+            s.relay_id.as_deref(),
+        ) {
+            b = b.option(DhcpOption::RelayAgentInfo(relay));
+        }
+        if let Some(v) = &s.query_start_time {
+            b = b.option(DhcpOption::QueryStartTime(self.number(v)?));
+        }
+        if let Some(v) = &s.query_end_time {
+            b = b.option(DhcpOption::QueryEndTime(self.number(v)?));
+        }
+        if let Some(StatusName(Some(code))) = s.status {
+            b = b.option(DhcpOption::Status(Status::new(
+                code,
+                s.status_text.as_deref().unwrap_or(""),
+            )));
+        }
+        if let Some(v) = &s.base_time {
+            b = b.option(DhcpOption::BaseTime(self.number(v)?));
+        }
+        if let Some(v) = &s.lease_time {
+            b = b.option(DhcpOption::LeaseTime(self.number(v)?));
+        }
+        if let Some(state) = &s.dhcp_state {
+            let state: DhcpState = state
+                .parse()
+                .map_err(|e: crate::wire::types::UnknownName| Stop::Error(e.to_string()))?;
+            b = b.option(DhcpOption::DhcpState(state));
+        }
+        for raw in &s.options {
+            let data = self.bytes(&raw.hex)?;
+            let len = raw
+                .length
+                .unwrap_or(u8::try_from(data.len()).unwrap_or(u8::MAX));
+            let mut bytes = vec![raw.code, len];
+            bytes.extend_from_slice(&data);
+            b = b.item(OptionItem::Raw(Bytes::from(bytes)));
+        }
+        let mut msg = if s.no_end {
+            b.build_without_end()
+        } else {
+            b.build()
+        };
+        if s.kind.is_none() {
+            msg.options.retain(
+                |i| !matches!(i, OptionItem::Tlv { code: c, .. } if *c == code::MESSAGE_TYPE),
+            );
+        }
+        msg.header.op = op;
+        if let Some(h) = s.hlen {
+            msg.header.hlen = h;
+        }
+        if let Some(v) = &s.yiaddr {
+            msg.header.yiaddr = self.address(v)?;
+        }
+        if let Some(v) = &s.siaddr {
+            msg.header.siaddr = self.address(v)?;
+        }
+        Ok(msg)
+    }
+
+    pub(super) async fn send(&mut self, s: &Send) -> Result<(), Stop> {
+        let (bytes, text) = match &s.raw_hex {
+            Some(hex) => {
+                let bytes = self.bytes(hex)?;
+                let text = format!("{} raw bytes", bytes.len());
+                (bytes, text)
+            }
+            None => {
+                let msg = self.build(s)?;
+                let conn = self.conn(&s.conn)?;
+                conn.active_query_sent |= msg.message_type() == Ok(MessageType::ActiveLeaseQuery);
+                conn.sent_xids.push(msg.header.xid);
+                if let Ok(Some(prl)) = msg.parameter_request_list() {
+                    conn.requested = prl;
+                }
+                let body = msg.encode();
+                let framed = match s.length_prefix {
+                    Some(p) => encode_frame_with_prefix(p, &body),
+                    None => encode_frame(&body).map_err(|e| Stop::Error(e.to_string()))?,
+                };
+                let mut text = summary(&msg);
+                if let Some(p) = s.length_prefix {
+                    text.push_str(&format!(" (length prefix {p}, true length {})", body.len()));
+                }
+                (framed, text)
+            }
+        };
+        let times = s.repeat.unwrap_or(1).max(1);
+        let text = if times > 1 {
+            format!("{text} (x{times})")
+        } else {
+            text
+        };
+        let bytes = bytes.repeat(times);
+        self.log(&s.conn, "send", text);
+        let mut cuts: Vec<usize> = s
+            .split
+            .iter()
+            .copied()
+            .filter(|c| *c < bytes.len())
+            .collect();
+        cuts.sort_unstable();
+        cuts.push(bytes.len());
+        let mut from = 0;
+        for cut in cuts {
+            let piece = bytes.get(from..cut).unwrap_or_default();
+            if let Err(e) = self.conn(&s.conn)?.write(piece).await {
+                self.log(&s.conn, "note", format!("write failed: {e}"));
+                break;
+            }
+            from = cut;
+            if from < bytes.len() {
+                tokio::time::sleep(Duration::from_millis(10)).await;
+            }
+        }
+        Ok(())
+    }
+}
