@@ -1,0 +1,113 @@
+use anyhow::{Context, Result};
+use clap::{Parser, Subcommand};
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+/// Prints a line to stdout; a closed stdout (`| head`) ends output quietly
+/// instead of panicking.
+macro_rules! say {
+    ($($arg:tt)*) => {{
+        use std::io::Write as _;
+        let _ = writeln!(std::io::stdout(), $($arg)*);
+    }};
+}
+
+mod decode;
+mod reference;
+mod suite;
+
+use reference::{RelayArgs, ServeArgs, WatchArgs};
+use suite::RunArgs;
+
+/// Conformance test harness for DHCPv4 Active Leasequery (RFC 7724) and Bulk
+/// Leasequery (RFC 6926).
+#[derive(Parser)]
+#[command(name = "alq-harness", version)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Run the conformance scenarios against a target (the embedded reference
+    /// by default). Exit code 0: conformant; 1: non-conformance found; 2: harness
+    /// or setup error.
+    Run(RunArgs),
+    /// List the scenarios with their role, requirements and needs.
+    List {
+        #[arg(long)]
+        scenarios: Option<PathBuf>,
+    },
+    /// Requirement coverage: each black-box requirement of the catalog, the
+    /// scenarios that cover it and, from a report, its last verdict.
+    Coverage {
+        #[arg(long)]
+        scenarios: Option<PathBuf>,
+        /// A report.json to take the last verdicts from.
+        #[arg(long, default_value = "reports/reference/report.json")]
+        report: PathBuf,
+    },
+    /// The kill matrix: the suite against the reference with each deliberate
+    /// defect, and the scenarios and requirements that catch it. Exit code 1 when
+    /// a defect escapes.
+    Faults {
+        #[arg(long)]
+        scenarios: Option<PathBuf>,
+        #[arg(long, default_value_t = 2)]
+        jobs: usize,
+    },
+    /// Validate scenario files without running them.
+    Check {
+        #[arg(required = true)]
+        files: Vec<PathBuf>,
+    },
+    /// Print every length-prefixed DHCP message carried over TCP in a pcap file.
+    Decode {
+        /// A classic pcap file (Ethernet, Linux cooked, raw IP or loopback).
+        file: PathBuf,
+        /// Only conversations with this TCP port on either side.
+        #[arg(long)]
+        port: Option<u16>,
+    },
+    /// Run the reference Active + Bulk Leasequery server (with a DHCP front for
+    /// relayed requests). Ctrl-C ends every query with QueryTerminated.
+    Serve(ServeArgs),
+    /// Run the reference requestor against a server and print one JSON line per
+    /// binding change and per status.
+    Watch(WatchArgs),
+    /// Write a test CA, server and requestor certificates into DIR.
+    Certs { dir: PathBuf },
+    /// Act as a DHCP relay agent: drive a client's lease on a DHCP server.
+    Relay(RelayArgs),
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    let outcome = match cli.command {
+        Command::Run(args) => return suite::run(args),
+        Command::List { scenarios } => suite::list(scenarios),
+        Command::Check { files } => suite::check(&files),
+        Command::Coverage { scenarios, report } => suite::coverage(scenarios, &report),
+        Command::Faults { scenarios, jobs } => return suite::faults(scenarios, jobs),
+        Command::Decode { file, port } => decode::decode(&file, port),
+        Command::Serve(args) => runtime().and_then(|rt| rt.block_on(reference::serve(args))),
+        Command::Watch(args) => runtime().and_then(|rt| rt.block_on(reference::watch_server(args))),
+        Command::Certs { dir } => reference::certs(&dir),
+        Command::Relay(args) => runtime().and_then(|rt| rt.block_on(reference::relay(args))),
+    };
+    match outcome {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("error: {e:#}");
+            ExitCode::from(2)
+        }
+    }
+}
+
+pub(crate) fn runtime() -> Result<tokio::runtime::Runtime> {
+    tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .context("cannot start the async runtime")
+}

@@ -1,0 +1,321 @@
+//! The conformance suite: run, list, coverage, the kill matrix and scenario checks.
+
+use crate::reference::stop_signal;
+use crate::runtime;
+use anyhow::Result;
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+
+#[derive(clap::Args)]
+pub(crate) struct RunArgs {
+    /// A target profile (TOML); the embedded reference target when absent.
+    #[arg(long)]
+    target: Option<PathBuf>,
+    /// The scenario directory.
+    #[arg(long)]
+    scenarios: Option<PathBuf>,
+    /// Only scenarios whose id contains, tag equals or requirement list holds
+    /// this (repeatable).
+    #[arg(long)]
+    filter: Vec<String>,
+    /// Scenarios run at once.
+    #[arg(long, default_value_t = 1)]
+    jobs: usize,
+    /// SHOULD-level and lower-case obligations fail instead of warn.
+    #[arg(long)]
+    strict: bool,
+    /// Skip scenarios that wait for a default protocol timer.
+    #[arg(long)]
+    skip_slow: bool,
+    /// Print every finding, not only the broken ones.
+    #[arg(long, short)]
+    verbose: bool,
+    /// Known deviations of the target; by default `<target>.expect.toml` beside
+    /// the profile, when it exists.
+    #[arg(long)]
+    expect: Option<PathBuf>,
+    /// Run the embedded reference with this deliberate defect (see
+    /// `alq-harness faults`), to see how the harness reports it.
+    #[arg(long)]
+    fault: Option<String>,
+    /// Where reports go: DIR/<target>/{report.json,junit.xml,index.html,pcap/}.
+    #[arg(long, default_value = "reports")]
+    reports: PathBuf,
+}
+
+fn scenario_dir(arg: Option<PathBuf>) -> PathBuf {
+    arg.unwrap_or_else(|| {
+        let local = PathBuf::from("scenarios");
+        if local.is_dir() {
+            local
+        } else {
+            Path::new(env!("CARGO_MANIFEST_DIR")).join("../scenarios")
+        }
+    })
+}
+
+pub(crate) fn run(args: RunArgs) -> ExitCode {
+    match run_suite_cli(args) {
+        Ok(code) => ExitCode::from(code),
+        Err(e) => {
+            eprintln!("error: {e:#}");
+            ExitCode::from(2)
+        }
+    }
+}
+
+fn run_suite_cli(args: RunArgs) -> Result<u8> {
+    use alq_harness::run::runner::{exit_code, run_suite, selected, RunOptions};
+    use alq_harness::run::verdict::{citation, Verdict};
+    use alq_harness::target::profile::TargetProfile;
+    let mut profile = match &args.target {
+        Some(path) => TargetProfile::load(path)?,
+        None => TargetProfile::reference(),
+    };
+    if let Some(name) = &args.fault {
+        use alq_harness::reference::faults::{Fault, FaultSet};
+        if args.target.is_some() {
+            anyhow::bail!("--fault applies to the embedded reference target only");
+        }
+        let fault = Fault::from_name(name).ok_or_else(|| {
+            let names: Vec<&str> = Fault::ALL.iter().map(|f| f.name()).collect();
+            anyhow::anyhow!("unknown fault '{name}'; faults: {}", names.join(", "))
+        })?;
+        profile.faults = FaultSet::one(fault);
+    }
+    let scenarios = alq_harness::scenario::load::load_dir(&scenario_dir(args.scenarios))?;
+    let chosen = selected(&scenarios, &args.filter);
+    if chosen.is_empty() {
+        anyhow::bail!("no scenario matches the filter {:?}", args.filter);
+    }
+    runtime()?
+        .block_on(alq_harness::target::backend::preflight(&profile))
+        .map_err(|e| anyhow::anyhow!(e))?;
+    let expect_path = args.expect.clone().or_else(|| {
+        args.target
+            .as_deref()
+            .map(alq_harness::target::expectations::Expectations::beside)
+            .filter(|p| p.exists())
+    });
+    let expectations = match &expect_path {
+        Some(p) => alq_harness::target::expectations::Expectations::load(p, &scenarios)?,
+        None => Default::default(),
+    };
+    let options = RunOptions {
+        strict: args.strict,
+        jobs: args.jobs,
+        filter: args.filter.clone(),
+        skip_slow: args.skip_slow,
+        cancel: Default::default(),
+        expectations,
+    };
+    let cancel = options.cancel.clone();
+    std::thread::spawn(move || {
+        if let Ok(rt) = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+        {
+            rt.block_on(stop_signal());
+            eprintln!("interrupted: finishing the scenarios under way, then writing reports");
+            cancel.store(true, std::sync::atomic::Ordering::Relaxed);
+        }
+    });
+    let started = std::time::SystemTime::now();
+    let clock = std::time::Instant::now();
+    let total = chosen.len();
+    let done = std::sync::atomic::AtomicUsize::new(0);
+    let verbose = args.verbose;
+    let progress = |o: &alq_harness::run::runner::ScenarioOutcome| {
+        let n = done.fetch_add(1, std::sync::atomic::Ordering::Relaxed) + 1;
+        let label = match o.verdict {
+            Verdict::Pass => "PASS",
+            Verdict::Info => "INFO",
+            Verdict::Warn => "WARN",
+            Verdict::Fail => "FAIL",
+            Verdict::Error => "ERROR",
+            Verdict::NotApplicable => "N/A",
+        };
+        let mut text = format!(
+            "[{n:>3}/{total}] {label:<5} {} ({:.1} s{})",
+            o.id,
+            o.elapsed_ms as f64 / 1000.0,
+            if profile.kind == alq_harness::target::profile::TargetKind::Reference {
+                " virtual"
+            } else {
+                ""
+            }
+        );
+        if !o.missing.is_empty() {
+            text.push_str(&format!(" needs {:?}", o.missing));
+        }
+        for f in &o.findings {
+            let show = verbose || !matches!(f.verdict, Verdict::Pass | Verdict::NotApplicable);
+            if show {
+                let frame = f
+                    .frame
+                    .and_then(|i| {
+                        o.transcript
+                            .get(i)
+                            .map(|e| format!(" [#{i} {} {} {}]", e.conn, e.dir, e.text))
+                    })
+                    .unwrap_or_default();
+                text.push_str(&format!(
+                    "\n        {} {} ({}): {}{frame}",
+                    f.verdict.label(),
+                    f.requirement,
+                    citation(&f.requirement),
+                    f.message
+                ));
+            }
+        }
+        say!("{text}");
+    };
+    let outcomes = run_suite(&chosen, &profile, &options, &progress);
+    let interrupted = options.cancel.load(std::sync::atomic::Ordering::Relaxed);
+    let code = exit_code(&outcomes, args.strict);
+    let count = |v: Verdict| outcomes.iter().filter(|o| o.verdict == v).count();
+    say!(
+        "{} scenarios against {}: {} pass, {} fail, {} warn, {} not-applicable, {} error",
+        outcomes.len(),
+        profile.name,
+        count(Verdict::Pass),
+        count(Verdict::Fail),
+        count(Verdict::Warn),
+        count(Verdict::NotApplicable),
+        count(Verdict::Error)
+    );
+    let kind = match profile.kind {
+        alq_harness::target::profile::TargetKind::Reference => "reference",
+        alq_harness::target::profile::TargetKind::Tcp => "tcp",
+        alq_harness::target::profile::TargetKind::Launch => "launch",
+    };
+    let report = alq_harness::report::RunReport::new(
+        &profile.name,
+        kind,
+        started,
+        clock.elapsed(),
+        args.strict,
+        interrupted,
+        outcomes,
+    );
+    let report = alq_harness::report::RunReport {
+        coverage: Some(alq_harness::report::coverage::Coverage::of(&scenarios)),
+        ..report
+    };
+    let dir = args.reports.join(&profile.name);
+    alq_harness::report::write::write_reports(&dir, &report, started)?;
+    say!("reports in {}", dir.display());
+    Ok(if interrupted { code.max(2) } else { code })
+}
+
+pub(crate) fn list(dir: Option<PathBuf>) -> Result<()> {
+    let scenarios = alq_harness::scenario::load::load_dir(&scenario_dir(dir))?;
+    for l in &scenarios {
+        let s = &l.scenario;
+        let role = match s.role {
+            alq_harness::scenario::model::Role::Requestor => "requestor",
+            alq_harness::scenario::model::Role::Server => "server",
+        };
+        say!(
+            "{:<48} {:<9} {:<32} {}",
+            s.id,
+            role,
+            s.covers.join(","),
+            s.title
+        );
+    }
+    say!("{} scenarios", scenarios.len());
+    Ok(())
+}
+
+pub(crate) fn coverage(dir: Option<PathBuf>, report: &Path) -> Result<()> {
+    let scenarios = alq_harness::scenario::load::load_dir(&scenario_dir(dir))?;
+    let cov = alq_harness::report::coverage::Coverage::of(&scenarios);
+    let verdicts: std::collections::HashMap<String, String> = std::fs::read(report)
+        .ok()
+        .and_then(|b| serde_json::from_slice::<serde_json::Value>(&b).ok())
+        .and_then(|v| v["requirements"].as_array().cloned())
+        .unwrap_or_default()
+        .iter()
+        .filter_map(|r| {
+            Some((
+                r["id"].as_str()?.to_string(),
+                r["verdict"].as_str()?.to_string(),
+            ))
+        })
+        .collect();
+    for row in &cov.rows {
+        let verdict = verdicts.get(&row.id).map(String::as_str).unwrap_or("-");
+        let scenarios = if row.scenarios.is_empty() {
+            "(uncovered)".to_string()
+        } else {
+            row.scenarios.join(", ")
+        };
+        say!(
+            "{:<10} {:<26} {:<5} {:<15} {}",
+            row.id,
+            row.level,
+            row.class,
+            verdict,
+            scenarios
+        );
+    }
+    say!(
+        "covered {} of {} black-box requirements ({:.1}%); uncovered: {}",
+        cov.covered,
+        cov.total,
+        cov.percent(),
+        cov.uncovered.join(" ")
+    );
+    Ok(())
+}
+
+pub(crate) fn faults(dir: Option<PathBuf>, jobs: usize) -> ExitCode {
+    let scenarios = match alq_harness::scenario::load::load_dir(&scenario_dir(dir)) {
+        Ok(s) => s,
+        Err(e) => {
+            eprintln!("error: {e}");
+            return ExitCode::from(2);
+        }
+    };
+    let mut escaped = 0;
+    for fault in alq_harness::reference::faults::Fault::ALL {
+        let row = alq_harness::run::kill_matrix::run_fault(*fault, &scenarios, jobs);
+        let caught: Vec<String> = row
+            .caught_by
+            .iter()
+            .map(|(r, s, v)| format!("{r} by {s} ({})", v.label()))
+            .collect();
+        if row.caught() {
+            say!("caught   {:<40} {}", fault.name(), caught.join("; "));
+        } else {
+            escaped += 1;
+            say!(
+                "ESCAPED  {:<40} breaks {}; other findings: {:?}",
+                fault.name(),
+                fault.breaks().join(", "),
+                row.also
+            );
+        }
+    }
+    let total = alq_harness::reference::faults::Fault::ALL.len();
+    say!("{} of {total} faults caught", total - escaped);
+    ExitCode::from(u8::from(escaped > 0))
+}
+
+pub(crate) fn check(files: &[PathBuf]) -> Result<()> {
+    let mut bad = 0;
+    for f in files {
+        match alq_harness::scenario::load::load_scenario(f) {
+            Ok(l) => say!("ok {} ({})", f.display(), l.scenario.id),
+            Err(e) => {
+                eprintln!("error: {e}");
+                bad += 1;
+            }
+        }
+    }
+    if bad > 0 {
+        anyhow::bail!("{bad} of {} scenario files do not load", files.len());
+    }
+    Ok(())
+}
