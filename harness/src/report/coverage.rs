@@ -6,9 +6,9 @@ use crate::catalog::catalog;
 use crate::run::message_checks::{ON_REQUESTOR_MESSAGES, ON_SERVER_MESSAGES};
 use crate::run::wire_checks::WIRE_CHECKED;
 use crate::scenario::load::LoadedScenario;
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct CoverageRow {
     pub id: String,
     pub level: String,
@@ -16,7 +16,7 @@ pub struct CoverageRow {
     pub scenarios: Vec<String>,
 }
 
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct Coverage {
     /// Black-box requirements with at least one scenario.
     pub covered: usize,

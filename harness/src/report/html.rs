@@ -88,7 +88,7 @@ pub fn render(report: &RunReport) -> Result<String, String> {
                     index: i,
                     at_ms: e.at_ms,
                     conn: e.conn.clone(),
-                    dir: e.dir,
+                    dir: e.dir.0,
                     text: e.text.clone(),
                     cited: cited.contains(&i),
                 })

@@ -5,19 +5,20 @@
 pub mod coverage;
 pub mod html;
 pub mod junit;
+pub mod merge;
 pub mod write;
 
 use crate::catalog::requirement;
 use crate::run::runner::ScenarioOutcome;
 use crate::run::verdict::Verdict;
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
 
 pub const SCHEMA: &str = "alq-harness/report";
 pub const SCHEMA_VERSION: u32 = 1;
 
 /// A requirement's verdict across the scenarios that cover it.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct RequirementRow {
     pub id: String,
     pub section: String,
@@ -28,7 +29,7 @@ pub struct RequirementRow {
     pub scenarios: Vec<String>,
 }
 
-#[derive(Debug, Clone, Default, Serialize)]
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Counts {
     pub pass: usize,
     pub fail: usize,
@@ -51,9 +52,53 @@ impl Counts {
     }
 }
 
-#[derive(Debug, Clone, Serialize)]
+/// Which part of a sharded run a report holds: shard `index` of `count`
+/// (1-based).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Shard {
+    pub index: usize,
+    pub count: usize,
+}
+
+impl std::str::FromStr for Shard {
+    type Err = String;
+
+    /// "K/N" with 1 <= K <= N.
+    fn from_str(text: &str) -> Result<Self, String> {
+        let bad = || format!("shard '{text}' is not K/N with 1 <= K <= N");
+        let (k, n) = text.split_once('/').ok_or_else(bad)?;
+        let index: usize = k.trim().parse().map_err(|_| bad())?;
+        let count: usize = n.trim().parse().map_err(|_| bad())?;
+        if index == 0 || index > count {
+            return Err(bad());
+        }
+        Ok(Shard { index, count })
+    }
+}
+
+impl Shard {
+    /// Whether the scenario at `position` of the selection belongs to this
+    /// shard: round-robin, so every shard gets a spread of the suite.
+    pub fn holds(&self, position: usize) -> bool {
+        position % self.count == self.index - 1
+    }
+}
+
+fn schema_name<'de, D: serde::Deserializer<'de>>(d: D) -> Result<String, D::Error> {
+    let text = String::deserialize(d)?;
+    if text == SCHEMA {
+        Ok(text)
+    } else {
+        Err(serde::de::Error::custom(format!(
+            "schema '{text}' is not {SCHEMA}"
+        )))
+    }
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct RunReport {
-    pub schema: &'static str,
+    #[serde(deserialize_with = "schema_name")]
+    pub schema: String,
     pub version: u32,
     pub target: String,
     pub target_kind: String,
@@ -69,6 +114,9 @@ pub struct RunReport {
     pub scenarios: Vec<ScenarioOutcome>,
     /// Catalog coverage of the scenario set the run was drawn from.
     pub coverage: Option<coverage::Coverage>,
+    /// The part of a sharded run this report holds; absent for a whole run.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub shard: Option<Shard>,
 }
 
 impl RunReport {
@@ -119,7 +167,7 @@ impl RunReport {
             requirement_counts.add(r.verdict);
         }
         RunReport {
-            schema: SCHEMA,
+            schema: SCHEMA.to_string(),
             version: SCHEMA_VERSION,
             target: target.to_string(),
             target_kind: target_kind.to_string(),
@@ -132,6 +180,7 @@ impl RunReport {
             requirements,
             scenarios,
             coverage: None,
+            shard: None,
         }
     }
 

@@ -55,6 +55,13 @@ pub fn write_reports(
         write_atomic(&path, &bytes)?;
         written.push(path);
     }
+    written.extend(write_documents(dir, report)?);
+    Ok(written)
+}
+
+/// Writes `report.json`, `junit.xml` and `index.html` into `dir`.
+pub fn write_documents(dir: &Path, report: &RunReport) -> Result<Vec<PathBuf>, ReportError> {
+    let mut written = Vec::new();
     let json = report.to_json().map_err(|e| ReportError::Encode {
         what: "report.json",
         reason: e.to_string(),

@@ -30,14 +30,45 @@ use std::time::Duration;
 use tokio::time::Instant;
 
 /// Who did what, when, on which connection.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, serde::Deserialize)]
 pub struct Entry {
     /// Milliseconds since the scenario started (virtual on the paused clock).
     pub at_ms: u64,
     pub conn: String,
-    /// "send", "recv" or "note".
-    pub dir: &'static str,
+    pub dir: Direction,
     pub text: String,
+}
+
+/// "send", "recv" or "note".
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(transparent)]
+pub struct Direction(pub &'static str);
+
+impl<'de> serde::Deserialize<'de> for Direction {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        let text = <String as serde::Deserialize>::deserialize(d)?;
+        ["send", "recv", "note"]
+            .into_iter()
+            .find(|known| *known == text)
+            .map(Direction)
+            .ok_or_else(|| {
+                serde::de::Error::custom(format!(
+                    "transcript direction '{text}' is not send, recv or note"
+                ))
+            })
+    }
+}
+
+impl std::fmt::Display for Direction {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.0)
+    }
+}
+
+impl PartialEq<&str> for Direction {
+    fn eq(&self, other: &&str) -> bool {
+        self.0 == *other
+    }
 }
 
 /// Why a scenario stopped early.
@@ -160,7 +191,7 @@ impl<'a> Exec<'a> {
         self.transcript.push(Entry {
             at_ms: u64::try_from(self.start.elapsed().as_millis()).unwrap_or(u64::MAX),
             conn: conn.to_string(),
-            dir,
+            dir: Direction(dir),
             text,
         });
         self.transcript.len() - 1

@@ -31,7 +31,7 @@ pub struct RunOptions {
     pub expectations: crate::target::expectations::Expectations,
 }
 
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, serde::Deserialize)]
 pub struct ScenarioOutcome {
     pub id: String,
     pub title: String,

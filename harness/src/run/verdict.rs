@@ -3,9 +3,9 @@
 
 use crate::catalog::{requirement, Strength};
 use crate::scenario::model::LevelOverride;
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
 #[serde(rename_all = "kebab-case")]
 pub enum Verdict {
     Pass,
@@ -36,7 +36,7 @@ impl Verdict {
 
 /// One judged check, citing its requirement and the transcript entry that
 /// decided it.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Finding {
     pub requirement: String,
     pub verdict: Verdict,

@@ -57,6 +57,16 @@ enum Command {
         #[arg(long, default_value_t = 2)]
         jobs: usize,
     },
+    /// Join the reports of a sharded run (`run --shard K/N`) into one:
+    /// DIR/<target>/ with report.json, junit.xml, index.html and the pcaps.
+    /// Exit code as for `run` over the whole suite.
+    Merge {
+        /// Each shard's report.json, or the directory holding it.
+        #[arg(required = true)]
+        reports: Vec<PathBuf>,
+        #[arg(long = "reports-dir", default_value = "reports")]
+        out: PathBuf,
+    },
     /// Validate scenario files without running them.
     Check {
         #[arg(required = true)]
@@ -90,6 +100,7 @@ fn main() -> ExitCode {
         Command::Check { files } => suite::check(&files),
         Command::Coverage { scenarios, report } => suite::coverage(scenarios, &report),
         Command::Faults { scenarios, jobs } => return suite::faults(scenarios, jobs),
+        Command::Merge { reports, out } => return suite::merge(&reports, &out),
         Command::Decode { file, port } => decode::decode(&file, port),
         Command::Serve(args) => runtime().and_then(|rt| rt.block_on(reference::serve(args))),
         Command::Watch(args) => runtime().and_then(|rt| rt.block_on(reference::watch_server(args))),

@@ -2,7 +2,7 @@
 
 use crate::reference::stop_signal;
 use crate::runtime;
-use anyhow::Result;
+use anyhow::{Context, Result};
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
@@ -38,9 +38,14 @@ pub(crate) struct RunArgs {
     /// `alq-harness faults`), to see how the harness reports it.
     #[arg(long)]
     fault: Option<String>,
-    /// Where reports go: DIR/<target>/{report.json,junit.xml,index.html,pcap/}.
+    /// Where reports go: DIR/<target>/{report.json,junit.xml,index.html,pcap/}
+    /// (DIR/<target>-shard-K-of-N/ for a shard).
     #[arg(long, default_value = "reports")]
     reports: PathBuf,
+    /// Run only shard K of N (1-based): every Nth scenario of the selection,
+    /// starting with the Kth. `alq-harness merge` joins the shards' reports.
+    #[arg(long)]
+    shard: Option<alq_harness::report::Shard>,
 }
 
 fn scenario_dir(arg: Option<PathBuf>) -> PathBuf {
@@ -84,9 +89,17 @@ fn run_suite_cli(args: RunArgs) -> Result<u8> {
         profile.faults = FaultSet::one(fault);
     }
     let scenarios = alq_harness::scenario::load::load_dir(&scenario_dir(args.scenarios))?;
-    let chosen = selected(&scenarios, &args.filter);
+    let mut chosen = selected(&scenarios, &args.filter);
     if chosen.is_empty() {
         anyhow::bail!("no scenario matches the filter {:?}", args.filter);
+    }
+    if let Some(shard) = args.shard {
+        chosen = chosen
+            .into_iter()
+            .enumerate()
+            .filter(|(i, _)| shard.holds(*i))
+            .map(|(_, l)| l)
+            .collect();
     }
     runtime()?
         .block_on(alq_harness::target::backend::preflight(&profile))
@@ -200,9 +213,15 @@ fn run_suite_cli(args: RunArgs) -> Result<u8> {
     );
     let report = alq_harness::report::RunReport {
         coverage: Some(alq_harness::report::coverage::Coverage::of(&scenarios)),
+        shard: args.shard,
         ..report
     };
-    let dir = args.reports.join(&profile.name);
+    let dir = match args.shard {
+        Some(s) => args
+            .reports
+            .join(format!("{}-shard-{}-of-{}", profile.name, s.index, s.count)),
+        None => args.reports.join(&profile.name),
+    };
     alq_harness::report::write::write_reports(&dir, &report, started)?;
     say!("reports in {}", dir.display());
     Ok(if interrupted { code.max(2) } else { code })
@@ -318,4 +337,79 @@ pub(crate) fn check(files: &[PathBuf]) -> Result<()> {
         anyhow::bail!("{bad} of {} scenario files do not load", files.len());
     }
     Ok(())
+}
+
+/// A report.json path, or a directory holding one.
+fn report_file(arg: &Path) -> PathBuf {
+    if arg.is_dir() {
+        arg.join("report.json")
+    } else {
+        arg.to_path_buf()
+    }
+}
+
+/// Joins the reports of a sharded run into DIR/<target>/ and exits as the
+/// whole run would have.
+pub(crate) fn merge(inputs: &[PathBuf], reports: &Path) -> ExitCode {
+    let merged = (|| -> Result<(PathBuf, u8)> {
+        let mut loaded = Vec::new();
+        for input in inputs {
+            let path = report_file(input);
+            let bytes =
+                std::fs::read(&path).with_context(|| format!("cannot read {}", path.display()))?;
+            let report: alq_harness::report::RunReport = serde_json::from_slice(&bytes)
+                .with_context(|| format!("{} is not an alq-harness report", path.display()))?;
+            loaded.push((path, report));
+        }
+        let shard_dirs: Vec<PathBuf> = loaded
+            .iter()
+            .map(|(p, _)| p.parent().unwrap_or(Path::new(".")).to_path_buf())
+            .collect();
+        let report = alq_harness::report::merge::merge(loaded)?;
+        let dir = reports.join(&report.target);
+        for s in &report.scenarios {
+            let name = alq_harness::report::pcap_name(&s.id);
+            if let Some(from) = shard_dirs
+                .iter()
+                .map(|d| d.join(&name))
+                .find(|p| p.exists())
+            {
+                let bytes = std::fs::read(&from)
+                    .with_context(|| format!("cannot read {}", from.display()))?;
+                alq_harness::report::write::write_atomic(&dir.join(&name), &bytes)?;
+            }
+        }
+        alq_harness::report::write::write_documents(&dir, &report)?;
+        let code = alq_harness::run::runner::exit_code(&report.scenarios, report.strict);
+        let c = &report.scenario_counts;
+        say!(
+            "{} scenarios against {} from {} shards: {} pass, {} fail, {} warn, {} not-applicable, {} error",
+            report.scenarios.len(),
+            report.target,
+            inputs.len(),
+            c.pass,
+            c.fail,
+            c.warn,
+            c.not_applicable,
+            c.error
+        );
+        Ok((
+            dir,
+            if report.interrupted {
+                code.max(2)
+            } else {
+                code
+            },
+        ))
+    })();
+    match merged {
+        Ok((dir, code)) => {
+            say!("reports in {}", dir.display());
+            ExitCode::from(code)
+        }
+        Err(e) => {
+            eprintln!("error: {e:#}");
+            ExitCode::from(2)
+        }
+    }
 }
