@@ -77,3 +77,69 @@ fn exclusive_scenarios_run_after_the_others_and_outcomes_keep_file_order() {
         Some("BLQ-S-18-a")
     );
 }
+
+fn all_configured() -> LoadedScenario {
+    let path = PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+        .join("../scenarios/server/BLQ-S-26-all-configured-addresses.toml");
+    alq_harness::scenario::load::load_scenario(&path).unwrap()
+}
+
+#[test]
+fn a_small_transcript_limit_keeps_the_head_and_the_tail_and_still_cites_evidence() {
+    // 41 configured addresses: more messages than 8 entries hold.
+    let profile = TargetProfile {
+        transcript_limit: 8,
+        ..TargetProfile::reference()
+    };
+    let o = run_one(&all_configured(), &profile, &RunOptions::default());
+    assert_eq!(o.verdict, Verdict::Pass, "{:#?}", o.findings);
+    assert_eq!(o.transcript.len(), 9, "8 kept and one note");
+    assert!(o
+        .transcript
+        .iter()
+        .any(|e| e.text.contains("transcript entries not kept")));
+    for f in &o.findings {
+        if let Some(i) = f.frame {
+            assert!(i < o.transcript.len(), "{f:?}");
+        }
+    }
+}
+
+#[test]
+fn a_small_pcap_limit_records_the_start_and_says_so() {
+    let profile = TargetProfile {
+        pcap_limit: 600,
+        ..TargetProfile::reference()
+    };
+    let o = run_one(&all_configured(), &profile, &RunOptions::default());
+    assert_eq!(o.verdict, Verdict::Pass);
+    let recorded: usize = o
+        .connections
+        .iter()
+        .flat_map(|c| &c.records)
+        .map(|r| match &r.event {
+            alq_harness::capture::pcap::TapEvent::FromClient(d)
+            | alq_harness::capture::pcap::TapEvent::FromServer(d) => d.len(),
+            _ => 0,
+        })
+        .sum();
+    assert!(recorded > 0 && recorded <= 600, "{recorded}");
+    assert!(o
+        .transcript
+        .iter()
+        .any(|e| e.text.contains("pcap limit reached")));
+}
+
+#[test]
+fn an_expect_gives_up_after_the_message_limit() {
+    let profile = TargetProfile {
+        message_limit: 5,
+        ..TargetProfile::reference()
+    };
+    let o = run_one(&all_configured(), &profile, &RunOptions::default());
+    assert_eq!(o.verdict, Verdict::Fail);
+    assert!(o
+        .findings
+        .iter()
+        .any(|f| f.requirement == "BLQ-S-26" && f.message.contains("still sending after 5")));
+}

@@ -65,6 +65,7 @@ pub fn merge(reports: Vec<(PathBuf, RunReport)>) -> Result<RunReport, MergeError
     let mut started: Option<SystemTime> = None;
     let mut longest = Duration::ZERO;
     let mut interrupted = false;
+    let mut peak_rss_kb: Option<u64> = None;
     for (path, report) in &reports {
         let Some(Shard { index, count: n }) = report.shard else {
             return Err(MergeError::NotSharded { path: path.clone() });
@@ -119,6 +120,7 @@ pub fn merge(reports: Vec<(PathBuf, RunReport)>) -> Result<RunReport, MergeError
         }
         longest = longest.max(Duration::from_millis(report.duration_ms));
         interrupted |= report.interrupted;
+        peak_rss_kb = peak_rss_kb.max(report.peak_rss_kb);
     }
     if let Some(missing) = seen.iter().position(Option::is_none) {
         return Err(MergeError::MissingShard {
@@ -138,6 +140,7 @@ pub fn merge(reports: Vec<(PathBuf, RunReport)>) -> Result<RunReport, MergeError
     );
     Ok(RunReport {
         coverage: first.coverage.clone(),
+        peak_rss_kb,
         ..merged
     })
 }

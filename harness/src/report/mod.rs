@@ -117,6 +117,19 @@ pub struct RunReport {
     /// The part of a sharded run this report holds; absent for a whole run.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub shard: Option<Shard>,
+    /// Peak resident memory of the harness process in KiB (Linux), for runs
+    /// made by the command line.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub peak_rss_kb: Option<u64>,
+}
+
+/// This process's peak resident memory in KiB (VmHWM), where /proc has it.
+pub fn peak_rss_kb() -> Option<u64> {
+    let status = std::fs::read_to_string("/proc/self/status").ok()?;
+    status
+        .lines()
+        .find_map(|l| l.strip_prefix("VmHWM:"))
+        .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
 }
 
 impl RunReport {
@@ -181,6 +194,7 @@ impl RunReport {
             scenarios,
             coverage: None,
             shard: None,
+            peak_rss_kb: None,
         }
     }
 

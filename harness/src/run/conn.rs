@@ -3,15 +3,23 @@
 
 use crate::capture::pcap::{TapEvent, TapRecord};
 use crate::net::transport::BoxedIo;
-use crate::wire::{FrameDecoder, RawMessage};
-use std::collections::HashSet;
+use crate::wire::{FrameDecoder, MessageType, RawMessage, StatusCode};
 use std::collections::VecDeque;
+use std::collections::{HashMap, HashSet};
 use std::io;
 use std::net::Ipv4Addr;
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::sync::Arc;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::time::Instant;
+
+/// Bits of [`HarnessConn::reported`].
+pub const AS_ACTIVE: u8 = 1;
+pub const AS_UNASSIGNED: u8 = 2;
+
+/// Bulk query xids a connection keeps (a requestor flooding queries is not
+/// answered past this).
+pub const KEPT_QUERY_XIDS: usize = 1024;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Closed {
@@ -38,8 +46,13 @@ pub struct HarnessConn {
     pub closed: Option<Closed>,
     pub paused: bool,
     pub write_closed: bool,
-    /// Every message received, in order.
-    pub received: Vec<RawMessage>,
+    /// The latest message received.
+    pub last_received: Option<RawMessage>,
+    /// Status codes of every message received.
+    pub statuses: HashSet<StatusCode>,
+    /// xids of the bulk queries received (harness as server), in order, at
+    /// most [`KEPT_QUERY_XIDS`].
+    pub bulk_query_xids: Vec<u32>,
     /// The last message an `expect` matched; `None` when the last `expect`
     /// matched nothing.
     pub last_matched: Option<RawMessage>,
@@ -63,8 +76,10 @@ pub struct HarnessConn {
     pub sent_xids: Vec<u32>,
     /// The parameter request list of the last query sent.
     pub requested: Vec<u8>,
-    /// (xid, ciaddr) of the binding replies judged so far.
-    pub reported: HashSet<(u32, Ipv4Addr)>,
+    /// (xid, ciaddr) of the binding replies judged so far, with the types
+    /// they came as ([`AS_ACTIVE`], [`AS_UNASSIGNED`]): one entry per address
+    /// and query however long the stream.
+    pub reported: HashMap<(u32, Ipv4Addr), u8>,
     /// xids of the requests judged so far (harness as server).
     pub request_xids: HashSet<u32>,
     /// An active query was judged on this connection (harness as server).
@@ -73,6 +88,10 @@ pub struct HarnessConn {
     pub opened_seq: u64,
     start: Instant,
     order: Arc<AtomicU64>,
+    /// Bytes the pcap may still record, shared by a scenario's connections.
+    budget: Arc<AtomicUsize>,
+    /// Traffic went unrecorded because the budget ran out.
+    pub tap_truncated: bool,
 }
 
 impl HarnessConn {
@@ -82,6 +101,7 @@ impl HarnessConn {
         start: Instant,
         harness_is_client: bool,
         order: Arc<AtomicU64>,
+        budget: Arc<AtomicUsize>,
     ) -> Self {
         let opened_seq = order.fetch_add(1, Ordering::Relaxed);
         HarnessConn {
@@ -91,7 +111,9 @@ impl HarnessConn {
             closed: None,
             paused: false,
             write_closed: false,
-            received: Vec::new(),
+            last_received: None,
+            statuses: HashSet::new(),
+            bulk_query_xids: Vec::new(),
             last_matched: None,
             any_expect: false,
             opened_at: Instant::now(),
@@ -103,16 +125,31 @@ impl HarnessConn {
             active_query_sent: false,
             sent_xids: Vec::new(),
             requested: Vec::new(),
-            reported: HashSet::new(),
+            reported: HashMap::new(),
             request_xids: HashSet::new(),
             active_query_received: false,
             opened_seq,
             start,
             order,
+            budget,
+            tap_truncated: false,
         }
     }
 
     fn record(&mut self, event: TapEvent) {
+        if let TapEvent::FromClient(data) | TapEvent::FromServer(data) = &event {
+            let len = data.len();
+            let granted = self
+                .budget
+                .fetch_update(Ordering::Relaxed, Ordering::Relaxed, |left| {
+                    left.checked_sub(len)
+                })
+                .is_ok();
+            if !granted {
+                self.tap_truncated = true;
+                return;
+            }
+        }
         self.tap.push(TapRecord {
             at: self.start.elapsed(),
             seq: self.order.fetch_add(1, Ordering::Relaxed),
@@ -151,6 +188,51 @@ impl HarnessConn {
             let event = self.close_event(false, kind);
             self.record(event);
         }
+    }
+
+    /// Keeps what later steps ask about a received message, not the message.
+    fn remember(&mut self, msg: &RawMessage) {
+        if let Ok(Some(status)) = msg.status() {
+            self.statuses.insert(status.code);
+        }
+        let is_bulk_query = msg.message_type() == Ok(MessageType::BulkLeaseQuery);
+        let xid = msg.header.xid;
+        if is_bulk_query
+            && self.bulk_query_xids.len() < KEPT_QUERY_XIDS
+            && !self.bulk_query_xids.contains(&xid)
+        {
+            self.bulk_query_xids.push(xid);
+        }
+        self.last_received = Some(msg.clone());
+    }
+
+    /// Records a binding reply once it has been judged.
+    pub fn note_binding(&mut self, msg: &RawMessage) {
+        let bit = match msg.message_type() {
+            Ok(MessageType::LeaseActive) => AS_ACTIVE,
+            Ok(MessageType::LeaseUnassigned) => AS_UNASSIGNED,
+            _ => return,
+        };
+        *self
+            .reported
+            .entry((msg.header.xid, msg.header.ciaddr))
+            .or_default() |= bit;
+    }
+
+    /// Addresses reported in binding replies (to query `xid` only, when given).
+    pub fn reported_addresses(&self, xid: Option<u32>) -> HashSet<Ipv4Addr> {
+        self.reported
+            .keys()
+            .filter(|(x, _)| xid.is_none_or(|want| *x == want))
+            .map(|(_, a)| *a)
+            .collect()
+    }
+
+    /// Whether `addr` was ever reported with the type `bit` stands for.
+    pub fn reported_as(&self, addr: Ipv4Addr, bit: u8) -> bool {
+        self.reported
+            .iter()
+            .any(|((_, a), bits)| *a == addr && bits & bit != 0)
     }
 
     /// Takes the stream out (for a TLS upgrade); put it back with [`replace`](Self::replace).
@@ -223,6 +305,9 @@ impl HarnessConn {
     pub async fn next(&mut self, deadline: Instant) -> (Incoming, Option<usize>) {
         loop {
             if let Some(event) = self.pending.pop_front() {
+                if let (Incoming::Message(msg), None) = &event {
+                    self.remember(msg);
+                }
                 return event;
             }
             if let Some(kind) = self.closed {
@@ -253,10 +338,7 @@ impl HarnessConn {
             for event in self.decoder.decode(buf.get(..n).unwrap_or_default()) {
                 let incoming = match event {
                     Ok(frame) => match RawMessage::decode_bytes(frame.payload) {
-                        Ok(msg) => {
-                            self.received.push(msg.clone());
-                            Incoming::Message(Box::new(msg))
-                        }
+                        Ok(msg) => Incoming::Message(Box::new(msg)),
                         Err(e) => Incoming::Garbage(format!(
                             "frame at stream offset {}: {e}",
                             frame.offset

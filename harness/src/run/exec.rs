@@ -12,6 +12,7 @@ mod trigger;
 
 use super::conn::{HarnessConn, Incoming};
 use super::message_checks;
+use super::transcript::Transcript;
 use super::verdict::{broken, Finding, Verdict};
 use super::wire_checks;
 use crate::capture::pcap::ConnectionTap;
@@ -88,11 +89,15 @@ pub struct Exec<'a> {
     finished: Vec<(String, HarnessConn)>,
     /// Orders tap records of all connections.
     order: std::sync::Arc<std::sync::atomic::AtomicU64>,
+    /// Bytes the scenario's pcap may still record.
+    pcap_budget: std::sync::Arc<std::sync::atomic::AtomicUsize>,
+    /// Messages one `expect` reads at most.
+    message_limit: usize,
     /// Requirements the per-message checks evaluated at least once.
     checked: std::collections::BTreeSet<&'static str>,
     accepted: Vec<(String, Instant)>,
     vars: Vars,
-    pub transcript: Vec<Entry>,
+    transcript: Transcript,
     pub findings: Vec<Finding>,
     start: Instant,
     step_start: Instant,
@@ -127,10 +132,14 @@ impl<'a> Exec<'a> {
             conns: HashMap::new(),
             finished: Vec::new(),
             order: Default::default(),
+            pcap_budget: std::sync::Arc::new(std::sync::atomic::AtomicUsize::new(
+                profile.pcap_limit,
+            )),
+            message_limit: profile.message_limit.max(1),
             checked: Default::default(),
             accepted: Vec::new(),
             vars: Vars::new(),
-            transcript: Vec::new(),
+            transcript: Transcript::new(profile.transcript_limit),
             findings: Vec::new(),
             start: now,
             step_start: now,
@@ -146,7 +155,13 @@ impl<'a> Exec<'a> {
         if let Some(old) = self.conns.remove(name) {
             self.finished.push((name.to_string(), old));
         }
-        let conn = HarnessConn::new(io, self.start, harness_is_client, self.order.clone());
+        let conn = HarnessConn::new(
+            io,
+            self.start,
+            harness_is_client,
+            self.order.clone(),
+            self.pcap_budget.clone(),
+        );
         self.conns.insert(name.to_string(), conn);
     }
 
@@ -193,8 +208,7 @@ impl<'a> Exec<'a> {
             conn: conn.to_string(),
             dir: Direction(dir),
             text,
-        });
-        self.transcript.len() - 1
+        })
     }
 
     fn default_requirement(&self) -> String {
@@ -294,14 +308,11 @@ impl<'a> Exec<'a> {
                             message_checks::requestor_message(msg, &context, checked)
                         }
                     });
-                    match msg.message_type() {
-                        Ok(MessageType::LeaseActive | MessageType::LeaseUnassigned) => {
-                            c.reported.insert((msg.header.xid, msg.header.ciaddr));
-                        }
-                        Ok(MessageType::ActiveLeaseQuery) if role == Role::Server => {
-                            c.active_query_received = true
-                        }
-                        _ => {}
+                    c.note_binding(msg);
+                    if role == Role::Server
+                        && msg.message_type() == Ok(MessageType::ActiveLeaseQuery)
+                    {
+                        c.active_query_received = true;
                     }
                     if role == Role::Server {
                         c.request_xids.insert(msg.header.xid);
@@ -372,11 +383,33 @@ impl<'a> Exec<'a> {
                 });
             }
         }
+        let truncated: Vec<String> = self
+            .finished
+            .iter()
+            .map(|(n, c)| (n, c))
+            .chain(self.conns.iter())
+            .filter(|(_, c)| c.tap_truncated)
+            .map(|(n, _)| n.clone())
+            .collect();
+        if !truncated.is_empty() {
+            self.log(
+                "",
+                "note",
+                format!(
+                    "pcap limit reached: later traffic on {} judged but not recorded",
+                    truncated.join(", ")
+                ),
+            );
+        }
         let connections = self.taps();
         self.backend.finish().await;
+        let (transcript, index) = self.transcript.finish();
+        for f in &mut self.findings {
+            f.frame = f.frame.and_then(&index);
+        }
         Ran {
             connections,
-            transcript: self.transcript,
+            transcript,
             findings: self.findings,
             error,
             elapsed,
@@ -511,9 +544,9 @@ impl<'a> Exec<'a> {
         let Some(msg) = conn
             .last_matched
             .clone()
-            .or_else(|| conn.received.last().cloned())
+            .or_else(|| conn.last_received.clone())
         else {
-            let frame = self.transcript.len().checked_sub(1);
+            let frame = self.transcript.last_seq();
             return self.judge(
                 None,
                 Some(LevelOverride::Must),
@@ -542,7 +575,7 @@ impl<'a> Exec<'a> {
                 Ok(())
             }
             None => {
-                let frame = self.transcript.len().checked_sub(1);
+                let frame = self.transcript.last_seq();
                 self.judge(
                     None,
                     None,

@@ -6,7 +6,7 @@
 use super::verdict::Verdict;
 use crate::wire::options::code;
 use crate::wire::{DhcpState, MessageType, RawMessage, StatusCode};
-use std::collections::{BTreeSet, HashSet};
+use std::collections::{BTreeSet, HashMap, HashSet};
 use std::net::Ipv4Addr;
 
 /// Requirements judged on every server message, and on every requestor message.
@@ -35,7 +35,7 @@ pub struct ServerConn<'a> {
     /// The parameter request list of the last query sent.
     pub requested: &'a [u8],
     /// (xid, ciaddr) of the binding replies received on it before this one.
-    pub reported: &'a HashSet<(u32, Ipv4Addr)>,
+    pub reported: &'a HashMap<(u32, Ipv4Addr), u8>,
 }
 
 /// What the harness knows of the connection a requestor message came on.
@@ -78,7 +78,9 @@ pub fn server_message(
     }
     let active = conn.active;
     if binding && !active {
-        let repeated = conn.reported.contains(&(msg.header.xid, msg.header.ciaddr));
+        let repeated = conn
+            .reported
+            .contains_key(&(msg.header.xid, msg.header.ciaddr));
         judge(
             "BLQ-S-19",
             repeated,
@@ -347,7 +349,7 @@ mod tests {
     use crate::wire::{MessageBuilder, OptionItem};
 
     fn judged(msg: &RawMessage) -> Broken {
-        let reported = HashSet::new();
+        let reported = HashMap::new();
         let conn = ServerConn {
             active: false,
             sent_xids: &[7],

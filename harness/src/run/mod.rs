@@ -5,5 +5,6 @@ pub mod exec;
 pub mod kill_matrix;
 pub mod message_checks;
 pub mod runner;
+pub mod transcript;
 pub mod verdict;
 pub mod wire_checks;

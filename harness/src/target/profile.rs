@@ -108,6 +108,17 @@ pub struct TargetProfile {
     /// An address of the harness host the target is configured to refuse
     /// leasequery connections from (RFC 6926 §8.1 access control).
     pub denied_source: Option<std::net::IpAddr>,
+    /// Transcript entries kept per scenario: the first half, then the latest.
+    #[serde(default = "default_transcript_limit")]
+    pub transcript_limit: usize,
+    /// Bytes of traffic recorded for the pcap per scenario; later traffic is
+    /// judged but not recorded.
+    #[serde(default = "default_pcap_limit")]
+    pub pcap_limit: usize,
+    /// Messages one `expect` step reads at most before it gives up on a peer
+    /// that does not stop sending.
+    #[serde(default = "default_message_limit")]
+    pub message_limit: usize,
     /// Deliberate defects of the reference target (never from a file).
     #[serde(skip)]
     pub faults: crate::reference::faults::FaultSet,
@@ -115,6 +126,18 @@ pub struct TargetProfile {
 
 fn default_max_connections() -> usize {
     crate::session::timers::BULK_LQ_MAX_CONNS
+}
+
+fn default_transcript_limit() -> usize {
+    crate::run::transcript::DEFAULT_LIMIT
+}
+
+fn default_pcap_limit() -> usize {
+    16 << 20
+}
+
+fn default_message_limit() -> usize {
+    10_000_000
 }
 
 fn default_slack() -> String {
@@ -167,6 +190,9 @@ impl TargetProfile {
             max_connections: default_max_connections(),
             control: None,
             denied_source: None,
+            transcript_limit: default_transcript_limit(),
+            pcap_limit: default_pcap_limit(),
+            message_limit: default_message_limit(),
             faults: Default::default(),
         }
     }

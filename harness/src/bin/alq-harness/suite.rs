@@ -214,6 +214,7 @@ fn run_suite_cli(args: RunArgs) -> Result<u8> {
     let report = alq_harness::report::RunReport {
         coverage: Some(alq_harness::report::coverage::Coverage::of(&scenarios)),
         shard: args.shard,
+        peak_rss_kb: alq_harness::report::peak_rss_kb(),
         ..report
     };
     let dir = match args.shard {

@@ -1,22 +1,19 @@
 //! `expect-addresses`: which addresses a connection has reported so far.
 
 use super::{Exec, Stop};
+use crate::run::conn::{AS_ACTIVE, AS_UNASSIGNED};
 use crate::scenario::expr;
 use crate::scenario::model::{ExpectAddresses, StatusName, TypeName};
 use crate::wire::MessageType;
-use std::net::Ipv4Addr;
 
 impl Exec<'_> {
     pub(super) fn expect_addresses(&mut self, e: &ExpectAddresses) -> Result<(), Stop> {
         let wanted =
             expr::addresses(&e.include, &self.vars).map_err(|err| Stop::Error(err.to_string()))?;
+        let xid = e.xid.as_ref().map(|v| self.number(v)).transpose()?;
         let conn = self.conn(&e.conn)?;
-        let received = conn.received.clone();
         if let Some(StatusName(Some(excuse))) = e.unless_status {
-            if received
-                .iter()
-                .any(|m| matches!(m.status(), Ok(Some(s)) if s.code == excuse))
-            {
+            if conn.statuses.contains(&excuse) {
                 let frame = self.log(
                     &e.conn,
                     "note",
@@ -30,22 +27,11 @@ impl Exec<'_> {
                 return Ok(());
             }
         }
-        let xid = e.xid.as_ref().map(|v| self.number(v)).transpose()?;
-        let seen: Vec<Ipv4Addr> = received
-            .iter()
-            .filter(|m| xid.is_none_or(|x| m.header.xid == x))
-            .filter(|m| {
-                matches!(
-                    m.message_type(),
-                    Ok(MessageType::LeaseActive | MessageType::LeaseUnassigned)
-                )
-            })
-            .map(|m| m.header.ciaddr)
-            .collect();
+        let seen = conn.reported_addresses(xid);
         if let Some(list) = &e.exclude {
             let unwanted =
                 expr::addresses(list, &self.vars).map_err(|err| Stop::Error(err.to_string()))?;
-            let frame = self.transcript.len().checked_sub(1);
+            let frame = self.transcript.last_seq();
             if let Some(a) = unwanted.iter().find(|a| seen.contains(a)) {
                 return self.judge(
                     e.requirement.as_deref(),
@@ -60,20 +46,26 @@ impl Exec<'_> {
             .filter(|a| !seen.contains(a))
             .map(ToString::to_string)
             .collect();
-        let frame = self.transcript.len().checked_sub(1);
+        let frame = self.transcript.last_seq();
         if let (Some(TypeName(want)), true) = (e.seen_as, missing.is_empty()) {
-            for addr in &wanted {
-                let seen = received
-                    .iter()
-                    .any(|m| m.header.ciaddr == *addr && m.message_type() == Ok(want));
-                if !seen {
-                    return self.judge(
-                        e.requirement.as_deref(),
-                        None,
-                        format!("{addr} was never reported as {want}"),
-                        frame,
-                    );
+            let bit = match want {
+                MessageType::LeaseActive => AS_ACTIVE,
+                MessageType::LeaseUnassigned => AS_UNASSIGNED,
+                other => {
+                    return Err(Stop::Error(format!(
+                        "seen-as {other}: only DHCPLEASEACTIVE or DHCPLEASEUNASSIGNED"
+                    )))
                 }
+            };
+            let conn = self.conn(&e.conn)?;
+            let never = wanted.iter().find(|a| !conn.reported_as(**a, bit)).copied();
+            if let Some(addr) = never {
+                return self.judge(
+                    e.requirement.as_deref(),
+                    None,
+                    format!("{addr} was never reported as {want}"),
+                    frame,
+                );
             }
         }
         if missing.is_empty() {

@@ -7,13 +7,7 @@ use crate::wire::MessageType;
 
 impl Exec<'_> {
     pub(super) async fn answer_bulk(&mut self, a: &AnswerBulk) -> Result<(), Stop> {
-        let mut xids: Vec<u32> = Vec::new();
-        for m in &self.conn(&a.conn)?.received {
-            let is_query = m.message_type() == Ok(MessageType::BulkLeaseQuery);
-            if is_query && !xids.contains(&m.header.xid) {
-                xids.push(m.header.xid);
-            }
-        }
+        let xids = self.conn(&a.conn)?.bulk_query_xids.clone();
         if xids.is_empty() {
             return Err(Stop::Error(format!(
                 "answer-bulk: no bulk query was received on '{}'",

@@ -194,11 +194,24 @@ impl Exec<'_> {
         let mut last_progress = self.step_start;
         let mut last_frame = None;
         let mut stop_reason = String::new();
+        let mut read = 0usize;
         while matched < max {
             let deadline = last_progress + within + self.slack;
             let (event, frame) = self.receive(&e.conn, deadline).await?;
             match event {
                 Incoming::Message(msg) => {
+                    read += 1;
+                    if read > self.message_limit {
+                        return self.judge(
+                            req,
+                            e.level,
+                            format!(
+                                "still sending after {} messages (the profile's message-limit) with {matched} matching",
+                                self.message_limit
+                            ),
+                            frame,
+                        );
+                    }
                     if e.idle {
                         // Any message ends the idle period the timer measures.
                         let now = Instant::now();
@@ -263,7 +276,7 @@ impl Exec<'_> {
             } else {
                 format!("no matching message: {stop_reason}")
             };
-            let frame = last_frame.or(self.transcript.len().checked_sub(1));
+            let frame = last_frame.or(self.transcript.last_seq());
             return self.judge(req, e.level, what, frame);
         }
         self.pass(req, format!("{matched} matching message(s)"), last_frame);
@@ -289,7 +302,6 @@ impl Exec<'_> {
         };
         let frame = self
             .transcript
-            .iter()
             .rposition(|t| t.conn == e.conn && t.dir == "recv");
         match self.mismatch(e, &msg)? {
             None => {

@@ -20,7 +20,7 @@ impl Exec<'_> {
             None if role == Role::Server => self
                 .conns
                 .get(&s.conn)
-                .and_then(|c| c.received.last())
+                .and_then(|c| c.last_received.as_ref())
                 .map(|m| m.header.xid)
                 .unwrap_or(0),
             None => {
