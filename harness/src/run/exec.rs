@@ -575,13 +575,16 @@ impl<'a> Exec<'a> {
                 Ok(())
             }
             None => {
+                // Graded like the scenario's requirement, but later steps need
+                // the value: the scenario ends here either way.
                 let frame = self.transcript.last_seq();
                 self.judge(
                     None,
                     None,
                     format!("the last message has no {:?} to capture", c.field),
                     frame,
-                )
+                )?;
+                Err(Stop::Failed)
             }
         }
     }

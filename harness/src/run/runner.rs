@@ -29,6 +29,44 @@ pub struct RunOptions {
     pub cancel: std::sync::Arc<std::sync::atomic::AtomicBool>,
     /// Known deviations of the target.
     pub expectations: crate::target::expectations::Expectations,
+    /// Where each scenario's pcap is written as soon as it finishes, so a run
+    /// holds no capture longer than one scenario; kept in the outcomes when
+    /// absent.
+    pub pcaps: Option<PcapSink>,
+}
+
+/// A report directory's `pcap/` and the wall-clock time the run started (the
+/// pcaps' time base).
+#[derive(Debug, Clone)]
+pub struct PcapSink {
+    pub dir: PathBuf,
+    pub started: std::time::SystemTime,
+}
+
+impl PcapSink {
+    /// Writes the outcome's pcap and drops its capture.
+    fn take(&self, outcome: &mut ScenarioOutcome) {
+        if outcome.connections.is_empty() {
+            return;
+        }
+        let base = self
+            .started
+            .duration_since(std::time::UNIX_EPOCH)
+            .unwrap_or(Duration::ZERO);
+        let path = self.dir.join(crate::report::pcap_name(&outcome.id));
+        let written = crate::capture::pcap::render(&outcome.connections, base)
+            .map_err(|e| e.to_string())
+            .and_then(|bytes| {
+                crate::report::write::write_atomic(&path, &bytes).map_err(|e| e.to_string())
+            });
+        outcome.connections = Vec::new();
+        if let Err(e) = written {
+            outcome
+                .error
+                .get_or_insert(format!("pcap not written: {e}"));
+            outcome.verdict = Verdict::Error;
+        }
+    }
 }
 
 #[derive(Debug, Clone, Serialize, serde::Deserialize)]
@@ -205,6 +243,9 @@ pub fn run_suite(
         let Some(l) = scenarios.get(i) else { return };
         let mut outcome = run_one(l, profile, options);
         options.expectations.apply(&mut outcome);
+        if let Some(sink) = &options.pcaps {
+            sink.take(&mut outcome);
+        }
         progress(&outcome);
         if let Some(slot) = results.lock().unwrap_or_else(|e| e.into_inner()).get_mut(i) {
             *slot = Some(outcome);

@@ -7,7 +7,7 @@ use super::exec::{Direction, Entry};
 use std::collections::VecDeque;
 
 /// Entries kept per scenario unless the target profile says otherwise.
-pub const DEFAULT_LIMIT: usize = 20_000;
+pub const DEFAULT_LIMIT: usize = 2_000;
 
 #[derive(Debug)]
 pub struct Transcript {

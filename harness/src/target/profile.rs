@@ -133,7 +133,7 @@ fn default_transcript_limit() -> usize {
 }
 
 fn default_pcap_limit() -> usize {
-    16 << 20
+    4 << 20
 }
 
 fn default_message_limit() -> usize {

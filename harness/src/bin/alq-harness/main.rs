@@ -12,6 +12,7 @@ macro_rules! say {
     }};
 }
 
+mod bench;
 mod decode;
 mod reference;
 mod suite;
@@ -67,6 +68,19 @@ enum Command {
         #[arg(long = "reports-dir", default_value = "reports")]
         out: PathBuf,
     },
+    /// Rates side by side in one run: the reference server's bulk push, a
+    /// framing-only reader (the ceiling) and the harness requestor judging
+    /// every message of the same stream, with each one's peak memory.
+    Bench {
+        #[arg(long, default_value_t = 1_000_000)]
+        bindings: u32,
+    },
+    /// One part of `bench`, in its own process.
+    #[command(hide = true)]
+    BenchPart {
+        #[command(subcommand)]
+        part: BenchPart,
+    },
     /// Validate scenario files without running them.
     Check {
         #[arg(required = true)]
@@ -92,6 +106,36 @@ enum Command {
     Relay(RelayArgs),
 }
 
+#[derive(Subcommand)]
+enum BenchPart {
+    Push {
+        #[arg(long)]
+        bindings: u32,
+        #[arg(long)]
+        out: PathBuf,
+    },
+    Ceiling {
+        #[arg(long)]
+        server: std::net::SocketAddr,
+    },
+    Ingest {
+        #[arg(long)]
+        server: std::net::SocketAddr,
+        #[arg(long)]
+        messages: u64,
+    },
+}
+
+fn bench_part(part: BenchPart) -> Result<()> {
+    let measured = match part {
+        BenchPart::Push { bindings, out } => bench::push(bindings, &out)?,
+        BenchPart::Ceiling { server } => bench::ceiling(server)?,
+        BenchPart::Ingest { server, messages } => bench::ingest(server, messages)?,
+    };
+    say!("{}", serde_json::to_string(&measured)?);
+    Ok(())
+}
+
 fn main() -> ExitCode {
     let cli = Cli::parse();
     let outcome = match cli.command {
@@ -101,6 +145,8 @@ fn main() -> ExitCode {
         Command::Coverage { scenarios, report } => suite::coverage(scenarios, &report),
         Command::Faults { scenarios, jobs } => return suite::faults(scenarios, jobs),
         Command::Merge { reports, out } => return suite::merge(&reports, &out),
+        Command::Bench { bindings } => bench::bench(bindings),
+        Command::BenchPart { part } => bench_part(part),
         Command::Decode { file, port } => decode::decode(&file, port),
         Command::Serve(args) => runtime().and_then(|rt| rt.block_on(reference::serve(args))),
         Command::Watch(args) => runtime().and_then(|rt| rt.block_on(reference::watch_server(args))),

@@ -114,7 +114,18 @@ fn run_suite_cli(args: RunArgs) -> Result<u8> {
         Some(p) => alq_harness::target::expectations::Expectations::load(p, &scenarios)?,
         None => Default::default(),
     };
+    let dir = match args.shard {
+        Some(s) => args
+            .reports
+            .join(format!("{}-shard-{}-of-{}", profile.name, s.index, s.count)),
+        None => args.reports.join(&profile.name),
+    };
+    let started = std::time::SystemTime::now();
     let options = RunOptions {
+        pcaps: Some(alq_harness::run::runner::PcapSink {
+            dir: dir.clone(),
+            started,
+        }),
         strict: args.strict,
         jobs: args.jobs,
         filter: args.filter.clone(),
@@ -133,7 +144,6 @@ fn run_suite_cli(args: RunArgs) -> Result<u8> {
             cancel.store(true, std::sync::atomic::Ordering::Relaxed);
         }
     });
-    let started = std::time::SystemTime::now();
     let clock = std::time::Instant::now();
     let total = chosen.len();
     let done = std::sync::atomic::AtomicUsize::new(0);
@@ -216,12 +226,6 @@ fn run_suite_cli(args: RunArgs) -> Result<u8> {
         shard: args.shard,
         peak_rss_kb: alq_harness::report::peak_rss_kb(),
         ..report
-    };
-    let dir = match args.shard {
-        Some(s) => args
-            .reports
-            .join(format!("{}-shard-{}-of-{}", profile.name, s.index, s.count)),
-        None => args.reports.join(&profile.name),
     };
     alq_harness::report::write::write_reports(&dir, &report, started)?;
     say!("reports in {}", dir.display());

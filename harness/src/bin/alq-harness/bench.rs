@@ -1,0 +1,317 @@
+//! `bench`: ingest and push rates measured side by side in one run, each part
+//! in its own process so its peak memory is its own.
+//!
+//! 1. `push`: the reference server streams a bulk query for all configured
+//!    addresses (N bindings) over loopback TCP to a reader that only frames;
+//!    the bytes are kept in a file.
+//! 2. That file is replayed over loopback TCP, as fast as the socket takes it,
+//!    to `ceiling` (a plain tokio reader that only frames: the most this
+//!    machine can ingest) and to `ingest` (the harness requestor running a
+//!    scenario that judges every message).
+
+use crate::runtime;
+use alq_harness::net::clock::Clock;
+use alq_harness::net::server::{RunningServer, ServerRuntime, Shared};
+use alq_harness::net::transport::Incoming;
+use alq_harness::reference::leases::{Client, LeaseStore};
+use alq_harness::session::server::{ServerConfig, ServerMode};
+use alq_harness::wire::framing::encode_frame;
+use alq_harness::wire::{DhcpOption, FrameDecoder, MessageBuilder, MessageType};
+use anyhow::{Context, Result};
+use serde::{Deserialize, Serialize};
+use std::net::{Ipv4Addr, SocketAddr};
+use std::path::{Path, PathBuf};
+use std::process::Command;
+use std::time::Instant;
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::{TcpListener, TcpStream};
+
+/// The xid of the benchmark's bulk query.
+const XID: u32 = 0xbe7c_0001;
+
+#[derive(Debug, Serialize, Deserialize)]
+pub(crate) struct Measured {
+    messages: u64,
+    seconds: f64,
+    peak_rss_kb: u64,
+}
+
+impl Measured {
+    fn rate(&self) -> f64 {
+        self.messages as f64 / self.seconds.max(1e-9)
+    }
+}
+
+fn measured(messages: u64, started: Instant) -> Measured {
+    Measured {
+        messages,
+        seconds: started.elapsed().as_secs_f64(),
+        peak_rss_kb: alq_harness::report::peak_rss_kb().unwrap_or(0),
+    }
+}
+
+fn query() -> Vec<u8> {
+    let msg = MessageBuilder::request(MessageType::BulkLeaseQuery, XID)
+        .option(DhcpOption::ParameterRequestList(vec![
+            51, 91, 152, 153, 156,
+        ]))
+        .build();
+    encode_frame(&msg.encode()).unwrap_or_default()
+}
+
+/// Frames a stream until the DHCPLEASEQUERYDONE; returns the messages read.
+async fn frame_until_done(stream: &mut TcpStream, mut keep: Option<&mut Vec<u8>>) -> Result<u64> {
+    let mut decoder = FrameDecoder::new();
+    let mut buf = vec![0u8; 256 * 1024];
+    let mut messages = 0u64;
+    loop {
+        let n = stream.read(&mut buf).await?;
+        anyhow::ensure!(n > 0, "the stream ended before DHCPLEASEQUERYDONE");
+        let chunk = buf.get(..n).unwrap_or_default();
+        if let Some(keep) = keep.as_deref_mut() {
+            keep.extend_from_slice(chunk);
+        }
+        for frame in decoder.decode(chunk) {
+            let frame = frame?;
+            messages += 1;
+            // Type is option 53 right after the cookie in every reference reply.
+            if frame.payload.get(240..243) == Some(&[53, 1, 15][..]) {
+                return Ok(messages);
+            }
+        }
+    }
+}
+
+/// Part 1: the reference server's push rate; the stream goes to `out`.
+pub(crate) fn push(bindings: u32, out: &Path) -> Result<Measured> {
+    runtime()?.block_on(async {
+        let base = u32::from(Ipv4Addr::new(10, 0, 0, 0));
+        let pool = (0..bindings).map(|i| Ipv4Addr::from(base + i));
+        let clock = Clock::starting_at(1_800_000_000);
+        let mut store = LeaseStore::new(pool, 16, 3600, clock.epoch());
+        for i in 0..bindings {
+            let addr = Ipv4Addr::from(base + i);
+            let client = Client {
+                htype: 1,
+                chaddr: vec![
+                    2,
+                    0,
+                    (i >> 24) as u8,
+                    (i >> 16) as u8,
+                    (i >> 8) as u8,
+                    i as u8,
+                ],
+                client_id: None,
+                relay_info: None,
+                options: Vec::new(),
+            };
+            store.bind(Some(addr), client, clock.epoch())?;
+        }
+        let listener = TcpListener::bind("127.0.0.1:0").await?;
+        let addr = listener.local_addr()?;
+        let rt = ServerRuntime {
+            config: std::sync::Arc::new(ServerConfig {
+                mode: ServerMode::BulkOnly,
+                ..ServerConfig::default()
+            }),
+            shared: Shared::new(store, clock),
+            tls: None,
+            max_connections: 10,
+            per_requestor: None,
+        };
+        let server = RunningServer::start(Incoming::Tcp(listener), rt);
+        let mut stream = TcpStream::connect(addr).await?;
+        let started = Instant::now();
+        stream.write_all(&query()).await?;
+        let mut kept = Vec::new();
+        let messages = frame_until_done(&mut stream, Some(&mut kept)).await?;
+        let result = measured(messages, started);
+        std::fs::write(out, &kept).with_context(|| format!("cannot write {}", out.display()))?;
+        drop(stream);
+        server.shutdown().await;
+        Ok(result)
+    })
+}
+
+/// Part 2a: a plain reader that only frames.
+pub(crate) fn ceiling(server: SocketAddr) -> Result<Measured> {
+    runtime()?.block_on(async {
+        let mut stream = TcpStream::connect(server).await?;
+        let started = Instant::now();
+        stream.write_all(&query()).await?;
+        let messages = frame_until_done(&mut stream, None).await?;
+        Ok(measured(messages, started))
+    })
+}
+
+const INGEST_SCENARIO: &str = r#"
+id = "BLQ-S-26-bench-ingest"
+title = "A bulk stream of every configured address, every message judged"
+role = "requestor"
+covers = ["BLQ-S-26"]
+
+[[step]]
+connect = {}
+
+[[step]]
+send = { type = "BULKLEASEQUERY", xid = 0xbe7c0001, prl = [51, 91, 152, 153, 156] }
+
+[[step]]
+expect = { type = ["LEASEACTIVE", "LEASEUNASSIGNED"], xid = 0xbe7c0001, ciaddr = "nonzero", count = ">= 1", within = "10s" }
+
+[[step]]
+expect = { type = "LEASEQUERYDONE", xid = 0xbe7c0001 }
+"#;
+
+/// Part 2b: the harness requestor running a scenario over the same stream.
+pub(crate) fn ingest(server: SocketAddr, messages: u64) -> Result<Measured> {
+    use alq_harness::run::runner::{run_one, RunOptions};
+    use alq_harness::run::verdict::Verdict;
+    use alq_harness::scenario::load::{parse_scenario, LoadedScenario};
+    use alq_harness::target::profile::{TargetKind, TargetProfile};
+    let path = PathBuf::from("bench-ingest.toml");
+    let scenario = LoadedScenario {
+        scenario: parse_scenario(&path, INGEST_SCENARIO)?,
+        path,
+    };
+    let profile = TargetProfile {
+        name: "bench".into(),
+        kind: TargetKind::Tcp,
+        address: Some(server),
+        features: Vec::new(),
+        ..TargetProfile::reference()
+    };
+    let started = Instant::now();
+    let outcome = run_one(&scenario, &profile, &RunOptions::default());
+    let result = measured(messages, started);
+    anyhow::ensure!(
+        outcome.verdict == Verdict::Pass,
+        "the ingest scenario did not pass: {:?} {:?}",
+        outcome.error,
+        outcome.findings
+    );
+    Ok(result)
+}
+
+/// Serves `file` to every connection after its first bytes arrive.
+async fn replay(listener: TcpListener, file: PathBuf) {
+    while let Ok((mut stream, _)) = listener.accept().await {
+        let file = file.clone();
+        tokio::spawn(async move {
+            let mut first = [0u8; 512];
+            if stream.read(&mut first).await.is_err() {
+                return;
+            }
+            let Ok(mut source) = tokio::fs::File::open(&file).await else {
+                return;
+            };
+            let mut buf = vec![0u8; 1 << 20];
+            while let Ok(n) = source.read(&mut buf).await {
+                if n == 0
+                    || stream
+                        .write_all(buf.get(..n).unwrap_or_default())
+                        .await
+                        .is_err()
+                {
+                    break;
+                }
+            }
+        });
+    }
+}
+
+fn child(args: &[String]) -> Result<Measured> {
+    let exe = std::env::current_exe()?;
+    let out = Command::new(&exe)
+        .arg("bench-part")
+        .args(args)
+        .output()
+        .with_context(|| format!("cannot run {}", exe.display()))?;
+    anyhow::ensure!(
+        out.status.success(),
+        "bench part {args:?} failed: {}",
+        String::from_utf8_lossy(&out.stderr).trim()
+    );
+    serde_json::from_slice(&out.stdout).context("bench part printed no measurement")
+}
+
+/// The whole benchmark: prints one table of rates, ratios and peak memory.
+pub(crate) fn bench(bindings: u32) -> Result<()> {
+    let dir = tempfile_dir()?;
+    let stream_file = dir.join("stream.bin");
+    let push = child(&[
+        "push".into(),
+        "--bindings".into(),
+        bindings.to_string(),
+        "--out".into(),
+        stream_file.display().to_string(),
+    ])?;
+    let rt = runtime()?;
+    let listener = rt.block_on(TcpListener::bind("127.0.0.1:0"))?;
+    let addr = listener.local_addr()?;
+    rt.spawn(replay(listener, stream_file.clone()));
+    let server = addr.to_string();
+    let ceiling = child(&["ceiling".into(), "--server".into(), server.clone()])?;
+    let ingest = child(&[
+        "ingest".into(),
+        "--server".into(),
+        server,
+        "--messages".into(),
+        push.messages.to_string(),
+    ])?;
+    let bytes = std::fs::metadata(&stream_file)
+        .map(|m| m.len())
+        .unwrap_or(0);
+    let _ = std::fs::remove_dir_all(&dir);
+    say!(
+        "bulk stream of {} bindings ({} messages, {:.1} MB)",
+        bindings,
+        push.messages,
+        bytes as f64 / 1e6
+    );
+    say!("| part | messages/s | seconds | peak RSS |");
+    say!("|---|---|---|---|");
+    for (name, m) in [
+        ("reference server push (framing reader)", &push),
+        ("ceiling: replay to a framing-only tokio reader", &ceiling),
+        ("harness requestor ingest (every message judged)", &ingest),
+    ] {
+        say!(
+            "| {name} | {:.0} | {:.2} | {:.1} MB |",
+            m.rate(),
+            m.seconds,
+            m.peak_rss_kb as f64 / 1024.0
+        );
+    }
+    say!(
+        "ingest / ceiling = {:.2}; push / ceiling = {:.2}",
+        ingest.rate() / ceiling.rate(),
+        push.rate() / ceiling.rate()
+    );
+    Ok(())
+}
+
+fn tempfile_dir() -> Result<PathBuf> {
+    let dir = std::env::temp_dir().join(format!("alq-bench-{}", std::process::id()));
+    std::fs::create_dir_all(&dir)?;
+    Ok(dir)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use alq_harness::wire::RawMessage;
+
+    #[test]
+    fn done_is_recognised_at_offset_240() {
+        let done = MessageBuilder::reply(MessageType::LeaseQueryDone, 1).build();
+        let bytes = done.encode();
+        assert_eq!(bytes.get(240..243), Some(&[53u8, 1, 15][..]));
+        let active = RawMessage::decode(
+            &MessageBuilder::reply(MessageType::LeaseActive, 1)
+                .build()
+                .encode(),
+        );
+        assert!(active.is_ok());
+    }
+}

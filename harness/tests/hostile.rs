@@ -1,0 +1,145 @@
+//! The harness against a deliberately hostile server and requestor
+//! (`alq-hostile`, fixtures/targets/hostile.toml): every case ends with a
+//! verdict for every scenario, no panic, and peak memory under 100 MB.
+
+use rstest::rstest;
+use serde_json::Value;
+use std::io::{BufRead, BufReader};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Output, Stdio};
+
+struct Running(Child);
+
+impl Drop for Running {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+fn root() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("..")
+}
+
+/// Peak memory a hostile case may cost the harness (4 scenarios at once).
+const MEMORY_BOUND_KB: u64 = 100 * 1024;
+
+fn hostile_server(mode: &str) -> (Running, String) {
+    let mut child = Command::new(env!("CARGO_BIN_EXE_alq-hostile"))
+        .args(["serve", "--mode", mode])
+        .stdout(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut line = String::new();
+    BufReader::new(child.stdout.take().unwrap())
+        .read_line(&mut line)
+        .unwrap();
+    let addr = line
+        .trim()
+        .strip_prefix("listening on ")
+        .unwrap()
+        .to_string();
+    (Running(child), addr)
+}
+
+fn run(profile: &Path, reports: &Path) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_alq-harness"))
+        .current_dir(root())
+        .args(["run", "--jobs", "4", "--skip-slow", "--target"])
+        .arg(profile)
+        .arg("--reports")
+        .arg(reports)
+        .output()
+        .unwrap()
+}
+
+/// Every scenario has a verdict, the hostile behaviour was found, nothing
+/// panicked, memory stayed bounded.
+fn assert_judged(out: &Output, report_dir: &Path) -> Value {
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(!stderr.contains("panicked"), "{stderr}");
+    assert_eq!(out.status.code(), Some(1), "{stdout}\n{stderr}");
+    let report: Value =
+        serde_json::from_slice(&std::fs::read(report_dir.join("report.json")).unwrap()).unwrap();
+    let scenarios = report["scenarios"].as_array().unwrap();
+    let on_disk = std::fs::read_dir(root().join("scenarios/server"))
+        .unwrap()
+        .count()
+        + std::fs::read_dir(root().join("scenarios/requestor"))
+            .unwrap()
+            .count();
+    assert_eq!(scenarios.len(), on_disk);
+    for s in scenarios {
+        let verdict = s["verdict"].as_str().unwrap();
+        assert!(
+            ["pass", "info", "warn", "fail", "not-applicable"].contains(&verdict),
+            "{}: {verdict} {}",
+            s["id"],
+            s["error"]
+        );
+    }
+    assert!(scenarios.iter().any(|s| s["verdict"] == "fail"));
+    let peak = report["peak_rss_kb"].as_u64().unwrap();
+    assert!(peak < MEMORY_BOUND_KB, "peak RSS {peak} KiB");
+    report
+}
+
+#[rstest]
+#[case::garbage("garbage")]
+#[case::huge_length_prefix("huge-prefix")]
+#[case::endless_stream("endless")]
+#[case::one_byte_per_second("slow")]
+#[case::reset_mid_message("reset")]
+#[case::tls_garbage_after_dhcptls("tls-garbage")]
+#[case::plaintext_after_dhcptls("plaintext-after-tls")]
+#[case::maximal_status_text_everywhere("long-status")]
+fn a_hostile_server_gets_a_verdict_in_every_scenario(#[case] mode: &str) {
+    let work = tempfile::tempdir().unwrap();
+    let certs = work.path().join("certs");
+    let made = Command::new(env!("CARGO_BIN_EXE_alq-harness"))
+        .arg("certs")
+        .arg(&certs)
+        .output()
+        .unwrap();
+    assert!(made.status.success());
+    let (_server, addr) = hostile_server(mode);
+    let fixture = std::fs::read_to_string(root().join("fixtures/targets/hostile.toml")).unwrap();
+    let c = |f: &str| certs.join(f).display().to_string();
+    let profile_text = fixture
+        .replace("127.0.0.1:6790", &addr)
+        .replace("\"all-configured-query\"]", "\"all-configured-query\", \"secure\"]")
+        + &format!(
+            "\n[tls]\nca = \"{}\"\nclient-cert = \"{}\"\nclient-key = \"{}\"\nother-cert = \"{}\"\nother-key = \"{}\"\nuntrusted-cert = \"{}\"\nuntrusted-key = \"{}\"\n",
+            c("ca.pem"),
+            c("client.pem"),
+            c("client.key"),
+            c("other-client.pem"),
+            c("other-client.key"),
+            c("untrusted-client.pem"),
+            c("untrusted-client.key")
+        );
+    assert!(profile_text.contains("\"secure\""));
+    let profile = work.path().join("hostile.toml");
+    std::fs::write(&profile, profile_text).unwrap();
+    let reports = work.path().join("reports");
+    let out = run(&profile, &reports);
+    assert_judged(&out, &reports.join("hostile"));
+}
+
+#[test]
+fn ten_thousand_connect_close_cycles_against_the_mock_server_get_verdicts() {
+    let work = tempfile::tempdir().unwrap();
+    let profile = work.path().join("cycles.toml");
+    std::fs::write(
+        &profile,
+        format!(
+            "name = \"cycles\"\nkind = \"launch\"\ncommand = [\"{}\", \"connect-cycles\", \"--server\", \"{{addr}}\", \"--cycles\", \"10000\"]\nfeatures = [\"active\", \"insecure\", \"bulk\"]\nexpect-timeout = \"2s\"\nslack = \"500ms\"\n[timers]\nbulk_data = \"6s\"\nactive_receive = \"4s\"\nactive_send = \"4s\"\nactive_idle = \"2s\"\n",
+            env!("CARGO_BIN_EXE_alq-hostile")
+        ),
+    )
+    .unwrap();
+    let reports = work.path().join("reports");
+    let out = run(&profile, &reports);
+    assert_judged(&out, &reports.join("cycles"));
+}
