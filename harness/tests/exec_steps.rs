@@ -50,16 +50,16 @@ check = { present = [61] }
 }
 
 #[test]
-fn exclusive_scenarios_run_after_the_others_and_outcomes_keep_file_order() {
+fn exclusive_scenarios_run_before_the_others_and_outcomes_keep_file_order() {
     let text = |id: &str, exclusive: bool| {
         format!(
             "id = \"{id}\"\ntitle = \"t\"\nrole = \"requestor\"\ncovers = [\"BLQ-S-18\"]\nexclusive = {exclusive}\n\n[[step]]\nwait = {{ for = \"1s\" }}\n"
         )
     };
     let all = [
-        scenario("BLQ-S-18-a", &text("BLQ-S-18-a", true)),
+        scenario("BLQ-S-18-a", &text("BLQ-S-18-a", false)),
         scenario("BLQ-S-18-b", &text("BLQ-S-18-b", false)),
-        scenario("BLQ-S-18-c", &text("BLQ-S-18-c", false)),
+        scenario("BLQ-S-18-c", &text("BLQ-S-18-c", true)),
     ];
     let chosen: Vec<&LoadedScenario> = all.iter().collect();
     let finished = std::sync::Mutex::new(Vec::new());
@@ -73,8 +73,8 @@ fn exclusive_scenarios_run_after_the_others_and_outcomes_keep_file_order() {
     let ids: Vec<&str> = outcomes.iter().map(|o| o.id.as_str()).collect();
     assert_eq!(ids, ["BLQ-S-18-a", "BLQ-S-18-b", "BLQ-S-18-c"]);
     assert_eq!(
-        finished.lock().unwrap().last().map(String::as_str),
-        Some("BLQ-S-18-a")
+        finished.lock().unwrap().first().map(String::as_str),
+        Some("BLQ-S-18-c")
     );
 }
 

@@ -227,8 +227,9 @@ pub fn run_one(
     }
 }
 
-/// Runs the selected scenarios, `options.jobs` at a time, then the exclusive
-/// ones one by one; outcomes come back in scenario order. `progress` is called
+/// Runs the exclusive scenarios one by one on a target nothing else is using
+/// yet, then the others `options.jobs` at a time; outcomes come back in
+/// scenario order. `progress` is called
 /// as each one finishes.
 pub fn run_suite(
     scenarios: &[&LoadedScenario],
@@ -236,8 +237,15 @@ pub fn run_suite(
     options: &RunOptions,
     progress: &(dyn Fn(&ScenarioOutcome) + Sync),
 ) -> Vec<ScenarioOutcome> {
-    let (alone, shared): (Vec<usize>, Vec<usize>) =
+    let (alone, mut shared): (Vec<usize>, Vec<usize>) =
         (0..scenarios.len()).partition(|i| scenarios.get(*i).is_some_and(|l| l.scenario.exclusive));
+    // The ones that wait for protocol timers start first, so the short ones
+    // fill the other workers meanwhile instead of a long one ending the run.
+    shared.sort_by_key(|i| {
+        !scenarios
+            .get(*i)
+            .is_some_and(|l| l.scenario.needs.contains(&Need::Slow))
+    });
     let results: Mutex<Vec<Option<ScenarioOutcome>>> = Mutex::new(vec![None; scenarios.len()]);
     let run = |i: usize| {
         let Some(l) = scenarios.get(i) else { return };
@@ -251,6 +259,17 @@ pub fn run_suite(
             *slot = Some(outcome);
         }
     };
+    for i in alone {
+        if options.cancel.load(Ordering::Relaxed) {
+            break;
+        }
+        if profile.kind != TargetKind::Reference {
+            // Lets a shared target finish closing the previous scenario's
+            // connections before quotas are counted.
+            std::thread::sleep(Duration::from_secs(1));
+        }
+        run(i);
+    }
     let next = AtomicUsize::new(0);
     // A target that allows one connection per requestor cannot serve two
     // scenarios at once.
@@ -272,12 +291,6 @@ pub fn run_suite(
             });
         }
     });
-    for i in alone {
-        if options.cancel.load(Ordering::Relaxed) {
-            break;
-        }
-        run(i);
-    }
     results
         .into_inner()
         .unwrap_or_else(|e| e.into_inner())
