@@ -35,8 +35,8 @@ pub struct RunOptions {
     pub pcaps: Option<PcapSink>,
 }
 
-/// A report directory's `pcap/` and the wall-clock time the run started (the
-/// pcaps' time base).
+/// The report directory (pcaps go to its `pcap/`) and the wall-clock time the
+/// run started (the pcaps' time base).
 #[derive(Debug, Clone)]
 pub struct PcapSink {
     pub dir: PathBuf,
@@ -229,8 +229,7 @@ pub fn run_one(
 
 /// Runs the exclusive scenarios one by one on a target nothing else is using
 /// yet, then the others `options.jobs` at a time; outcomes come back in
-/// scenario order. `progress` is called
-/// as each one finishes.
+/// scenario order. `progress` is called as each one finishes.
 pub fn run_suite(
     scenarios: &[&LoadedScenario],
     profile: &TargetProfile,
