@@ -2,6 +2,8 @@
 //! (`alq-hostile`, fixtures/targets/hostile.toml): every case ends with a
 //! verdict for every scenario, no panic, and peak memory under 100 MB.
 
+mod common;
+
 use rstest::rstest;
 use serde_json::Value;
 use std::io::{BufRead, BufReader};
@@ -105,20 +107,11 @@ fn a_hostile_server_gets_a_verdict_in_every_scenario(#[case] mode: &str) {
     assert!(made.status.success());
     let (_server, addr) = hostile_server(mode);
     let fixture = std::fs::read_to_string(root().join("fixtures/targets/hostile.toml")).unwrap();
-    let c = |f: &str| certs.join(f).display().to_string();
-    let profile_text = fixture
-        .replace("127.0.0.1:6790", &addr)
-        .replace("\"all-configured-query\"]", "\"all-configured-query\", \"secure\"]")
-        + &format!(
-            "\n[tls]\nca = \"{}\"\nclient-cert = \"{}\"\nclient-key = \"{}\"\nother-cert = \"{}\"\nother-key = \"{}\"\nuntrusted-cert = \"{}\"\nuntrusted-key = \"{}\"\n",
-            c("ca.pem"),
-            c("client.pem"),
-            c("client.key"),
-            c("other-client.pem"),
-            c("other-client.key"),
-            c("untrusted-client.pem"),
-            c("untrusted-client.key")
-        );
+    let profile_text = fixture.replace("127.0.0.1:6790", &addr).replace(
+        "\"all-configured-query\"]",
+        "\"all-configured-query\", \"secure\"]",
+    ) + "\n"
+        + &common::tls_table(&certs);
     assert!(profile_text.contains("\"secure\""));
     let profile = work.path().join("hostile.toml");
     std::fs::write(&profile, profile_text).unwrap();

@@ -2,6 +2,8 @@
 //! processes over real sockets, with timers divided by 20: proves the TCP,
 //! relay-trigger, TLS-file and launch paths that the in-process runs skip.
 
+mod common;
+
 use std::io::{BufRead, BufReader};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
@@ -102,16 +104,7 @@ fn server_target(
             c("ca.pem"),
             c("client.pem")
         );
-        profile += &format!(
-            "[tls]\nca = \"{}\"\nclient-cert = \"{}\"\nclient-key = \"{}\"\nother-cert = \"{}\"\nother-key = \"{}\"\nuntrusted-cert = \"{}\"\nuntrusted-key = \"{}\"\n",
-            c("ca.pem"),
-            c("client.pem"),
-            c("client.key"),
-            c("other-client.pem"),
-            c("other-client.key"),
-            c("untrusted-client.pem"),
-            c("untrusted-client.key")
-        );
+        profile += &common::tls_table(&certs);
     }
     let serve_path = dir.join(format!("{name}.serve.toml"));
     let profile_path = dir.join(format!("{name}.toml"));
@@ -224,19 +217,16 @@ fn scenarios_pass_against_a_launched_reference_requestor() {
         .status()
         .unwrap();
     assert!(status.success());
-    let c = |f: &str| certs.join(f).display().to_string();
     let secure = dir.path().join("secure-watch.toml");
     std::fs::write(
         &secure,
         format!(
-            "name = \"secure-watch\"\nkind = \"launch\"\ncommand = [\"{}\", \"watch\", \"--server\", \"{{addr}}\", \"--no-sync\", \"--timer-scale\", \"20\", \"--tls-dir\", \"{}\"]\nfeatures = [\"active\", \"secure\"]\n{TIMERS}\n[tls]\nca = \"{}\"\nclient-cert = \"{}\"\nclient-key = \"{}\"\nserver-cert = \"{}\"\nserver-key = \"{}\"\n",
+            "name = \"secure-watch\"\nkind = \"launch\"\ncommand = [\"{}\", \"watch\", \"--server\", \"{{addr}}\", \"--no-sync\", \"--timer-scale\", \"20\", \"--tls-dir\", \"{}\"]\nfeatures = [\"active\", \"secure\"]\n{TIMERS}\n{}server-cert = \"{}\"\nserver-key = \"{}\"\n",
             exe(),
             certs.display(),
-            c("ca.pem"),
-            c("client.pem"),
-            c("client.key"),
-            c("server.pem"),
-            c("server.key"),
+            common::tls_table(&certs),
+            certs.join("server.pem").display(),
+            certs.join("server.key").display(),
         ),
     )
     .unwrap();

@@ -8,13 +8,13 @@ use super::driver::{drive, sleep_until_opt, Action, Drive, Session};
 use super::transport::Incoming;
 use crate::reference::faults::Fault;
 use crate::reference::leases::{Client, LeaseError, LeaseStore};
+use crate::session::admission::{Admission, Admit};
 use crate::session::server::{CloseReason, Output, ServerConfig, ServerMode, ServerSession};
-use std::collections::HashMap;
 use std::net::{Ipv4Addr, SocketAddr};
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::Duration;
 use tokio::io::{AsyncRead, AsyncWrite};
-use tokio::sync::{watch, Semaphore};
+use tokio::sync::watch;
 use tokio::task::JoinSet;
 use tokio_rustls::TlsAcceptor;
 
@@ -259,11 +259,6 @@ impl RunningServer {
     }
 }
 
-/// The requestor a connection comes from: its address without the port.
-fn requestor_of(peer: &str) -> &str {
-    peer.rsplit_once(':').map_or(peer, |(host, _)| host)
-}
-
 async fn accept_loop(
     mut incoming: Incoming,
     rt: ServerRuntime,
@@ -271,13 +266,12 @@ async fn accept_loop(
     mut reloads: watch::Receiver<u64>,
 ) {
     let faults = &rt.config.faults;
-    let limit = if faults.has(Fault::NoConnectionLimit) {
-        Semaphore::MAX_PERMITS
-    } else {
-        rt.max_connections.max(1)
-    };
-    let permits = Arc::new(Semaphore::new(limit));
-    let mut per_requestor: HashMap<String, usize> = HashMap::new();
+    let mut admission = Admission::new(
+        rt.max_connections,
+        rt.per_requestor,
+        rt.config.allowed_requestors.clone(),
+        faults.clone(),
+    );
     let mut connections = JoinSet::new();
     let expiry = tokio::spawn(expire_leases(rt.shared.clone()));
     // Connections end their queries when this fires; a reload replaces it so
@@ -299,60 +293,35 @@ async fn accept_loop(
             }
             accepted = incoming.accept() => {
                 let Some((stream, peer)) = accepted else { break };
-                let Ok(permit) = permits.clone().try_acquire_owned() else {
-                    if faults.has(Fault::TlsRefusedAtCapacity) {
-                        // Serves the extra connection as a cleartext-only
-                        // server would: DHCPTLS gets TLSConnectionRefused.
+                let rt = match admission.admit(peer.ip()) {
+                    Admit::Serve => rt.clone(),
+                    Admit::ServeCleartextOnly => {
                         let mut config = (*rt.config).clone();
                         config.mode = ServerMode::Insecure;
                         let rt = ServerRuntime { config: Arc::new(config), ..rt.clone() };
                         let rx = stop_connections.subscribe();
                         connections.spawn(async move {
                             serve_connection(stream, rt, rx).await;
-                            String::new()
+                            None
                         });
                         continue;
                     }
-                    tracing::info!(%peer, "connection limit reached; closing");
-                    drop(stream);
-                    continue;
+                    Admit::Refuse(why) => {
+                        tracing::info!(%peer, ?why, "connection refused; closing");
+                        drop(stream);
+                        continue;
+                    }
                 };
-                let requestor = requestor_of(&peer).to_string();
-                let allowed = rt.config.allowed_requestors.as_ref().is_none_or(|list| {
-                    requestor.parse().is_ok_and(|ip: std::net::IpAddr| list.contains(&ip))
-                });
-                if !allowed && !faults.has(Fault::AccessControlIgnored) {
-                    tracing::info!(%peer, "requestor not allowed; closing");
-                    drop(stream);
-                    continue;
-                }
-                let open = per_requestor.entry(requestor.clone()).or_default();
-                let over = rt.per_requestor.is_some_and(|limit| *open >= limit);
-                if over && !faults.has(Fault::PerRequestorLimitIgnored) {
-                    tracing::info!(%peer, "per-requestor limit reached; closing");
-                    drop(stream);
-                    continue;
-                }
-                *open += 1;
-                let rt = rt.clone();
                 let rx = stop_connections.subscribe();
                 connections.spawn(async move {
-                    let leak = rt.config.faults.has(Fault::ConnectionSlotNeverReleased);
                     let reason = serve_connection(stream, rt, rx).await;
                     tracing::debug!(%peer, ?reason, "connection closed");
-                    if leak {
-                        std::mem::forget(permit);
-                    } else {
-                        drop(permit);
-                    }
-                    requestor
+                    Some(peer.ip())
                 });
             }
             Some(ended) = connections.join_next(), if !connections.is_empty() => {
-                if let Ok(requestor) = ended {
-                    if let Some(open) = per_requestor.get_mut(&requestor) {
-                        *open = open.saturating_sub(1);
-                    }
+                if let Ok(Some(peer)) = ended {
+                    admission.release(peer);
                 }
             }
         }

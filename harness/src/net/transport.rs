@@ -71,19 +71,19 @@ impl Incoming {
         (Incoming::Memory(rx), Dial::Memory(tx))
     }
 
-    /// The next connection and a label for its peer; `None` when no more can come.
-    pub async fn accept(&mut self) -> Option<(BoxedIo, String)> {
+    /// The next connection and its peer's address; `None` when no more can come.
+    pub async fn accept(&mut self) -> Option<(BoxedIo, SocketAddr)> {
         match self {
             Incoming::Tcp(listener) => loop {
                 match listener.accept().await {
-                    Ok((stream, peer)) => return Some((Box::new(stream), peer.to_string())),
+                    Ok((stream, peer)) => return Some((Box::new(stream), peer)),
                     Err(e) => tracing::debug!(error = %e, "accept failed"),
                 }
             },
             Incoming::Memory(rx) => rx
                 .recv()
                 .await
-                .map(|(s, peer)| (Box::new(s) as BoxedIo, peer.to_string())),
+                .map(|(s, peer)| (Box::new(s) as BoxedIo, peer)),
         }
     }
 

@@ -1,10 +1,8 @@
 //! Writing report files: each goes to a temporary file first and is renamed
 //! into place, so a reader never sees half a report.
 
-use super::{html, junit, pcap_name, RunReport};
-use crate::capture::pcap;
+use super::{html, junit, RunReport};
 use std::path::{Path, PathBuf};
-use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 #[derive(Debug, thiserror::Error)]
 pub enum ReportError {
@@ -34,32 +32,8 @@ pub fn write_atomic(path: &Path, bytes: &[u8]) -> Result<(), ReportError> {
     std::fs::rename(&tmp, path).map_err(io)
 }
 
-/// Writes `report.json`, `junit.xml`, `index.html` and `pcap/<id>.pcap` into
-/// `dir`; returns the paths written.
-pub fn write_reports(
-    dir: &Path,
-    report: &RunReport,
-    started: SystemTime,
-) -> Result<Vec<PathBuf>, ReportError> {
-    let base = started.duration_since(UNIX_EPOCH).unwrap_or(Duration::ZERO);
-    let mut written = Vec::new();
-    for s in &report.scenarios {
-        if s.connections.is_empty() {
-            continue;
-        }
-        let bytes = pcap::render(&s.connections, base).map_err(|e| ReportError::Encode {
-            what: "pcap",
-            reason: e.to_string(),
-        })?;
-        let path = dir.join(pcap_name(&s.id));
-        write_atomic(&path, &bytes)?;
-        written.push(path);
-    }
-    written.extend(write_documents(dir, report)?);
-    Ok(written)
-}
-
-/// Writes `report.json`, `junit.xml` and `index.html` into `dir`.
+/// Writes `report.json`, `junit.xml` and `index.html` into `dir` (the pcaps
+/// are written as each scenario ends, by [`crate::run::runner::PcapSink`]).
 pub fn write_documents(dir: &Path, report: &RunReport) -> Result<Vec<PathBuf>, ReportError> {
     let mut written = Vec::new();
     let json = report.to_json().map_err(|e| ReportError::Encode {

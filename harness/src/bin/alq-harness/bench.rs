@@ -16,7 +16,7 @@ use alq_harness::net::transport::Incoming;
 use alq_harness::reference::leases::{Client, LeaseStore};
 use alq_harness::session::server::{ServerConfig, ServerMode};
 use alq_harness::wire::framing::encode_frame;
-use alq_harness::wire::{DhcpOption, FrameDecoder, MessageBuilder, MessageType};
+use alq_harness::wire::{DhcpOption, FrameDecoder, MessageBuilder, MessageType, RawMessage};
 use anyhow::{Context, Result};
 use serde::{Deserialize, Serialize};
 use std::net::{Ipv4Addr, SocketAddr};
@@ -59,14 +59,21 @@ fn query() -> Vec<u8> {
     encode_frame(&msg.encode()).unwrap_or_default()
 }
 
-/// Frames a stream until the DHCPLEASEQUERYDONE; returns the messages read.
-async fn frame_until_done(stream: &mut TcpStream, mut keep: Option<&mut Vec<u8>>) -> Result<u64> {
+/// Frames `expected` messages; the last must decode as DHCPLEASEQUERYDONE.
+async fn frame_stream(
+    stream: &mut TcpStream,
+    expected: u64,
+    mut keep: Option<&mut Vec<u8>>,
+) -> Result<u64> {
     let mut decoder = FrameDecoder::new();
     let mut buf = vec![0u8; 256 * 1024];
     let mut messages = 0u64;
     loop {
         let n = stream.read(&mut buf).await?;
-        anyhow::ensure!(n > 0, "the stream ended before DHCPLEASEQUERYDONE");
+        anyhow::ensure!(
+            n > 0,
+            "the stream ended after {messages} of {expected} messages"
+        );
         let chunk = buf.get(..n).unwrap_or_default();
         if let Some(keep) = keep.as_deref_mut() {
             keep.extend_from_slice(chunk);
@@ -74,8 +81,12 @@ async fn frame_until_done(stream: &mut TcpStream, mut keep: Option<&mut Vec<u8>>
         for frame in decoder.decode(chunk) {
             let frame = frame?;
             messages += 1;
-            // Type is option 53 right after the cookie in every reference reply.
-            if frame.payload.get(240..243) == Some(&[53, 1, 15][..]) {
+            if messages == expected {
+                let last = RawMessage::decode_bytes(frame.payload)?;
+                anyhow::ensure!(
+                    last.message_type() == Ok(MessageType::LeaseQueryDone),
+                    "message {expected} is not DHCPLEASEQUERYDONE"
+                );
                 return Ok(messages);
             }
         }
@@ -124,7 +135,8 @@ pub(crate) fn push(bindings: u32, out: &Path) -> Result<Measured> {
         let started = Instant::now();
         stream.write_all(&query()).await?;
         let mut kept = Vec::new();
-        let messages = frame_until_done(&mut stream, Some(&mut kept)).await?;
+        // One reply per configured address, then DHCPLEASEQUERYDONE.
+        let messages = frame_stream(&mut stream, u64::from(bindings) + 1, Some(&mut kept)).await?;
         let result = measured(messages, started);
         std::fs::write(out, &kept).with_context(|| format!("cannot write {}", out.display()))?;
         drop(stream);
@@ -134,34 +146,18 @@ pub(crate) fn push(bindings: u32, out: &Path) -> Result<Measured> {
 }
 
 /// Part 2a: a plain reader that only frames.
-pub(crate) fn ceiling(server: SocketAddr) -> Result<Measured> {
+pub(crate) fn ceiling(server: SocketAddr, messages: u64) -> Result<Measured> {
     runtime()?.block_on(async {
         let mut stream = TcpStream::connect(server).await?;
         let started = Instant::now();
         stream.write_all(&query()).await?;
-        let messages = frame_until_done(&mut stream, None).await?;
+        let messages = frame_stream(&mut stream, messages, None).await?;
         Ok(measured(messages, started))
     })
 }
 
-const INGEST_SCENARIO: &str = r#"
-id = "BLQ-S-26-bench-ingest"
-title = "A bulk stream of every configured address, every message judged"
-role = "requestor"
-covers = ["BLQ-S-26"]
-
-[[step]]
-connect = {}
-
-[[step]]
-send = { type = "BULKLEASEQUERY", xid = 0xbe7c0001, prl = [51, 91, 152, 153, 156] }
-
-[[step]]
-expect = { type = ["LEASEACTIVE", "LEASEUNASSIGNED"], xid = 0xbe7c0001, ciaddr = "nonzero", count = ">= 1", within = "10s" }
-
-[[step]]
-expect = { type = "LEASEQUERYDONE", xid = 0xbe7c0001 }
-"#;
+/// The scenario of the ingest part (a scenario file like any other).
+const INGEST_SCENARIO: &str = include_str!("../../../../fixtures/bench/BLQ-S-26-bench-ingest.toml");
 
 /// Part 2b: the harness requestor running a scenario over the same stream.
 pub(crate) fn ingest(server: SocketAddr, messages: u64) -> Result<Measured> {
@@ -169,7 +165,7 @@ pub(crate) fn ingest(server: SocketAddr, messages: u64) -> Result<Measured> {
     use alq_harness::run::verdict::Verdict;
     use alq_harness::scenario::load::{parse_scenario, LoadedScenario};
     use alq_harness::target::profile::{TargetKind, TargetProfile};
-    let path = PathBuf::from("bench-ingest.toml");
+    let path = PathBuf::from("fixtures/bench/BLQ-S-26-bench-ingest.toml");
     let scenario = LoadedScenario {
         scenario: parse_scenario(&path, INGEST_SCENARIO)?,
         path,
@@ -251,7 +247,13 @@ pub(crate) fn bench(bindings: u32) -> Result<()> {
     let addr = listener.local_addr()?;
     rt.spawn(replay(listener, stream_file.clone()));
     let server = addr.to_string();
-    let ceiling = child(&["ceiling".into(), "--server".into(), server.clone()])?;
+    let ceiling = child(&[
+        "ceiling".into(),
+        "--server".into(),
+        server.clone(),
+        "--messages".into(),
+        push.messages.to_string(),
+    ])?;
     let ingest = child(&[
         "ingest".into(),
         "--server".into(),
@@ -295,23 +297,4 @@ fn tempfile_dir() -> Result<PathBuf> {
     let dir = std::env::temp_dir().join(format!("alq-bench-{}", std::process::id()));
     std::fs::create_dir_all(&dir)?;
     Ok(dir)
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-    use alq_harness::wire::RawMessage;
-
-    #[test]
-    fn done_is_recognised_at_offset_240() {
-        let done = MessageBuilder::reply(MessageType::LeaseQueryDone, 1).build();
-        let bytes = done.encode();
-        assert_eq!(bytes.get(240..243), Some(&[53u8, 1, 15][..]));
-        let active = RawMessage::decode(
-            &MessageBuilder::reply(MessageType::LeaseActive, 1)
-                .build()
-                .encode(),
-        );
-        assert!(active.is_ok());
-    }
 }

@@ -117,6 +117,8 @@ enum BenchPart {
     Ceiling {
         #[arg(long)]
         server: std::net::SocketAddr,
+        #[arg(long)]
+        messages: u64,
     },
     Ingest {
         #[arg(long)]
@@ -129,7 +131,7 @@ enum BenchPart {
 fn bench_part(part: BenchPart) -> Result<()> {
     let measured = match part {
         BenchPart::Push { bindings, out } => bench::push(bindings, &out)?,
-        BenchPart::Ceiling { server } => bench::ceiling(server)?,
+        BenchPart::Ceiling { server, messages } => bench::ceiling(server, messages)?,
         BenchPart::Ingest { server, messages } => bench::ingest(server, messages)?,
     };
     say!("{}", serde_json::to_string(&measured)?);

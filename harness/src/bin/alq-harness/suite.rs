@@ -227,7 +227,7 @@ fn run_suite_cli(args: RunArgs) -> Result<u8> {
         peak_rss_kb: alq_harness::report::peak_rss_kb(),
         ..report
     };
-    alq_harness::report::write::write_reports(&dir, &report, started)?;
+    alq_harness::report::write::write_documents(&dir, &report)?;
     say!("reports in {}", dir.display());
     Ok(if interrupted { code.max(2) } else { code })
 }
