@@ -1,21 +1,17 @@
 //! One harness-side connection: framed messages in and out, close detection
 //! (FIN or RST), and a record of everything received.
 
+use super::reported::{Reported, ReportedAs};
 use crate::capture::pcap::{TapEvent, TapRecord};
 use crate::net::transport::BoxedIo;
-use crate::wire::{FrameDecoder, MessageType, RawMessage, StatusCode};
+use crate::wire::{FrameDecoder, Indexed, MessageType, RawMessage, Received, StatusCode};
+use std::collections::HashSet;
 use std::collections::VecDeque;
-use std::collections::{HashMap, HashSet};
 use std::io;
-use std::net::Ipv4Addr;
 use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::sync::Arc;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::time::Instant;
-
-/// Bits of [`HarnessConn::reported`].
-pub const AS_ACTIVE: u8 = 1;
-pub const AS_UNASSIGNED: u8 = 2;
 
 /// Bulk query xids a connection keeps (a requestor flooding queries is not
 /// answered past this).
@@ -30,7 +26,7 @@ pub enum Closed {
 /// What reading a connection produced.
 #[derive(Debug)]
 pub enum Incoming {
-    Message(Box<RawMessage>),
+    Message(Arc<Received>),
     /// Bytes that are not a DHCP message, or a broken length prefix.
     Garbage(String),
     Closed(Closed),
@@ -47,7 +43,7 @@ pub struct HarnessConn {
     pub paused: bool,
     pub write_closed: bool,
     /// The latest message received.
-    pub last_received: Option<RawMessage>,
+    pub last_received: Option<Arc<Received>>,
     /// Status codes of every message received.
     pub statuses: HashSet<StatusCode>,
     /// xids of the bulk queries received (harness as server), in order, at
@@ -55,7 +51,7 @@ pub struct HarnessConn {
     pub bulk_query_xids: Vec<u32>,
     /// The last message an `expect` matched; `None` when the last `expect`
     /// matched nothing.
-    pub last_matched: Option<RawMessage>,
+    pub last_matched: Option<Arc<Received>>,
     /// An `expect` ran on this connection.
     pub any_expect: bool,
     pub opened_at: Instant,
@@ -77,9 +73,8 @@ pub struct HarnessConn {
     /// The parameter request list of the last query sent.
     pub requested: Vec<u8>,
     /// (xid, ciaddr) of the binding replies judged so far, with the types
-    /// they came as ([`AS_ACTIVE`], [`AS_UNASSIGNED`]): one entry per address
-    /// and query however long the stream.
-    pub reported: HashMap<(u32, Ipv4Addr), u8>,
+    /// they came as.
+    pub reported: Reported,
     /// xids of the requests judged so far (harness as server).
     pub request_xids: HashSet<u32>,
     /// An active query was judged on this connection (harness as server).
@@ -125,7 +120,7 @@ impl HarnessConn {
             active_query_sent: false,
             sent_xids: Vec::new(),
             requested: Vec::new(),
-            reported: HashMap::new(),
+            reported: Reported::default(),
             request_xids: HashSet::new(),
             active_query_received: false,
             opened_seq,
@@ -191,48 +186,31 @@ impl HarnessConn {
     }
 
     /// Keeps what later steps ask about a received message, not the message.
-    fn remember(&mut self, msg: &RawMessage) {
+    fn remember(&mut self, received: &Arc<Received>) {
+        let msg = received.view();
         if let Ok(Some(status)) = msg.status() {
             self.statuses.insert(status.code);
         }
         let is_bulk_query = msg.message_type() == Ok(MessageType::BulkLeaseQuery);
-        let xid = msg.header.xid;
+        let xid = msg.msg.header.xid;
         if is_bulk_query
             && self.bulk_query_xids.len() < KEPT_QUERY_XIDS
             && !self.bulk_query_xids.contains(&xid)
         {
             self.bulk_query_xids.push(xid);
         }
-        self.last_received = Some(msg.clone());
+        self.last_received = Some(Arc::clone(received));
     }
 
-    /// Records a binding reply once it has been judged.
-    pub fn note_binding(&mut self, msg: &RawMessage) {
-        let bit = match msg.message_type() {
-            Ok(MessageType::LeaseActive) => AS_ACTIVE,
-            Ok(MessageType::LeaseUnassigned) => AS_UNASSIGNED,
-            _ => return,
+    /// Records a binding reply; true when its (xid, ciaddr) came before.
+    pub fn note_binding(&mut self, msg: Indexed<'_>) -> bool {
+        let kind = match msg.message_type() {
+            Ok(MessageType::LeaseActive) => ReportedAs::Active,
+            Ok(MessageType::LeaseUnassigned) => ReportedAs::Unassigned,
+            _ => return false,
         };
-        *self
-            .reported
-            .entry((msg.header.xid, msg.header.ciaddr))
-            .or_default() |= bit;
-    }
-
-    /// Addresses reported in binding replies (to query `xid` only, when given).
-    pub fn reported_addresses(&self, xid: Option<u32>) -> HashSet<Ipv4Addr> {
-        self.reported
-            .keys()
-            .filter(|(x, _)| xid.is_none_or(|want| *x == want))
-            .map(|(_, a)| *a)
-            .collect()
-    }
-
-    /// Whether `addr` was ever reported with the type `bit` stands for.
-    pub fn reported_as(&self, addr: Ipv4Addr, bit: u8) -> bool {
-        self.reported
-            .iter()
-            .any(|((_, a), bits)| *a == addr && bits & bit != 0)
+        let header = &msg.msg.header;
+        self.reported.note(header.xid, header.ciaddr, kind)
     }
 
     /// Takes the stream out (for a TLS upgrade); put it back with [`replace`](Self::replace).
@@ -338,7 +316,7 @@ impl HarnessConn {
             for event in self.decoder.decode(buf.get(..n).unwrap_or_default()) {
                 let incoming = match event {
                     Ok(frame) => match RawMessage::decode_bytes(frame.payload) {
-                        Ok(msg) => Incoming::Message(Box::new(msg)),
+                        Ok(msg) => Incoming::Message(Arc::new(Received::new(msg))),
                         Err(e) => Incoming::Garbage(format!(
                             "frame at stream offset {}: {e}",
                             frame.offset

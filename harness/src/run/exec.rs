@@ -12,7 +12,7 @@ mod trigger;
 
 use super::conn::{HarnessConn, Incoming};
 use super::message_checks;
-use super::transcript::Transcript;
+use super::transcript::{Line, Text, Transcript};
 use super::verdict::{broken, Finding, Verdict};
 use super::wire_checks;
 use crate::capture::pcap::ConnectionTap;
@@ -22,11 +22,10 @@ use crate::scenario::model::{
 };
 use crate::target::backend::Backend;
 use crate::target::profile::TargetProfile;
-use crate::wire::describe::summary;
 use crate::wire::MessageType;
 use serde::Serialize;
-use std::collections::HashMap;
 use std::net::{Ipv4Addr, SocketAddrV4};
+use std::sync::Arc;
 use std::time::Duration;
 use tokio::time::Instant;
 
@@ -84,7 +83,7 @@ pub struct Exec<'a> {
     scenario: &'a Scenario,
     strict: bool,
     backend: Backend,
-    conns: HashMap<String, HarnessConn>,
+    conns: rustc_hash::FxHashMap<String, HarnessConn>,
     /// Connections whose name was reused by a later connect or accept.
     finished: Vec<(String, HarnessConn)>,
     /// Orders tap records of all connections.
@@ -94,7 +93,7 @@ pub struct Exec<'a> {
     /// Messages one `expect` reads at most.
     message_limit: usize,
     /// Requirements the per-message checks evaluated at least once.
-    checked: std::collections::BTreeSet<&'static str>,
+    checked: message_checks::Evaluated,
     accepted: Vec<(String, Instant)>,
     vars: Vars,
     transcript: Transcript,
@@ -129,7 +128,7 @@ impl<'a> Exec<'a> {
             scenario,
             strict,
             backend,
-            conns: HashMap::new(),
+            conns: Default::default(),
             finished: Vec::new(),
             order: Default::default(),
             pcap_budget: std::sync::Arc::new(std::sync::atomic::AtomicUsize::new(
@@ -203,7 +202,11 @@ impl<'a> Exec<'a> {
     }
 
     fn log(&mut self, conn: &str, dir: &'static str, text: String) -> usize {
-        self.transcript.push(Entry {
+        self.log_text(conn, dir, Text::Plain(text))
+    }
+
+    fn log_text(&mut self, conn: &str, dir: &'static str, text: Text) -> usize {
+        self.transcript.push(Line {
             at_ms: u64::try_from(self.start.elapsed().as_millis()).unwrap_or(u64::MAX),
             conn: conn.to_string(),
             dir: Direction(dir),
@@ -285,37 +288,38 @@ impl<'a> Exec<'a> {
         }
         let frame = match &event {
             Incoming::Message(msg) => {
-                let frame = self.log(conn, "recv", summary(msg));
-                let mut broken = wire_checks::check(msg, self.scenario.role);
+                let frame = self.log_text(conn, "recv", Text::Message(Arc::clone(msg)));
+                let view = msg.view();
+                let mut broken = wire_checks::check(view, self.scenario.role);
                 let role = self.scenario.role;
                 let checked = &mut self.checked;
                 if let Some(c) = self.conns.get_mut(conn) {
+                    let repeated = c.note_binding(view);
                     broken.extend(match role {
                         Role::Requestor => {
                             let context = message_checks::ServerConn {
                                 active: c.active_query_sent,
                                 sent_xids: &c.sent_xids,
                                 requested: &c.requested,
-                                reported: &c.reported,
+                                repeated,
                             };
-                            message_checks::server_message(msg, &context, checked)
+                            message_checks::server_message(view, &context, checked)
                         }
                         Role::Server => {
                             let context = message_checks::RequestorConn {
                                 xids: &c.request_xids,
                                 after_active: c.active_query_received,
                             };
-                            message_checks::requestor_message(msg, &context, checked)
+                            message_checks::requestor_message(view, &context, checked)
                         }
                     });
-                    c.note_binding(msg);
                     if role == Role::Server
-                        && msg.message_type() == Ok(MessageType::ActiveLeaseQuery)
+                        && view.message_type() == Ok(MessageType::ActiveLeaseQuery)
                     {
                         c.active_query_received = true;
                     }
                     if role == Role::Server {
-                        c.request_xids.insert(msg.header.xid);
+                        c.request_xids.insert(msg.msg.header.xid);
                     }
                 }
                 let mut failed = false;
@@ -373,7 +377,7 @@ impl<'a> Exec<'a> {
             self.step_start = Instant::now();
         }
         let elapsed = self.start.elapsed();
-        for req in std::mem::take(&mut self.checked) {
+        for req in std::mem::take(&mut self.checked).into_sorted() {
             if !self.findings.iter().any(|f| f.requirement == req) {
                 self.findings.push(Finding {
                     requirement: req.to_string(),
@@ -557,12 +561,13 @@ impl<'a> Exec<'a> {
                 frame,
             );
         };
+        let view = msg.view();
         let value = match c.field {
-            Field::Xid => Some(Var::Number(msg.header.xid)),
-            Field::Ciaddr => Some(Var::Address(msg.header.ciaddr)),
-            Field::BaseTime => msg.base_time().ok().flatten().map(Var::Number),
-            Field::QueryStartTime => msg.query_start_time().ok().flatten().map(Var::Number),
-            Field::QueryEndTime => msg.query_end_time().ok().flatten().map(Var::Number),
+            Field::Xid => Some(Var::Number(msg.msg.header.xid)),
+            Field::Ciaddr => Some(Var::Address(msg.msg.header.ciaddr)),
+            Field::BaseTime => view.base_time().ok().flatten().map(Var::Number),
+            Field::QueryStartTime => view.query_start_time().ok().flatten().map(Var::Number),
+            Field::QueryEndTime => view.query_end_time().ok().flatten().map(Var::Number),
         };
         match value {
             Some(v) => {

@@ -5,9 +5,8 @@
 
 use super::verdict::Verdict;
 use crate::wire::options::code;
-use crate::wire::{DhcpState, MessageType, RawMessage, StatusCode};
-use std::collections::{BTreeSet, HashMap, HashSet};
-use std::net::Ipv4Addr;
+use crate::wire::{DhcpState, Indexed, MessageType, StatusCode};
+use std::collections::HashSet;
 
 /// Requirements judged on every server message, and on every requestor message.
 pub const ON_SERVER_MESSAGES: &[&str] = &[
@@ -25,6 +24,25 @@ const LOOKS_ABSOLUTE: u32 = 1_000_000_000;
 
 type Broken = Vec<(&'static str, Verdict, String)>;
 
+/// The requirements judged on messages. Every message marks the same few,
+/// so they are keyed by the address of their static text, not by comparing it.
+#[derive(Debug, Default)]
+pub struct Evaluated(rustc_hash::FxHashMap<usize, &'static str>);
+
+impl Evaluated {
+    pub fn insert(&mut self, req: &'static str) {
+        self.0.entry(req.as_ptr() as usize).or_insert(req);
+    }
+
+    /// Each requirement once, in order.
+    pub fn into_sorted(self) -> Vec<&'static str> {
+        let mut out: Vec<&'static str> = self.0.into_values().collect();
+        out.sort_unstable();
+        out.dedup();
+        out
+    }
+}
+
 /// What the harness knows of the connection a server message came on.
 #[derive(Debug)]
 pub struct ServerConn<'a> {
@@ -34,8 +52,8 @@ pub struct ServerConn<'a> {
     pub sent_xids: &'a [u32],
     /// The parameter request list of the last query sent.
     pub requested: &'a [u8],
-    /// (xid, ciaddr) of the binding replies received on it before this one.
-    pub reported: &'a HashMap<(u32, Ipv4Addr), u8>,
+    /// This message's (xid, ciaddr) came in a binding reply before it.
+    pub repeated: bool,
 }
 
 /// What the harness knows of the connection a requestor message came on.
@@ -50,52 +68,45 @@ pub struct RequestorConn<'a> {
 /// Checks a message from a server. Every requirement evaluated goes into
 /// `evaluated`.
 pub fn server_message(
-    msg: &RawMessage,
+    view: Indexed<'_>,
     conn: &ServerConn<'_>,
-    evaluated: &mut BTreeSet<&'static str>,
+    evaluated: &mut Evaluated,
 ) -> Broken {
+    let msg = view.msg;
     let mut out = Vec::new();
-    let Ok(kind) = msg.message_type() else {
+    let Ok(kind) = view.message_type() else {
         return out;
     };
     let binding = matches!(
         kind,
         MessageType::LeaseActive | MessageType::LeaseUnassigned
     );
-    let mut judge = |req: &'static str, broken: bool, verdict: Verdict, text: String| {
-        evaluated.insert(req);
-        if broken {
-            out.push((req, verdict, text));
-        }
-    };
+    let mut judge =
+        |req: &'static str, broken: bool, verdict: Verdict, text: &dyn Fn() -> String| {
+            evaluated.insert(req);
+            if broken {
+                out.push((req, verdict, text()));
+            }
+        };
     if binding {
         judge(
             "ALQ-S-20",
             msg.header.ciaddr.is_unspecified(),
             Verdict::Fail,
-            format!("{kind} with ciaddr 0.0.0.0"),
+            &|| format!("{kind} with ciaddr 0.0.0.0"),
         );
     }
     let active = conn.active;
     if binding && !active {
-        let repeated = conn
-            .reported
-            .contains_key(&(msg.header.xid, msg.header.ciaddr));
-        judge(
-            "BLQ-S-19",
-            repeated,
-            Verdict::Fail,
-            format!("{} reported twice for one bulk query", msg.header.ciaddr),
-        );
+        judge("BLQ-S-19", conn.repeated, Verdict::Fail, &|| {
+            format!("{} reported twice for one bulk query", msg.header.ciaddr)
+        });
     }
     if kind == MessageType::LeaseUnassigned && conn.requested.contains(&code::DHCP_STATE) {
-        let missing = msg.dhcp_state().ok().flatten().is_none();
-        judge(
-            "BLQ-S-13",
-            missing,
-            Verdict::Warn,
-            "DHCPLEASEUNASSIGNED without the requested dhcp-state".into(),
-        );
+        let missing = view.dhcp_state().ok().flatten().is_none();
+        judge("BLQ-S-13", missing, Verdict::Warn, &|| {
+            "DHCPLEASEUNASSIGNED without the requested dhcp-state".into()
+        });
     }
     if !conn.sent_xids.is_empty() {
         let xid = msg.header.xid;
@@ -103,28 +114,21 @@ pub fn server_message(
             "ALQ-S-43",
             !conn.sent_xids.contains(&xid),
             Verdict::Fail,
-            format!("{kind} carries xid 0x{xid:08x}, which no request on this connection had"),
+            &|| format!("{kind} carries xid 0x{xid:08x}, which no request on this connection had"),
         );
     }
     judge(
         "BLQ-S-15",
         kind == MessageType::LeaseUnknown,
         Verdict::Fail,
-        "DHCPLEASEUNKNOWN on a leasequery TCP connection".into(),
+        &|| "DHCPLEASEUNKNOWN on a leasequery TCP connection".into(),
     );
-    let assoc = msg
-        .option_data(code::ASSOCIATED_IP)
-        .ok()
-        .flatten()
-        .is_some();
+    let assoc = view.has(code::ASSOCIATED_IP);
     if binding {
-        if let Ok(Some(source)) = msg.option_data(code::DATA_SOURCE) {
-            judge(
-                "BLQ-S-10",
-                source.len() != 1,
-                Verdict::Fail,
-                format!("data-source (157) is {} octets long, not 1", source.len()),
-            );
+        if let Ok(Some(source)) = view.option_data(code::DATA_SOURCE) {
+            judge("BLQ-S-10", source.len() != 1, Verdict::Fail, &|| {
+                format!("data-source (157) is {} octets long, not 1", source.len())
+            });
         }
     }
     if kind == MessageType::LeaseUnassigned {
@@ -132,99 +136,78 @@ pub fn server_message(
             (code::RENEWAL_TIME, "renewal-time (58)"),
             (code::REBINDING_TIME, "rebinding-time (59)"),
         ] {
-            let present = msg.option_data(option).ok().flatten().is_some();
-            judge(
-                "LQ-S-04",
-                present,
-                Verdict::Fail,
-                format!("DHCPLEASEUNASSIGNED carries {name}: no lease, so no renewal time"),
-            );
+            let present = view.has(option);
+            judge("LQ-S-04", present, Verdict::Fail, &|| {
+                format!("DHCPLEASEUNASSIGNED carries {name}: no lease, so no renewal time")
+            });
         }
     }
     let assoc_req = if active { "ALQ-S-21" } else { "BLQ-S-03" };
-    judge(
-        assoc_req,
-        assoc,
-        Verdict::Fail,
-        format!("{kind} carries associated-ip (92)"),
-    );
-    if let Ok(Some(status)) = msg.status() {
-        judge(
-            "BLQ-S-04",
-            status.text_has_nul(),
-            Verdict::Fail,
-            "status text contains a NUL octet".into(),
-        );
+    judge(assoc_req, assoc, Verdict::Fail, &|| {
+        format!("{kind} carries associated-ip (92)")
+    });
+    if let Ok(Some(status)) = view.status() {
+        judge("BLQ-S-04", status.text_has_nul(), Verdict::Fail, &|| {
+            "status text contains a NUL octet".into()
+        });
         judge(
             "BLQ-S-04",
             status.text_utf8().is_err(),
             Verdict::Warn,
-            "status text is not UTF-8".into(),
+            &|| "status text is not UTF-8".into(),
         );
         if binding {
             judge(
                 "ALQ-S-42",
                 status.code == StatusCode::Success && status.text.is_empty(),
                 Verdict::Warn,
-                format!("{kind} carries status Success without text"),
+                &|| format!("{kind} carries status Success without text"),
             );
         }
     } else if binding {
-        judge("ALQ-S-42", false, Verdict::Pass, String::new());
+        judge("ALQ-S-42", false, Verdict::Pass, &|| String::new());
     }
-    if let Ok(Some(state)) = msg.dhcp_state() {
+    if let Ok(Some(state)) = view.dhcp_state() {
         let named = state.name().is_some();
-        judge(
-            "BLQ-S-07",
-            !named,
-            Verdict::Warn,
-            format!("dhcp-state {} is not an assigned value", state.to_u8()),
-        );
+        judge("BLQ-S-07", !named, Verdict::Warn, &|| {
+            format!("dhcp-state {} is not an assigned value", state.to_u8())
+        });
         let mismatch = match kind {
             MessageType::LeaseActive => state != DhcpState::Active,
             MessageType::LeaseUnassigned => state == DhcpState::Active,
             _ => false,
         };
         if binding {
-            judge(
-                "BLQ-S-08",
-                mismatch,
-                Verdict::Fail,
-                format!("{kind} with dhcp-state {state}"),
-            );
+            judge("BLQ-S-08", mismatch, Verdict::Fail, &|| {
+                format!("{kind} with dhcp-state {state}")
+            });
         }
     }
     if kind == MessageType::LeaseUnassigned {
-        let state = msg.dhcp_state().ok().flatten();
+        let state = view.dhcp_state().ok().flatten();
         let untimed = matches!(state, None | Some(DhcpState::Available));
-        let lease = msg.lease_time().ok().flatten().is_some();
-        judge(
-            "LQ-S-03",
-            lease && untimed,
-            Verdict::Warn,
-            "DHCPLEASEUNASSIGNED carries a lease time without a timed dhcp-state".into(),
-        );
+        let lease = view.lease_time().ok().flatten().is_some();
+        judge("LQ-S-03", lease && untimed, Verdict::Warn, &|| {
+            "DHCPLEASEUNASSIGNED carries a lease time without a timed dhcp-state".into()
+        });
     }
-    if let Ok(Some(cltt)) = msg.client_last_transaction_time() {
-        judge(
-            "LQ-S-07",
-            cltt >= LOOKS_ABSOLUTE,
-            Verdict::Fail,
-            format!("client-last-transaction-time {cltt} looks absolute"),
-        );
+    if let Ok(Some(cltt)) = view.client_last_transaction_time() {
+        judge("LQ-S-07", cltt >= LOOKS_ABSOLUTE, Verdict::Fail, &|| {
+            format!("client-last-transaction-time {cltt} looks absolute")
+        });
     }
     judge(
         "BLQ-S-37",
-        msg.option_codes().contains(&code::AUTHENTICATION),
+        view.option_codes().any(|c| c == code::AUTHENTICATION),
         Verdict::Fail,
-        "option 90 (authentication) present".into(),
+        &|| "option 90 (authentication) present".into(),
     );
     if active {
         judge(
             "ALQ-S-45",
             kind == MessageType::LeaseQueryDone,
             Verdict::Warn,
-            "DHCPLEASEQUERYDONE on an active connection".into(),
+            &|| "DHCPLEASEQUERYDONE on an active connection".into(),
         );
     }
     out
@@ -232,41 +215,37 @@ pub fn server_message(
 
 /// Checks a message from a requestor.
 pub fn requestor_message(
-    msg: &RawMessage,
+    view: Indexed<'_>,
     conn: &RequestorConn<'_>,
-    evaluated: &mut BTreeSet<&'static str>,
+    evaluated: &mut Evaluated,
 ) -> Broken {
+    let msg = view.msg;
     let mut out = Vec::new();
-    let Ok(kind) = msg.message_type() else {
+    let Ok(kind) = view.message_type() else {
         return out;
     };
-    let mut judge = |req: &'static str, broken: bool, verdict: Verdict, text: String| {
-        evaluated.insert(req);
-        if broken {
-            out.push((req, verdict, text));
-        }
-    };
-    let prl = msg.parameter_request_list().ok().flatten();
+    let mut judge =
+        |req: &'static str, broken: bool, verdict: Verdict, text: &dyn Fn() -> String| {
+            evaluated.insert(req);
+            if broken {
+                out.push((req, verdict, text()));
+            }
+        };
+    let prl = view.parameter_request_list().ok().flatten();
     let after_active = conn.after_active;
     let reused = conn.xids.contains(&msg.header.xid);
-    judge(
-        "ALQ-R-03",
-        reused,
-        Verdict::Fail,
-        format!("xid 0x{:08x} used twice on one connection", msg.header.xid),
-    );
+    judge("ALQ-R-03", reused, Verdict::Fail, &|| {
+        format!("xid 0x{:08x} used twice on one connection", msg.header.xid)
+    });
     if after_active {
-        judge(
-            "ALQ-R-04",
-            true,
-            Verdict::Fail,
-            format!("{kind} on a connection that carries an active query"),
-        );
+        judge("ALQ-R-04", true, Verdict::Fail, &|| {
+            format!("{kind} on a connection that carries an active query")
+        });
         judge(
             "ALQ-R-05",
             kind == MessageType::BulkLeaseQuery,
             Verdict::Fail,
-            "bulk query on the active query's connection".into(),
+            &|| "bulk query on the active query's connection".into(),
         );
     }
     match kind {
@@ -274,36 +253,27 @@ pub fn requestor_message(
             let h = &msg.header;
             let client_fields = !h.ciaddr.is_unspecified()
                 || h.chaddr.iter().any(|b| *b != 0)
-                || msg.option_data(code::CLIENT_ID).ok().flatten().is_some();
-            judge(
-                "ALQ-R-17",
-                client_fields,
-                Verdict::Fail,
-                "active query with ciaddr, chaddr or client-identifier".into(),
-            );
-            judge(
-                "ALQ-R-18",
-                prl.is_none(),
-                Verdict::Warn,
-                "active query without a parameter request list".into(),
-            );
+                || view.has(code::CLIENT_ID);
+            judge("ALQ-R-17", client_fields, Verdict::Fail, &|| {
+                "active query with ciaddr, chaddr or client-identifier".into()
+            });
+            judge("ALQ-R-18", prl.is_none(), Verdict::Warn, &|| {
+                "active query without a parameter request list".into()
+            });
         }
         MessageType::BulkLeaseQuery => {
             let h = &msg.header;
             let mut keys = 0;
             keys += usize::from(h.hardware_address().iter().any(|b| *b != 0));
-            keys += usize::from(msg.option_data(code::CLIENT_ID).ok().flatten().is_some());
-            if let Ok(Some(info)) = msg.relay_agent_info() {
+            keys += usize::from(view.has(code::CLIENT_ID));
+            if let Ok(Some(info)) = view.relay_agent_info() {
                 keys += usize::from(info.remote_id().is_some())
                     + usize::from(info.relay_id().is_some());
             }
             let repeated = !msg.duplicate_codes().is_empty();
-            judge(
-                "BLQ-R-06",
-                keys > 1 || repeated,
-                Verdict::Fail,
-                "bulk query with several primary keys or a repeated option".into(),
-            );
+            judge("BLQ-R-06", keys > 1 || repeated, Verdict::Fail, &|| {
+                "bulk query with several primary keys or a repeated option".into()
+            });
             let wanted = [
                 code::BASE_TIME,
                 code::LEASE_TIME,
@@ -313,32 +283,23 @@ pub fn requestor_message(
             let missing = prl
                 .as_ref()
                 .is_none_or(|p| wanted.iter().any(|c| !p.contains(c)));
-            judge(
-                "BLQ-R-07",
-                missing,
-                Verdict::Warn,
-                "bulk query PRL lacks one of 152, 51, 153, 91".into(),
-            );
+            judge("BLQ-R-07", missing, Verdict::Warn, &|| {
+                "bulk query PRL lacks one of 152, 51, 153, 91".into()
+            });
         }
         MessageType::Tls => {
-            let extra = msg
-                .option_codes()
-                .into_iter()
-                .any(|c| c != code::MESSAGE_TYPE);
-            judge(
-                "ALQ-R-09",
-                extra,
-                Verdict::Warn,
-                "DHCPTLS carries options besides the message type".into(),
-            );
+            let extra = view.option_codes().any(|c| c != code::MESSAGE_TYPE);
+            judge("ALQ-R-09", extra, Verdict::Warn, &|| {
+                "DHCPTLS carries options besides the message type".into()
+            });
         }
         _ => {}
     }
     judge(
         "BLQ-R-12",
-        msg.option_codes().contains(&code::AUTHENTICATION),
+        view.option_codes().any(|c| c == code::AUTHENTICATION),
         Verdict::Fail,
-        "option 90 (authentication) present".into(),
+        &|| "option 90 (authentication) present".into(),
     );
     out
 }
@@ -346,17 +307,21 @@ pub fn requestor_message(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::wire::{MessageBuilder, OptionItem};
+    use crate::wire::{MessageBuilder, OptionItem, RawMessage, Received};
+    use std::net::Ipv4Addr;
 
     fn judged(msg: &RawMessage) -> Broken {
-        let reported = HashMap::new();
         let conn = ServerConn {
             active: false,
             sent_xids: &[7],
             requested: &[code::RENEWAL_TIME, code::DATA_SOURCE],
-            reported: &reported,
+            repeated: false,
         };
-        server_message(msg, &conn, &mut BTreeSet::new())
+        server_message(
+            Received::new(msg.clone()).view(),
+            &conn,
+            &mut Evaluated::default(),
+        )
     }
 
     fn reply(kind: MessageType, extra: OptionItem) -> RawMessage {

@@ -4,6 +4,7 @@ pub mod conn;
 pub mod exec;
 pub mod kill_matrix;
 pub mod message_checks;
+pub mod reported;
 pub mod runner;
 pub mod transcript;
 pub mod verdict;

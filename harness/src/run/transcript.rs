@@ -1,19 +1,53 @@
 //! A scenario's transcript with bounded memory: the first half of its limit is
 //! kept, then only the latest entries; what falls between is counted and
 //! replaced by one note. Entries are addressed by their sequence number while
-//! the scenario runs and renumbered when it ends.
+//! the scenario runs and renumbered when it ends. A received message is kept
+//! as it is and described only if it is still kept when the scenario ends.
 
 use super::exec::{Direction, Entry};
+use crate::wire::describe::summary;
+use crate::wire::Received;
 use std::collections::VecDeque;
+use std::sync::Arc;
 
 /// Entries kept per scenario unless the target profile says otherwise.
 pub const DEFAULT_LIMIT: usize = 2_000;
 
+/// The text of an entry, or the message it will describe.
+#[derive(Debug)]
+pub enum Text {
+    Plain(String),
+    Message(Arc<Received>),
+}
+
+#[derive(Debug)]
+pub struct Line {
+    pub at_ms: u64,
+    pub conn: String,
+    pub dir: Direction,
+    pub text: Text,
+}
+
+impl Line {
+    fn entry(self) -> Entry {
+        let text = match self.text {
+            Text::Plain(text) => text,
+            Text::Message(msg) => summary(&msg.msg),
+        };
+        Entry {
+            at_ms: self.at_ms,
+            conn: self.conn,
+            dir: self.dir,
+            text,
+        }
+    }
+}
+
 #[derive(Debug)]
 pub struct Transcript {
-    head: Vec<Entry>,
+    head: Vec<Line>,
     /// The latest entries past the head, with their sequence numbers.
-    tail: VecDeque<(usize, Entry)>,
+    tail: VecDeque<(usize, Line)>,
     head_limit: usize,
     tail_limit: usize,
     next: usize,
@@ -33,7 +67,7 @@ impl Transcript {
     }
 
     /// Appends an entry; returns its sequence number.
-    pub fn push(&mut self, entry: Entry) -> usize {
+    pub fn push(&mut self, entry: Line) -> usize {
         let seq = self.next;
         self.next += 1;
         if self.head.len() < self.head_limit {
@@ -53,7 +87,7 @@ impl Transcript {
     }
 
     /// The latest entry still kept that satisfies `wanted`.
-    pub fn rposition(&self, wanted: impl Fn(&Entry) -> bool) -> Option<usize> {
+    pub fn rposition(&self, wanted: impl Fn(&Line) -> bool) -> Option<usize> {
         self.tail
             .iter()
             .rev()
@@ -74,7 +108,7 @@ impl Transcript {
         let dropped = self.dropped();
         let head_len = self.head.len();
         let first_tail = self.tail.front().map_or(self.next, |(seq, _)| *seq);
-        let mut entries = self.head;
+        let mut entries: Vec<Entry> = self.head.into_iter().map(Line::entry).collect();
         let gap = usize::from(dropped > 0);
         if dropped > 0 {
             let at_ms = self.tail.front().map_or(0, |(_, e)| e.at_ms);
@@ -85,7 +119,7 @@ impl Transcript {
                 text: format!("{dropped} transcript entries not kept (transcript limit)"),
             });
         }
-        entries.extend(self.tail.into_iter().map(|(_, e)| e));
+        entries.extend(self.tail.into_iter().map(|(_, e)| e.entry()));
         let index = move |seq: usize| {
             if seq < head_len {
                 Some(seq)
@@ -103,13 +137,17 @@ impl Transcript {
 mod tests {
     use super::*;
 
-    fn entry(n: usize) -> Entry {
-        Entry {
+    fn entry(n: usize) -> Line {
+        Line {
             at_ms: n as u64,
             conn: "a".into(),
             dir: Direction("recv"),
-            text: format!("m{n}"),
+            text: Text::Plain(format!("m{n}")),
         }
+    }
+
+    fn is_text(line: &Line, want: &str) -> bool {
+        matches!(&line.text, Text::Plain(t) if t == want)
     }
 
     #[test]
@@ -130,8 +168,8 @@ mod tests {
         for n in 0..100 {
             t.push(entry(n));
         }
-        assert_eq!(t.rposition(|e| e.text == "m98"), Some(98));
-        assert_eq!(t.rposition(|e| e.text == "m50"), None);
+        assert_eq!(t.rposition(|e| is_text(e, "m98")), Some(98));
+        assert_eq!(t.rposition(|e| is_text(e, "m50")), None);
         let (entries, index) = t.finish();
         let texts: Vec<&str> = entries.iter().map(|e| e.text.as_str()).collect();
         assert_eq!(

@@ -3,9 +3,9 @@
 
 use super::verdict::Verdict;
 use crate::scenario::model::Role;
-use crate::wire::options::{code, DhcpOption};
+use crate::wire::options::{check_len, code};
 use crate::wire::raw::MAGIC_COOKIE;
-use crate::wire::{OptionItem, RawMessage};
+use crate::wire::{Indexed, OptionItem};
 
 /// The WIRE requirements judged on every message (WIRE-07, xid matching, is a
 /// requestor's duty, tested by scenario).
@@ -14,7 +14,8 @@ pub const WIRE_CHECKED: &[&str] = &[
 ];
 
 /// (requirement, verdict, message) for each broken check.
-pub fn check(msg: &RawMessage, role: Role) -> Vec<(&'static str, Verdict, String)> {
+pub fn check(view: Indexed<'_>, role: Role) -> Vec<(&'static str, Verdict, String)> {
+    let msg = view.msg;
     let mut out = Vec::new();
     let len = msg.encoded_len();
     if len < 244 {
@@ -33,7 +34,7 @@ pub fn check(msg: &RawMessage, role: Role) -> Vec<(&'static str, Verdict, String
     }
     let count53 = msg.tlvs().filter(|(c, _)| *c == code::MESSAGE_TYPE).count();
     let from_server = role == Role::Requestor;
-    match msg.message_type() {
+    match view.message_type() {
         Ok(t) if count53 == 1 => {
             let allowed = if from_server {
                 t.allowed_from_server()
@@ -65,9 +66,9 @@ pub fn check(msg: &RawMessage, role: Role) -> Vec<(&'static str, Verdict, String
             "options do not decode".to_string(),
         ));
     }
-    for c in msg.option_codes() {
-        if let Some(data) = msg.option_data(c).ok().flatten() {
-            if let Err(e) = DhcpOption::decode(c, &data) {
+    for c in view.option_codes() {
+        if let Some(data) = view.option_data(c).ok().flatten() {
+            if let Err(e) = check_len(c, &data) {
                 if e.requirement() == "WIRE-05" {
                     out.push(("WIRE-05", Verdict::Fail, e.to_string()));
                 }
@@ -82,7 +83,7 @@ pub fn check(msg: &RawMessage, role: Role) -> Vec<(&'static str, Verdict, String
             format!("op is {}, expected {expected_op}", msg.header.op),
         ));
     }
-    if msg.option_codes().contains(&code::AUTHENTICATION) {
+    if view.option_codes().any(|c| c == code::AUTHENTICATION) {
         out.push((
             "WIRE-08",
             Verdict::Fail,

@@ -142,6 +142,15 @@ pub enum OneOrMany<T> {
     Many(Vec<T>),
 }
 
+impl<T> OneOrMany<T> {
+    pub fn as_slice(&self) -> &[T] {
+        match self {
+            OneOrMany::One(v) => std::slice::from_ref(v),
+            OneOrMany::Many(v) => v,
+        }
+    }
+}
+
 impl<T: Clone> OneOrMany<T> {
     pub fn to_vec(&self) -> Vec<T> {
         match self {

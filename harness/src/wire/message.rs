@@ -1,14 +1,12 @@
-//! Typed access to a [`RawMessage`] and a builder for well-formed messages.
-//!
-//! Accessors follow RFC 3396: every instance of an option code (in the options
-//! area, then `file` and `sname` when option 52 overloads them, RFC 2131 §4.1)
-//! is concatenated before the value is read. A duplicated fixed-length option
-//! therefore reads as a wrong length, never as the first or last copy.
+//! Typed access to a [`RawMessage`] (one lookup at a time; the rules are those
+//! of [`super::index`]) and a builder for well-formed messages.
 
-use super::options::{code, DhcpOption, OptionError, RelayAgentInfo, Status, Vss};
-use super::raw::{decode_options, OptionItem, RawMessage, FILE_OFFSET, SNAME_OFFSET};
+use super::index::{Indexed, OptionIndex};
+use super::options::{DhcpOption, OptionError, RelayAgentInfo, Status, Vss};
+use super::raw::{OptionItem, RawMessage};
 use super::types::{DataSource, DhcpState, MessageType};
-use bytes::{Bytes, BytesMut};
+use bytes::Bytes;
+use std::borrow::Cow;
 use std::net::Ipv4Addr;
 
 /// BOOTP op codes (RFC 2131 §2).
@@ -16,206 +14,95 @@ pub const BOOTREQUEST: u8 = 1;
 pub const BOOTREPLY: u8 = 2;
 
 impl RawMessage {
-    /// Option items from the areas option 52 overloads: `file` first, then `sname`.
-    fn overloaded_items(&self) -> Result<Vec<OptionItem>, OptionError> {
-        let mut overload = None;
-        for (option, data) in self.tlvs() {
-            if option == code::OVERLOAD {
-                overload = Some(data.clone());
-            }
-        }
-        let Some(data) = overload else {
-            return Ok(Vec::new());
-        };
-        let flags = match &data[..] {
-            [flags] => *flags,
-            _ => {
-                return Err(OptionError::WrongLength {
-                    code: code::OVERLOAD,
-                    len: data.len(),
-                    rule: super::options::LengthRule::Exactly(1),
-                })
-            }
-        };
-        let mut items = Vec::new();
-        if flags & 1 != 0 {
-            let area = Bytes::copy_from_slice(&self.header.file);
-            items.extend(
-                decode_options(&area, FILE_OFFSET)
-                    .map_err(OptionError::Overload)?
-                    .0,
-            );
-        }
-        if flags & 2 != 0 {
-            let area = Bytes::copy_from_slice(&self.header.sname);
-            items.extend(
-                decode_options(&area, SNAME_OFFSET)
-                    .map_err(OptionError::Overload)?
-                    .0,
-            );
-        }
-        Ok(items)
+    /// The message read through an index built for this one call; a caller
+    /// with several lookups builds an [`OptionIndex`] once instead.
+    fn indexed<T>(&self, read: impl FnOnce(Indexed<'_>) -> T) -> T {
+        let index = OptionIndex::of(self);
+        read(Indexed {
+            msg: self,
+            index: &index,
+        })
     }
 
     /// The value of option `option`, all instances concatenated (RFC 3396), or
     /// `None` when it is absent.
     pub fn option_data(&self, option: u8) -> Result<Option<Bytes>, OptionError> {
-        let mut found: Option<Bytes> = None;
-        let mut joined: Option<BytesMut> = None;
-        let mut take = |data: &Bytes| match (&found, &mut joined) {
-            (None, _) => found = Some(data.clone()),
-            (Some(first), None) => {
-                let mut buf = BytesMut::from(&first[..]);
-                buf.extend_from_slice(data);
-                joined = Some(buf);
-            }
-            (Some(_), Some(buf)) => buf.extend_from_slice(data),
-        };
-        for (c, data) in self.tlvs() {
-            if c == option {
-                take(data);
-            }
-        }
-        if option != code::OVERLOAD {
-            for item in self.overloaded_items()? {
-                if let OptionItem::Tlv { code: c, data } = &item {
-                    if *c == option {
-                        take(data);
-                    }
-                }
-            }
-        }
-        Ok(match joined {
-            Some(buf) => Some(buf.freeze()),
-            None => found,
-        })
+        self.indexed(|m| Ok(m.option_data(option)?.map(Cow::into_owned)))
     }
 
     /// Option `option` decoded to its typed form.
     pub fn option(&self, option: u8) -> Result<Option<DhcpOption>, OptionError> {
-        match self.option_data(option)? {
-            Some(data) => DhcpOption::decode(option, &data).map(Some),
-            None => Ok(None),
-        }
+        self.indexed(|m| m.option(option))
     }
 
     /// Every distinct option code present, in order of first appearance.
     pub fn option_codes(&self) -> Vec<u8> {
-        let mut seen = [false; 256];
-        let mut out = Vec::new();
-        let overloaded = self.overloaded_items().unwrap_or_default();
-        let all = self.options.iter().chain(overloaded.iter());
-        for item in all {
-            if let OptionItem::Tlv { code: c, .. } = item {
-                let slot = &mut seen[usize::from(*c)];
-                if !*slot {
-                    *slot = true;
-                    out.push(*c);
-                }
-            }
-        }
-        out
+        self.indexed(|m| m.option_codes().collect())
     }
 
     /// The message type (option 53); [`OptionError::Missing`] when absent.
     pub fn message_type(&self) -> Result<MessageType, OptionError> {
-        match self.option(code::MESSAGE_TYPE)? {
-            Some(DhcpOption::MessageType(t)) => Ok(t),
-            _ => Err(OptionError::Missing {
-                code: code::MESSAGE_TYPE,
-            }),
-        }
-    }
-
-    fn u32_option(&self, option: u8) -> Result<Option<u32>, OptionError> {
-        Ok(self.option(option)?.and_then(|o| o.as_u32()))
+        self.indexed(|m| m.message_type())
     }
 
     pub fn lease_time(&self) -> Result<Option<u32>, OptionError> {
-        self.u32_option(code::LEASE_TIME)
+        self.indexed(|m| m.lease_time())
     }
 
     pub fn client_last_transaction_time(&self) -> Result<Option<u32>, OptionError> {
-        self.u32_option(code::CLIENT_LAST_TRANSACTION_TIME)
+        self.indexed(|m| m.client_last_transaction_time())
     }
 
     pub fn base_time(&self) -> Result<Option<u32>, OptionError> {
-        self.u32_option(code::BASE_TIME)
+        self.indexed(|m| m.base_time())
     }
 
     pub fn start_time_of_state(&self) -> Result<Option<u32>, OptionError> {
-        self.u32_option(code::START_TIME_OF_STATE)
+        self.indexed(|m| m.start_time_of_state())
     }
 
     pub fn query_start_time(&self) -> Result<Option<u32>, OptionError> {
-        self.u32_option(code::QUERY_START_TIME)
+        self.indexed(|m| m.query_start_time())
     }
 
     pub fn query_end_time(&self) -> Result<Option<u32>, OptionError> {
-        self.u32_option(code::QUERY_END_TIME)
+        self.indexed(|m| m.query_end_time())
     }
 
     pub fn server_id(&self) -> Result<Option<Ipv4Addr>, OptionError> {
-        Ok(match self.option(code::SERVER_ID)? {
-            Some(DhcpOption::ServerId(addr)) => Some(addr),
-            _ => None,
-        })
+        self.indexed(|m| m.server_id())
     }
 
     pub fn status(&self) -> Result<Option<Status>, OptionError> {
-        Ok(match self.option(code::STATUS_CODE)? {
-            Some(DhcpOption::Status(status)) => Some(status),
-            _ => None,
-        })
+        self.indexed(|m| m.status())
     }
 
     pub fn dhcp_state(&self) -> Result<Option<DhcpState>, OptionError> {
-        Ok(match self.option(code::DHCP_STATE)? {
-            Some(DhcpOption::DhcpState(state)) => Some(state),
-            _ => None,
-        })
+        self.indexed(|m| m.dhcp_state())
     }
 
     pub fn data_source(&self) -> Result<Option<DataSource>, OptionError> {
-        Ok(match self.option(code::DATA_SOURCE)? {
-            Some(DhcpOption::DataSource(source)) => Some(source),
-            _ => None,
-        })
+        self.indexed(|m| m.data_source())
     }
 
     pub fn client_id(&self) -> Result<Option<Bytes>, OptionError> {
-        Ok(match self.option(code::CLIENT_ID)? {
-            Some(DhcpOption::ClientId(id)) => Some(id),
-            _ => None,
-        })
+        self.indexed(|m| m.client_id())
     }
 
     pub fn parameter_request_list(&self) -> Result<Option<Vec<u8>>, OptionError> {
-        Ok(match self.option(code::PARAMETER_REQUEST_LIST)? {
-            Some(DhcpOption::ParameterRequestList(codes)) => Some(codes),
-            _ => None,
-        })
+        self.indexed(|m| m.parameter_request_list())
     }
 
     pub fn relay_agent_info(&self) -> Result<Option<RelayAgentInfo>, OptionError> {
-        Ok(match self.option(code::RELAY_AGENT_INFO)? {
-            Some(DhcpOption::RelayAgentInfo(info)) => Some(info),
-            _ => None,
-        })
+        self.indexed(|m| m.relay_agent_info())
     }
 
     pub fn associated_ip(&self) -> Result<Option<Vec<Ipv4Addr>>, OptionError> {
-        Ok(match self.option(code::ASSOCIATED_IP)? {
-            Some(DhcpOption::AssociatedIp(addrs)) => Some(addrs),
-            _ => None,
-        })
+        self.indexed(|m| m.associated_ip())
     }
 
     pub fn vss(&self) -> Result<Option<Vss>, OptionError> {
-        Ok(match self.option(code::VSS)? {
-            Some(DhcpOption::Vss(vss)) => Some(vss),
-            _ => None,
-        })
+        self.indexed(|m| m.vss())
     }
 }
 
@@ -293,6 +180,7 @@ impl MessageBuilder {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::wire::options::code;
     use crate::wire::types::StatusCode;
 
     #[test]

@@ -10,12 +10,14 @@
 
 pub mod describe;
 pub mod framing;
+pub mod index;
 pub mod message;
 pub mod options;
 pub mod raw;
 pub mod types;
 
 pub use framing::{Frame, FrameDecoder, FrameError};
+pub use index::{Indexed, OptionIndex, Received};
 pub use message::MessageBuilder;
 pub use options::{DhcpOption, OptionError, RelayAgentInfo, Status, Vss};
 pub use raw::{DecodeError, Header, OptionItem, RawMessage};

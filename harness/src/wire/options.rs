@@ -187,7 +187,8 @@ impl OptionError {
     }
 }
 
-fn check_len(option: u8, data: &[u8]) -> Result<(), OptionError> {
+/// Whether `data` has a length option `option` may have ([`length_rule`]).
+pub fn check_len(option: u8, data: &[u8]) -> Result<(), OptionError> {
     let rule = length_rule(option);
     if rule.allows(data.len()) {
         Ok(())

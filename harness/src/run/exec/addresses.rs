@@ -1,7 +1,7 @@
 //! `expect-addresses`: which addresses a connection has reported so far.
 
 use super::{Exec, Stop};
-use crate::run::conn::{AS_ACTIVE, AS_UNASSIGNED};
+use crate::run::reported::ReportedAs;
 use crate::scenario::expr;
 use crate::scenario::model::{ExpectAddresses, StatusName, TypeName};
 use crate::wire::MessageType;
@@ -27,7 +27,7 @@ impl Exec<'_> {
                 return Ok(());
             }
         }
-        let seen = conn.reported_addresses(xid);
+        let seen = conn.reported.addresses(xid);
         if let Some(list) = &e.exclude {
             let unwanted =
                 expr::addresses(list, &self.vars).map_err(|err| Stop::Error(err.to_string()))?;
@@ -48,9 +48,9 @@ impl Exec<'_> {
             .collect();
         let frame = self.transcript.last_seq();
         if let (Some(TypeName(want)), true) = (e.seen_as, missing.is_empty()) {
-            let bit = match want {
-                MessageType::LeaseActive => AS_ACTIVE,
-                MessageType::LeaseUnassigned => AS_UNASSIGNED,
+            let kind = match want {
+                MessageType::LeaseActive => ReportedAs::Active,
+                MessageType::LeaseUnassigned => ReportedAs::Unassigned,
                 other => {
                     return Err(Stop::Error(format!(
                         "seen-as {other}: only DHCPLEASEACTIVE or DHCPLEASEUNASSIGNED"
@@ -58,7 +58,10 @@ impl Exec<'_> {
                 }
             };
             let conn = self.conn(&e.conn)?;
-            let never = wanted.iter().find(|a| !conn.reported_as(**a, bit)).copied();
+            let never = wanted
+                .iter()
+                .find(|a| !conn.reported.reported_as(**a, kind))
+                .copied();
             if let Some(addr) = never {
                 return self.judge(
                     e.requirement.as_deref(),

@@ -4,7 +4,9 @@ use super::{Exec, Stop};
 use crate::run::conn::Incoming;
 use crate::scenario::model::{Expect, Value};
 use crate::wire::describe::summary;
-use crate::wire::{DhcpState, MessageType, RawMessage, StatusCode};
+use crate::wire::options::code;
+use crate::wire::{DhcpState, Indexed, MessageType, StatusCode};
+use std::sync::Arc;
 use std::time::Duration;
 use tokio::time::Instant;
 
@@ -30,19 +32,20 @@ fn parse_count(text: &str) -> Result<(usize, usize), String> {
     Ok((n, n))
 }
 
-fn is_keepalive(msg: &RawMessage) -> bool {
+fn is_keepalive(msg: Indexed<'_>) -> bool {
     msg.message_type() == Ok(MessageType::LeaseQueryStatus)
         && matches!(msg.status(), Ok(Some(s)) if s.code == StatusCode::ConnectionActive)
 }
 
 impl Exec<'_> {
     /// Why `msg` does not match `e`, or `None` when it does.
-    pub(super) fn mismatch(&self, e: &Expect, msg: &RawMessage) -> Result<Option<String>, Stop> {
-        let kind = msg.message_type().ok();
+    pub(super) fn mismatch(&self, e: &Expect, view: Indexed<'_>) -> Result<Option<String>, Stop> {
+        let msg = view.msg;
+        let kind = view.message_type().ok();
         if let Some(kinds) = &e.kind {
-            let kinds: Vec<MessageType> = kinds.to_vec().into_iter().map(|k| k.0).collect();
-            if kind.is_none_or(|k| !kinds.contains(&k)) {
-                let want: Vec<String> = kinds.iter().map(ToString::to_string).collect();
+            let kinds = kinds.as_slice();
+            if kind.is_none_or(|k| !kinds.iter().any(|want| want.0 == k)) {
+                let want: Vec<String> = kinds.iter().map(|k| k.0.to_string()).collect();
                 return Ok(Some(format!(
                     "expected {}, got {}",
                     want.join(" or "),
@@ -60,9 +63,8 @@ impl Exec<'_> {
             }
         }
         if let Some(statuses) = &e.status {
-            let got = msg.status().ok().flatten().map(|s| s.code);
-            let wants: Vec<Option<StatusCode>> =
-                statuses.to_vec().into_iter().map(|s| s.0).collect();
+            let got = view.status().ok().flatten().map(|s| s.code);
+            let wants: Vec<Option<StatusCode>> = statuses.as_slice().iter().map(|s| s.0).collect();
             if !wants.contains(&got) {
                 let show = |s: Option<StatusCode>| {
                     s.map_or("no status".to_string(), |c| format!("status {c}"))
@@ -97,12 +99,12 @@ impl Exec<'_> {
             }
         }
         for c in &e.present {
-            if msg.option_data(*c).ok().flatten().is_none() {
+            if !view.has(*c) {
                 return Ok(Some(format!("option {c} is missing from {}", summary(msg))));
             }
         }
         for c in &e.absent {
-            if msg.option_data(*c).ok().flatten().is_some() {
+            if view.has(*c) {
                 return Ok(Some(format!("option {c} is present in {}", summary(msg))));
             }
         }
@@ -110,7 +112,7 @@ impl Exec<'_> {
             let want: DhcpState = want
                 .parse()
                 .map_err(|e: crate::wire::types::UnknownName| Stop::Error(e.to_string()))?;
-            let got = msg.dhcp_state().ok().flatten();
+            let got = view.dhcp_state().ok().flatten();
             if got != Some(want) {
                 let got = got.map_or("no dhcp-state".to_string(), |g| format!("dhcp-state {g}"));
                 return Ok(Some(format!("expected dhcp-state {want}, got {got}")));
@@ -118,7 +120,7 @@ impl Exec<'_> {
         }
         for v in &e.when_present {
             let want = self.bytes(&v.hex)?;
-            if let Some(got) = msg.option_data(v.code).ok().flatten() {
+            if let Some(got) = view.option_data(v.code).ok().flatten() {
                 if got.as_ref() != want.as_slice() {
                     return Ok(Some(format!(
                         "option {} is {}, expected {}",
@@ -129,31 +131,28 @@ impl Exec<'_> {
                 }
             }
         }
-        for (want, got, name) in [
+        for (want, option, name) in [
             (
                 &e.query_start_time,
-                msg.query_start_time().ok().flatten(),
+                code::QUERY_START_TIME,
                 "query-start-time",
             ),
-            (
-                &e.query_end_time,
-                msg.query_end_time().ok().flatten(),
-                "query-end-time",
-            ),
+            (&e.query_end_time, code::QUERY_END_TIME, "query-end-time"),
         ] {
+            let Some(want) = want else { continue };
+            let got = view.option(option).ok().flatten().and_then(|o| o.as_u32());
             match want {
-                Some(Value::Text(t)) if t == "none" => {
+                Value::Text(t) if t == "none" => {
                     if let Some(g) = got {
                         return Ok(Some(format!("{name} {g} present, expected none")));
                     }
                 }
-                Some(v) => {
+                v => {
                     let want = self.number(v)?;
                     if got != Some(want) {
                         return Ok(Some(format!("{name} is {got:?}, expected {want}")));
                     }
                 }
-                None => {}
             }
         }
         Ok(None)
@@ -215,18 +214,18 @@ impl Exec<'_> {
                     if e.idle {
                         // Any message ends the idle period the timer measures.
                         let now = Instant::now();
-                        if self.mismatch(e, &msg)?.is_some() {
+                        if self.mismatch(e, msg.view())?.is_some() {
                             last_progress = now;
                         }
                     }
-                    if ignore_keepalives && is_keepalive(&msg) && !expects_keepalive {
+                    if ignore_keepalives && is_keepalive(msg.view()) && !expects_keepalive {
                         continue;
                     }
-                    match self.mismatch(e, &msg)? {
+                    match self.mismatch(e, msg.view())? {
                         None => {
                             matched += 1;
                             last_frame = frame;
-                            self.conn(&e.conn)?.last_matched = Some((*msg).clone());
+                            self.conn(&e.conn)?.last_matched = Some(Arc::clone(&msg));
                             let now = Instant::now();
                             if let Some(min_wait) = not_before {
                                 let waited = now - last_progress;
@@ -303,7 +302,7 @@ impl Exec<'_> {
         let frame = self
             .transcript
             .rposition(|t| t.conn == e.conn && t.dir == "recv");
-        match self.mismatch(e, &msg)? {
+        match self.mismatch(e, msg.view())? {
             None => {
                 self.pass(e.requirement.as_deref(), "holds".into(), frame);
                 Ok(())

@@ -21,7 +21,7 @@ impl Exec<'_> {
                 .conns
                 .get(&s.conn)
                 .and_then(|c| c.last_received.as_ref())
-                .map(|m| m.header.xid)
+                .map(|m| m.msg.header.xid)
                 .unwrap_or(0),
             None => {
                 self.next_xid = self.next_xid.wrapping_add(1);

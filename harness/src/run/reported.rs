@@ -1,0 +1,120 @@
+//! Which addresses the binding replies of each query reported, and as what.
+//!
+//! A bulk stream adds one address per message, so this is on the hot path of
+//! ingest: addresses are grouped in aligned blocks of 64 with one bit per
+//! address and type, so a server walking a pool touches one small entry per
+//! 64 replies and the table stays in cache. Scattered addresses cost one entry
+//! each, no more than a per-address map.
+
+use rustc_hash::FxHashMap;
+use std::collections::HashSet;
+use std::net::Ipv4Addr;
+
+/// How a binding reply reported an address.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ReportedAs {
+    Active,
+    Unassigned,
+}
+
+#[derive(Debug, Clone, Copy, Default)]
+struct Block {
+    active: u64,
+    unassigned: u64,
+}
+
+impl Block {
+    fn bits(&mut self, kind: ReportedAs) -> &mut u64 {
+        match kind {
+            ReportedAs::Active => &mut self.active,
+            ReportedAs::Unassigned => &mut self.unassigned,
+        }
+    }
+}
+
+/// (xid, address) of every binding reply judged on a connection.
+#[derive(Debug, Default)]
+pub struct Reported {
+    /// Keyed by (xid, address / 64); bit `address % 64` of each mask.
+    blocks: FxHashMap<(u32, u32), Block>,
+}
+
+fn split(addr: Ipv4Addr) -> (u32, u64) {
+    let n = u32::from(addr);
+    (n >> 6, 1u64 << (n & 63))
+}
+
+fn join(block: u32, bit: u32) -> Ipv4Addr {
+    Ipv4Addr::from((block << 6) | bit)
+}
+
+/// The addresses whose bits are set in `mask`.
+fn addresses(block: u32, mask: u64) -> impl Iterator<Item = Ipv4Addr> {
+    (0..64u32)
+        .filter(move |bit| mask & (1u64 << bit) != 0)
+        .map(move |bit| join(block, bit))
+}
+
+impl Reported {
+    /// Records that query `xid` reported `addr` as `kind`; true when the
+    /// query had reported `addr` before, as either type.
+    pub fn note(&mut self, xid: u32, addr: Ipv4Addr, kind: ReportedAs) -> bool {
+        let (block, bit) = split(addr);
+        let entry = self.blocks.entry((xid, block)).or_default();
+        let before = (entry.active | entry.unassigned) & bit != 0;
+        *entry.bits(kind) |= bit;
+        before
+    }
+
+    /// Addresses reported (to query `xid` only, when given).
+    pub fn addresses(&self, xid: Option<u32>) -> HashSet<Ipv4Addr> {
+        self.blocks
+            .iter()
+            .filter(|((x, _), _)| xid.is_none_or(|want| *x == want))
+            .flat_map(|((_, block), b)| addresses(*block, b.active | b.unassigned))
+            .collect()
+    }
+
+    /// Whether any query reported `addr` as `kind`.
+    pub fn reported_as(&self, addr: Ipv4Addr, kind: ReportedAs) -> bool {
+        let (block, bit) = split(addr);
+        self.blocks.iter().any(|((_, b), masks)| {
+            let mut masks = *masks;
+            *b == block && *masks.bits(kind) & bit != 0
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn repeats_are_per_query_and_either_type() {
+        let mut r = Reported::default();
+        let a = Ipv4Addr::new(192, 0, 2, 63);
+        let b = Ipv4Addr::new(192, 0, 2, 64);
+        assert!(!r.note(1, a, ReportedAs::Active));
+        assert!(!r.note(1, b, ReportedAs::Unassigned));
+        assert!(!r.note(2, a, ReportedAs::Unassigned));
+        assert!(r.note(1, a, ReportedAs::Unassigned));
+        assert!(r.reported_as(a, ReportedAs::Active));
+        assert!(r.reported_as(a, ReportedAs::Unassigned));
+        assert!(!r.reported_as(b, ReportedAs::Active));
+        assert_eq!(r.addresses(Some(2)), HashSet::from([a]));
+        assert_eq!(r.addresses(None), HashSet::from([a, b]));
+    }
+
+    #[test]
+    fn the_edges_of_the_address_space_round_trip() {
+        let mut r = Reported::default();
+        for addr in [Ipv4Addr::UNSPECIFIED, Ipv4Addr::BROADCAST] {
+            assert!(!r.note(7, addr, ReportedAs::Active));
+            assert!(r.note(7, addr, ReportedAs::Active));
+        }
+        assert_eq!(
+            r.addresses(Some(7)),
+            HashSet::from([Ipv4Addr::UNSPECIFIED, Ipv4Addr::BROADCAST])
+        );
+    }
+}
