@@ -8,6 +8,8 @@
 //!    to `ceiling` (a plain tokio reader that only frames: the most this
 //!    machine can ingest) and to `ingest` (the harness requestor running a
 //!    scenario that judges every message).
+//! 3. With `--kea ADDR`: ISC Kea's push rate for a bulk query by relay-id over
+//!    the leases `interop/kea/setup.sh DIR N` loaded, to a framing reader.
 
 use crate::runtime;
 use alq_harness::net::clock::Clock;
@@ -16,13 +18,15 @@ use alq_harness::net::transport::Incoming;
 use alq_harness::reference::leases::{Client, LeaseStore};
 use alq_harness::session::server::{ServerConfig, ServerMode};
 use alq_harness::wire::framing::encode_frame;
-use alq_harness::wire::{DhcpOption, FrameDecoder, MessageBuilder, MessageType, RawMessage};
+use alq_harness::wire::{
+    DhcpOption, FrameDecoder, MessageBuilder, MessageType, RawMessage, RelayAgentInfo,
+};
 use anyhow::{Context, Result};
 use serde::{Deserialize, Serialize};
 use std::net::{Ipv4Addr, SocketAddr};
 use std::path::{Path, PathBuf};
 use std::process::Command;
-use std::time::Instant;
+use std::time::{Duration, Instant};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpStream};
 
@@ -50,13 +54,28 @@ fn measured(messages: u64, started: Instant) -> Measured {
     }
 }
 
-fn query() -> Vec<u8> {
-    let msg = MessageBuilder::request(MessageType::BulkLeaseQuery, XID)
+/// The relay-id of every lease `interop/kea/setup.sh DIR N` writes.
+const KEA_RELAY_ID: &[u8] = b"alq-bench";
+
+/// How long Kea may take to stream every lease before the part gives up.
+const KEA_TIME_LIMIT: Duration = Duration::from_secs(600);
+
+fn query_with(key: Option<DhcpOption>) -> Vec<u8> {
+    let mut msg = MessageBuilder::request(MessageType::BulkLeaseQuery, XID);
+    if let Some(key) = key {
+        msg = msg.option(key);
+    }
+    let msg = msg
         .option(DhcpOption::ParameterRequestList(vec![
             51, 91, 152, 153, 156,
         ]))
         .build();
     encode_frame(&msg.encode()).unwrap_or_default()
+}
+
+/// A bulk query for every configured address.
+fn query() -> Vec<u8> {
+    query_with(None)
 }
 
 /// Frames `expected` messages; the last must decode as DHCPLEASEQUERYDONE.
@@ -91,6 +110,51 @@ async fn frame_stream(
             }
         }
     }
+}
+
+/// Frames messages until DHCPLEASEQUERYDONE (each decoded for its type);
+/// returns how many, DONE included. A DHCPLEASEQUERYSTATUS ends it as an error.
+async fn frame_until_done(stream: &mut TcpStream) -> Result<u64> {
+    let mut decoder = FrameDecoder::new();
+    let mut buf = vec![0u8; 256 * 1024];
+    let mut messages = 0u64;
+    loop {
+        let n = stream.read(&mut buf).await?;
+        anyhow::ensure!(
+            n > 0,
+            "the stream ended after {messages} messages without DHCPLEASEQUERYDONE"
+        );
+        for frame in decoder.decode(buf.get(..n).unwrap_or_default()) {
+            let msg = RawMessage::decode_bytes(frame?.payload)?;
+            messages += 1;
+            match msg.message_type() {
+                Ok(MessageType::LeaseQueryDone) => return Ok(messages),
+                Ok(MessageType::LeaseQueryStatus) => anyhow::bail!(
+                    "message {messages} is DHCPLEASEQUERYSTATUS: {:?}",
+                    msg.status().ok().flatten()
+                ),
+                _ => {}
+            }
+        }
+    }
+}
+
+/// Part 3: Kea's push rate for a bulk query by relay-id.
+pub(crate) fn kea(server: SocketAddr) -> Result<Measured> {
+    runtime()?.block_on(async {
+        let mut stream = TcpStream::connect(server)
+            .await
+            .with_context(|| format!("cannot connect to Kea at {server}"))?;
+        let started = Instant::now();
+        let relay_id = RelayAgentInfo::default().with(12, KEA_RELAY_ID);
+        stream
+            .write_all(&query_with(Some(DhcpOption::RelayAgentInfo(relay_id))))
+            .await?;
+        let messages = tokio::time::timeout(KEA_TIME_LIMIT, frame_until_done(&mut stream))
+            .await
+            .map_err(|_| anyhow::anyhow!("Kea did not finish within {KEA_TIME_LIMIT:?}"))??;
+        Ok(measured(messages, started))
+    })
 }
 
 /// Part 1: the reference server's push rate; the stream goes to `out`.
@@ -232,7 +296,7 @@ fn child(args: &[String]) -> Result<Measured> {
 }
 
 /// The whole benchmark: prints one table of rates, ratios and peak memory.
-pub(crate) fn bench(bindings: u32) -> Result<()> {
+pub(crate) fn bench(bindings: u32, kea_server: Option<SocketAddr>) -> Result<()> {
     let dir = tempfile_dir()?;
     let stream_file = dir.join("stream.bin");
     let push = child(&[
@@ -261,6 +325,9 @@ pub(crate) fn bench(bindings: u32) -> Result<()> {
         "--messages".into(),
         push.messages.to_string(),
     ])?;
+    let kea = kea_server
+        .map(|server| child(&["kea".into(), "--server".into(), server.to_string()]))
+        .transpose()?;
     let bytes = std::fs::metadata(&stream_file)
         .map(|m| m.len())
         .unwrap_or(0);
@@ -285,11 +352,35 @@ pub(crate) fn bench(bindings: u32) -> Result<()> {
             m.peak_rss_kb as f64 / 1024.0
         );
     }
+    if let Some(kea) = &kea {
+        say!(
+            "| ISC Kea bulk leasequery by relay-id (framing reader) | {:.0} | {:.2} | {:.1} MB (reader) |",
+            kea.rate(),
+            kea.seconds,
+            kea.peak_rss_kb as f64 / 1024.0
+        );
+    }
     say!(
         "ingest / ceiling = {:.2}; push / ceiling = {:.2}",
         ingest.rate() / ceiling.rate(),
         push.rate() / ceiling.rate()
     );
+    if let Some(kea) = &kea {
+        say!(
+            "Kea / reference push = {:.3}; ingest / Kea = {:.1}",
+            kea.rate() / push.rate(),
+            ingest.rate() / kea.rate()
+        );
+        if kea.messages != push.messages {
+            say!(
+                "Kea sent {} messages, the reference {}: load {} leases with interop/kea/setup.sh DIR {}",
+                kea.messages,
+                push.messages,
+                bindings,
+                bindings
+            );
+        }
+    }
     Ok(())
 }
 

@@ -74,6 +74,10 @@ enum Command {
     Bench {
         #[arg(long, default_value_t = 1_000_000)]
         bindings: u32,
+        /// Also measure ISC Kea's bulk leasequery rate at this address, over
+        /// the leases `bash interop/kea/setup.sh DIR BINDINGS` loaded.
+        #[arg(long)]
+        kea: Option<std::net::SocketAddr>,
     },
     /// One part of `bench`, in its own process.
     #[command(hide = true)]
@@ -126,6 +130,10 @@ enum BenchPart {
         #[arg(long)]
         messages: u64,
     },
+    Kea {
+        #[arg(long)]
+        server: std::net::SocketAddr,
+    },
 }
 
 fn bench_part(part: BenchPart) -> Result<()> {
@@ -133,6 +141,7 @@ fn bench_part(part: BenchPart) -> Result<()> {
         BenchPart::Push { bindings, out } => bench::push(bindings, &out)?,
         BenchPart::Ceiling { server, messages } => bench::ceiling(server, messages)?,
         BenchPart::Ingest { server, messages } => bench::ingest(server, messages)?,
+        BenchPart::Kea { server } => bench::kea(server)?,
     };
     say!("{}", serde_json::to_string(&measured)?);
     Ok(())
@@ -147,7 +156,7 @@ fn main() -> ExitCode {
         Command::Coverage { scenarios, report } => suite::coverage(scenarios, &report),
         Command::Faults { scenarios, jobs } => return suite::faults(scenarios, jobs),
         Command::Merge { reports, out } => return suite::merge(&reports, &out),
-        Command::Bench { bindings } => bench::bench(bindings),
+        Command::Bench { bindings, kea } => bench::bench(bindings, kea),
         Command::BenchPart { part } => bench_part(part),
         Command::Decode { file, port } => decode::decode(&file, port),
         Command::Serve(args) => runtime().and_then(|rt| rt.block_on(reference::serve(args))),
