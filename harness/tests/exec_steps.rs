@@ -78,6 +78,49 @@ fn exclusive_scenarios_run_before_the_others_and_outcomes_keep_file_order() {
     );
 }
 
+#[test]
+fn inapplicable_scenarios_settle_first_and_the_pool_starts_the_longest_measured() {
+    let text = |id: &str, needs: &str| {
+        format!(
+            "id = \"{id}\"\ntitle = \"t\"\nrole = \"requestor\"\ncovers = [\"BLQ-S-18\"]\nneeds = [{needs}]\n\n[[step]]\nwait = {{ for = \"1s\" }}\n"
+        )
+    };
+    let all = [
+        scenario("BLQ-S-18-short", &text("BLQ-S-18-short", "")),
+        scenario("BLQ-S-18-unknown", &text("BLQ-S-18-unknown", "")),
+        scenario("BLQ-S-18-long", &text("BLQ-S-18-long", "")),
+        scenario("BLQ-S-18-secure", &text("BLQ-S-18-secure", "\"secure\"")),
+    ];
+    let chosen: Vec<&LoadedScenario> = all.iter().collect();
+    let finished = std::sync::Mutex::new(Vec::new());
+    let options = RunOptions {
+        jobs: 1,
+        durations: [
+            ("BLQ-S-18-short".to_string(), 10),
+            ("BLQ-S-18-long".to_string(), 900),
+        ]
+        .into_iter()
+        .collect(),
+        ..RunOptions::default()
+    };
+    let profile = TargetProfile {
+        features: Vec::new(),
+        ..TargetProfile::reference()
+    };
+    run_suite(&chosen, &profile, &options, &|o| {
+        finished.lock().unwrap().push(o.id.clone())
+    });
+    assert_eq!(
+        *finished.lock().unwrap(),
+        [
+            "BLQ-S-18-secure",
+            "BLQ-S-18-long",
+            "BLQ-S-18-short",
+            "BLQ-S-18-unknown"
+        ]
+    );
+}
+
 fn all_configured() -> LoadedScenario {
     let path = PathBuf::from(env!("CARGO_MANIFEST_DIR"))
         .join("../scenarios/server/BLQ-S-26-all-configured-addresses.toml");

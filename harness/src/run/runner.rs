@@ -9,6 +9,7 @@ use crate::scenario::model::{Need, Role};
 use crate::target::backend::Backend;
 use crate::target::profile::{TargetKind, TargetProfile};
 use serde::Serialize;
+use std::collections::HashMap;
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Mutex;
@@ -33,6 +34,9 @@ pub struct RunOptions {
     /// holds no capture longer than one scenario; kept in the outcomes when
     /// absent.
     pub pcaps: Option<PcapSink>,
+    /// Milliseconds each scenario took in an earlier run on the same target:
+    /// the parallel pool starts the longest first.
+    pub durations: HashMap<String, u64>,
 }
 
 /// The report directory (pcaps go to its `pcap/`) and the wall-clock time the
@@ -143,12 +147,13 @@ fn not_applicable(l: &LoadedScenario, missing: Vec<Need>) -> ScenarioOutcome {
     }
 }
 
-/// Runs one scenario to its outcome.
-pub fn run_one(
+/// What keeps the scenario from running on this target (`None` when it can
+/// run; an empty list when its role does not fit the target).
+fn inapplicable(
     l: &LoadedScenario,
     profile: &TargetProfile,
     options: &RunOptions,
-) -> ScenarioOutcome {
+) -> Option<Vec<Need>> {
     let s = &l.scenario;
     let mut missing: Vec<Need> = s
         .needs
@@ -164,9 +169,19 @@ pub fn run_one(
         TargetKind::Tcp => s.role == Role::Requestor,
         TargetKind::Launch => s.role == Role::Server,
     };
-    if !missing.is_empty() || !role_fits {
+    (!missing.is_empty() || !role_fits).then_some(missing)
+}
+
+/// Runs one scenario to its outcome.
+pub fn run_one(
+    l: &LoadedScenario,
+    profile: &TargetProfile,
+    options: &RunOptions,
+) -> ScenarioOutcome {
+    if let Some(missing) = inapplicable(l, profile, options) {
         return not_applicable(l, missing);
     }
+    let s = &l.scenario;
     let mut builder = tokio::runtime::Builder::new_current_thread();
     builder.enable_all();
     if profile.kind == TargetKind::Reference {
@@ -227,23 +242,37 @@ pub fn run_one(
     }
 }
 
-/// Runs the exclusive scenarios one by one on a target nothing else is using
-/// yet, then the others `options.jobs` at a time; outcomes come back in
-/// scenario order. `progress` is called as each one finishes.
+/// Settles the not-applicable scenarios, runs the exclusive ones one by one on
+/// a target nothing else is using yet, then the others `options.jobs` at a
+/// time; outcomes come back in scenario order. `progress` is called as each
+/// one finishes.
 pub fn run_suite(
     scenarios: &[&LoadedScenario],
     profile: &TargetProfile,
     options: &RunOptions,
     progress: &(dyn Fn(&ScenarioOutcome) + Sync),
 ) -> Vec<ScenarioOutcome> {
-    let (alone, mut shared): (Vec<usize>, Vec<usize>) =
-        (0..scenarios.len()).partition(|i| scenarios.get(*i).is_some_and(|l| l.scenario.exclusive));
-    // The ones that wait for protocol timers start first, so the short ones
-    // fill the other workers meanwhile instead of a long one ending the run.
-    shared.sort_by_key(|i| {
-        !scenarios
+    let (skipped, runnable): (Vec<usize>, Vec<usize>) = (0..scenarios.len()).partition(|i| {
+        scenarios
             .get(*i)
-            .is_some_and(|l| l.scenario.needs.contains(&Need::Slow))
+            .is_some_and(|l| inapplicable(l, profile, options).is_some())
+    });
+    let (alone, mut shared): (Vec<usize>, Vec<usize>) = runnable
+        .into_iter()
+        .partition(|i| scenarios.get(*i).is_some_and(|l| l.scenario.exclusive));
+    // The longest start first (as measured before, else the ones that wait
+    // for protocol timers), so the short ones fill the other workers
+    // meanwhile instead of a long one ending the run.
+    shared.sort_by_key(|i| {
+        let Some(l) = scenarios.get(*i) else {
+            return (true, std::cmp::Reverse(0));
+        };
+        let slow = l.scenario.needs.contains(&Need::Slow);
+        let measured = options.durations.get(&l.scenario.id).copied();
+        (
+            measured.is_none() && !slow,
+            std::cmp::Reverse(measured.unwrap_or(u64::MAX)),
+        )
     });
     let results: Mutex<Vec<Option<ScenarioOutcome>>> = Mutex::new(vec![None; scenarios.len()]);
     let run = |i: usize| {
@@ -258,11 +287,14 @@ pub fn run_suite(
             *slot = Some(outcome);
         }
     };
-    for i in alone {
+    for i in skipped {
+        run(i);
+    }
+    for (n, i) in alone.into_iter().enumerate() {
         if options.cancel.load(Ordering::Relaxed) {
             break;
         }
-        if profile.kind != TargetKind::Reference {
+        if n > 0 && profile.kind != TargetKind::Reference {
             // Lets a shared target finish closing the previous scenario's
             // connections before quotas are counted.
             std::thread::sleep(Duration::from_secs(1));

@@ -132,6 +132,7 @@ fn run_suite_cli(args: RunArgs) -> Result<u8> {
         skip_slow: args.skip_slow,
         cancel: Default::default(),
         expectations,
+        durations: earlier_durations(&dir),
     };
     let cancel = options.cancel.clone();
     std::thread::spawn(move || {
@@ -342,6 +343,24 @@ pub(crate) fn check(files: &[PathBuf]) -> Result<()> {
         anyhow::bail!("{bad} of {} scenario files do not load", files.len());
     }
     Ok(())
+}
+
+/// How long each scenario that ran took in the report already in `dir` (an
+/// earlier run on the same target); empty when there is none or it does not
+/// read, as it only orders the run.
+fn earlier_durations(dir: &Path) -> std::collections::HashMap<String, u64> {
+    let Ok(bytes) = std::fs::read(dir.join("report.json")) else {
+        return Default::default();
+    };
+    let Ok(report) = serde_json::from_slice::<alq_harness::report::RunReport>(&bytes) else {
+        return Default::default();
+    };
+    report
+        .scenarios
+        .into_iter()
+        .filter(|o| o.verdict != alq_harness::run::verdict::Verdict::NotApplicable)
+        .map(|o| (o.id, o.elapsed_ms))
+        .collect()
 }
 
 /// A report.json path, or a directory holding one.
