@@ -6,8 +6,9 @@
 //!    the bytes are kept in a file.
 //! 2. That file is replayed over loopback TCP, as fast as the socket takes it,
 //!    to `ceiling` (a plain tokio reader that only frames: the most this
-//!    machine can ingest) and to `ingest` (the harness requestor running a
-//!    scenario that judges every message).
+//!    machine can ingest), to `decode` (framing, decoding and indexing every
+//!    message, judging nothing) and to `ingest` (the harness requestor running
+//!    a scenario that judges every message).
 //! 3. With `--kea ADDR`: ISC Kea's push rate for a bulk query by relay-id over
 //!    the leases `interop/kea/setup.sh DIR N` loaded, to a framing reader.
 
@@ -19,7 +20,7 @@ use alq_harness::reference::leases::{Client, LeaseStore};
 use alq_harness::session::server::{ServerConfig, ServerMode};
 use alq_harness::wire::framing::encode_frame;
 use alq_harness::wire::{
-    DhcpOption, FrameDecoder, MessageBuilder, MessageType, RawMessage, RelayAgentInfo,
+    DhcpOption, FrameDecoder, MessageBuilder, MessageType, RawMessage, Received, RelayAgentInfo,
 };
 use anyhow::{Context, Result};
 use serde::{Deserialize, Serialize};
@@ -78,10 +79,19 @@ fn query() -> Vec<u8> {
     query_with(None)
 }
 
+/// What a reader does with each frame besides framing it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum PerFrame {
+    Nothing,
+    /// Decode it and index its options, as the harness does before judging.
+    Decode,
+}
+
 /// Frames `expected` messages; the last must decode as DHCPLEASEQUERYDONE.
 async fn frame_stream(
     stream: &mut TcpStream,
     expected: u64,
+    per_frame: PerFrame,
     mut keep: Option<&mut Vec<u8>>,
 ) -> Result<u64> {
     let mut decoder = FrameDecoder::new();
@@ -100,6 +110,11 @@ async fn frame_stream(
         for frame in decoder.decode(chunk) {
             let frame = frame?;
             messages += 1;
+            if per_frame == PerFrame::Decode && messages < expected {
+                let msg = RawMessage::decode_bytes(frame.payload)?;
+                std::hint::black_box(Received::new(msg));
+                continue;
+            }
             if messages == expected {
                 let last = RawMessage::decode_bytes(frame.payload)?;
                 anyhow::ensure!(
@@ -200,7 +215,9 @@ pub(crate) fn push(bindings: u32, out: &Path) -> Result<Measured> {
         stream.write_all(&query()).await?;
         let mut kept = Vec::new();
         // One reply per configured address, then DHCPLEASEQUERYDONE.
-        let messages = frame_stream(&mut stream, u64::from(bindings) + 1, Some(&mut kept)).await?;
+        let expected = u64::from(bindings) + 1;
+        let messages =
+            frame_stream(&mut stream, expected, PerFrame::Nothing, Some(&mut kept)).await?;
         let result = measured(messages, started);
         std::fs::write(out, &kept).with_context(|| format!("cannot write {}", out.display()))?;
         drop(stream);
@@ -211,11 +228,21 @@ pub(crate) fn push(bindings: u32, out: &Path) -> Result<Measured> {
 
 /// Part 2a: a plain reader that only frames.
 pub(crate) fn ceiling(server: SocketAddr, messages: u64) -> Result<Measured> {
+    read_replay(server, messages, PerFrame::Nothing)
+}
+
+/// Part 2b: a reader that frames and decodes every message, judging nothing:
+/// how much of the ceiling decoding alone leaves.
+pub(crate) fn decode(server: SocketAddr, messages: u64) -> Result<Measured> {
+    read_replay(server, messages, PerFrame::Decode)
+}
+
+fn read_replay(server: SocketAddr, messages: u64, per_frame: PerFrame) -> Result<Measured> {
     runtime()?.block_on(async {
         let mut stream = TcpStream::connect(server).await?;
         let started = Instant::now();
         stream.write_all(&query()).await?;
-        let messages = frame_stream(&mut stream, messages, None).await?;
+        let messages = frame_stream(&mut stream, messages, per_frame, None).await?;
         Ok(measured(messages, started))
     })
 }
@@ -223,7 +250,7 @@ pub(crate) fn ceiling(server: SocketAddr, messages: u64) -> Result<Measured> {
 /// The scenario of the ingest part (a scenario file like any other).
 const INGEST_SCENARIO: &str = include_str!("../../../../fixtures/bench/BLQ-S-26-bench-ingest.toml");
 
-/// Part 2b: the harness requestor running a scenario over the same stream.
+/// Part 2c: the harness requestor running a scenario over the same stream.
 pub(crate) fn ingest(server: SocketAddr, messages: u64) -> Result<Measured> {
     use alq_harness::run::runner::{run_one, RunOptions};
     use alq_harness::run::verdict::Verdict;
@@ -318,6 +345,13 @@ pub(crate) fn bench(bindings: u32, kea_server: Option<SocketAddr>) -> Result<()>
         "--messages".into(),
         push.messages.to_string(),
     ])?;
+    let decode = child(&[
+        "decode".into(),
+        "--server".into(),
+        server.clone(),
+        "--messages".into(),
+        push.messages.to_string(),
+    ])?;
     let ingest = child(&[
         "ingest".into(),
         "--server".into(),
@@ -343,6 +377,7 @@ pub(crate) fn bench(bindings: u32, kea_server: Option<SocketAddr>) -> Result<()>
     for (name, m) in [
         ("reference server push (framing reader)", &push),
         ("ceiling: replay to a framing-only tokio reader", &ceiling),
+        ("replay to a reader that also decodes and indexes", &decode),
         ("harness requestor ingest (every message judged)", &ingest),
     ] {
         say!(
@@ -361,8 +396,9 @@ pub(crate) fn bench(bindings: u32, kea_server: Option<SocketAddr>) -> Result<()>
         );
     }
     say!(
-        "ingest / ceiling = {:.2}; push / ceiling = {:.2}",
+        "ingest / ceiling = {:.2}; decode only / ceiling = {:.2}; push / ceiling = {:.2}",
         ingest.rate() / ceiling.rate(),
+        decode.rate() / ceiling.rate(),
         push.rate() / ceiling.rate()
     );
     if let Some(kea) = &kea {

@@ -124,6 +124,12 @@ enum BenchPart {
         #[arg(long)]
         messages: u64,
     },
+    Decode {
+        #[arg(long)]
+        server: std::net::SocketAddr,
+        #[arg(long)]
+        messages: u64,
+    },
     Ingest {
         #[arg(long)]
         server: std::net::SocketAddr,
@@ -140,6 +146,7 @@ fn bench_part(part: BenchPart) -> Result<()> {
     let measured = match part {
         BenchPart::Push { bindings, out } => bench::push(bindings, &out)?,
         BenchPart::Ceiling { server, messages } => bench::ceiling(server, messages)?,
+        BenchPart::Decode { server, messages } => bench::decode(server, messages)?,
         BenchPart::Ingest { server, messages } => bench::ingest(server, messages)?,
         BenchPart::Kea { server } => bench::kea(server)?,
     };
