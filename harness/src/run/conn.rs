@@ -294,6 +294,11 @@ impl HarnessConn {
             let Some(stream) = self.stream.as_mut() else {
                 return (Incoming::Closed(Closed::Fin), None);
             };
+            // A read that is always ready (a peer sending without pause)
+            // would never let the timeout below fire.
+            if Instant::now() >= deadline {
+                return (Incoming::Timeout, None);
+            }
             let mut buf = [0u8; 16 * 1024];
             let n = match tokio::time::timeout_at(deadline, stream.read(&mut buf)).await {
                 Err(_) => return (Incoming::Timeout, None),
@@ -327,5 +332,80 @@ impl HarnessConn {
                 self.pending.push_back((incoming, None));
             }
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::wire::framing::encode_frame;
+    use crate::wire::MessageBuilder;
+    use std::pin::Pin;
+    use std::task::{Context, Poll};
+    use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
+
+    /// A peer whose bytes are always ready: the same frame, forever.
+    struct Firehose {
+        frame: Vec<u8>,
+        at: usize,
+    }
+
+    impl AsyncRead for Firehose {
+        fn poll_read(
+            mut self: Pin<&mut Self>,
+            _: &mut Context<'_>,
+            buf: &mut ReadBuf<'_>,
+        ) -> Poll<io::Result<()>> {
+            while buf.remaining() > 0 {
+                let at = self.at;
+                let rest = self.frame.get(at..).unwrap_or_default();
+                let n = rest.len().min(buf.remaining());
+                buf.put_slice(rest.get(..n).unwrap_or_default());
+                self.at = (at + n) % self.frame.len();
+            }
+            Poll::Ready(Ok(()))
+        }
+    }
+
+    impl AsyncWrite for Firehose {
+        fn poll_write(
+            self: Pin<&mut Self>,
+            _: &mut Context<'_>,
+            b: &[u8],
+        ) -> Poll<io::Result<usize>> {
+            Poll::Ready(Ok(b.len()))
+        }
+        fn poll_flush(self: Pin<&mut Self>, _: &mut Context<'_>) -> Poll<io::Result<()>> {
+            Poll::Ready(Ok(()))
+        }
+        fn poll_shutdown(self: Pin<&mut Self>, _: &mut Context<'_>) -> Poll<io::Result<()>> {
+            Poll::Ready(Ok(()))
+        }
+    }
+
+    #[tokio::test]
+    async fn a_peer_that_never_pauses_still_meets_the_deadline() {
+        let msg = MessageBuilder::reply(MessageType::LeaseActive, 1).build();
+        let frame = encode_frame(&msg.encode()).unwrap_or_default();
+        let mut conn = HarnessConn::new(
+            Box::new(Firehose { frame, at: 0 }),
+            Instant::now(),
+            true,
+            Arc::default(),
+            Arc::new(AtomicUsize::new(0)),
+        );
+        let deadline = Instant::now() + std::time::Duration::from_millis(20);
+        // The reader is always ready, so only the deadline check can end this;
+        // the bound turns a hang into a failure.
+        let mut messages = 0u64;
+        loop {
+            match conn.next(deadline).await.0 {
+                Incoming::Timeout => break,
+                Incoming::Message(_) => messages += 1,
+                other => panic!("unexpected {other:?}"),
+            }
+            assert!(messages < 5_000_000, "no timeout after {messages} messages");
+        }
+        assert!(messages > 0);
     }
 }

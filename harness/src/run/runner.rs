@@ -290,13 +290,14 @@ pub fn run_suite(
     for i in skipped {
         run(i);
     }
-    for (n, i) in alone.into_iter().enumerate() {
+    for i in alone {
         if options.cancel.load(Ordering::Relaxed) {
             break;
         }
-        if n > 0 && profile.kind != TargetKind::Reference {
+        if profile.kind != TargetKind::Reference {
             // Lets a shared target finish closing the previous scenario's
-            // connections before quotas are counted.
+            // connections (or the preflight probe's) before quotas are
+            // counted.
             std::thread::sleep(Duration::from_secs(1));
         }
         run(i);

@@ -101,17 +101,23 @@ impl RelayAgent {
         let mut buf = vec![0u8; 4096];
         let deadline = tokio::time::Instant::now() + self.wait;
         loop {
-            let received = tokio::time::timeout_at(deadline, self.socket.recv_from(&mut buf)).await;
-            let (n, _) = match received {
-                Ok(r) => r?,
-                Err(_) => {
-                    return Err(RelayError::NoReply {
-                        expected: label,
-                        server: self.server,
-                        waited: self.wait,
-                    })
-                }
+            // A server flooding other datagrams keeps recv ready; the
+            // deadline still holds.
+            let received = if tokio::time::Instant::now() < deadline {
+                tokio::time::timeout_at(deadline, self.socket.recv_from(&mut buf))
+                    .await
+                    .ok()
+            } else {
+                None
             };
+            let Some(received) = received else {
+                return Err(RelayError::NoReply {
+                    expected: label,
+                    server: self.server,
+                    waited: self.wait,
+                });
+            };
+            let (n, _) = received?;
             let Ok(reply) = RawMessage::decode(buf.get(..n).unwrap_or_default()) else {
                 continue;
             };
