@@ -1,12 +1,17 @@
 #![no_main]
 //! Feeds arbitrary bytes, split at fuzzer-chosen points, through the frame
-//! decoder, then decodes every frame and reads every option through the typed
-//! layer. Any panic is a bug; so is a decoded message that does not re-encode
-//! to the bytes it came from.
+//! decoder, then decodes every frame, reads every option through the typed
+//! layer and runs every check the harness applies to a received message.
+//! Any panic is a bug; so is a decoded message that does not re-encode to the
+//! bytes it came from.
 
+use alq_harness::run::message_checks::{self, Evaluated, RequestorConn, ServerConn};
+use alq_harness::run::wire_checks;
+use alq_harness::scenario::model::Role;
 use alq_harness::wire::describe::Describe;
-use alq_harness::wire::{FrameDecoder, RawMessage};
+use alq_harness::wire::{FrameDecoder, RawMessage, Received};
 use libfuzzer_sys::fuzz_target;
+use std::collections::HashSet;
 
 fuzz_target!(|data: &[u8]| {
     let Some((&split, stream)) = data.split_first() else {
@@ -24,6 +29,24 @@ fuzz_target!(|data: &[u8]| {
                 }
                 let _ = msg.message_type();
                 let _ = Describe(&msg).to_string();
+                let received = Received::new(msg);
+                let view = received.view();
+                let mut evaluated = Evaluated::default();
+                let _ = wire_checks::check(view, Role::Requestor);
+                let _ = wire_checks::check(view, Role::Server);
+                let server = ServerConn {
+                    active: split & 1 == 0,
+                    sent_xids: &[view.msg.header.xid],
+                    requested: &[156, 58, 59],
+                    repeated: split & 2 == 0,
+                };
+                let _ = message_checks::server_message(view, &server, &mut evaluated);
+                let requestor = RequestorConn {
+                    xids: &HashSet::new(),
+                    after_active: split & 4 == 0,
+                };
+                let _ = message_checks::requestor_message(view, &requestor, &mut evaluated);
+                let _ = evaluated.into_sorted();
             }
         }
         assert!(decoder.buffered() <= 65_537);

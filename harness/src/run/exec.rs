@@ -22,10 +22,10 @@ use crate::scenario::model::{
 };
 use crate::target::backend::Backend;
 use crate::target::profile::TargetProfile;
+use crate::wire::describe::Brief;
 use crate::wire::MessageType;
 use serde::Serialize;
 use std::net::{Ipv4Addr, SocketAddrV4};
-use std::sync::Arc;
 use std::time::Duration;
 use tokio::time::Instant;
 
@@ -288,8 +288,8 @@ impl<'a> Exec<'a> {
         }
         let frame = match &event {
             Incoming::Message(msg) => {
-                let frame = self.log_text(conn, "recv", Text::Message(Arc::clone(msg)));
                 let view = msg.view();
+                let frame = self.log_text(conn, "recv", Text::Message(Brief::of(view)));
                 let mut broken = wire_checks::check(view, self.scenario.role);
                 let role = self.scenario.role;
                 let checked = &mut self.checked;

@@ -2,22 +2,21 @@
 //! kept, then only the latest entries; what falls between is counted and
 //! replaced by one note. Entries are addressed by their sequence number while
 //! the scenario runs and renumbered when it ends. A received message is kept
-//! as it is and described only if it is still kept when the scenario ends.
+//! as the few fields its line shows, written out only if the line is still
+//! kept when the scenario ends.
 
 use super::exec::{Direction, Entry};
-use crate::wire::describe::summary;
-use crate::wire::Received;
+use crate::wire::describe::Brief;
 use std::collections::VecDeque;
-use std::sync::Arc;
 
 /// Entries kept per scenario unless the target profile says otherwise.
 pub const DEFAULT_LIMIT: usize = 2_000;
 
-/// The text of an entry, or the message it will describe.
+/// The text of an entry, or what it will say of a received message.
 #[derive(Debug)]
 pub enum Text {
     Plain(String),
-    Message(Arc<Received>),
+    Message(Brief),
 }
 
 #[derive(Debug)]
@@ -32,7 +31,7 @@ impl Line {
     fn entry(self) -> Entry {
         let text = match self.text {
             Text::Plain(text) => text,
-            Text::Message(msg) => summary(&msg.msg),
+            Text::Message(brief) => brief.to_string(),
         };
         Entry {
             at_ms: self.at_ms,

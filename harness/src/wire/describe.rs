@@ -1,8 +1,12 @@
 //! Human-readable rendering of messages, for the console and transcripts.
 
+use super::index::{Indexed, OptionIndex};
 use super::options::{code, option_name, DhcpOption, OptionError};
 use super::raw::{OptionItem, RawMessage, MAGIC_COOKIE};
+use super::types::{MessageType, StatusCode};
+use smallvec::SmallVec;
 use std::fmt::{self, Write};
+use std::net::Ipv4Addr;
 use std::time::{Duration, UNIX_EPOCH};
 
 /// Octets as text when every one is printable ASCII, else as colon-separated hex.
@@ -105,27 +109,56 @@ pub fn option_value(option: &DhcpOption) -> String {
 
 /// One line: type, xid, ciaddr, status and option codes, for transcripts.
 pub fn summary(msg: &RawMessage) -> String {
-    let kind = match msg.message_type() {
-        Ok(t) => t.to_string(),
-        Err(_) => "(no valid message type)".to_string(),
-    };
-    let mut out = format!("{kind} xid=0x{:08x}", msg.header.xid);
-    if !msg.header.ciaddr.is_unspecified() {
-        let _ = write!(out, " ciaddr={}", msg.header.ciaddr);
+    let index = OptionIndex::of(msg);
+    Brief::of(Indexed { msg, index: &index }).to_string()
+}
+
+/// What [`summary`] shows of a message, taken without formatting it and
+/// without holding on to the message.
+#[derive(Debug, Clone)]
+pub struct Brief {
+    kind: Option<MessageType>,
+    xid: u32,
+    ciaddr: Ipv4Addr,
+    status: Option<StatusCode>,
+    /// Option codes in order of first appearance, without 53.
+    codes: SmallVec<[u8; 16]>,
+}
+
+impl Brief {
+    pub fn of(msg: Indexed<'_>) -> Self {
+        Brief {
+            kind: msg.message_type().ok(),
+            xid: msg.msg.header.xid,
+            ciaddr: msg.msg.header.ciaddr,
+            status: msg.status().ok().flatten().map(|s| s.code),
+            codes: msg
+                .option_codes()
+                .filter(|c| *c != code::MESSAGE_TYPE)
+                .collect(),
+        }
     }
-    if let Ok(Some(status)) = msg.status() {
-        let _ = write!(out, " status={}", status.code);
+}
+
+impl fmt::Display for Brief {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self.kind {
+            Some(t) => write!(f, "{t}")?,
+            None => f.write_str("(no valid message type)")?,
+        }
+        write!(f, " xid=0x{:08x}", self.xid)?;
+        if !self.ciaddr.is_unspecified() {
+            write!(f, " ciaddr={}", self.ciaddr)?;
+        }
+        if let Some(status) = self.status {
+            write!(f, " status={status}")?;
+        }
+        for (i, c) in self.codes.iter().enumerate() {
+            let lead = if i == 0 { " options=" } else { "," };
+            write!(f, "{lead}{c}")?;
+        }
+        Ok(())
     }
-    let codes: Vec<String> = msg
-        .option_codes()
-        .into_iter()
-        .filter(|c| *c != code::MESSAGE_TYPE)
-        .map(|c| c.to_string())
-        .collect();
-    if !codes.is_empty() {
-        let _ = write!(out, " options={}", codes.join(","));
-    }
-    out
 }
 
 /// Multi-line description of a message: a summary line, one line per option in

@@ -130,7 +130,7 @@ fn overloaded_items(msg: &RawMessage, flags: &[u8]) -> Result<Vec<OptionItem>, O
 #[derive(Debug, Clone, Copy)]
 pub struct Indexed<'a> {
     pub msg: &'a RawMessage,
-    pub index: &'a OptionIndex,
+    pub(super) index: &'a OptionIndex,
 }
 
 impl<'a> Indexed<'a> {
