@@ -22,6 +22,10 @@ case $leases in
         exit 2
         ;;
 esac
+if [ "$leases" -gt 16777214 ]; then
+    echo "LEASES must fit 10.0.0.0/8: at most 16777214" >&2
+    exit 2
+fi
 dir=$(realpath -m "$1")
 here=$(cd "$(dirname "$0")" && pwd)
 
