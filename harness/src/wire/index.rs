@@ -166,8 +166,13 @@ impl<'a> Indexed<'a> {
             return Ok(self.data_at(first).map(Cow::Borrowed));
         }
         let mut joined = BytesMut::new();
-        let total = self.msg.options.len() + self.index.overloaded.len();
-        for at in first..total {
+        let main = self.msg.options.len();
+        let end = if option == code::OVERLOAD {
+            main
+        } else {
+            main + self.index.overloaded.len()
+        };
+        for at in first..end {
             if let Some(OptionItem::Tlv { code: c, data }) = self.item(at) {
                 if *c == option {
                     joined.extend_from_slice(data);
