@@ -242,7 +242,7 @@ pub fn run_one(
     }
 }
 
-/// Settles the not-applicable scenarios, runs the exclusive ones one by one on
+/// Reports the not-applicable scenarios, runs the exclusive ones one by one on
 /// a target nothing else is using yet, then the others `options.jobs` at a
 /// time; outcomes come back in scenario order. `progress` is called as each
 /// one finishes.

@@ -10,7 +10,8 @@
 //!    message, judging nothing) and to `ingest` (the harness requestor running
 //!    a scenario that judges every message).
 //! 3. With `--kea ADDR`: ISC Kea's push rate for a bulk query by relay-id over
-//!    the leases `interop/kea/setup.sh DIR N` loaded, to a framing reader.
+//!    the leases `interop/kea/setup.sh DIR N` loaded, to a reader that
+//!    decodes each message's type.
 
 use crate::runtime;
 use alq_harness::net::clock::Clock;
@@ -389,7 +390,7 @@ pub(crate) fn bench(bindings: u32, kea_server: Option<SocketAddr>) -> Result<()>
     }
     if let Some(kea) = &kea {
         say!(
-            "| ISC Kea bulk leasequery by relay-id (framing reader) | {:.0} | {:.2} | {:.1} MB (reader) |",
+            "| ISC Kea bulk leasequery by relay-id (reader checking each type) | {:.0} | {:.2} | {:.1} MB (reader) |",
             kea.rate(),
             kea.seconds,
             kea.peak_rss_kb as f64 / 1024.0
