@@ -1,7 +1,7 @@
 //! Step semantics of the executor that the catalog scenarios rely on, run
 //! against the in-process reference on the paused clock.
 
-use alq_harness::run::runner::{run_one, run_suite, RunOptions};
+use alq_harness::run::runner::{run_one, run_suite, RunOptions, ScenarioOutcome};
 use alq_harness::run::verdict::Verdict;
 use alq_harness::scenario::load::{parse_scenario, LoadedScenario};
 use alq_harness::target::profile::TargetProfile;
@@ -13,6 +13,35 @@ fn scenario(name: &str, text: &str) -> LoadedScenario {
         scenario: parse_scenario(&path, text).unwrap(),
         path,
     }
+}
+
+/// Whether a line of the outcome's transcript contains `text`.
+fn transcript_says(o: &ScenarioOutcome, text: &str) -> bool {
+    o.transcript.iter().any(|e| e.text.contains(text))
+}
+
+/// A scenario that only waits 1 s, with `extra` (top-level TOML) added.
+fn waiting(id: &str, extra: &str) -> LoadedScenario {
+    scenario(
+        id,
+        &format!(
+            "id = \"{id}\"\ntitle = \"t\"\nrole = \"requestor\"\ncovers = [\"BLQ-S-18\"]\n{extra}\n\n[[step]]\nwait = {{ for = \"1s\" }}\n"
+        ),
+    )
+}
+
+/// Runs `all`; the outcomes, and the ids in the order they finished.
+fn run_in_order(
+    all: &[LoadedScenario],
+    profile: &TargetProfile,
+    options: &RunOptions,
+) -> (Vec<ScenarioOutcome>, Vec<String>) {
+    let chosen: Vec<&LoadedScenario> = all.iter().collect();
+    let finished = std::sync::Mutex::new(Vec::new());
+    let outcomes = run_suite(&chosen, profile, options, &|o| {
+        finished.lock().unwrap().push(o.id.clone())
+    });
+    (outcomes, finished.into_inner().unwrap())
 }
 
 #[test]
@@ -43,56 +72,34 @@ check = { present = [61] }
     let o = run_one(&l, &TargetProfile::reference(), &RunOptions::default());
     assert_eq!(o.error, None);
     assert_eq!(o.verdict, Verdict::Warn);
-    assert!(o
-        .transcript
-        .iter()
-        .any(|e| e.text.contains("check skipped")));
+    assert!(transcript_says(&o, "check skipped"));
 }
 
 #[test]
 fn exclusive_scenarios_run_before_the_others_and_outcomes_keep_file_order() {
-    let text = |id: &str, exclusive: bool| {
-        format!(
-            "id = \"{id}\"\ntitle = \"t\"\nrole = \"requestor\"\ncovers = [\"BLQ-S-18\"]\nexclusive = {exclusive}\n\n[[step]]\nwait = {{ for = \"1s\" }}\n"
-        )
-    };
     let all = [
-        scenario("BLQ-S-18-a", &text("BLQ-S-18-a", false)),
-        scenario("BLQ-S-18-b", &text("BLQ-S-18-b", false)),
-        scenario("BLQ-S-18-c", &text("BLQ-S-18-c", true)),
+        waiting("BLQ-S-18-a", "exclusive = false"),
+        waiting("BLQ-S-18-b", "exclusive = false"),
+        waiting("BLQ-S-18-c", "exclusive = true"),
     ];
-    let chosen: Vec<&LoadedScenario> = all.iter().collect();
-    let finished = std::sync::Mutex::new(Vec::new());
     let options = RunOptions {
         jobs: 4,
         ..RunOptions::default()
     };
-    let outcomes = run_suite(&chosen, &TargetProfile::reference(), &options, &|o| {
-        finished.lock().unwrap().push(o.id.clone())
-    });
+    let (outcomes, finished) = run_in_order(&all, &TargetProfile::reference(), &options);
     let ids: Vec<&str> = outcomes.iter().map(|o| o.id.as_str()).collect();
     assert_eq!(ids, ["BLQ-S-18-a", "BLQ-S-18-b", "BLQ-S-18-c"]);
-    assert_eq!(
-        finished.lock().unwrap().first().map(String::as_str),
-        Some("BLQ-S-18-c")
-    );
+    assert_eq!(finished.first().map(String::as_str), Some("BLQ-S-18-c"));
 }
 
 #[test]
-fn inapplicable_scenarios_settle_first_and_the_pool_starts_the_longest_measured() {
-    let text = |id: &str, needs: &str| {
-        format!(
-            "id = \"{id}\"\ntitle = \"t\"\nrole = \"requestor\"\ncovers = [\"BLQ-S-18\"]\nneeds = [{needs}]\n\n[[step]]\nwait = {{ for = \"1s\" }}\n"
-        )
-    };
+fn inapplicable_scenarios_are_reported_first_and_the_pool_starts_the_longest_measured() {
     let all = [
-        scenario("BLQ-S-18-short", &text("BLQ-S-18-short", "")),
-        scenario("BLQ-S-18-unknown", &text("BLQ-S-18-unknown", "")),
-        scenario("BLQ-S-18-long", &text("BLQ-S-18-long", "")),
-        scenario("BLQ-S-18-secure", &text("BLQ-S-18-secure", "\"secure\"")),
+        waiting("BLQ-S-18-short", ""),
+        waiting("BLQ-S-18-unknown", ""),
+        waiting("BLQ-S-18-long", ""),
+        waiting("BLQ-S-18-secure", "needs = [\"secure\"]"),
     ];
-    let chosen: Vec<&LoadedScenario> = all.iter().collect();
-    let finished = std::sync::Mutex::new(Vec::new());
     let options = RunOptions {
         jobs: 1,
         durations: [
@@ -107,11 +114,9 @@ fn inapplicable_scenarios_settle_first_and_the_pool_starts_the_longest_measured(
         features: Vec::new(),
         ..TargetProfile::reference()
     };
-    run_suite(&chosen, &profile, &options, &|o| {
-        finished.lock().unwrap().push(o.id.clone())
-    });
+    let (_, finished) = run_in_order(&all, &profile, &options);
     assert_eq!(
-        *finished.lock().unwrap(),
+        finished,
         [
             "BLQ-S-18-secure",
             "BLQ-S-18-long",
@@ -137,10 +142,7 @@ fn a_small_transcript_limit_keeps_the_head_and_the_tail_and_still_cites_evidence
     let o = run_one(&all_configured(), &profile, &RunOptions::default());
     assert_eq!(o.verdict, Verdict::Pass, "{:#?}", o.findings);
     assert_eq!(o.transcript.len(), 9, "8 kept and one note");
-    assert!(o
-        .transcript
-        .iter()
-        .any(|e| e.text.contains("transcript entries not kept")));
+    assert!(transcript_says(&o, "transcript entries not kept"));
     for f in &o.findings {
         if let Some(i) = f.frame {
             assert!(i < o.transcript.len(), "{f:?}");
@@ -167,10 +169,7 @@ fn a_small_pcap_limit_records_the_start_and_says_so() {
         })
         .sum();
     assert!(recorded > 0 && recorded <= 600, "{recorded}");
-    assert!(o
-        .transcript
-        .iter()
-        .any(|e| e.text.contains("pcap limit reached")));
+    assert!(transcript_says(&o, "pcap limit reached"));
 }
 
 #[test]

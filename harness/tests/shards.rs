@@ -110,22 +110,14 @@ fn three_shards_merge_into_the_whole_run() {
     assert!(dir("merged/reference/index.html").exists());
 
     // A missing shard and a shard given twice are errors, exit 2.
-    let o = harness(&[
-        "merge",
-        "--reports-dir",
-        merged_dir.to_str().unwrap(),
-        &shard_dirs[0],
-        &shard_dirs[2],
-    ]);
+    let merge_two = |first: &str, second: &str| {
+        let merged = merged_dir.to_str().unwrap();
+        harness(&["merge", "--reports-dir", merged, first, second])
+    };
+    let o = merge_two(&shard_dirs[0], &shard_dirs[2]);
     assert_eq!(o.status.code(), Some(2));
     assert!(String::from_utf8_lossy(&o.stderr).contains("shard 2 of 3 is missing"));
-    let o = harness(&[
-        "merge",
-        "--reports-dir",
-        merged_dir.to_str().unwrap(),
-        &shard_dirs[0],
-        &shard_dirs[0],
-    ]);
+    let o = merge_two(&shard_dirs[0], &shard_dirs[0]);
     assert_eq!(o.status.code(), Some(2));
     assert!(String::from_utf8_lossy(&o.stderr).contains("are both shard 1"));
 }

@@ -151,15 +151,6 @@ impl<T> OneOrMany<T> {
     }
 }
 
-impl<T: Clone> OneOrMany<T> {
-    pub fn to_vec(&self) -> Vec<T> {
-        match self {
-            OneOrMany::One(v) => vec![v.clone()],
-            OneOrMany::Many(v) => v.clone(),
-        }
-    }
-}
-
 /// A number, or text with `${variables}` and `+`/`-` terms, resolved when the
 /// step runs.
 #[derive(Debug, Clone, PartialEq, Eq, Deserialize)]

@@ -107,21 +107,19 @@ fn overloaded_items(msg: &RawMessage, flags: &[u8]) -> Result<Vec<OptionItem>, O
         }
     };
     let mut items = Vec::new();
-    if flags & 1 != 0 {
-        let area = Bytes::copy_from_slice(&msg.header.file);
-        items.extend(
-            decode_options(&area, FILE_OFFSET)
-                .map_err(OptionError::Overload)?
-                .0,
-        );
-    }
-    if flags & 2 != 0 {
-        let area = Bytes::copy_from_slice(&msg.header.sname);
-        items.extend(
-            decode_options(&area, SNAME_OFFSET)
-                .map_err(OptionError::Overload)?
-                .0,
-        );
+    let areas: [(u8, &[u8], usize); 2] = [
+        (1, &msg.header.file, FILE_OFFSET),
+        (2, &msg.header.sname, SNAME_OFFSET),
+    ];
+    for (flag, area, offset) in areas {
+        if flags & flag != 0 {
+            let area = Bytes::copy_from_slice(area);
+            items.extend(
+                decode_options(&area, offset)
+                    .map_err(OptionError::Overload)?
+                    .0,
+            );
+        }
     }
     Ok(items)
 }
@@ -218,95 +216,59 @@ impl<'a> Indexed<'a> {
             }),
         }
     }
+}
 
-    fn u32_option(&self, option: u8) -> Result<Option<u32>, OptionError> {
-        Ok(self.option(option)?.and_then(|o| o.as_u32()))
-    }
+/// The typed accessors, on [`Indexed`] and (one lookup at a time) on
+/// [`RawMessage`]: each reads one option's value as its typed form.
+macro_rules! typed_accessors {
+    ($($name:ident: $code:ident => $variant:ident($ty:ty);)*) => {
+        impl Indexed<'_> {
+            $(
+                pub fn $name(&self) -> Result<Option<$ty>, OptionError> {
+                    Ok(match self.option(code::$code)? {
+                        Some(DhcpOption::$variant(value)) => Some(value),
+                        _ => None,
+                    })
+                }
+            )*
+        }
 
-    pub fn lease_time(&self) -> Result<Option<u32>, OptionError> {
-        self.u32_option(code::LEASE_TIME)
-    }
+        impl RawMessage {
+            $(
+                pub fn $name(&self) -> Result<Option<$ty>, OptionError> {
+                    self.indexed(|m| m.$name())
+                }
+            )*
+        }
+    };
+}
 
-    pub fn client_last_transaction_time(&self) -> Result<Option<u32>, OptionError> {
-        self.u32_option(code::CLIENT_LAST_TRANSACTION_TIME)
-    }
+typed_accessors! {
+    lease_time: LEASE_TIME => LeaseTime(u32);
+    client_last_transaction_time: CLIENT_LAST_TRANSACTION_TIME => ClientLastTransactionTime(u32);
+    base_time: BASE_TIME => BaseTime(u32);
+    start_time_of_state: START_TIME_OF_STATE => StartTimeOfState(u32);
+    query_start_time: QUERY_START_TIME => QueryStartTime(u32);
+    query_end_time: QUERY_END_TIME => QueryEndTime(u32);
+    server_id: SERVER_ID => ServerId(Ipv4Addr);
+    status: STATUS_CODE => Status(Status);
+    dhcp_state: DHCP_STATE => DhcpState(DhcpState);
+    data_source: DATA_SOURCE => DataSource(DataSource);
+    client_id: CLIENT_ID => ClientId(Bytes);
+    parameter_request_list: PARAMETER_REQUEST_LIST => ParameterRequestList(Vec<u8>);
+    relay_agent_info: RELAY_AGENT_INFO => RelayAgentInfo(RelayAgentInfo);
+    associated_ip: ASSOCIATED_IP => AssociatedIp(Vec<Ipv4Addr>);
+    vss: VSS => Vss(Vss);
+}
 
-    pub fn base_time(&self) -> Result<Option<u32>, OptionError> {
-        self.u32_option(code::BASE_TIME)
-    }
-
-    pub fn start_time_of_state(&self) -> Result<Option<u32>, OptionError> {
-        self.u32_option(code::START_TIME_OF_STATE)
-    }
-
-    pub fn query_start_time(&self) -> Result<Option<u32>, OptionError> {
-        self.u32_option(code::QUERY_START_TIME)
-    }
-
-    pub fn query_end_time(&self) -> Result<Option<u32>, OptionError> {
-        self.u32_option(code::QUERY_END_TIME)
-    }
-
-    pub fn server_id(&self) -> Result<Option<Ipv4Addr>, OptionError> {
-        Ok(match self.option(code::SERVER_ID)? {
-            Some(DhcpOption::ServerId(addr)) => Some(addr),
-            _ => None,
-        })
-    }
-
-    pub fn status(&self) -> Result<Option<Status>, OptionError> {
-        Ok(match self.option(code::STATUS_CODE)? {
-            Some(DhcpOption::Status(status)) => Some(status),
-            _ => None,
-        })
-    }
-
-    pub fn dhcp_state(&self) -> Result<Option<DhcpState>, OptionError> {
-        Ok(match self.option(code::DHCP_STATE)? {
-            Some(DhcpOption::DhcpState(state)) => Some(state),
-            _ => None,
-        })
-    }
-
-    pub fn data_source(&self) -> Result<Option<DataSource>, OptionError> {
-        Ok(match self.option(code::DATA_SOURCE)? {
-            Some(DhcpOption::DataSource(source)) => Some(source),
-            _ => None,
-        })
-    }
-
-    pub fn client_id(&self) -> Result<Option<Bytes>, OptionError> {
-        Ok(match self.option(code::CLIENT_ID)? {
-            Some(DhcpOption::ClientId(id)) => Some(id),
-            _ => None,
-        })
-    }
-
-    pub fn parameter_request_list(&self) -> Result<Option<Vec<u8>>, OptionError> {
-        Ok(match self.option(code::PARAMETER_REQUEST_LIST)? {
-            Some(DhcpOption::ParameterRequestList(codes)) => Some(codes),
-            _ => None,
-        })
-    }
-
-    pub fn relay_agent_info(&self) -> Result<Option<RelayAgentInfo>, OptionError> {
-        Ok(match self.option(code::RELAY_AGENT_INFO)? {
-            Some(DhcpOption::RelayAgentInfo(info)) => Some(info),
-            _ => None,
-        })
-    }
-
-    pub fn associated_ip(&self) -> Result<Option<Vec<Ipv4Addr>>, OptionError> {
-        Ok(match self.option(code::ASSOCIATED_IP)? {
-            Some(DhcpOption::AssociatedIp(addrs)) => Some(addrs),
-            _ => None,
-        })
-    }
-
-    pub fn vss(&self) -> Result<Option<Vss>, OptionError> {
-        Ok(match self.option(code::VSS)? {
-            Some(DhcpOption::Vss(vss)) => Some(vss),
-            _ => None,
+impl RawMessage {
+    /// The message read through an index built for this one call; a caller
+    /// with several lookups builds an [`OptionIndex`] once instead.
+    pub(super) fn indexed<T>(&self, read: impl FnOnce(Indexed<'_>) -> T) -> T {
+        let index = OptionIndex::of(self);
+        read(Indexed {
+            msg: self,
+            index: &index,
         })
     }
 }

@@ -1,10 +1,9 @@
 //! Typed access to a [`RawMessage`] (one lookup at a time; the rules are those
 //! of [`super::index`]) and a builder for well-formed messages.
 
-use super::index::{Indexed, OptionIndex};
-use super::options::{DhcpOption, OptionError, RelayAgentInfo, Status, Vss};
+use super::options::{DhcpOption, OptionError};
 use super::raw::{OptionItem, RawMessage};
-use super::types::{DataSource, DhcpState, MessageType};
+use super::types::MessageType;
 use bytes::Bytes;
 use std::borrow::Cow;
 use std::net::Ipv4Addr;
@@ -14,16 +13,6 @@ pub const BOOTREQUEST: u8 = 1;
 pub const BOOTREPLY: u8 = 2;
 
 impl RawMessage {
-    /// The message read through an index built for this one call; a caller
-    /// with several lookups builds an [`OptionIndex`] once instead.
-    fn indexed<T>(&self, read: impl FnOnce(Indexed<'_>) -> T) -> T {
-        let index = OptionIndex::of(self);
-        read(Indexed {
-            msg: self,
-            index: &index,
-        })
-    }
-
     /// The value of option `option`, all instances concatenated (RFC 3396), or
     /// `None` when it is absent.
     pub fn option_data(&self, option: u8) -> Result<Option<Bytes>, OptionError> {
@@ -43,66 +32,6 @@ impl RawMessage {
     /// The message type (option 53); [`OptionError::Missing`] when absent.
     pub fn message_type(&self) -> Result<MessageType, OptionError> {
         self.indexed(|m| m.message_type())
-    }
-
-    pub fn lease_time(&self) -> Result<Option<u32>, OptionError> {
-        self.indexed(|m| m.lease_time())
-    }
-
-    pub fn client_last_transaction_time(&self) -> Result<Option<u32>, OptionError> {
-        self.indexed(|m| m.client_last_transaction_time())
-    }
-
-    pub fn base_time(&self) -> Result<Option<u32>, OptionError> {
-        self.indexed(|m| m.base_time())
-    }
-
-    pub fn start_time_of_state(&self) -> Result<Option<u32>, OptionError> {
-        self.indexed(|m| m.start_time_of_state())
-    }
-
-    pub fn query_start_time(&self) -> Result<Option<u32>, OptionError> {
-        self.indexed(|m| m.query_start_time())
-    }
-
-    pub fn query_end_time(&self) -> Result<Option<u32>, OptionError> {
-        self.indexed(|m| m.query_end_time())
-    }
-
-    pub fn server_id(&self) -> Result<Option<Ipv4Addr>, OptionError> {
-        self.indexed(|m| m.server_id())
-    }
-
-    pub fn status(&self) -> Result<Option<Status>, OptionError> {
-        self.indexed(|m| m.status())
-    }
-
-    pub fn dhcp_state(&self) -> Result<Option<DhcpState>, OptionError> {
-        self.indexed(|m| m.dhcp_state())
-    }
-
-    pub fn data_source(&self) -> Result<Option<DataSource>, OptionError> {
-        self.indexed(|m| m.data_source())
-    }
-
-    pub fn client_id(&self) -> Result<Option<Bytes>, OptionError> {
-        self.indexed(|m| m.client_id())
-    }
-
-    pub fn parameter_request_list(&self) -> Result<Option<Vec<u8>>, OptionError> {
-        self.indexed(|m| m.parameter_request_list())
-    }
-
-    pub fn relay_agent_info(&self) -> Result<Option<RelayAgentInfo>, OptionError> {
-        self.indexed(|m| m.relay_agent_info())
-    }
-
-    pub fn associated_ip(&self) -> Result<Option<Vec<Ipv4Addr>>, OptionError> {
-        self.indexed(|m| m.associated_ip())
-    }
-
-    pub fn vss(&self) -> Result<Option<Vss>, OptionError> {
-        self.indexed(|m| m.vss())
     }
 }
 

@@ -88,10 +88,20 @@ enum PerFrame {
     Decode,
 }
 
-/// Frames `expected` messages; the last must decode as DHCPLEASEQUERYDONE.
+/// Where a stream a reader frames ends.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum End {
+    /// After this many messages, the last of them DHCPLEASEQUERYDONE.
+    After(u64),
+    /// At the first DHCPLEASEQUERYDONE (every message is decoded for its
+    /// type; a DHCPLEASEQUERYSTATUS ends the stream as an error).
+    AtDone,
+}
+
+/// Frames the stream to its end; returns how many messages it held.
 async fn frame_stream(
     stream: &mut TcpStream,
-    expected: u64,
+    end: End,
     per_frame: PerFrame,
     mut keep: Option<&mut Vec<u8>>,
 ) -> Result<u64> {
@@ -102,7 +112,7 @@ async fn frame_stream(
         let n = stream.read(&mut buf).await?;
         anyhow::ensure!(
             n > 0,
-            "the stream ended after {messages} of {expected} messages"
+            "the stream ended after {messages} messages, before its end ({end:?})"
         );
         let chunk = buf.get(..n).unwrap_or_default();
         if let Some(keep) = keep.as_deref_mut() {
@@ -111,44 +121,22 @@ async fn frame_stream(
         for frame in decoder.decode(chunk) {
             let frame = frame?;
             messages += 1;
-            if per_frame == PerFrame::Decode && messages < expected {
-                let msg = RawMessage::decode_bytes(frame.payload)?;
-                std::hint::black_box(Received::new(msg));
+            let last = end == End::After(messages);
+            if !last && end != End::AtDone {
+                if per_frame == PerFrame::Decode {
+                    let msg = RawMessage::decode_bytes(frame.payload)?;
+                    std::hint::black_box(Received::new(msg));
+                }
                 continue;
             }
-            if messages == expected {
-                let last = RawMessage::decode_bytes(frame.payload)?;
-                anyhow::ensure!(
-                    last.message_type() == Ok(MessageType::LeaseQueryDone),
-                    "message {expected} is not DHCPLEASEQUERYDONE"
-                );
-                return Ok(messages);
-            }
-        }
-    }
-}
-
-/// Frames messages until DHCPLEASEQUERYDONE (each decoded for its type);
-/// returns how many, DONE included. A DHCPLEASEQUERYSTATUS ends it as an error.
-async fn frame_until_done(stream: &mut TcpStream) -> Result<u64> {
-    let mut decoder = FrameDecoder::new();
-    let mut buf = vec![0u8; 256 * 1024];
-    let mut messages = 0u64;
-    loop {
-        let n = stream.read(&mut buf).await?;
-        anyhow::ensure!(
-            n > 0,
-            "the stream ended after {messages} messages without DHCPLEASEQUERYDONE"
-        );
-        for frame in decoder.decode(buf.get(..n).unwrap_or_default()) {
-            let msg = RawMessage::decode_bytes(frame?.payload)?;
-            messages += 1;
+            let msg = RawMessage::decode_bytes(frame.payload)?;
             match msg.message_type() {
                 Ok(MessageType::LeaseQueryDone) => return Ok(messages),
-                Ok(MessageType::LeaseQueryStatus) => anyhow::bail!(
+                Ok(MessageType::LeaseQueryStatus) if end == End::AtDone => anyhow::bail!(
                     "message {messages} is DHCPLEASEQUERYSTATUS: {:?}",
                     msg.status().ok().flatten()
                 ),
+                _ if last => anyhow::bail!("message {messages} is not DHCPLEASEQUERYDONE"),
                 _ => {}
             }
         }
@@ -166,9 +154,12 @@ pub(crate) fn kea(server: SocketAddr) -> Result<Measured> {
         stream
             .write_all(&query_with(Some(DhcpOption::RelayAgentInfo(relay_id))))
             .await?;
-        let messages = tokio::time::timeout(KEA_TIME_LIMIT, frame_until_done(&mut stream))
-            .await
-            .map_err(|_| anyhow::anyhow!("Kea did not finish within {KEA_TIME_LIMIT:?}"))??;
+        let messages = tokio::time::timeout(
+            KEA_TIME_LIMIT,
+            frame_stream(&mut stream, End::AtDone, PerFrame::Decode, None),
+        )
+        .await
+        .map_err(|_| anyhow::anyhow!("Kea did not finish within {KEA_TIME_LIMIT:?}"))??;
         Ok(measured(messages, started))
     })
 }
@@ -217,8 +208,13 @@ pub(crate) fn push(bindings: u32, out: &Path) -> Result<Measured> {
         let mut kept = Vec::new();
         // One reply per configured address, then DHCPLEASEQUERYDONE.
         let expected = u64::from(bindings) + 1;
-        let messages =
-            frame_stream(&mut stream, expected, PerFrame::Nothing, Some(&mut kept)).await?;
+        let messages = frame_stream(
+            &mut stream,
+            End::After(expected),
+            PerFrame::Nothing,
+            Some(&mut kept),
+        )
+        .await?;
         let result = measured(messages, started);
         std::fs::write(out, &kept).with_context(|| format!("cannot write {}", out.display()))?;
         drop(stream);
@@ -243,7 +239,7 @@ fn read_replay(server: SocketAddr, messages: u64, per_frame: PerFrame) -> Result
         let mut stream = TcpStream::connect(server).await?;
         let started = Instant::now();
         stream.write_all(&query()).await?;
-        let messages = frame_stream(&mut stream, messages, per_frame, None).await?;
+        let messages = frame_stream(&mut stream, End::After(messages), per_frame, None).await?;
         Ok(measured(messages, started))
     })
 }
@@ -338,28 +334,19 @@ pub(crate) fn bench(bindings: u32, kea_server: Option<SocketAddr>) -> Result<()>
     let listener = rt.block_on(TcpListener::bind("127.0.0.1:0"))?;
     let addr = listener.local_addr()?;
     rt.spawn(replay(listener, stream_file.clone()));
-    let server = addr.to_string();
-    let ceiling = child(&[
-        "ceiling".into(),
-        "--server".into(),
-        server.clone(),
-        "--messages".into(),
-        push.messages.to_string(),
-    ])?;
-    let decode = child(&[
-        "decode".into(),
-        "--server".into(),
-        server.clone(),
-        "--messages".into(),
-        push.messages.to_string(),
-    ])?;
-    let ingest = child(&[
-        "ingest".into(),
-        "--server".into(),
-        server,
-        "--messages".into(),
-        push.messages.to_string(),
-    ])?;
+    // The parts that read the replayed stream.
+    let reader = |part: &str| {
+        child(&[
+            part.into(),
+            "--server".into(),
+            addr.to_string(),
+            "--messages".into(),
+            push.messages.to_string(),
+        ])
+    };
+    let ceiling = reader("ceiling")?;
+    let decode = reader("decode")?;
+    let ingest = reader("ingest")?;
     let kea = kea_server
         .map(|server| child(&["kea".into(), "--server".into(), server.to_string()]))
         .transpose()?;

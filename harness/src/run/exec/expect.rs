@@ -64,12 +64,12 @@ impl Exec<'_> {
         }
         if let Some(statuses) = &e.status {
             let got = view.status().ok().flatten().map(|s| s.code);
-            let wants: Vec<Option<StatusCode>> = statuses.as_slice().iter().map(|s| s.0).collect();
-            if !wants.contains(&got) {
+            let wants = statuses.as_slice();
+            if !wants.iter().any(|s| s.0 == got) {
                 let show = |s: Option<StatusCode>| {
                     s.map_or("no status".to_string(), |c| format!("status {c}"))
                 };
-                let want: Vec<String> = wants.iter().map(|s| show(*s)).collect();
+                let want: Vec<String> = wants.iter().map(|s| show(s.0)).collect();
                 return Ok(Some(format!(
                     "expected {}, got {}",
                     want.join(" or "),
@@ -183,7 +183,7 @@ impl Exec<'_> {
             .map(|d| self.duration(d))
             .transpose()?;
         let expects_keepalive = e.status.as_ref().is_some_and(|s| {
-            s.to_vec()
+            s.as_slice()
                 .iter()
                 .any(|s| s.0 == Some(StatusCode::ConnectionActive))
         });
