@@ -90,7 +90,7 @@ fn server_target(
     let (tcp, udp) = (free_port(), free_udp_port());
     let certs = dir.join("certs");
     let mut serve = format!(
-        "[server]\nlisten = \"127.0.0.1:{tcp}\"\ndhcp = \"127.0.0.1:{udp}\"\nmode = \"{mode}\"\npool = [\"192.0.2.10-192.0.2.250\"]\n"
+        "[server]\nlisten = \"127.0.0.1:{tcp}\"\ndhcp = \"127.0.0.1:{udp}\"\nmode = \"{mode}\"\npool = [\"192.0.2.10-192.0.2.250\"]\nhistory = 100000\n"
     );
     let mut profile = format!(
         "name = \"{name}\"\nkind = \"tcp\"\naddress = \"127.0.0.1:{tcp}\"\nfeatures = [{features}]\n{TIMERS}\n[trigger]\nkind = \"relay\"\ndhcp = \"127.0.0.1:{udp}\"\ngiaddr = \"127.0.0.2\"\n"

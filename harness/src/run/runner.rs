@@ -257,9 +257,13 @@ pub fn run_suite(
             .get(*i)
             .is_some_and(|l| inapplicable(l, profile, options).is_some())
     });
+    // A target that allows one connection per requestor cannot serve two
+    // scenarios at once, nor one before it has closed the last one's
+    // connection: there every scenario runs alone.
+    let one_at_a_time = profile.one_connection_per_requestor();
     let (alone, mut shared): (Vec<usize>, Vec<usize>) = runnable
         .into_iter()
-        .partition(|i| scenarios.get(*i).is_some_and(|l| l.scenario.exclusive));
+        .partition(|i| one_at_a_time || scenarios.get(*i).is_some_and(|l| l.scenario.exclusive));
     // The longest start first (as measured before, else the ones that wait
     // for protocol timers), so the short ones fill the other workers
     // meanwhile instead of a long one ending the run.
@@ -290,26 +294,27 @@ pub fn run_suite(
     for i in skipped {
         run(i);
     }
+    // Lets a shared target finish closing the connections of what ran before
+    // (the preflight probe, an exclusive scenario) before quotas are counted
+    // or the pool fills its slots.
+    let settle = || {
+        if profile.kind != TargetKind::Reference {
+            std::thread::sleep(Duration::from_secs(1));
+        }
+    };
+    let ran_alone = !alone.is_empty();
     for i in alone {
         if options.cancel.load(Ordering::Relaxed) {
             break;
         }
-        if profile.kind != TargetKind::Reference {
-            // Lets a shared target finish closing the previous scenario's
-            // connections (or the preflight probe's) before quotas are
-            // counted.
-            std::thread::sleep(Duration::from_secs(1));
-        }
+        settle();
         run(i);
     }
+    if ran_alone {
+        settle();
+    }
     let next = AtomicUsize::new(0);
-    // A target that allows one connection per requestor cannot serve two
-    // scenarios at once.
-    let jobs = if profile.one_connection_per_requestor() {
-        1
-    } else {
-        options.jobs.clamp(1, shared.len().max(1))
-    };
+    let jobs = options.jobs.clamp(1, shared.len().max(1));
     std::thread::scope(|scope| {
         for _ in 0..jobs {
             scope.spawn(|| loop {
