@@ -100,7 +100,7 @@ pub struct Exec<'a> {
     pub findings: Vec<Finding>,
     start: Instant,
     step_start: Instant,
-    timers: crate::session::timers::Timers,
+    durations: expr::Durations,
     slack: Duration,
     expect_timeout: Duration,
     next_xid: u32,
@@ -122,7 +122,7 @@ impl<'a> Exec<'a> {
         backend: Backend,
         strict: bool,
     ) -> Result<Self, String> {
-        let timers = profile.timers;
+        let durations = profile.durations();
         let now = Instant::now();
         Ok(Exec {
             scenario,
@@ -142,9 +142,9 @@ impl<'a> Exec<'a> {
             findings: Vec::new(),
             start: now,
             step_start: now,
-            timers,
-            slack: expr::duration(&profile.slack, &timers).map_err(|e| e.to_string())?,
-            expect_timeout: expr::duration(&profile.expect_timeout, &timers)
+            durations,
+            slack: expr::duration(&profile.slack, &durations).map_err(|e| e.to_string())?,
+            expect_timeout: expr::duration(&profile.expect_timeout, &durations)
                 .map_err(|e| e.to_string())?,
             next_xid: 0x0a1a_0001,
         })
@@ -252,7 +252,7 @@ impl<'a> Exec<'a> {
     }
 
     fn duration(&self, e: &str) -> Result<Duration, Stop> {
-        expr::duration(e, &self.timers).map_err(|e| Stop::Error(e.to_string()))
+        expr::duration(e, &self.durations).map_err(|e| Stop::Error(e.to_string()))
     }
 
     fn conn(&mut self, name: &str) -> Result<&mut HarnessConn, Stop> {

@@ -297,9 +297,10 @@ pub fn run_suite(
     // Lets a shared target finish closing the connections of what ran before
     // (the preflight probe, an exclusive scenario) before quotas are counted
     // or the pool fills its slots.
+    let settle_time = profile.durations().settle;
     let settle = || {
         if profile.kind != TargetKind::Reference {
-            std::thread::sleep(Duration::from_secs(1));
+            std::thread::sleep(settle_time);
         }
     };
     let ran_alone = !alone.is_empty();

@@ -7,17 +7,40 @@ use std::collections::HashMap;
 use std::net::Ipv4Addr;
 use std::time::Duration;
 
-/// The symbolic timer names (RFC 6926 §6.3, RFC 7724 §5.3).
-pub const TIMER_NAMES: &[&str] = &[
+/// The names a duration expression may use: the protocol timers (RFC 6926
+/// §6.3, RFC 7724 §5.3), then the target's settle time.
+pub const DURATION_NAMES: &[&str] = &[
     "BULK_LQ_DATA_TIMEOUT",
     "ACTIVE_LQ_RCV_TIMEOUT",
     "ACTIVE_LQ_SEND_TIMEOUT",
     "ACTIVE_LQ_IDLE_TIMEOUT",
+    "SETTLE",
 ];
+
+/// What the names in a duration expression stand for on one target.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Durations {
+    pub timers: Timers,
+    /// How long the target takes to act on what it was just sent (a query,
+    /// a trigger, a reset): `SETTLE`.
+    pub settle: Duration,
+}
+
+/// The settle time of a target that declares none.
+pub const DEFAULT_SETTLE: Duration = Duration::from_secs(1);
+
+impl Default for Durations {
+    fn default() -> Self {
+        Durations {
+            timers: Timers::default(),
+            settle: DEFAULT_SETTLE,
+        }
+    }
+}
 
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum ExprError {
-    #[error("'{0}' is not a duration or timer name (timers: {names})", names = TIMER_NAMES.join(", "))]
+    #[error("'{0}' is not a duration or timer name (names: {names})", names = DURATION_NAMES.join(", "))]
     BadDuration(String),
     #[error("variable '{0}' is not set (capture it first)")]
     Unset(String),
@@ -50,12 +73,14 @@ impl Var {
 
 pub type Vars = HashMap<String, Var>;
 
-fn timer(name: &str, timers: &Timers) -> Option<Duration> {
+fn named(name: &str, names: &Durations) -> Option<Duration> {
+    let timers = &names.timers;
     Some(match name {
         "BULK_LQ_DATA_TIMEOUT" => timers.bulk_data,
         "ACTIVE_LQ_RCV_TIMEOUT" => timers.active_receive,
         "ACTIVE_LQ_SEND_TIMEOUT" => timers.active_send,
         "ACTIVE_LQ_IDLE_TIMEOUT" => timers.active_idle,
+        "SETTLE" => names.settle,
         _ => return None,
     })
 }
@@ -79,8 +104,8 @@ fn terms(expr: &str) -> Vec<(bool, String)> {
     out
 }
 
-/// Evaluates a duration expression against the target's timers.
-pub fn duration(expr: &str, timers: &Timers) -> Result<Duration, ExprError> {
+/// Evaluates a duration expression against the target's timers and settle time.
+pub fn duration(expr: &str, names: &Durations) -> Result<Duration, ExprError> {
     let bad = || ExprError::BadDuration(expr.to_string());
     let mut total: i128 = 0;
     for (negative, term) in terms(expr) {
@@ -88,7 +113,7 @@ pub fn duration(expr: &str, timers: &Timers) -> Result<Duration, ExprError> {
             Some((k, n)) => (k.trim().parse::<u32>().map_err(|_| bad())?, n.trim()),
             None => (1, term.as_str()),
         };
-        let d = match timer(name, timers) {
+        let d = match named(name, names) {
             Some(d) => d,
             None => humantime::parse_duration(name).map_err(|_| bad())?,
         } * factor;
@@ -102,7 +127,7 @@ pub fn duration(expr: &str, timers: &Timers) -> Result<Duration, ExprError> {
 
 /// Checks a duration expression's names without evaluating it.
 pub fn check_duration(expr: &str) -> Result<(), ExprError> {
-    duration(expr, &Timers::default()).map(|_| ())
+    duration(expr, &Durations::default()).map(|_| ())
 }
 
 fn lookup<'a>(name: &str, vars: &'a Vars) -> Result<&'a Var, ExprError> {
@@ -206,7 +231,7 @@ mod tests {
 
     #[test]
     fn durations_add_timers_and_literals() {
-        let t = Timers::default();
+        let t = Durations::default();
         assert_eq!(
             duration("ACTIVE_LQ_IDLE_TIMEOUT", &t),
             Ok(Duration::from_secs(60))
@@ -224,6 +249,23 @@ mod tests {
             Ok(Duration::from_millis(120_500))
         );
         assert!(duration("ACTIVE_LQ_IDL_TIMEOUT", &t).is_err());
+    }
+
+    #[test]
+    fn settle_is_the_targets() {
+        let fast = Durations {
+            settle: Duration::from_millis(250),
+            ..Durations::default()
+        };
+        assert_eq!(duration("SETTLE", &fast), Ok(Duration::from_millis(250)));
+        assert_eq!(
+            duration("2 * SETTLE", &fast),
+            Ok(Duration::from_millis(500))
+        );
+        assert_eq!(
+            duration("SETTLE", &Durations::default()),
+            Ok(Duration::from_secs(1))
+        );
     }
 
     #[test]

@@ -1,7 +1,7 @@
 //! Loading and validating scenario files. Every error names the file and, where
 //! it can, the line and column, plus the closest valid name.
 
-use super::expr::{check_duration, TIMER_NAMES};
+use super::expr::{check_duration, DURATION_NAMES};
 use super::model::{Role, Scenario, Step};
 use crate::catalog::requirement;
 use crate::toml_load::{edit_distance, line_column, parse_toml, LoadError};
@@ -46,11 +46,12 @@ fn closest_timer(bad: &str) -> Option<&'static str> {
     bad.split(['+', '-', '*', ' '])
         .filter(|t| !t.is_empty())
         .flat_map(|t| {
-            TIMER_NAMES
+            DURATION_NAMES
                 .iter()
+                .filter(move |n| t != **n)
                 .map(move |n| (edit_distance(&t.to_ascii_uppercase(), n), *n))
         })
-        .filter(|(d, _)| *d > 0 && *d <= 3)
+        .filter(|(d, _)| *d <= 3)
         .min()
         .map(|(_, n)| n)
 }
@@ -300,6 +301,10 @@ expect-close = { within = "5s" }
             err.contains("s.toml:14:") && err.contains("did you mean ACTIVE_LQ_IDLE_TIMEOUT?"),
             "{err}"
         );
+        let err = parse(&GOOD.replace("\"5s\"", "\"settle\""))
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("did you mean SETTLE?"), "{err}");
         let err = parse(&GOOD.replace("[\"ALQ-S-16\"]", "[\"ALQ-S-99\"]"))
             .unwrap_err()
             .to_string();

@@ -95,6 +95,11 @@ pub struct TargetProfile {
     /// Added to every `within` deadline.
     #[serde(default = "default_slack")]
     pub slack: String,
+    /// How long the target takes to act on what it was just sent: what
+    /// `SETTLE` stands for in scenarios, and the pause before and after the
+    /// scenarios that must run alone. A plain duration.
+    #[serde(default = "default_settle")]
+    pub settle: String,
     /// How long an `expect` waits when the scenario gives no `within`.
     #[serde(default = "default_expect")]
     pub expect_timeout: String,
@@ -144,6 +149,10 @@ fn default_slack() -> String {
     "1s".to_string()
 }
 
+fn default_settle() -> String {
+    humantime::format_duration(crate::scenario::expr::DEFAULT_SETTLE).to_string()
+}
+
 fn default_expect() -> String {
     "5s".to_string()
 }
@@ -184,6 +193,7 @@ impl TargetProfile {
             ],
             timers: Timers::default(),
             slack: default_slack(),
+            settle: default_settle(),
             expect_timeout: default_expect(),
             trigger: None,
             tls: None,
@@ -220,6 +230,8 @@ impl TargetProfile {
         for expr in [&profile.slack, &profile.expect_timeout] {
             crate::scenario::expr::check_duration(expr).map_err(|e| invalid(&e.to_string()))?;
         }
+        humantime::parse_duration(&profile.settle)
+            .map_err(|e| invalid(&format!("settle = \"{}\": {e}", profile.settle)))?;
         if profile.kind == TargetKind::Tcp
             && profile.features.contains(&Need::Secure)
             && profile.tls.is_none()
@@ -237,6 +249,16 @@ impl TargetProfile {
             return Err(invalid("max-connections must be at least 1"));
         }
         Ok(profile)
+    }
+
+    /// What the names in the scenarios' duration expressions stand for here
+    /// (`settle` was checked when the profile was loaded).
+    pub fn durations(&self) -> crate::scenario::expr::Durations {
+        crate::scenario::expr::Durations {
+            timers: self.timers,
+            settle: humantime::parse_duration(&self.settle)
+                .unwrap_or(crate::scenario::expr::DEFAULT_SETTLE),
+        }
     }
 
     /// A target outside the harness that allows one connection per requestor.
@@ -261,5 +283,38 @@ impl TargetProfile {
             }
             other => self.features.contains(&other),
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::time::Duration;
+
+    fn load_text(text: &str) -> Result<TargetProfile, ProfileError> {
+        let dir = tempfile::tempdir().expect("a temporary directory");
+        let path = dir.path().join("target.toml");
+        std::fs::write(&path, text).expect("the profile written");
+        TargetProfile::load(&path)
+    }
+
+    const TCP: &str = "name = \"t\"\nkind = \"tcp\"\naddress = \"127.0.0.1:67\"\n";
+
+    #[test]
+    fn settle_defaults_to_a_second_and_is_the_profiles_when_set() {
+        let default = load_text(TCP).map(|p| p.durations().settle);
+        assert_eq!(default.ok(), Some(Duration::from_secs(1)));
+        let fast = load_text(&format!("{TCP}settle = \"250ms\"\n")).map(|p| p.durations().settle);
+        assert_eq!(fast.ok(), Some(Duration::from_millis(250)));
+    }
+
+    #[test]
+    fn a_settle_that_is_no_duration_names_the_file_and_key() {
+        let err = load_text(&format!("{TCP}settle = \"soon\"\n"))
+            .err()
+            .map(|e| e.to_string())
+            .unwrap_or_default();
+        assert!(err.contains("target.toml"), "{err}");
+        assert!(err.contains("settle = \"soon\""), "{err}");
     }
 }
