@@ -16,6 +16,10 @@ use tokio::time::Instant;
 /// answered past this).
 pub const KEPT_QUERY_XIDS: usize = 1024;
 
+/// Bytes asked of the socket per read: a bulk stream's messages are framed
+/// and judged from one buffer, not one small read at a time.
+const READ_SIZE: usize = 64 * 1024;
+
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Closed {
     Fin,
@@ -33,7 +37,13 @@ pub enum Incoming {
 }
 
 pub struct HarnessConn {
+    /// The scenario's name for it, as transcript lines carry it.
+    pub name: Arc<str>,
     stream: Option<BoxedIo>,
+    /// Allocated at the first read.
+    read_buf: Vec<u8>,
+    /// When the bytes of the events in `pending` were read.
+    pub read_at: Instant,
     decoder: FrameDecoder,
     /// Events read but not yet consumed, with the transcript entry already
     /// written for them (for events put back with `unread`).
@@ -91,6 +101,7 @@ pub struct HarnessConn {
 impl HarnessConn {
     /// A connection opened now; `start` is when the scenario started.
     pub fn new(
+        name: &str,
         stream: BoxedIo,
         start: Instant,
         harness_is_client: bool,
@@ -98,8 +109,12 @@ impl HarnessConn {
         budget: Arc<AtomicUsize>,
     ) -> Self {
         let opened_seq = order.fetch_add(1, Ordering::Relaxed);
+        let now = Instant::now();
         HarnessConn {
+            name: Arc::from(name),
             stream: Some(stream),
+            read_buf: Vec::new(),
+            read_at: now,
             decoder: FrameDecoder::new(),
             pending: VecDeque::new(),
             closed: None,
@@ -110,7 +125,7 @@ impl HarnessConn {
             bulk_query_xids: Vec::new(),
             last_matched: None,
             any_expect: false,
-            opened_at: Instant::now(),
+            opened_at: now,
             tap: Vec::new(),
             harness_is_client,
             tls: false,
@@ -132,18 +147,35 @@ impl HarnessConn {
 
     fn record(&mut self, event: TapEvent) {
         if let TapEvent::FromClient(data) | TapEvent::FromServer(data) = &event {
-            let len = data.len();
-            let granted = self
-                .budget
-                .fetch_update(Ordering::Relaxed, Ordering::Relaxed, |left| {
-                    left.checked_sub(len)
-                })
-                .is_ok();
-            if !granted {
-                self.tap_truncated = true;
+            if !self.granted(data.len()) {
                 return;
             }
         }
+        self.push_tap(event);
+    }
+
+    /// Takes `len` bytes from the pcap budget; false (and the capture marked
+    /// truncated) when it has run out.
+    fn granted(&mut self, len: usize) -> bool {
+        let granted = self
+            .budget
+            .fetch_update(Ordering::Relaxed, Ordering::Relaxed, |left| {
+                left.checked_sub(len)
+            })
+            .is_ok();
+        self.tap_truncated |= !granted;
+        granted
+    }
+
+    /// Records bytes the peer sent, copied only while the budget lasts.
+    fn record_theirs(&mut self, bytes: &[u8]) {
+        if self.granted(bytes.len()) {
+            let event = self.theirs(bytes.to_vec());
+            self.push_tap(event);
+        }
+    }
+
+    fn push_tap(&mut self, event: TapEvent) {
         self.tap.push(TapRecord {
             at: self.start.elapsed(),
             seq: self.order.fetch_add(1, Ordering::Relaxed),
@@ -298,8 +330,13 @@ impl HarnessConn {
             if Instant::now() >= deadline {
                 return (Incoming::Timeout, None);
             }
-            let mut buf = [0u8; 16 * 1024];
-            let n = match tokio::time::timeout_at(deadline, stream.read(&mut buf)).await {
+            if self.read_buf.is_empty() {
+                self.read_buf = vec![0; READ_SIZE];
+            }
+            let buf = &mut self.read_buf;
+            let read = tokio::time::timeout_at(deadline, stream.read(buf)).await;
+            self.read_at = Instant::now();
+            let n = match read {
                 Err(_) => return (Incoming::Timeout, None),
                 Ok(Ok(0)) => {
                     self.peer_closed(Closed::Fin);
@@ -315,9 +352,10 @@ impl HarnessConn {
             if self.opaque {
                 continue;
             }
-            let event = self.theirs(buf.get(..n).unwrap_or_default().to_vec());
-            self.record(event);
-            for event in self.decoder.decode(buf.get(..n).unwrap_or_default()) {
+            let buf = std::mem::take(&mut self.read_buf);
+            let chunk = buf.get(..n).unwrap_or_default();
+            self.record_theirs(chunk);
+            for event in self.decoder.decode(chunk) {
                 let incoming = match event {
                     Ok(frame) => match RawMessage::decode_bytes(frame.payload) {
                         Ok(msg) => Incoming::Message(Arc::new(Received::new(msg))),
@@ -330,6 +368,7 @@ impl HarnessConn {
                 };
                 self.pending.push_back((incoming, None));
             }
+            self.read_buf = buf;
         }
     }
 }
@@ -387,6 +426,7 @@ mod tests {
         let msg = MessageBuilder::reply(MessageType::LeaseActive, 1).build();
         let frame = encode_frame(&msg.encode()).unwrap_or_default();
         let mut conn = HarnessConn::new(
+            "a",
             Box::new(Firehose { frame, at: 0 }),
             Instant::now(),
             true,

@@ -26,6 +26,7 @@ use crate::wire::describe::Brief;
 use crate::wire::MessageType;
 use serde::Serialize;
 use std::net::{Ipv4Addr, SocketAddrV4};
+use std::sync::Arc;
 use std::time::Duration;
 use tokio::time::Instant;
 
@@ -101,6 +102,8 @@ pub struct Exec<'a> {
     start: Instant,
     step_start: Instant,
     durations: expr::Durations,
+    /// When the bytes of the event `receive` returned last were read.
+    arrived: Instant,
     slack: Duration,
     expect_timeout: Duration,
     next_xid: u32,
@@ -143,6 +146,7 @@ impl<'a> Exec<'a> {
             start: now,
             step_start: now,
             durations,
+            arrived: now,
             slack: expr::duration(&profile.slack, &durations).map_err(|e| e.to_string())?,
             expect_timeout: expr::duration(&profile.expect_timeout, &durations)
                 .map_err(|e| e.to_string())?,
@@ -155,6 +159,7 @@ impl<'a> Exec<'a> {
             self.finished.push((name.to_string(), old));
         }
         let conn = HarnessConn::new(
+            name,
             io,
             self.start,
             harness_is_client,
@@ -206,9 +211,15 @@ impl<'a> Exec<'a> {
     }
 
     fn log_text(&mut self, conn: &str, dir: &'static str, text: Text) -> usize {
+        let at = Instant::now();
+        self.log_at(at, Arc::from(conn), dir, text)
+    }
+
+    fn log_at(&mut self, at: Instant, conn: Arc<str>, dir: &'static str, text: Text) -> usize {
+        let since_start = at.saturating_duration_since(self.start);
         self.transcript.push(Line {
-            at_ms: u64::try_from(self.start.elapsed().as_millis()).unwrap_or(u64::MAX),
-            conn: conn.to_string(),
+            at_ms: u64::try_from(since_start.as_millis()).unwrap_or(u64::MAX),
+            conn,
             dir: Direction(dir),
             text,
         })
@@ -282,14 +293,17 @@ impl<'a> Exec<'a> {
         conn: &str,
         deadline: Instant,
     ) -> Result<(Incoming, Option<usize>), Stop> {
-        let (event, seen) = self.conn(conn)?.next(deadline).await;
+        let c = self.conn(conn)?;
+        let (event, seen) = c.next(deadline).await;
+        let (arrived, name) = (c.read_at, Arc::clone(&c.name));
+        self.arrived = arrived;
         if seen.is_some() {
             return Ok((event, seen));
         }
         let frame = match &event {
             Incoming::Message(msg) => {
                 let view = msg.view();
-                let frame = self.log_text(conn, "recv", Text::Message(Brief::of(view)));
+                let frame = self.log_at(self.arrived, name, "recv", Text::Message(Brief::of(view)));
                 let mut broken = wire_checks::check(view, self.scenario.role);
                 let role = self.scenario.role;
                 let checked = &mut self.checked;

@@ -22,7 +22,8 @@ pub enum Text {
 #[derive(Debug)]
 pub struct Line {
     pub at_ms: u64,
-    pub conn: String,
+    /// Shared with the connection: one count, not one copy, per line.
+    pub conn: std::sync::Arc<str>,
     pub dir: Direction,
     pub text: Text,
 }
@@ -35,7 +36,7 @@ impl Line {
         };
         Entry {
             at_ms: self.at_ms,
-            conn: self.conn,
+            conn: self.conn.to_string(),
             dir: self.dir,
             text,
         }

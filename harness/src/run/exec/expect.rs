@@ -8,7 +8,6 @@ use crate::wire::options::code;
 use crate::wire::{DhcpState, Indexed, MessageType, StatusCode};
 use std::sync::Arc;
 use std::time::Duration;
-use tokio::time::Instant;
 
 fn parse_count(text: &str) -> Result<(usize, usize), String> {
     let t = text.trim();
@@ -213,9 +212,8 @@ impl Exec<'_> {
                     }
                     if e.idle {
                         // Any message ends the idle period the timer measures.
-                        let now = Instant::now();
                         if self.mismatch(e, msg.view())?.is_some() {
-                            last_progress = now;
+                            last_progress = self.arrived;
                         }
                     }
                     if ignore_keepalives && is_keepalive(msg.view()) && !expects_keepalive {
@@ -226,7 +224,7 @@ impl Exec<'_> {
                             matched += 1;
                             last_frame = frame;
                             self.conn(&e.conn)?.last_matched = Some(Arc::clone(&msg));
-                            let now = Instant::now();
+                            let now = self.arrived;
                             if let Some(min_wait) = not_before {
                                 let waited = now - last_progress;
                                 if waited + Duration::from_millis(1) < min_wait {
@@ -301,7 +299,7 @@ impl Exec<'_> {
         };
         let frame = self
             .transcript
-            .rposition(|t| t.conn == e.conn && t.dir == "recv");
+            .rposition(|t| *t.conn == *e.conn && t.dir == "recv");
         match self.mismatch(e, msg.view())? {
             None => {
                 self.pass(e.requirement.as_deref(), "holds".into(), frame);
