@@ -24,19 +24,67 @@ const LOOKS_ABSOLUTE: u32 = 1_000_000_000;
 
 type Broken = Vec<(&'static str, Verdict, String)>;
 
+/// The requirements one message's checks evaluated, and the broken ones.
+#[derive(Default)]
+struct Judged {
+    evaluated: smallvec::SmallVec<[&'static str; 24]>,
+    broken: Broken,
+}
+
+impl Judged {
+    fn judge(
+        &mut self,
+        req: &'static str,
+        broken: bool,
+        verdict: Verdict,
+        text: &dyn Fn() -> String,
+    ) {
+        self.evaluated.push(req);
+        if broken {
+            self.broken.push((req, verdict, text()));
+        }
+    }
+
+    fn finish(self, evaluated: &mut Evaluated) -> Broken {
+        evaluated.insert_all(&self.evaluated);
+        self.broken
+    }
+}
+
 /// The requirements judged on messages. Every message marks the same few,
 /// so they are keyed by the address of their static text, not by comparing it.
 #[derive(Debug, Default)]
-pub struct Evaluated(rustc_hash::FxHashMap<usize, &'static str>);
+pub struct Evaluated {
+    seen: rustc_hash::FxHashMap<usize, &'static str>,
+    /// What the last message evaluated: most messages of a stream evaluate
+    /// the same requirements in the same order.
+    last: Vec<&'static str>,
+}
 
 impl Evaluated {
-    pub fn insert(&mut self, req: &'static str) {
-        self.0.entry(req.as_ptr() as usize).or_insert(req);
+    fn insert(&mut self, req: &'static str) {
+        self.seen.entry(req.as_ptr() as usize).or_insert(req);
+    }
+
+    fn insert_all(&mut self, reqs: &[&'static str]) {
+        let same = self.last.len() == reqs.len()
+            && self
+                .last
+                .iter()
+                .zip(reqs)
+                .all(|(a, b)| std::ptr::eq(*a, *b));
+        if !same {
+            for req in reqs {
+                self.insert(req);
+            }
+            self.last.clear();
+            self.last.extend_from_slice(reqs);
+        }
     }
 
     /// Each requirement once, in order.
     pub fn into_sorted(self) -> Vec<&'static str> {
-        let mut out: Vec<&'static str> = self.0.into_values().collect();
+        let mut out: Vec<&'static str> = self.seen.into_values().collect();
         out.sort_unstable();
         out.dedup();
         out
@@ -73,20 +121,17 @@ pub fn server_message(
     evaluated: &mut Evaluated,
 ) -> Broken {
     let msg = view.msg;
-    let mut out = Vec::new();
     let Ok(kind) = view.message_type() else {
-        return out;
+        return Broken::new();
     };
     let binding = matches!(
         kind,
         MessageType::LeaseActive | MessageType::LeaseUnassigned
     );
+    let mut judged = Judged::default();
     let mut judge =
         |req: &'static str, broken: bool, verdict: Verdict, text: &dyn Fn() -> String| {
-            evaluated.insert(req);
-            if broken {
-                out.push((req, verdict, text()));
-            }
+            judged.judge(req, broken, verdict, text);
         };
     if binding {
         judge(
@@ -210,7 +255,7 @@ pub fn server_message(
             &|| "DHCPLEASEQUERYDONE on an active connection".into(),
         );
     }
-    out
+    judged.finish(evaluated)
 }
 
 /// Checks a message from a requestor.
@@ -220,16 +265,13 @@ pub fn requestor_message(
     evaluated: &mut Evaluated,
 ) -> Broken {
     let msg = view.msg;
-    let mut out = Vec::new();
     let Ok(kind) = view.message_type() else {
-        return out;
+        return Broken::new();
     };
+    let mut judged = Judged::default();
     let mut judge =
         |req: &'static str, broken: bool, verdict: Verdict, text: &dyn Fn() -> String| {
-            evaluated.insert(req);
-            if broken {
-                out.push((req, verdict, text()));
-            }
+            judged.judge(req, broken, verdict, text);
         };
     let prl = view.parameter_request_list().ok().flatten();
     let after_active = conn.after_active;
@@ -301,7 +343,7 @@ pub fn requestor_message(
         Verdict::Fail,
         &|| "option 90 (authentication) present".into(),
     );
-    out
+    judged.finish(evaluated)
 }
 
 #[cfg(test)]
@@ -333,6 +375,41 @@ mod tests {
 
     fn names(broken: &Broken) -> Vec<&'static str> {
         broken.iter().map(|(r, _, _)| *r).collect()
+    }
+
+    #[test]
+    fn a_message_evaluating_what_the_last_one_did_adds_nothing_and_others_add_theirs() {
+        let conn = ServerConn {
+            active: false,
+            sent_xids: &[7],
+            requested: &[],
+            repeated: false,
+        };
+        let mut evaluated = Evaluated::default();
+        let judge = |msg: RawMessage, evaluated: &mut Evaluated| {
+            server_message(Received::new(msg).view(), &conn, evaluated);
+        };
+        let lease_time = OptionItem::tlv(code::LEASE_TIME, vec![0, 0, 0, 60]);
+        judge(
+            reply(MessageType::LeaseActive, lease_time.clone()),
+            &mut evaluated,
+        );
+        judge(reply(MessageType::LeaseActive, lease_time), &mut evaluated);
+        let after_binding = evaluated.seen.len();
+        // Only a DHCPLEASEUNASSIGNED is judged for renewal times (LQ-S-04).
+        judge(
+            reply(
+                MessageType::LeaseUnassigned,
+                OptionItem::tlv(code::DHCP_STATE, vec![1]),
+            ),
+            &mut evaluated,
+        );
+        let all = evaluated.into_sorted();
+        assert!(
+            all.contains(&"ALQ-S-20") && all.contains(&"LQ-S-04"),
+            "{all:?}"
+        );
+        assert!(all.len() > after_binding, "{all:?}");
     }
 
     #[test]
