@@ -208,7 +208,14 @@ impl HarnessConn {
         }
     }
 
+    /// Frees the read buffer of a connection that will not be read again
+    /// (a scenario may open thousands).
+    pub fn release_read_buffer(&mut self) {
+        self.read_buf = Vec::new();
+    }
+
     fn peer_closed(&mut self, kind: Closed) {
+        self.release_read_buffer();
         if self.closed.is_none() {
             self.closed = Some(kind);
             let event = self.close_event(false, kind);
@@ -290,6 +297,7 @@ impl HarnessConn {
     }
 
     pub fn drop_stream(&mut self) {
+        self.release_read_buffer();
         if self.stream.take().is_some() && !self.write_closed {
             let kind = if self.resets {
                 Closed::Rst

@@ -155,7 +155,8 @@ impl<'a> Exec<'a> {
     }
 
     fn open(&mut self, name: &str, io: crate::net::transport::BoxedIo, harness_is_client: bool) {
-        if let Some(old) = self.conns.remove(name) {
+        if let Some(mut old) = self.conns.remove(name) {
+            old.release_read_buffer();
             self.finished.push((name.to_string(), old));
         }
         let conn = HarnessConn::new(
