@@ -242,10 +242,8 @@ impl HarnessConn {
 
     /// Records a binding reply; true when its (xid, ciaddr) came before.
     pub fn note_binding(&mut self, msg: Indexed<'_>) -> bool {
-        let kind = match msg.message_type() {
-            Ok(MessageType::LeaseActive) => ReportedAs::Active,
-            Ok(MessageType::LeaseUnassigned) => ReportedAs::Unassigned,
-            _ => return false,
+        let Some(kind) = msg.message_type().ok().and_then(ReportedAs::of) else {
+            return false;
         };
         let header = &msg.msg.header;
         self.reported.note(header.xid, header.ciaddr, kind)
@@ -333,25 +331,20 @@ impl HarnessConn {
             let Some(stream) = self.stream.as_mut() else {
                 return (Incoming::Closed(Closed::Fin), None);
             };
-            // A read that is always ready (a peer sending without pause)
-            // would never let the timeout below fire.
-            if Instant::now() >= deadline {
-                return (Incoming::Timeout, None);
-            }
             if self.read_buf.is_empty() {
                 self.read_buf = vec![0; READ_SIZE];
             }
             let buf = &mut self.read_buf;
-            let read = tokio::time::timeout_at(deadline, stream.read(buf)).await;
+            let read = crate::net::deadline::by(deadline, stream.read(buf)).await;
             self.read_at = Instant::now();
             let n = match read {
-                Err(_) => return (Incoming::Timeout, None),
-                Ok(Ok(0)) => {
+                None => return (Incoming::Timeout, None),
+                Some(Ok(0)) => {
                     self.peer_closed(Closed::Fin);
                     continue;
                 }
-                Ok(Ok(n)) => n,
-                Ok(Err(_)) => {
+                Some(Ok(n)) => n,
+                Some(Err(_)) => {
                     // A read error on an established connection is a reset.
                     self.peer_closed(Closed::Rst);
                     continue;

@@ -6,6 +6,7 @@
 //! 64 replies and the table stays in cache. Scattered addresses cost one entry
 //! each, no more than a per-address map.
 
+use crate::wire::MessageType;
 use rustc_hash::FxHashMap;
 use std::collections::HashSet;
 use std::net::Ipv4Addr;
@@ -17,6 +18,17 @@ pub enum ReportedAs {
     Unassigned,
 }
 
+impl ReportedAs {
+    /// The binding reply type `kind` is, if it is one.
+    pub fn of(kind: MessageType) -> Option<Self> {
+        match kind {
+            MessageType::LeaseActive => Some(ReportedAs::Active),
+            MessageType::LeaseUnassigned => Some(ReportedAs::Unassigned),
+            _ => None,
+        }
+    }
+}
+
 #[derive(Debug, Clone, Copy, Default)]
 struct Block {
     active: u64,
@@ -24,7 +36,14 @@ struct Block {
 }
 
 impl Block {
-    fn bits(&mut self, kind: ReportedAs) -> &mut u64 {
+    fn bits(&self, kind: ReportedAs) -> u64 {
+        match kind {
+            ReportedAs::Active => self.active,
+            ReportedAs::Unassigned => self.unassigned,
+        }
+    }
+
+    fn bits_mut(&mut self, kind: ReportedAs) -> &mut u64 {
         match kind {
             ReportedAs::Active => &mut self.active,
             ReportedAs::Unassigned => &mut self.unassigned,
@@ -62,7 +81,7 @@ impl Reported {
         let (block, bit) = split(addr);
         let entry = self.blocks.entry((xid, block)).or_default();
         let before = (entry.active | entry.unassigned) & bit != 0;
-        *entry.bits(kind) |= bit;
+        *entry.bits_mut(kind) |= bit;
         before
     }
 
@@ -78,10 +97,9 @@ impl Reported {
     /// Whether any query reported `addr` as `kind`.
     pub fn reported_as(&self, addr: Ipv4Addr, kind: ReportedAs) -> bool {
         let (block, bit) = split(addr);
-        self.blocks.iter().any(|((_, b), masks)| {
-            let mut masks = *masks;
-            *b == block && *masks.bits(kind) & bit != 0
-        })
+        self.blocks
+            .iter()
+            .any(|((_, b), masks)| *b == block && masks.bits(kind) & bit != 0)
     }
 }
 

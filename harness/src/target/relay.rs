@@ -103,13 +103,8 @@ impl RelayAgent {
         loop {
             // A server flooding other datagrams keeps recv ready; the
             // deadline still holds.
-            let received = if tokio::time::Instant::now() < deadline {
-                tokio::time::timeout_at(deadline, self.socket.recv_from(&mut buf))
-                    .await
-                    .ok()
-            } else {
-                None
-            };
+            let received =
+                crate::net::deadline::by(deadline, self.socket.recv_from(&mut buf)).await;
             let Some(received) = received else {
                 return Err(RelayError::NoReply {
                     expected: label,

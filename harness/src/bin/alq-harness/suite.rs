@@ -349,10 +349,7 @@ pub(crate) fn check(files: &[PathBuf]) -> Result<()> {
 /// earlier run on the same target); empty when there is none or it does not
 /// read, as it only orders the run.
 fn earlier_durations(dir: &Path) -> std::collections::HashMap<String, u64> {
-    let Ok(bytes) = std::fs::read(dir.join("report.json")) else {
-        return Default::default();
-    };
-    let Ok(report) = serde_json::from_slice::<alq_harness::report::RunReport>(&bytes) else {
+    let Ok(report) = read_report(&dir.join("report.json")) else {
         return Default::default();
     };
     report
@@ -361,6 +358,12 @@ fn earlier_durations(dir: &Path) -> std::collections::HashMap<String, u64> {
         .filter(|o| o.verdict != alq_harness::run::verdict::Verdict::NotApplicable)
         .map(|o| (o.id, o.elapsed_ms))
         .collect()
+}
+
+fn read_report(path: &Path) -> Result<alq_harness::report::RunReport> {
+    let bytes = std::fs::read(path).with_context(|| format!("cannot read {}", path.display()))?;
+    serde_json::from_slice(&bytes)
+        .with_context(|| format!("{} is not an alq-harness report", path.display()))
 }
 
 /// A report.json path, or a directory holding one.
@@ -379,10 +382,7 @@ pub(crate) fn merge(inputs: &[PathBuf], reports: &Path) -> ExitCode {
         let mut loaded = Vec::new();
         for input in inputs {
             let path = report_file(input);
-            let bytes =
-                std::fs::read(&path).with_context(|| format!("cannot read {}", path.display()))?;
-            let report: alq_harness::report::RunReport = serde_json::from_slice(&bytes)
-                .with_context(|| format!("{} is not an alq-harness report", path.display()))?;
+            let report = read_report(&path)?;
             loaded.push((path, report));
         }
         let shard_dirs: Vec<PathBuf> = loaded

@@ -4,7 +4,6 @@ use super::{Exec, Stop};
 use crate::run::reported::ReportedAs;
 use crate::scenario::expr;
 use crate::scenario::model::{ExpectAddresses, StatusName, TypeName};
-use crate::wire::MessageType;
 
 impl Exec<'_> {
     pub(super) fn expect_addresses(&mut self, e: &ExpectAddresses) -> Result<(), Stop> {
@@ -48,15 +47,11 @@ impl Exec<'_> {
             .collect();
         let frame = self.transcript.last_seq();
         if let (Some(TypeName(want)), true) = (e.seen_as, missing.is_empty()) {
-            let kind = match want {
-                MessageType::LeaseActive => ReportedAs::Active,
-                MessageType::LeaseUnassigned => ReportedAs::Unassigned,
-                other => {
-                    return Err(Stop::Error(format!(
-                        "seen-as {other}: only DHCPLEASEACTIVE or DHCPLEASEUNASSIGNED"
-                    )))
-                }
-            };
+            let kind = ReportedAs::of(want).ok_or_else(|| {
+                Stop::Error(format!(
+                    "seen-as {want}: only DHCPLEASEACTIVE or DHCPLEASEUNASSIGNED"
+                ))
+            })?;
             let conn = self.conn(&e.conn)?;
             let never = wanted
                 .iter()

@@ -4,7 +4,6 @@ use super::{Exec, Stop};
 use crate::run::conn::Incoming;
 use crate::scenario::model::{Expect, Value};
 use crate::wire::describe::summary;
-use crate::wire::options::code;
 use crate::wire::{DhcpState, Indexed, MessageType, StatusCode};
 use std::sync::Arc;
 use std::time::Duration;
@@ -130,16 +129,19 @@ impl Exec<'_> {
                 }
             }
         }
-        for (want, option, name) in [
+        for (want, got, name) in [
             (
                 &e.query_start_time,
-                code::QUERY_START_TIME,
+                view.query_start_time().ok().flatten(),
                 "query-start-time",
             ),
-            (&e.query_end_time, code::QUERY_END_TIME, "query-end-time"),
+            (
+                &e.query_end_time,
+                view.query_end_time().ok().flatten(),
+                "query-end-time",
+            ),
         ] {
             let Some(want) = want else { continue };
-            let got = view.option(option).ok().flatten().and_then(|o| o.as_u32());
             match want {
                 Value::Text(t) if t == "none" => {
                     if let Some(g) = got {
