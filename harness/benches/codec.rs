@@ -6,7 +6,8 @@
 
 use alq_harness::wire::framing::encode_frame;
 use alq_harness::wire::{
-    DhcpOption, DhcpState, FrameDecoder, MessageBuilder, MessageType, RawMessage, RelayAgentInfo,
+    DhcpOption, DhcpState, FrameDecoder, MessageBuilder, MessageType, RawMessage, Received,
+    RelayAgentInfo,
 };
 use bytes::Bytes;
 use criterion::{criterion_group, criterion_main, BenchmarkId, Criterion, Throughput};
@@ -44,6 +45,10 @@ fn message(c: &mut Criterion) {
     group.throughput(Throughput::Bytes(bytes.len() as u64));
     group.bench_function(BenchmarkId::new("decode", "alq"), |b| {
         b.iter(|| RawMessage::decode(black_box(&bytes)))
+    });
+    let shared = Bytes::from(bytes.clone());
+    group.bench_function(BenchmarkId::new("decode_indexed", "alq"), |b| {
+        b.iter(|| Received::decode(black_box(shared.clone())).map(|r| r.len()))
     });
     group.bench_function(BenchmarkId::new("decode", "dhcproto"), |b| {
         b.iter(|| dhcproto::v4::Message::decode(&mut Decoder::new(black_box(&bytes))))

@@ -22,21 +22,32 @@ fuzz_target!(|data: &[u8]| {
     for piece in stream.chunks(chunk) {
         for frame in decoder.decode(piece).flatten() {
             let payload = frame.payload.clone();
-            if let Ok(msg) = RawMessage::decode_bytes(frame.payload) {
+            let received = Received::decode(payload.clone());
+            let raw = RawMessage::decode_bytes(frame.payload);
+            assert_eq!(received.is_ok(), raw.is_ok());
+            if let (Ok(msg), Ok(received)) = (raw, received) {
                 assert_eq!(msg.encode(), &payload[..]);
+                // The index over the octets and the one over the item list
+                // read every option alike.
+                let built = Received::from_raw(&msg);
                 for code in 0..=255u8 {
-                    let _ = msg.option(code);
+                    assert_eq!(received.option(code), msg.option(code));
+                    assert_eq!(received.option_data(code), built.option_data(code));
                 }
-                let _ = msg.message_type();
+                assert_eq!(received.message_type(), msg.message_type());
+                assert_eq!(received.has_end(), msg.has_end());
+                assert_eq!(received.trailing(), &msg.trailing[..]);
+                let _ = received.status();
+                let _ = received.dhcp_state();
+                let _ = received.relay_agent_info();
                 let _ = Describe(&msg).to_string();
-                let received = Received::new(msg);
-                let view = received.view();
+                let view = &received;
                 let mut evaluated = Evaluated::default();
                 let _ = wire_checks::check(view, Role::Requestor);
                 let _ = wire_checks::check(view, Role::Server);
                 let server = ServerConn {
                     active: split & 1 == 0,
-                    sent_xids: &[view.msg.header.xid],
+                    sent_xids: &[view.xid()],
                     requested: &[156, 58, 59],
                     repeated: split & 2 == 0,
                 };

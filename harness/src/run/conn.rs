@@ -4,7 +4,7 @@
 use super::reported::{Reported, ReportedAs};
 use crate::capture::pcap::{TapEvent, TapRecord};
 use crate::net::transport::BoxedIo;
-use crate::wire::{FrameDecoder, Indexed, MessageType, RawMessage, Received, StatusCode};
+use crate::wire::{FrameDecoder, Indexed, MessageType, Received, StatusCode};
 use std::collections::{HashSet, VecDeque};
 use std::io;
 use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
@@ -225,12 +225,12 @@ impl HarnessConn {
 
     /// Keeps what later steps ask about a received message, not the message.
     fn remember(&mut self, received: &Arc<Received>) {
-        let msg = received.view();
+        let msg: Indexed<'_> = received;
         if let Ok(Some(status)) = msg.status() {
             self.statuses.insert(status.code);
         }
         let is_bulk_query = msg.message_type() == Ok(MessageType::BulkLeaseQuery);
-        let xid = msg.msg.header.xid;
+        let xid = msg.xid();
         if is_bulk_query
             && self.bulk_query_xids.len() < KEPT_QUERY_XIDS
             && !self.bulk_query_xids.contains(&xid)
@@ -245,8 +245,7 @@ impl HarnessConn {
         let Some(kind) = msg.message_type().ok().and_then(ReportedAs::of) else {
             return false;
         };
-        let header = &msg.msg.header;
-        self.reported.note(header.xid, header.ciaddr, kind)
+        self.reported.note(msg.xid(), msg.ciaddr(), kind)
     }
 
     /// Takes the stream out (for a TLS upgrade); put it back with [`replace`](Self::replace).
@@ -358,8 +357,8 @@ impl HarnessConn {
             self.record_theirs(chunk);
             for event in self.decoder.decode(chunk) {
                 let incoming = match event {
-                    Ok(frame) => match RawMessage::decode_bytes(frame.payload) {
-                        Ok(msg) => Incoming::Message(Arc::new(Received::new(msg))),
+                    Ok(frame) => match Received::decode(frame.payload) {
+                        Ok(msg) => Incoming::Message(Arc::new(msg)),
                         Err(e) => Incoming::Garbage(format!(
                             "frame at stream offset {}: {e}",
                             frame.offset

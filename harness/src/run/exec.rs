@@ -23,7 +23,7 @@ use crate::scenario::model::{
 use crate::target::backend::Backend;
 use crate::target::profile::TargetProfile;
 use crate::wire::describe::Brief;
-use crate::wire::MessageType;
+use crate::wire::{MessageType, Received};
 use serde::Serialize;
 use std::net::{Ipv4Addr, SocketAddrV4};
 use std::sync::Arc;
@@ -217,9 +217,8 @@ impl<'a> Exec<'a> {
     }
 
     fn log_at(&mut self, at: Instant, conn: Arc<str>, dir: &'static str, text: Text) -> usize {
-        let since_start = at.saturating_duration_since(self.start);
         self.transcript.push(Line {
-            at_ms: u64::try_from(since_start.as_millis()).unwrap_or(u64::MAX),
+            at_ms: ms_since(self.start, at),
             conn,
             dir: Direction(dir),
             text,
@@ -268,11 +267,7 @@ impl<'a> Exec<'a> {
     }
 
     fn conn(&mut self, name: &str) -> Result<&mut HarnessConn, Stop> {
-        self.conns.get_mut(name).ok_or_else(|| {
-            Stop::Error(format!(
-                "connection '{name}' is not open (connect or accept it first)"
-            ))
-        })
+        self.conns.get_mut(name).ok_or_else(|| not_open(name))
     }
 
     fn number(&self, v: &Value) -> Result<u32, Stop> {
@@ -294,48 +289,46 @@ impl<'a> Exec<'a> {
         conn: &str,
         deadline: Instant,
     ) -> Result<(Incoming, Option<usize>), Stop> {
-        let c = self.conn(conn)?;
+        let c = self.conns.get_mut(conn).ok_or_else(|| not_open(conn))?;
         let (event, seen) = c.next(deadline).await;
-        let (arrived, name) = (c.read_at, Arc::clone(&c.name));
-        self.arrived = arrived;
+        self.arrived = c.read_at;
         if seen.is_some() {
             return Ok((event, seen));
         }
         let frame = match &event {
             Incoming::Message(msg) => {
-                let view = msg.view();
-                let frame = self.log_at(self.arrived, name, "recv", Text::Message(Brief::of(view)));
-                let mut broken = wire_checks::check(view, self.scenario.role);
+                let view: &Received = msg;
                 let role = self.scenario.role;
-                let checked = &mut self.checked;
-                if let Some(c) = self.conns.get_mut(conn) {
-                    let repeated = c.note_binding(view);
-                    broken.extend(match role {
-                        Role::Requestor => {
-                            let context = message_checks::ServerConn {
-                                active: c.active_query_sent,
-                                sent_xids: &c.sent_xids,
-                                requested: &c.requested,
-                                repeated,
-                            };
-                            message_checks::server_message(view, &context, checked)
-                        }
-                        Role::Server => {
-                            let context = message_checks::RequestorConn {
-                                xids: &c.request_xids,
-                                after_active: c.active_query_received,
-                            };
-                            message_checks::requestor_message(view, &context, checked)
-                        }
-                    });
-                    if role == Role::Server
-                        && view.message_type() == Ok(MessageType::ActiveLeaseQuery)
-                    {
-                        c.active_query_received = true;
+                let frame = self.transcript.push(Line {
+                    at_ms: ms_since(self.start, self.arrived),
+                    conn: Arc::clone(&c.name),
+                    dir: Direction("recv"),
+                    text: Text::Message(Brief::of(view)),
+                });
+                let mut broken = wire_checks::check(view, role);
+                let repeated = c.note_binding(view);
+                broken.extend(match role {
+                    Role::Requestor => {
+                        let context = message_checks::ServerConn {
+                            active: c.active_query_sent,
+                            sent_xids: &c.sent_xids,
+                            requested: &c.requested,
+                            repeated,
+                        };
+                        message_checks::server_message(view, &context, &mut self.checked)
                     }
-                    if role == Role::Server {
-                        c.request_xids.insert(msg.msg.header.xid);
+                    Role::Server => {
+                        let context = message_checks::RequestorConn {
+                            xids: &c.request_xids,
+                            after_active: c.active_query_received,
+                        };
+                        message_checks::requestor_message(view, &context, &mut self.checked)
                     }
+                });
+                if role == Role::Server {
+                    c.active_query_received |=
+                        view.message_type() == Ok(MessageType::ActiveLeaseQuery);
+                    c.request_xids.insert(view.xid());
                 }
                 let mut failed = false;
                 for (req, verdict, message) in broken {
@@ -576,10 +569,10 @@ impl<'a> Exec<'a> {
                 frame,
             );
         };
-        let view = msg.view();
+        let view = &msg;
         let value = match c.field {
-            Field::Xid => Some(Var::Number(msg.msg.header.xid)),
-            Field::Ciaddr => Some(Var::Address(msg.msg.header.ciaddr)),
+            Field::Xid => Some(Var::Number(msg.xid())),
+            Field::Ciaddr => Some(Var::Address(msg.ciaddr())),
             Field::BaseTime => view.base_time().ok().flatten().map(Var::Number),
             Field::QueryStartTime => view.query_start_time().ok().flatten().map(Var::Number),
             Field::QueryEndTime => view.query_end_time().ok().flatten().map(Var::Number),
@@ -614,4 +607,14 @@ impl<'a> Exec<'a> {
         self.vars
             .insert("now".into(), Var::Number(self.backend.epoch()));
     }
+}
+fn not_open(name: &str) -> Stop {
+    Stop::Error(format!(
+        "connection '{name}' is not open (connect or accept it first)"
+    ))
+}
+
+/// Milliseconds from `start` to `at`, as transcript lines carry them.
+fn ms_since(start: Instant, at: Instant) -> u64 {
+    u64::try_from(at.saturating_duration_since(start).as_millis()).unwrap_or(u64::MAX)
 }

@@ -120,7 +120,7 @@ pub fn server_message(
     conn: &ServerConn<'_>,
     evaluated: &mut Evaluated,
 ) -> Broken {
-    let msg = view.msg;
+    let msg = view;
     let Ok(kind) = view.message_type() else {
         return Broken::new();
     };
@@ -136,7 +136,7 @@ pub fn server_message(
     if binding {
         judge(
             "ALQ-S-20",
-            msg.header.ciaddr.is_unspecified(),
+            msg.ciaddr().is_unspecified(),
             Verdict::Fail,
             &|| format!("{kind} with ciaddr 0.0.0.0"),
         );
@@ -144,7 +144,7 @@ pub fn server_message(
     let active = conn.active;
     if binding && !active {
         judge("BLQ-S-19", conn.repeated, Verdict::Fail, &|| {
-            format!("{} reported twice for one bulk query", msg.header.ciaddr)
+            format!("{} reported twice for one bulk query", msg.ciaddr())
         });
     }
     if kind == MessageType::LeaseUnassigned && conn.requested.contains(&code::DHCP_STATE) {
@@ -154,7 +154,7 @@ pub fn server_message(
         });
     }
     if !conn.sent_xids.is_empty() {
-        let xid = msg.header.xid;
+        let xid = msg.xid();
         judge(
             "ALQ-S-43",
             !conn.sent_xids.contains(&xid),
@@ -243,7 +243,7 @@ pub fn server_message(
     }
     judge(
         "BLQ-S-37",
-        view.option_codes().any(|c| c == code::AUTHENTICATION),
+        view.contains_code(code::AUTHENTICATION),
         Verdict::Fail,
         &|| "option 90 (authentication) present".into(),
     );
@@ -264,7 +264,7 @@ pub fn requestor_message(
     conn: &RequestorConn<'_>,
     evaluated: &mut Evaluated,
 ) -> Broken {
-    let msg = view.msg;
+    let msg = view;
     let Ok(kind) = view.message_type() else {
         return Broken::new();
     };
@@ -275,9 +275,9 @@ pub fn requestor_message(
         };
     let prl = view.parameter_request_list().ok().flatten();
     let after_active = conn.after_active;
-    let reused = conn.xids.contains(&msg.header.xid);
+    let reused = conn.xids.contains(&msg.xid());
     judge("ALQ-R-03", reused, Verdict::Fail, &|| {
-        format!("xid 0x{:08x} used twice on one connection", msg.header.xid)
+        format!("xid 0x{:08x} used twice on one connection", msg.xid())
     });
     if after_active {
         judge("ALQ-R-04", true, Verdict::Fail, &|| {
@@ -292,7 +292,7 @@ pub fn requestor_message(
     }
     match kind {
         MessageType::ActiveLeaseQuery => {
-            let h = &msg.header;
+            let h = msg.header();
             let client_fields = !h.ciaddr.is_unspecified()
                 || h.chaddr.iter().any(|b| *b != 0)
                 || view.has(code::CLIENT_ID);
@@ -304,7 +304,7 @@ pub fn requestor_message(
             });
         }
         MessageType::BulkLeaseQuery => {
-            let h = &msg.header;
+            let h = msg.header();
             let mut keys = 0;
             keys += usize::from(h.hardware_address().iter().any(|b| *b != 0));
             keys += usize::from(view.has(code::CLIENT_ID));
@@ -339,7 +339,7 @@ pub fn requestor_message(
     }
     judge(
         "BLQ-R-12",
-        view.option_codes().any(|c| c == code::AUTHENTICATION),
+        view.contains_code(code::AUTHENTICATION),
         Verdict::Fail,
         &|| "option 90 (authentication) present".into(),
     );
@@ -359,11 +359,7 @@ mod tests {
             requested: &[code::RENEWAL_TIME, code::DATA_SOURCE],
             repeated: false,
         };
-        server_message(
-            Received::new(msg.clone()).view(),
-            &conn,
-            &mut Evaluated::default(),
-        )
+        server_message(&Received::from_raw(msg), &conn, &mut Evaluated::default())
     }
 
     fn reply(kind: MessageType, extra: OptionItem) -> RawMessage {
@@ -387,7 +383,7 @@ mod tests {
         };
         let mut evaluated = Evaluated::default();
         let judge = |msg: RawMessage, evaluated: &mut Evaluated| {
-            server_message(Received::new(msg).view(), &conn, evaluated);
+            server_message(&Received::from_raw(&msg), &conn, evaluated);
         };
         let lease_time = OptionItem::tlv(code::LEASE_TIME, vec![0, 0, 0, 60]);
         judge(

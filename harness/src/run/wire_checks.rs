@@ -5,7 +5,7 @@ use super::verdict::Verdict;
 use crate::scenario::model::Role;
 use crate::wire::options::{check_len, code};
 use crate::wire::raw::MAGIC_COOKIE;
-use crate::wire::{Indexed, OptionItem};
+use crate::wire::Indexed;
 
 /// The WIRE requirements judged on every message (WIRE-07, xid matching, is a
 /// requestor's duty, tested by scenario).
@@ -15,9 +15,9 @@ pub const WIRE_CHECKED: &[&str] = &[
 
 /// (requirement, verdict, message) for each broken check.
 pub fn check(view: Indexed<'_>, role: Role) -> Vec<(&'static str, Verdict, String)> {
-    let msg = view.msg;
+    let msg = view;
     let mut out = Vec::new();
-    let len = msg.encoded_len();
+    let len = msg.len();
     if len < 244 {
         out.push((
             "WIRE-01",
@@ -25,7 +25,7 @@ pub fn check(view: Indexed<'_>, role: Role) -> Vec<(&'static str, Verdict, Strin
             format!("message is {len} bytes, below the 244-byte minimum"),
         ));
     }
-    if msg.cookie != MAGIC_COOKIE {
+    if msg.cookie() != MAGIC_COOKIE {
         out.push((
             "WIRE-02",
             Verdict::Fail,
@@ -59,31 +59,29 @@ pub fn check(view: Indexed<'_>, role: Role) -> Vec<(&'static str, Verdict, Strin
     if !msg.has_end() {
         out.push(("WIRE-04", Verdict::Warn, "no END option".to_string()));
     }
-    if msg.options.iter().any(|i| matches!(i, OptionItem::Raw(_))) {
+    if msg.has_raw_items() {
         out.push((
             "WIRE-04",
             Verdict::Fail,
             "options do not decode".to_string(),
         ));
     }
-    for c in view.option_codes() {
-        if let Some(data) = view.option_data(c).ok().flatten() {
-            if let Err(e) = check_len(c, &data) {
-                if e.requirement() == "WIRE-05" {
-                    out.push(("WIRE-05", Verdict::Fail, e.to_string()));
-                }
+    for (c, data) in view.values() {
+        if let Err(e) = check_len(c, &data) {
+            if e.requirement() == "WIRE-05" {
+                out.push(("WIRE-05", Verdict::Fail, e.to_string()));
             }
         }
     }
     let expected_op = if from_server { 2 } else { 1 };
-    if msg.header.op != expected_op {
+    if msg.op() != expected_op {
         out.push((
             "WIRE-06",
             Verdict::Warn,
-            format!("op is {}, expected {expected_op}", msg.header.op),
+            format!("op is {}, expected {expected_op}", msg.op()),
         ));
     }
-    if view.option_codes().any(|c| c == code::AUTHENTICATION) {
+    if view.contains_code(code::AUTHENTICATION) {
         out.push((
             "WIRE-08",
             Verdict::Fail,

@@ -1,6 +1,6 @@
 //! Human-readable rendering of messages, for the console and transcripts.
 
-use super::index::{Indexed, OptionIndex};
+use super::index::Indexed;
 use super::options::{code, option_name, DhcpOption, OptionError};
 use super::raw::{OptionItem, RawMessage, MAGIC_COOKIE};
 use super::types::{MessageType, StatusCode};
@@ -108,9 +108,8 @@ pub fn option_value(option: &DhcpOption) -> String {
 }
 
 /// One line: type, xid, ciaddr, status and option codes, for transcripts.
-pub fn summary(msg: &RawMessage) -> String {
-    let index = OptionIndex::of(msg);
-    Brief::of(Indexed { msg, index: &index }).to_string()
+pub fn summary(msg: Indexed<'_>) -> String {
+    Brief::of(msg).to_string()
 }
 
 /// What [`summary`] shows of a message, taken without formatting it and
@@ -129,8 +128,8 @@ impl Brief {
     pub fn of(msg: Indexed<'_>) -> Self {
         Brief {
             kind: msg.message_type().ok(),
-            xid: msg.msg.header.xid,
-            ciaddr: msg.msg.header.ciaddr,
+            xid: msg.xid(),
+            ciaddr: msg.ciaddr(),
             status: msg.status().ok().flatten().map(|s| s.code),
             codes: msg
                 .option_codes()

@@ -1,234 +1,462 @@
-//! Where each option code's instances are in a message, found in one pass,
-//! and the typed accessors that read through it.
+//! A received message: its octets, read once into an index of where each
+//! option code's instances are, and the typed accessors that read through it.
 //!
 //! Every instance of a code counts: the options area first, then `file` and
 //! `sname` when option 52 overloads them (RFC 2131 §4.1); several instances
 //! are concatenated before the value is read (RFC 3396), so a duplicated
 //! fixed-length option reads as a wrong length, never as one of its copies.
-//! A value held by a single instance is lent, not copied.
+//! A value held by a single instance is lent from the message's octets, not
+//! copied, and building the index allocates nothing for a message of up to
+//! 20 options.
 
-use super::options::{code, DhcpOption, OptionError, RelayAgentInfo, Status, Vss};
-use super::raw::{decode_options, OptionItem, RawMessage, FILE_OFFSET, SNAME_OFFSET};
+use super::options::{
+    code, u32_of, u8_of, DhcpOption, LengthRule, OptionError, RelayAgentInfo, Status, Vss,
+};
+use super::raw::{
+    array, walk_options, DecodeError, Header, OptionItem, RawMessage, Walked, FILE_OFFSET,
+    HEADER_LEN, OPTIONS_OFFSET, SNAME_OFFSET,
+};
 use super::types::{DataSource, DhcpState, MessageType};
-use bytes::{Bytes, BytesMut};
+use bytes::Bytes;
 use smallvec::SmallVec;
 use std::borrow::Cow;
 use std::net::Ipv4Addr;
 
+/// One instance of an option: its value is the message's `at..at + len`.
 #[derive(Debug, Clone, Copy)]
-struct Entry {
+struct Instance {
     code: u8,
-    /// Instances of the code, saturating at 255.
-    count: u8,
-    /// Position of the first instance among the message's option items
-    /// followed by the overloaded ones.
-    first: u16,
+    len: u8,
+    at: u32,
 }
 
-/// The per-code index of one message; read it through [`Indexed`].
+/// A set of option codes.
+#[derive(Debug, Clone, Copy, Default)]
+struct Codes([u64; 4]);
+
+impl Codes {
+    fn contains(&self, code: u8) -> bool {
+        let (word, bit) = (usize::from(code >> 6), code & 63);
+        self.0.get(word).is_some_and(|w| w & (1 << bit) != 0)
+    }
+
+    /// Adds `code`; false when it was there already.
+    fn insert(&mut self, code: u8) -> bool {
+        let (word, bit) = (usize::from(code >> 6), code & 63);
+        match self.0.get_mut(word) {
+            Some(w) => {
+                let new = *w & (1 << bit) == 0;
+                *w |= 1 << bit;
+                new
+            }
+            None => false,
+        }
+    }
+}
+
+/// Where each option code's instances are in one message.
 #[derive(Debug, Clone, Default)]
 pub struct OptionIndex {
-    /// Distinct codes in order of first appearance.
-    entries: SmallVec<[Entry; 16]>,
-    /// Items decoded from `file`, then `sname`, when option 52 says so.
-    overloaded: Vec<OptionItem>,
+    /// Instances of the options area in wire order, then those of `file`
+    /// and `sname` when option 52 overloads them.
+    instances: SmallVec<[Instance; 20]>,
+    /// How many of `instances` are in the options area.
+    main: usize,
+    /// Codes with an instance.
+    present: Codes,
+    /// Codes with more than one instance.
+    repeated: Codes,
     /// Option 52 is malformed or an overloaded area does not decode: every
     /// lookup but option 52's reports it.
-    overload_error: Option<OptionError>,
-    /// Option 53, read once: every check starts from it.
-    message_type: Option<Result<MessageType, OptionError>>,
+    overload_error: Option<Box<OptionError>>,
 }
 
 impl OptionIndex {
-    pub fn of(msg: &RawMessage) -> Self {
-        let mut index = OptionIndex::default();
-        for (at, item) in msg.options.iter().enumerate() {
-            if let OptionItem::Tlv { code: c, .. } = item {
-                index.note(*c, at);
-            }
+    fn add(&mut self, code: u8, at: usize, len: usize) {
+        self.instances.push(Instance {
+            code,
+            len: u8::try_from(len).unwrap_or(u8::MAX),
+            at: u32::try_from(at).unwrap_or(u32::MAX),
+        });
+        if !self.present.insert(code) {
+            self.repeated.insert(code);
         }
-        if index.find(code::OVERLOAD).is_some() {
-            let view = Indexed { msg, index: &index };
-            match view.option_data(code::OVERLOAD) {
-                Ok(Some(flags)) => match overloaded_items(msg, &flags) {
-                    Ok(items) => index.overloaded = items,
-                    Err(e) => index.overload_error = Some(e),
-                },
-                Ok(None) => {}
-                Err(e) => index.overload_error = Some(e),
+    }
+}
+
+/// What a lookup found.
+enum Found {
+    Absent,
+    One(Instance),
+    Joined(Vec<u8>),
+}
+
+/// A message with its index, built once and read by every check.
+#[derive(Debug, Clone)]
+pub struct Received {
+    /// The message as it arrived (or as a built one encodes).
+    bytes: Bytes,
+    index: OptionIndex,
+    has_end: bool,
+    /// Where the bytes after the first END start.
+    trailing: usize,
+    /// Built with items written verbatim ([`OptionItem::Raw`]), which no
+    /// lookup sees.
+    raw_items: bool,
+    /// Option 53 when it reads as a type, read once: every check starts
+    /// from it.
+    message_type: Option<MessageType>,
+}
+
+/// The received message every check reads.
+pub type Indexed<'a> = &'a Received;
+
+impl Received {
+    /// Decodes one message (without its TCP length prefix); option values
+    /// stay in `bytes`.
+    pub fn decode(bytes: Bytes) -> Result<Received, DecodeError> {
+        if bytes.len() < OPTIONS_OFFSET {
+            return Err(DecodeError::TooShort {
+                len: bytes.len(),
+                needed: OPTIONS_OFFSET,
+            });
+        }
+        let mut received = Received::empty(bytes);
+        let Received {
+            bytes,
+            index,
+            has_end,
+            ..
+        } = &mut received;
+        let area = bytes.get(OPTIONS_OFFSET..).unwrap_or_default();
+        let consumed = walk_options(area, OPTIONS_OFFSET, |walked| match walked {
+            Walked::Pad => {}
+            Walked::End => *has_end = true,
+            Walked::Tlv { code, start, end } => {
+                index.add(code, OPTIONS_OFFSET + start, end - start)
             }
-            let base = msg.options.len();
-            let mut extra = Vec::new();
-            for (at, item) in index.overloaded.iter().enumerate() {
-                match item {
-                    // Option 52 means nothing inside the areas it overloads.
-                    OptionItem::Tlv { code: c, .. } if *c != code::OVERLOAD => {
-                        extra.push((*c, base + at));
+        })?;
+        received.trailing = OPTIONS_OFFSET + consumed;
+        received.finish();
+        Ok(received)
+    }
+
+    fn empty(bytes: Bytes) -> Received {
+        Received {
+            bytes,
+            index: OptionIndex::default(),
+            has_end: false,
+            trailing: 0,
+            raw_items: false,
+            message_type: None,
+        }
+    }
+
+    /// A built message as the peer will read it: every option item, valid or
+    /// not, is where the encoding puts it; items written verbatim are not
+    /// looked into.
+    pub fn from_raw(msg: &RawMessage) -> Received {
+        let mut received = Received::empty(Bytes::from(msg.encode()));
+        let mut pos = OPTIONS_OFFSET;
+        for item in &msg.options {
+            match item {
+                OptionItem::Pad | OptionItem::End => pos += 1,
+                OptionItem::Tlv { code, data } if data.is_empty() => {
+                    received.index.add(*code, pos + 2, 0);
+                    pos += 2;
+                }
+                OptionItem::Tlv { code, data } => {
+                    // As encoding splits it (RFC 3396).
+                    for chunk in data.chunks(255) {
+                        received.index.add(*code, pos + 2, chunk.len());
+                        pos += 2 + chunk.len();
                     }
-                    _ => {}
+                }
+                OptionItem::Raw(bytes) => {
+                    received.raw_items = true;
+                    pos += bytes.len();
                 }
             }
-            for (c, at) in extra {
-                index.note(c, at);
+        }
+        received.has_end = msg.has_end();
+        received.trailing = pos;
+        received.finish();
+        received
+    }
+
+    fn finish(&mut self) {
+        self.index.main = self.index.instances.len();
+        if self.index.present.contains(code::OVERLOAD) {
+            self.index_overloaded();
+        }
+        self.message_type = self.read_message_type().ok();
+    }
+
+    /// Adds the instances of the areas option 52 overloads: `file` first,
+    /// then `sname`; option 52 means nothing inside them.
+    fn index_overloaded(&mut self) {
+        let flags = match self.option_data(code::OVERLOAD) {
+            Ok(Some(flags)) => match flags.as_ref() {
+                [flags] => *flags,
+                other => {
+                    self.index.overload_error = Some(Box::new(OptionError::WrongLength {
+                        code: code::OVERLOAD,
+                        len: other.len(),
+                        rule: LengthRule::Exactly(1),
+                    }));
+                    return;
+                }
+            },
+            Ok(None) => return,
+            Err(e) => {
+                self.index.overload_error = Some(Box::new(e));
+                return;
+            }
+        };
+        let mut found: SmallVec<[(u8, usize, usize); 8]> = SmallVec::new();
+        for (flag, offset, len) in [(1, FILE_OFFSET, 128), (2, SNAME_OFFSET, 64)] {
+            if flags & flag == 0 {
+                continue;
+            }
+            let area = self.bytes.get(offset..offset + len).unwrap_or_default();
+            let walked = walk_options(area, offset, |walked| {
+                if let Walked::Tlv { code, start, end } = walked {
+                    if code != code::OVERLOAD {
+                        found.push((code, offset + start, end - start));
+                    }
+                }
+            });
+            if let Err(e) = walked {
+                self.index.overload_error = Some(Box::new(OptionError::Overload(e)));
+                return;
             }
         }
-        let message_type = Indexed { msg, index: &index }.read_message_type();
-        index.message_type = Some(message_type);
-        index
-    }
-
-    fn note(&mut self, c: u8, at: usize) {
-        match self.entries.iter_mut().find(|e| e.code == c) {
-            Some(entry) => entry.count = entry.count.saturating_add(1),
-            None => self.entries.push(Entry {
-                code: c,
-                count: 1,
-                first: u16::try_from(at).unwrap_or(u16::MAX),
-            }),
+        for (code, at, len) in found {
+            self.index.add(code, at, len);
         }
     }
 
-    fn find(&self, c: u8) -> Option<Entry> {
-        self.entries.iter().find(|e| e.code == c).copied()
+    /// The fixed header, copied out; the accessors below read single fields
+    /// without copying it.
+    pub fn header(&self) -> Header {
+        Header::decode(&self.bytes)
     }
-}
 
-/// Items of the areas option 52 overloads (`flags` is its value): `file`
-/// first, then `sname`.
-fn overloaded_items(msg: &RawMessage, flags: &[u8]) -> Result<Vec<OptionItem>, OptionError> {
-    let flags = match flags {
-        [flags] => *flags,
-        _ => {
-            return Err(OptionError::WrongLength {
-                code: code::OVERLOAD,
-                len: flags.len(),
-                rule: super::options::LengthRule::Exactly(1),
-            })
-        }
-    };
-    let mut items = Vec::new();
-    let areas: [(u8, &[u8], usize); 2] = [
-        (1, &msg.header.file, FILE_OFFSET),
-        (2, &msg.header.sname, SNAME_OFFSET),
-    ];
-    for (flag, area, offset) in areas {
-        if flags & flag != 0 {
-            let area = Bytes::copy_from_slice(area);
-            items.extend(
-                decode_options(&area, offset)
-                    .map_err(OptionError::Overload)?
-                    .0,
-            );
-        }
+    pub fn op(&self) -> u8 {
+        self.bytes.first().copied().unwrap_or_default()
     }
-    Ok(items)
-}
 
-/// A message read through its [`OptionIndex`].
-#[derive(Debug, Clone, Copy)]
-pub struct Indexed<'a> {
-    pub msg: &'a RawMessage,
-    pub(super) index: &'a OptionIndex,
-}
+    pub fn xid(&self) -> u32 {
+        u32::from_be_bytes(array(&self.bytes, 4))
+    }
 
-impl<'a> Indexed<'a> {
-    fn item(&self, at: usize) -> Option<&'a OptionItem> {
-        let main = self.msg.options.len();
-        if at < main {
-            self.msg.options.get(at)
+    pub fn ciaddr(&self) -> Ipv4Addr {
+        Ipv4Addr::from(array::<4>(&self.bytes, 12))
+    }
+
+    /// The hardware address as `hlen` says, clamped to the 16 octets of chaddr.
+    pub fn hardware_address(&self) -> &[u8] {
+        let hlen = usize::from(self.bytes.get(2).copied().unwrap_or_default());
+        self.bytes.get(28..28 + hlen.min(16)).unwrap_or_default()
+    }
+
+    /// The four octets at offset 236; the magic cookie in a valid message.
+    pub fn cookie(&self) -> [u8; 4] {
+        array(&self.bytes, HEADER_LEN)
+    }
+
+    /// The message's octets.
+    pub fn bytes(&self) -> &Bytes {
+        &self.bytes
+    }
+
+    /// Length of the message in octets.
+    pub fn len(&self) -> usize {
+        self.bytes.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.bytes.is_empty()
+    }
+
+    /// True when the options area is terminated by END.
+    pub fn has_end(&self) -> bool {
+        self.has_end
+    }
+
+    /// The bytes after the first END (normally PAD or nothing).
+    pub fn trailing(&self) -> &[u8] {
+        self.bytes.get(self.trailing..).unwrap_or_default()
+    }
+
+    /// The message holds option items written verbatim, not options.
+    pub fn has_raw_items(&self) -> bool {
+        self.raw_items
+    }
+
+    /// The message as an owned item list (for a description of every option).
+    pub fn to_raw(&self) -> RawMessage {
+        RawMessage::decode_partial(self.bytes.clone())
+            .0
+            .unwrap_or_default()
+    }
+
+    fn value(&self, instance: Instance) -> &[u8] {
+        let at = instance.at as usize;
+        self.bytes
+            .get(at..at + usize::from(instance.len))
+            .unwrap_or_default()
+    }
+
+    fn value_bytes(&self, instance: Instance) -> Bytes {
+        let at = instance.at as usize;
+        let end = at + usize::from(instance.len);
+        if end <= self.bytes.len() {
+            self.bytes.slice(at..end)
         } else {
-            self.index.overloaded.get(at - main)
+            Bytes::new()
         }
     }
 
-    fn data_at(&self, at: usize) -> Option<&'a Bytes> {
-        match self.item(at) {
-            Some(OptionItem::Tlv { data, .. }) => Some(data),
-            _ => None,
+    /// The (code, value) pairs of the options area, in wire order.
+    pub fn tlvs(&self) -> impl Iterator<Item = (u8, &[u8])> {
+        let main = self.index.instances.get(..self.index.main);
+        main.unwrap_or_default()
+            .iter()
+            .map(|i| (i.code, self.value(*i)))
+    }
+
+    /// Option codes that appear more than once in the options area, in the
+    /// order of their first appearance.
+    pub fn duplicate_codes(&self) -> Vec<u8> {
+        let mut seen = [0u8; 256];
+        let mut out = Vec::new();
+        for (code, _) in self.tlvs() {
+            let count = &mut seen[usize::from(code)];
+            *count = count.saturating_add(1);
+            if *count == 2 {
+                out.push(code);
+            }
         }
+        out
+    }
+
+    fn find(&self, option: u8) -> Result<Found, OptionError> {
+        if option != code::OVERLOAD {
+            if let Some(e) = &self.index.overload_error {
+                return Err(OptionError::clone(e));
+            }
+        }
+        if !self.index.present.contains(option) {
+            return Ok(Found::Absent);
+        }
+        let mut instances = self.index.instances.iter().filter(|i| i.code == option);
+        if !self.index.repeated.contains(option) {
+            return Ok(instances.next().map_or(Found::Absent, |i| Found::One(*i)));
+        }
+        let mut joined = Vec::new();
+        for instance in instances {
+            joined.extend_from_slice(self.value(*instance));
+        }
+        Ok(Found::Joined(joined))
     }
 
     /// The value of option `option`, all instances concatenated (RFC 3396), or
     /// `None` when it is absent.
-    pub fn option_data(&self, option: u8) -> Result<Option<Cow<'a, Bytes>>, OptionError> {
-        if option != code::OVERLOAD {
-            if let Some(e) = &self.index.overload_error {
-                return Err(e.clone());
-            }
-        }
-        let Some(entry) = self.index.find(option) else {
-            return Ok(None);
-        };
-        let first = usize::from(entry.first);
-        if entry.count == 1 {
-            return Ok(self.data_at(first).map(Cow::Borrowed));
-        }
-        let mut joined = BytesMut::new();
-        let main = self.msg.options.len();
-        let end = if option == code::OVERLOAD {
-            main
-        } else {
-            main + self.index.overloaded.len()
-        };
-        for at in first..end {
-            if let Some(OptionItem::Tlv { code: c, data }) = self.item(at) {
-                if *c == option {
-                    joined.extend_from_slice(data);
-                }
-            }
-        }
-        Ok(Some(Cow::Owned(joined.freeze())))
+    pub fn option_data(&self, option: u8) -> Result<Option<Cow<'_, [u8]>>, OptionError> {
+        Ok(match self.find(option)? {
+            Found::Absent => None,
+            Found::One(instance) => Some(Cow::Borrowed(self.value(instance))),
+            Found::Joined(joined) => Some(Cow::Owned(joined)),
+        })
     }
 
     /// Whether option `option` is present (a malformed overload counts as
     /// absent, as it does for every lookup that fails).
     pub fn has(&self, option: u8) -> bool {
-        self.option_data(option).ok().flatten().is_some()
+        (option == code::OVERLOAD || self.index.overload_error.is_none())
+            && self.index.present.contains(option)
+    }
+
+    /// Whether any instance of `option` is in the message, readable or not.
+    pub fn contains_code(&self, option: u8) -> bool {
+        self.index.present.contains(option)
     }
 
     /// Every distinct option code present, in order of first appearance.
-    pub fn option_codes(&self) -> impl Iterator<Item = u8> + 'a {
-        let index = self.index;
-        index.entries.iter().map(|e| e.code)
+    pub fn option_codes(&self) -> impl Iterator<Item = u8> + '_ {
+        let mut seen = Codes::default();
+        self.index
+            .instances
+            .iter()
+            .filter(move |i| seen.insert(i.code))
+            .map(|i| i.code)
+    }
+
+    /// Each distinct option code present with its value (instances
+    /// concatenated), in order of first appearance; nothing but option 52
+    /// when the overload is broken.
+    pub fn values(&self) -> impl Iterator<Item = (u8, Cow<'_, [u8]>)> + '_ {
+        let broken = self.index.overload_error.is_some();
+        let mut seen = Codes::default();
+        self.index
+            .instances
+            .iter()
+            .filter(move |i| seen.insert(i.code) && !(broken && i.code != code::OVERLOAD))
+            .map(|i| {
+                let value = if self.index.repeated.contains(i.code) {
+                    match self.find(i.code) {
+                        Ok(Found::Joined(joined)) => Cow::Owned(joined),
+                        _ => Cow::Borrowed(self.value(*i)),
+                    }
+                } else {
+                    Cow::Borrowed(self.value(*i))
+                };
+                (i.code, value)
+            })
     }
 
     /// Option `option` decoded to its typed form.
     pub fn option(&self, option: u8) -> Result<Option<DhcpOption>, OptionError> {
-        match self.option_data(option)? {
-            Some(data) => DhcpOption::decode(option, &data).map(Some),
-            None => Ok(None),
-        }
+        Ok(match self.find(option)? {
+            Found::Absent => None,
+            Found::One(instance) => Some(DhcpOption::decode_lent(
+                option,
+                self.value(instance),
+                || self.value_bytes(instance),
+            )?),
+            Found::Joined(joined) => Some(DhcpOption::decode(option, &Bytes::from(joined))?),
+        })
     }
 
     /// The message type (option 53); [`OptionError::Missing`] when absent.
     pub fn message_type(&self) -> Result<MessageType, OptionError> {
-        match &self.index.message_type {
-            Some(known) => known.clone(),
+        match self.message_type {
+            Some(known) => Ok(known),
             None => self.read_message_type(),
         }
     }
 
     fn read_message_type(&self) -> Result<MessageType, OptionError> {
-        match self.option(code::MESSAGE_TYPE)? {
-            Some(DhcpOption::MessageType(t)) => Ok(t),
-            _ => Err(OptionError::Missing {
-                code: code::MESSAGE_TYPE,
-            }),
-        }
+        let kind = self.fixed(code::MESSAGE_TYPE, |c, d| {
+            u8_of(c, d).map(MessageType::from_u8)
+        })?;
+        kind.ok_or(OptionError::Missing {
+            code: code::MESSAGE_TYPE,
+        })
     }
 }
 
-/// The typed accessors, on [`Indexed`] and (one lookup at a time) on
-/// [`RawMessage`]: each reads one option's value as its typed form.
+/// The typed accessors, on [`Received`] and (one lookup at a time) on
+/// [`RawMessage`]: each reads one option's value as its typed form, a
+/// fixed-length value straight from its octets (`fixed`), any other through
+/// [`DhcpOption`] (`typed`).
 macro_rules! typed_accessors {
-    ($($name:ident: $code:ident => $variant:ident($ty:ty);)*) => {
-        impl Indexed<'_> {
+    ($($name:ident: $code:ident => $ty:ty = $read:ident $how:expr;)*) => {
+        impl Received {
             $(
                 pub fn $name(&self) -> Result<Option<$ty>, OptionError> {
-                    Ok(match self.option(code::$code)? {
-                        Some(DhcpOption::$variant(value)) => Some(value),
-                        _ => None,
-                    })
+                    self.$read(code::$code, $how)
                 }
             )*
         }
@@ -244,53 +472,70 @@ macro_rules! typed_accessors {
 }
 
 typed_accessors! {
-    lease_time: LEASE_TIME => LeaseTime(u32);
-    client_last_transaction_time: CLIENT_LAST_TRANSACTION_TIME => ClientLastTransactionTime(u32);
-    base_time: BASE_TIME => BaseTime(u32);
-    start_time_of_state: START_TIME_OF_STATE => StartTimeOfState(u32);
-    query_start_time: QUERY_START_TIME => QueryStartTime(u32);
-    query_end_time: QUERY_END_TIME => QueryEndTime(u32);
-    server_id: SERVER_ID => ServerId(Ipv4Addr);
-    status: STATUS_CODE => Status(Status);
-    dhcp_state: DHCP_STATE => DhcpState(DhcpState);
-    data_source: DATA_SOURCE => DataSource(DataSource);
-    client_id: CLIENT_ID => ClientId(Bytes);
-    parameter_request_list: PARAMETER_REQUEST_LIST => ParameterRequestList(Vec<u8>);
-    relay_agent_info: RELAY_AGENT_INFO => RelayAgentInfo(RelayAgentInfo);
-    associated_ip: ASSOCIATED_IP => AssociatedIp(Vec<Ipv4Addr>);
-    vss: VSS => Vss(Vss);
+    lease_time: LEASE_TIME => u32 = fixed u32_of;
+    client_last_transaction_time: CLIENT_LAST_TRANSACTION_TIME => u32 = fixed u32_of;
+    base_time: BASE_TIME => u32 = fixed u32_of;
+    start_time_of_state: START_TIME_OF_STATE => u32 = fixed u32_of;
+    query_start_time: QUERY_START_TIME => u32 = fixed u32_of;
+    query_end_time: QUERY_END_TIME => u32 = fixed u32_of;
+    server_id: SERVER_ID => Ipv4Addr = fixed |c, d| u32_of(c, d).map(Ipv4Addr::from);
+    dhcp_state: DHCP_STATE => DhcpState = fixed |c, d| u8_of(c, d).map(DhcpState::from_u8);
+    data_source: DATA_SOURCE => DataSource = fixed |c, d| u8_of(c, d).map(DataSource);
+    status: STATUS_CODE => Status = typed |o| match o {
+        DhcpOption::Status(v) => Some(v),
+        _ => None,
+    };
+    client_id: CLIENT_ID => Bytes = typed |o| match o {
+        DhcpOption::ClientId(v) => Some(v),
+        _ => None,
+    };
+    parameter_request_list: PARAMETER_REQUEST_LIST => Vec<u8> = typed |o| match o {
+        DhcpOption::ParameterRequestList(v) => Some(v),
+        _ => None,
+    };
+    relay_agent_info: RELAY_AGENT_INFO => RelayAgentInfo = typed |o| match o {
+        DhcpOption::RelayAgentInfo(v) => Some(v),
+        _ => None,
+    };
+    associated_ip: ASSOCIATED_IP => Vec<Ipv4Addr> = typed |o| match o {
+        DhcpOption::AssociatedIp(v) => Some(v),
+        _ => None,
+    };
+    vss: VSS => Vss = typed |o| match o {
+        DhcpOption::Vss(v) => Some(v),
+        _ => None,
+    };
+}
+
+impl Received {
+    /// A fixed-length option's value, read by `parse` (which checks its
+    /// length as [`DhcpOption::decode`] does).
+    fn fixed<T>(
+        &self,
+        option: u8,
+        parse: fn(u8, &[u8]) -> Result<T, OptionError>,
+    ) -> Result<Option<T>, OptionError> {
+        Ok(match self.find(option)? {
+            Found::Absent => None,
+            Found::One(instance) => Some(parse(option, self.value(instance))?),
+            Found::Joined(joined) => Some(parse(option, &joined)?),
+        })
+    }
+
+    fn typed<T>(
+        &self,
+        option: u8,
+        pick: fn(DhcpOption) -> Option<T>,
+    ) -> Result<Option<T>, OptionError> {
+        Ok(self.option(option)?.and_then(pick))
+    }
 }
 
 impl RawMessage {
     /// The message read through an index built for this one call; a caller
-    /// with several lookups builds an [`OptionIndex`] once instead.
+    /// with several lookups builds a [`Received`] once instead.
     pub(super) fn indexed<T>(&self, read: impl FnOnce(Indexed<'_>) -> T) -> T {
-        let index = OptionIndex::of(self);
-        read(Indexed {
-            msg: self,
-            index: &index,
-        })
-    }
-}
-
-/// A received message with its index, built once and read by every check.
-#[derive(Debug, Clone)]
-pub struct Received {
-    pub msg: RawMessage,
-    index: OptionIndex,
-}
-
-impl Received {
-    pub fn new(msg: RawMessage) -> Self {
-        let index = OptionIndex::of(&msg);
-        Received { msg, index }
-    }
-
-    pub fn view(&self) -> Indexed<'_> {
-        Indexed {
-            msg: &self.msg,
-            index: &self.index,
-        }
+        read(&Received::from_raw(self))
     }
 }
 
@@ -304,7 +549,7 @@ mod tests {
         for item in items {
             builder = builder.item(item);
         }
-        Received::new(builder.build())
+        Received::from_raw(&builder.build())
     }
 
     #[test]
@@ -314,10 +559,10 @@ mod tests {
             OptionItem::tlv(82, vec![1, 1, b'a']),
             OptionItem::tlv(61, vec![3]),
         ]);
-        let view = r.view();
+        let view = &r;
         assert!(matches!(
             view.option_data(82),
-            Ok(Some(Cow::Borrowed(data))) if data.as_ref() == [1, 1, b'a']
+            Ok(Some(Cow::Borrowed(data))) if data == [1, 1, b'a']
         ));
         let joined = view.option_data(61).ok().flatten().map(Cow::into_owned);
         assert_eq!(joined.as_deref(), Some(&[1u8, 2, 3][..]));
@@ -333,17 +578,64 @@ mod tests {
             .build();
         msg.header.file[..4].copy_from_slice(&[61, 1, 2, 255]);
         msg.header.sname[..4].copy_from_slice(&[61, 1, 3, 255]);
-        let r = Received::new(msg);
-        let joined = r.view().option_data(61).ok().flatten().map(Cow::into_owned);
+        let r = Received::from_raw(&msg);
+        let joined = r.option_data(61).ok().flatten().map(Cow::into_owned);
         assert_eq!(joined.as_deref(), Some(&[1u8, 2, 3][..]));
     }
 
     #[test]
     fn a_bad_overload_fails_every_lookup_but_its_own() {
         let r = received(vec![OptionItem::tlv(code::OVERLOAD, vec![1, 2])]);
-        let view = r.view();
+        let view = &r;
         assert!(view.message_type().is_err());
         assert!(!view.has(53));
         assert!(view.has(code::OVERLOAD));
+    }
+
+    #[test]
+    fn a_decoded_message_reads_as_the_message_it_was_built_from() {
+        let mut built = MessageBuilder::reply(MessageType::LeaseUnassigned, 0x0102_0304)
+            .ciaddr(Ipv4Addr::new(192, 0, 2, 7))
+            .hardware(1, &[2, 0, 0, 0, 0, 9])
+            .item(OptionItem::Pad)
+            .item(OptionItem::tlv(code::DHCP_STATE, vec![4]))
+            .item(OptionItem::tlv(61, vec![5u8; 300]))
+            .item(OptionItem::tlv(code::LEASE_TIME, vec![0, 0, 1]))
+            .build();
+        built.trailing = Bytes::from_static(&[0, 7]);
+        let from_raw = Received::from_raw(&built);
+        let decoded = Received::decode(Bytes::from(built.encode())).unwrap();
+        for r in [&from_raw, &decoded] {
+            assert_eq!(r.xid(), 0x0102_0304);
+            assert_eq!(r.ciaddr(), Ipv4Addr::new(192, 0, 2, 7));
+            assert_eq!(r.hardware_address(), &[2, 0, 0, 0, 0, 9]);
+            assert_eq!(r.op(), 2);
+            assert_eq!(r.len(), built.encoded_len());
+            assert_eq!(r.trailing(), &[0, 7]);
+            assert!(r.has_end());
+            assert_eq!(r.message_type(), Ok(MessageType::LeaseUnassigned));
+            assert_eq!(r.dhcp_state(), Ok(Some(DhcpState::Released)));
+            // 300 octets travel as two instances (RFC 3396) and read as one value.
+            assert_eq!(r.client_id().ok().flatten().map(|b| b.len()), Some(300));
+            assert!(matches!(
+                r.lease_time(),
+                Err(OptionError::WrongLength { len: 3, .. })
+            ));
+            let values: Vec<(u8, usize)> = r.values().map(|(c, v)| (c, v.len())).collect();
+            assert_eq!(values, vec![(53, 1), (156, 1), (61, 300), (51, 3)]);
+            assert_eq!(r.duplicate_codes(), vec![61]);
+        }
+    }
+
+    #[test]
+    fn a_broken_overload_leaves_only_option_52_readable_but_every_code_counted() {
+        let r = received(vec![
+            OptionItem::tlv(code::OVERLOAD, vec![7, 7]),
+            OptionItem::tlv(code::AUTHENTICATION, vec![1]),
+        ]);
+        assert!(r.contains_code(code::AUTHENTICATION));
+        assert!(!r.has(code::AUTHENTICATION));
+        let readable: Vec<u8> = r.values().map(|(c, _)| c).collect();
+        assert_eq!(readable, vec![code::OVERLOAD]);
     }
 }

@@ -5,7 +5,6 @@ use super::options::{DhcpOption, OptionError};
 use super::raw::{OptionItem, RawMessage};
 use super::types::MessageType;
 use bytes::Bytes;
-use std::borrow::Cow;
 use std::net::Ipv4Addr;
 
 /// BOOTP op codes (RFC 2131 §2).
@@ -16,7 +15,7 @@ impl RawMessage {
     /// The value of option `option`, all instances concatenated (RFC 3396), or
     /// `None` when it is absent.
     pub fn option_data(&self, option: u8) -> Result<Option<Bytes>, OptionError> {
-        self.indexed(|m| Ok(m.option_data(option)?.map(Cow::into_owned)))
+        self.indexed(|m| Ok(m.option_data(option)?.map(|d| Bytes::copy_from_slice(&d))))
     }
 
     /// Option `option` decoded to its typed form.

@@ -201,7 +201,7 @@ pub fn check_len(option: u8, data: &[u8]) -> Result<(), OptionError> {
     }
 }
 
-fn u32_of(option: u8, data: &[u8]) -> Result<u32, OptionError> {
+pub(crate) fn u32_of(option: u8, data: &[u8]) -> Result<u32, OptionError> {
     check_len(option, data)?;
     let bytes: [u8; 4] = data.try_into().map_err(|_| OptionError::WrongLength {
         code: option,
@@ -211,7 +211,7 @@ fn u32_of(option: u8, data: &[u8]) -> Result<u32, OptionError> {
     Ok(u32::from_be_bytes(bytes))
 }
 
-fn u8_of(option: u8, data: &[u8]) -> Result<u8, OptionError> {
+pub(crate) fn u8_of(option: u8, data: &[u8]) -> Result<u8, OptionError> {
     check_len(option, data)?;
     match data {
         [value] => Ok(*value),
@@ -407,6 +407,17 @@ impl DhcpOption {
 
     /// Decodes the value of option `option`; a wrong length is an [`OptionError`].
     pub fn decode(option: u8, data: &Bytes) -> Result<DhcpOption, OptionError> {
+        Self::decode_lent(option, data, || data.clone())
+    }
+
+    /// [`decode`](Self::decode) of a value lent as a slice: `owned` gives the
+    /// same octets as [`Bytes`], and is called only for the forms that keep
+    /// their value (client-id, status text, relay sub-options, VSS, others).
+    pub fn decode_lent(
+        option: u8,
+        data: &[u8],
+        owned: impl FnOnce() -> Bytes,
+    ) -> Result<DhcpOption, OptionError> {
         Ok(match option {
             code::LEASE_TIME => DhcpOption::LeaseTime(u32_of(option, data)?),
             code::MESSAGE_TYPE => {
@@ -421,9 +432,9 @@ impl DhcpOption {
             code::REBINDING_TIME => DhcpOption::RebindingTime(u32_of(option, data)?),
             code::CLIENT_ID => {
                 check_len(option, data)?;
-                DhcpOption::ClientId(data.clone())
+                DhcpOption::ClientId(owned())
             }
-            code::RELAY_AGENT_INFO => DhcpOption::RelayAgentInfo(RelayAgentInfo::decode(data)?),
+            code::RELAY_AGENT_INFO => DhcpOption::RelayAgentInfo(RelayAgentInfo::decode(&owned())?),
             code::CLIENT_LAST_TRANSACTION_TIME => {
                 DhcpOption::ClientLastTransactionTime(u32_of(option, data)?)
             }
@@ -444,7 +455,7 @@ impl DhcpOption {
                 let first = data.first().copied().unwrap_or_default();
                 DhcpOption::Status(Status {
                     code: StatusCode::from_u8(first),
-                    text: data.slice(1..),
+                    text: owned().slice(1..),
                 })
             }
             code::BASE_TIME => DhcpOption::BaseTime(u32_of(option, data)?),
@@ -458,12 +469,12 @@ impl DhcpOption {
                 let kind = data.first().copied().unwrap_or_default();
                 DhcpOption::Vss(Vss {
                     kind,
-                    info: data.slice(1..),
+                    info: owned().slice(1..),
                 })
             }
             _ => DhcpOption::Other {
                 code: option,
-                data: data.clone(),
+                data: owned(),
             },
         })
     }

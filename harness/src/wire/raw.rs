@@ -193,7 +193,7 @@ fn be_u32(bytes: &[u8], at: usize) -> u32 {
     u32::from_be_bytes(out)
 }
 
-fn array<const N: usize>(bytes: &[u8], at: usize) -> [u8; N] {
+pub(crate) fn array<const N: usize>(bytes: &[u8], at: usize) -> [u8; N] {
     let mut out = [0u8; N];
     if let Some(src) = bytes.get(at..at + N) {
         out.copy_from_slice(src);
@@ -201,22 +201,38 @@ fn array<const N: usize>(bytes: &[u8], at: usize) -> [u8; N] {
     out
 }
 
-/// Decodes an options area (the main area, or `file`/`sname` when overloaded).
-/// `base` is the area's offset in the message, used for error offsets. Returns
-/// the items up to and including the first END, and the position after it.
-pub fn decode_options(area: &Bytes, base: usize) -> Result<(Vec<OptionItem>, usize), DecodeError> {
-    let mut items = Vec::with_capacity(16);
+/// One element of an options area, as [`walk_options`] finds it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Walked {
+    Pad,
+    End,
+    /// A code-length-value option whose value is `area[start..end]`.
+    Tlv {
+        code: u8,
+        start: usize,
+        end: usize,
+    },
+}
+
+/// Walks an options area (the main area, or `file`/`sname` when overloaded)
+/// up to and including the first END. `base` is the area's offset in the
+/// message, used for error offsets. Returns the position after the END, or
+/// the area's length when there is none.
+pub(crate) fn walk_options(
+    area: &[u8],
+    base: usize,
+    mut each: impl FnMut(Walked),
+) -> Result<usize, DecodeError> {
     let mut pos = 0;
     while let Some(&code) = area.get(pos) {
         match code {
             PAD => {
-                items.push(OptionItem::Pad);
+                each(Walked::Pad);
                 pos += 1;
             }
             END => {
-                items.push(OptionItem::End);
-                pos += 1;
-                return Ok((items, pos));
+                each(Walked::End);
+                return Ok(pos + 1);
             }
             _ => {
                 let Some(&declared) = area.get(pos + 1) else {
@@ -235,15 +251,52 @@ pub fn decode_options(area: &Bytes, base: usize) -> Result<(Vec<OptionItem>, usi
                         available: area.len().saturating_sub(start),
                     });
                 }
-                items.push(OptionItem::Tlv {
-                    code,
-                    data: area.slice(start..end),
-                });
+                each(Walked::Tlv { code, start, end });
                 pos = end;
             }
         }
     }
-    Ok((items, pos))
+    Ok(pos)
+}
+
+/// Decodes an options area into items; see [`walk_options`].
+pub fn decode_options(area: &Bytes, base: usize) -> Result<(Vec<OptionItem>, usize), DecodeError> {
+    let mut items = Vec::with_capacity(16);
+    let consumed = walk_options(area, base, |walked| {
+        items.push(match walked {
+            Walked::Pad => OptionItem::Pad,
+            Walked::End => OptionItem::End,
+            Walked::Tlv { code, start, end } => OptionItem::Tlv {
+                code,
+                data: area.slice(start..end),
+            },
+        })
+    })?;
+    Ok((items, consumed))
+}
+
+impl Header {
+    /// Reads the fixed header of a message of at least [`OPTIONS_OFFSET`]
+    /// octets (shorter input reads as zeros).
+    pub(crate) fn decode(b: &[u8]) -> Header {
+        let [op, htype, hlen, hops] = array::<4>(b, 0);
+        Header {
+            op,
+            htype,
+            hlen,
+            hops,
+            xid: be_u32(b, 4),
+            secs: be_u16(b, 8),
+            flags: be_u16(b, 10),
+            ciaddr: Ipv4Addr::from(array::<4>(b, 12)),
+            yiaddr: Ipv4Addr::from(array::<4>(b, 16)),
+            siaddr: Ipv4Addr::from(array::<4>(b, 20)),
+            giaddr: Ipv4Addr::from(array::<4>(b, 24)),
+            chaddr: array(b, 28),
+            sname: array(b, SNAME_OFFSET),
+            file: array(b, FILE_OFFSET),
+        }
+    }
 }
 
 impl RawMessage {
@@ -261,23 +314,7 @@ impl RawMessage {
             });
         }
         let b = &bytes[..];
-        let [op, htype, hlen, hops] = array::<4>(b, 0);
-        let header = Header {
-            op,
-            htype,
-            hlen,
-            hops,
-            xid: be_u32(b, 4),
-            secs: be_u16(b, 8),
-            flags: be_u16(b, 10),
-            ciaddr: Ipv4Addr::from(array::<4>(b, 12)),
-            yiaddr: Ipv4Addr::from(array::<4>(b, 16)),
-            siaddr: Ipv4Addr::from(array::<4>(b, 20)),
-            giaddr: Ipv4Addr::from(array::<4>(b, 24)),
-            chaddr: array(b, 28),
-            sname: array(b, SNAME_OFFSET),
-            file: array(b, FILE_OFFSET),
-        };
+        let header = Header::decode(b);
         let cookie = array(b, HEADER_LEN);
         let area = bytes.slice(OPTIONS_OFFSET..);
         let (options, consumed) = decode_options(&area, OPTIONS_OFFSET)?;

@@ -21,7 +21,7 @@ use alq_harness::reference::leases::{Client, LeaseStore};
 use alq_harness::session::server::{ServerConfig, ServerMode};
 use alq_harness::wire::framing::encode_frame;
 use alq_harness::wire::{
-    DhcpOption, FrameDecoder, MessageBuilder, MessageType, RawMessage, Received, RelayAgentInfo,
+    DhcpOption, FrameDecoder, MessageBuilder, MessageType, Received, RelayAgentInfo,
 };
 use anyhow::{Context, Result};
 use serde::{Deserialize, Serialize};
@@ -124,12 +124,11 @@ async fn frame_stream(
             let last = end == End::After(messages);
             if !last && end != End::AtDone {
                 if per_frame == PerFrame::Decode {
-                    let msg = RawMessage::decode_bytes(frame.payload)?;
-                    std::hint::black_box(Received::new(msg));
+                    std::hint::black_box(Received::decode(frame.payload)?);
                 }
                 continue;
             }
-            let msg = RawMessage::decode_bytes(frame.payload)?;
+            let msg = Received::decode(frame.payload)?;
             match msg.message_type() {
                 Ok(MessageType::LeaseQueryDone) => return Ok(messages),
                 Ok(MessageType::LeaseQueryStatus) if end == End::AtDone => anyhow::bail!(

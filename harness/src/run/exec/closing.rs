@@ -88,11 +88,11 @@ impl Exec<'_> {
                     );
                 }
                 Incoming::Message(msg) => {
-                    if self.mismatch(&filter, msg.view())?.is_none() {
+                    if self.mismatch(&filter, &msg)?.is_none() {
                         return self.judge(
                             req,
                             e.level,
-                            format!("expected silence, got {}", summary(&msg.msg)),
+                            format!("expected silence, got {}", summary(&msg)),
                             frame,
                         );
                     }

@@ -4,7 +4,7 @@ use super::{Exec, Stop};
 use crate::run::conn::Incoming;
 use crate::scenario::model::{Expect, Value};
 use crate::wire::describe::summary;
-use crate::wire::{DhcpState, Indexed, MessageType, StatusCode};
+use crate::wire::{DhcpState, Indexed, MessageType, OptionError, Received, StatusCode};
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -38,7 +38,7 @@ fn is_keepalive(msg: Indexed<'_>) -> bool {
 impl Exec<'_> {
     /// Why `msg` does not match `e`, or `None` when it does.
     pub(super) fn mismatch(&self, e: &Expect, view: Indexed<'_>) -> Result<Option<String>, Stop> {
-        let msg = view.msg;
+        let msg = view;
         let kind = view.message_type().ok();
         if let Some(kinds) = &e.kind {
             let kinds = kinds.as_slice();
@@ -53,10 +53,10 @@ impl Exec<'_> {
         }
         if let Some(x) = &e.xid {
             let want = self.number(x)?;
-            if msg.header.xid != want {
+            if msg.xid() != want {
                 return Ok(Some(format!(
                     "expected xid 0x{want:08x}, got 0x{:08x}",
-                    msg.header.xid
+                    msg.xid()
                 )));
             }
         }
@@ -76,7 +76,7 @@ impl Exec<'_> {
             }
         }
         if let Some(c) = &e.ciaddr {
-            let got = msg.header.ciaddr;
+            let got = msg.ciaddr();
             let ok = match c {
                 Value::Text(t) if t == "nonzero" => !got.is_unspecified(),
                 Value::Text(t) if t == "zero" => got.is_unspecified(),
@@ -88,10 +88,10 @@ impl Exec<'_> {
         }
         if let Some(hw) = &e.chaddr {
             let want = self.bytes(hw)?;
-            if msg.header.hardware_address() != want.as_slice() {
+            if msg.hardware_address() != want.as_slice() {
                 return Ok(Some(format!(
                     "chaddr {} is not {}",
-                    crate::wire::describe::hex(msg.header.hardware_address(), ":"),
+                    crate::wire::describe::hex(msg.hardware_address(), ":"),
                     crate::wire::describe::hex(&want, ":")
                 )));
             }
@@ -129,19 +129,22 @@ impl Exec<'_> {
                 }
             }
         }
-        for (want, got, name) in [
+        type Read = fn(&Received) -> Result<Option<u32>, OptionError>;
+        let times: [(_, Read, _); 2] = [
             (
                 &e.query_start_time,
-                view.query_start_time().ok().flatten(),
+                Received::query_start_time,
                 "query-start-time",
             ),
             (
                 &e.query_end_time,
-                view.query_end_time().ok().flatten(),
+                Received::query_end_time,
                 "query-end-time",
             ),
-        ] {
+        ];
+        for (want, read, name) in times {
             let Some(want) = want else { continue };
+            let got = read(view).ok().flatten();
             match want {
                 Value::Text(t) if t == "none" => {
                     if let Some(g) = got {
@@ -214,14 +217,14 @@ impl Exec<'_> {
                     }
                     if e.idle {
                         // Any message ends the idle period the timer measures.
-                        if self.mismatch(e, msg.view())?.is_some() {
+                        if self.mismatch(e, &msg)?.is_some() {
                             last_progress = self.arrived;
                         }
                     }
-                    if ignore_keepalives && is_keepalive(msg.view()) && !expects_keepalive {
+                    if ignore_keepalives && is_keepalive(&msg) && !expects_keepalive {
                         continue;
                     }
-                    match self.mismatch(e, msg.view())? {
+                    match self.mismatch(e, &msg)? {
                         None => {
                             matched += 1;
                             last_frame = frame;
@@ -302,7 +305,7 @@ impl Exec<'_> {
         let frame = self
             .transcript
             .rposition(|t| *t.conn == *e.conn && t.dir == "recv");
-        match self.mismatch(e, msg.view())? {
+        match self.mismatch(e, &msg)? {
             None => {
                 self.pass(e.requirement.as_deref(), "holds".into(), frame);
                 Ok(())

@@ -21,7 +21,7 @@ impl Exec<'_> {
                 .conns
                 .get(&s.conn)
                 .and_then(|c| c.last_received.as_ref())
-                .map(|m| m.msg.header.xid)
+                .map(|m| m.xid())
                 .unwrap_or(0),
             None => {
                 self.next_xid = self.next_xid.wrapping_add(1);
@@ -129,7 +129,7 @@ impl Exec<'_> {
                     Some(p) => encode_frame_with_prefix(p, &body),
                     None => encode_frame(&body).map_err(|e| Stop::Error(e.to_string()))?,
                 };
-                let mut text = summary(&msg);
+                let mut text = summary(&crate::wire::Received::from_raw(&msg));
                 if let Some(p) = s.length_prefix {
                     text.push_str(&format!(" (length prefix {p}, true length {})", body.len()));
                 }
