@@ -50,6 +50,40 @@ fn message(c: &mut Criterion) {
     group.bench_function(BenchmarkId::new("decode_indexed", "alq"), |b| {
         b.iter(|| Received::decode(black_box(shared.clone())).map(|r| r.len()))
     });
+    let received = Received::decode(shared.clone()).expect("decodes");
+    group.bench_function(BenchmarkId::new("brief", "alq"), |b| {
+        b.iter(|| alq_harness::wire::describe::Brief::of(black_box(&received)))
+    });
+    group.bench_function(BenchmarkId::new("wire_checks", "alq"), |b| {
+        b.iter(|| {
+            alq_harness::run::wire_checks::check(
+                black_box(&received),
+                alq_harness::scenario::model::Role::Requestor,
+            )
+        })
+    });
+    let mut evaluated = alq_harness::run::message_checks::Evaluated::default();
+    group.bench_function(BenchmarkId::new("server_message", "alq"), |b| {
+        b.iter(|| {
+            let conn = alq_harness::run::message_checks::ServerConn {
+                active: false,
+                sent_xids: &[0x51],
+                requested: &[51, 91, 152, 153, 156],
+                repeated: false,
+            };
+            alq_harness::run::message_checks::server_message(
+                black_box(&received),
+                &conn,
+                &mut evaluated,
+            )
+        })
+    });
+    group.bench_function(BenchmarkId::new("status", "alq"), |b| {
+        b.iter(|| black_box(&received).status())
+    });
+    group.bench_function(BenchmarkId::new("codes", "alq"), |b| {
+        b.iter(|| black_box(&received).option_codes().count())
+    });
     group.bench_function(BenchmarkId::new("decode", "dhcproto"), |b| {
         b.iter(|| dhcproto::v4::Message::decode(&mut Decoder::new(black_box(&bytes))))
     });

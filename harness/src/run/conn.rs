@@ -7,6 +7,7 @@ use crate::net::transport::BoxedIo;
 use crate::wire::{FrameDecoder, Indexed, MessageType, Received, StatusCode};
 use std::collections::{HashSet, VecDeque};
 use std::io;
+use std::ops::Range;
 use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::sync::Arc;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
@@ -18,7 +19,7 @@ pub const KEPT_QUERY_XIDS: usize = 1024;
 
 /// Bytes asked of the socket per read: a bulk stream's messages are framed
 /// and judged from one buffer, not one small read at a time.
-const READ_SIZE: usize = 64 * 1024;
+const READ_SIZE: usize = 256 * 1024;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Closed {
@@ -42,11 +43,14 @@ pub struct HarnessConn {
     stream: Option<BoxedIo>,
     /// Allocated at the first read.
     read_buf: Vec<u8>,
-    /// When the bytes of the events in `pending` were read.
+    /// When the bytes of the events taken next were read.
     pub read_at: Instant,
     decoder: FrameDecoder,
-    /// Events read but not yet consumed, with the transcript entry already
-    /// written for them (for events put back with `unread`).
+    /// The part of `read_buf` not framed yet: messages are framed and decoded
+    /// one at a time as they are taken, each just before it is judged.
+    unframed: Range<usize>,
+    /// Events put back with `unread` (with the transcript entry already
+    /// written for them), and events framed before the read buffer went.
     pending: VecDeque<(Incoming, Option<usize>)>,
     pub closed: Option<Closed>,
     pub paused: bool,
@@ -116,6 +120,7 @@ impl HarnessConn {
             read_buf: Vec::new(),
             read_at: now,
             decoder: FrameDecoder::new(),
+            unframed: 0..0,
             pending: VecDeque::new(),
             closed: None,
             paused: false,
@@ -211,7 +216,42 @@ impl HarnessConn {
     /// Frees the read buffer of a connection that will not be read again
     /// (a scenario may open thousands).
     pub fn release_read_buffer(&mut self) {
+        self.frame_rest();
         self.read_buf = Vec::new();
+    }
+
+    /// The next event in the bytes read and not framed yet.
+    fn frame_next(&mut self) -> Option<Incoming> {
+        while !self.unframed.is_empty() {
+            let input = self.read_buf.get(self.unframed.clone()).unwrap_or_default();
+            let (used, event) = self.decoder.step(input);
+            self.unframed.start += used;
+            if let Some(event) = event {
+                return Some(match event {
+                    Ok(frame) => match Received::decode(frame.payload) {
+                        Ok(msg) => Incoming::Message(Arc::new(msg)),
+                        Err(e) => Incoming::Garbage(format!(
+                            "frame at stream offset {}: {e}",
+                            frame.offset
+                        )),
+                    },
+                    Err(e) => Incoming::Garbage(e.to_string()),
+                });
+            }
+            if used == 0 {
+                self.unframed = 0..0;
+            }
+        }
+        None
+    }
+
+    /// Frames every event left in the bytes read, for a read buffer that is
+    /// about to go or a stream that is about to change.
+    fn frame_rest(&mut self) {
+        while let Some(event) = self.frame_next() {
+            self.pending.push_back((event, None));
+        }
+        self.unframed = 0..0;
     }
 
     fn peer_closed(&mut self, kind: Closed) {
@@ -267,6 +307,7 @@ impl HarnessConn {
     /// Puts the stream back after a successful TLS upgrade.
     pub fn replace(&mut self, stream: BoxedIo) {
         self.stream = Some(stream);
+        self.frame_rest();
         self.decoder = FrameDecoder::new();
         self.tls = true;
     }
@@ -314,14 +355,24 @@ impl HarnessConn {
         self.pending.push_front((event, frame));
     }
 
+    /// The next event already read, without waiting (most messages of a
+    /// stream arrive several to a read).
+    pub fn next_read(&mut self) -> Option<(Incoming, Option<usize>)> {
+        let event = match self.pending.pop_front() {
+            Some(event) => event,
+            None => (self.frame_next()?, None),
+        };
+        if let (Incoming::Message(msg), None) = &event {
+            self.remember(msg);
+        }
+        Some(event)
+    }
+
     /// The next event, waiting until `deadline` at most, with its transcript
     /// entry when it was read before and put back.
     pub async fn next(&mut self, deadline: Instant) -> (Incoming, Option<usize>) {
         loop {
-            if let Some(event) = self.pending.pop_front() {
-                if let (Incoming::Message(msg), None) = &event {
-                    self.remember(msg);
-                }
+            if let Some(event) = self.next_read() {
                 return event;
             }
             if let Some(kind) = self.closed {
@@ -353,22 +404,9 @@ impl HarnessConn {
                 continue;
             }
             let buf = std::mem::take(&mut self.read_buf);
-            let chunk = buf.get(..n).unwrap_or_default();
-            self.record_theirs(chunk);
-            for event in self.decoder.decode(chunk) {
-                let incoming = match event {
-                    Ok(frame) => match Received::decode(frame.payload) {
-                        Ok(msg) => Incoming::Message(Arc::new(msg)),
-                        Err(e) => Incoming::Garbage(format!(
-                            "frame at stream offset {}: {e}",
-                            frame.offset
-                        )),
-                    },
-                    Err(e) => Incoming::Garbage(e.to_string()),
-                };
-                self.pending.push_back((incoming, None));
-            }
+            self.record_theirs(buf.get(..n).unwrap_or_default());
             self.read_buf = buf;
+            self.unframed = 0..n;
         }
     }
 }
@@ -446,5 +484,61 @@ mod tests {
             assert!(messages < 5_000_000, "no timeout after {messages} messages");
         }
         assert!(messages > 0);
+    }
+
+    #[tokio::test]
+    async fn messages_read_together_come_one_at_a_time_then_the_close() {
+        let (mut peer, ours) = tokio::io::duplex(4096);
+        let mut bytes = Vec::new();
+        for xid in 1..=3 {
+            let msg = MessageBuilder::reply(MessageType::LeaseActive, xid).build();
+            bytes.extend(encode_frame(&msg.encode()).unwrap_or_default());
+        }
+        // A length prefix of 0 between them is reported where it is.
+        let empty_at = bytes.len();
+        bytes.extend([0, 0]);
+        peer.write_all(&bytes).await.unwrap();
+        drop(peer);
+        let mut conn = HarnessConn::new(
+            "a",
+            Box::new(ours),
+            Instant::now(),
+            true,
+            Arc::default(),
+            Arc::new(AtomicUsize::new(1 << 20)),
+        );
+        let deadline = Instant::now() + std::time::Duration::from_secs(5);
+        let mut seen = Vec::new();
+        for _ in 0..5 {
+            let (event, _) = conn.next(deadline).await;
+            match &event {
+                Incoming::Message(msg) => {
+                    seen.push(format!("message {}", msg.xid()));
+                    if msg.xid() == 2 && !seen.contains(&"put back".to_string()) {
+                        // Put back, it comes again before the third.
+                        conn.unread(event, Some(0));
+                        seen.push("put back".into());
+                    }
+                }
+                Incoming::Garbage(text) => seen.push(format!("garbage {text}")),
+                Incoming::Closed(kind) => seen.push(format!("closed {kind:?}")),
+                Incoming::Timeout => seen.push("timeout".into()),
+            }
+        }
+        let empty = format!("garbage length prefix at stream offset {empty_at} is 0");
+        let want = [
+            "message 1",
+            "message 2",
+            "put back",
+            "message 2",
+            "message 3",
+            empty.as_str(),
+        ];
+        assert_eq!(seen, want);
+        assert!(matches!(
+            conn.next(deadline).await.0,
+            Incoming::Closed(Closed::Fin)
+        ));
+        assert_eq!(conn.last_received.as_ref().map(|m| m.xid()), Some(3));
     }
 }

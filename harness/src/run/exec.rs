@@ -289,8 +289,29 @@ impl<'a> Exec<'a> {
         conn: &str,
         deadline: Instant,
     ) -> Result<(Incoming, Option<usize>), Stop> {
+        if let Some(read) = self.receive_read(conn)? {
+            return Ok(read);
+        }
+        let event = self.conn(conn)?.next(deadline).await;
+        self.take(conn, event)
+    }
+
+    /// [`receive`](Self::receive) of an event already read, without waiting.
+    fn receive_read(&mut self, conn: &str) -> Result<Option<(Incoming, Option<usize>)>, Stop> {
+        match self.conn(conn)?.next_read() {
+            Some(event) => self.take(conn, event).map(Some),
+            None => Ok(None),
+        }
+    }
+
+    /// Logs and judges an event just taken from `conn`, unless it was taken
+    /// before and put back (`seen`).
+    fn take(
+        &mut self,
+        conn: &str,
+        (event, seen): (Incoming, Option<usize>),
+    ) -> Result<(Incoming, Option<usize>), Stop> {
         let c = self.conns.get_mut(conn).ok_or_else(|| not_open(conn))?;
-        let (event, seen) = c.next(deadline).await;
         self.arrived = c.read_at;
         if seen.is_some() {
             return Ok((event, seen));

@@ -45,9 +45,9 @@ impl Judged {
         }
     }
 
-    fn finish(self, evaluated: &mut Evaluated) -> Broken {
+    fn finish(&mut self, evaluated: &mut Evaluated) -> Broken {
         evaluated.insert_all(&self.evaluated);
-        self.broken
+        std::mem::take(&mut self.broken)
     }
 }
 

@@ -54,8 +54,13 @@ impl Block {
 /// (xid, address) of every binding reply judged on a connection.
 #[derive(Debug, Default)]
 pub struct Reported {
-    /// Keyed by (xid, address / 64); bit `address % 64` of each mask.
-    blocks: FxHashMap<(u32, u32), Block>,
+    /// Keyed by (xid, address / 64): where its block is in `masks`.
+    blocks: FxHashMap<(u32, u32), usize>,
+    /// Bit `address % 64` of each mask.
+    masks: Vec<Block>,
+    /// The key `note` used last and where its block is: a stream walking a
+    /// pool stays on one block for 64 replies.
+    last: Option<((u32, u32), usize)>,
 }
 
 fn split(addr: Ipv4Addr) -> (u32, u64) {
@@ -79,7 +84,22 @@ impl Reported {
     /// query had reported `addr` before, as either type.
     pub fn note(&mut self, xid: u32, addr: Ipv4Addr, kind: ReportedAs) -> bool {
         let (block, bit) = split(addr);
-        let entry = self.blocks.entry((xid, block)).or_default();
+        let key = (xid, block);
+        let at = match self.last {
+            Some((last, at)) if last == key => at,
+            _ => {
+                let next = self.masks.len();
+                let at = *self.blocks.entry(key).or_insert(next);
+                if at == next {
+                    self.masks.push(Block::default());
+                }
+                self.last = Some((key, at));
+                at
+            }
+        };
+        let Some(entry) = self.masks.get_mut(at) else {
+            return false;
+        };
         let before = (entry.active | entry.unassigned) & bit != 0;
         *entry.bits_mut(kind) |= bit;
         before
@@ -90,16 +110,17 @@ impl Reported {
         self.blocks
             .iter()
             .filter(|((x, _), _)| xid.is_none_or(|want| *x == want))
-            .flat_map(|((_, block), b)| addresses(*block, b.active | b.unassigned))
+            .filter_map(|((_, block), at)| Some((*block, self.masks.get(*at)?)))
+            .flat_map(|(block, b)| addresses(block, b.active | b.unassigned))
             .collect()
     }
 
     /// Whether any query reported `addr` as `kind`.
     pub fn reported_as(&self, addr: Ipv4Addr, kind: ReportedAs) -> bool {
         let (block, bit) = split(addr);
-        self.blocks
-            .iter()
-            .any(|((_, b), masks)| *b == block && masks.bits(kind) & bit != 0)
+        self.blocks.iter().any(|((_, b), at)| {
+            *b == block && self.masks.get(*at).is_some_and(|m| m.bits(kind) & bit != 0)
+        })
     }
 }
 

@@ -32,7 +32,7 @@ pub fn check(view: Indexed<'_>, role: Role) -> Vec<(&'static str, Verdict, Strin
             "magic cookie is not 63 82 53 63".to_string(),
         ));
     }
-    let count53 = msg.tlvs().filter(|(c, _)| *c == code::MESSAGE_TYPE).count();
+    let count53 = msg.count_in_options_area(code::MESSAGE_TYPE);
     let from_server = role == Role::Requestor;
     match view.message_type() {
         Ok(t) if count53 == 1 => {

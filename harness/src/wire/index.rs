@@ -23,7 +23,7 @@ use std::borrow::Cow;
 use std::net::Ipv4Addr;
 
 /// One instance of an option: its value is the message's `at..at + len`.
-#[derive(Debug, Clone, Copy)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
 struct Instance {
     code: u8,
     len: u8,
@@ -35,6 +35,10 @@ struct Instance {
 struct Codes([u64; 4]);
 
 impl Codes {
+    fn any(&self) -> bool {
+        self.0.iter().any(|w| *w != 0)
+    }
+
     fn contains(&self, code: u8) -> bool {
         let (word, bit) = (usize::from(code >> 6), code & 63);
         self.0.get(word).is_some_and(|w| w & (1 << bit) != 0)
@@ -341,6 +345,29 @@ impl Received {
         out
     }
 
+    /// The answer of a lookup that needs no joining and has no broken
+    /// overload to report, as most lookups of a check are: `Some(None)` when
+    /// `option` is absent, `Some(Some(instance))` for its one instance.
+    #[inline]
+    fn simple(&self, option: u8) -> Option<Option<Instance>> {
+        if option != code::OVERLOAD && self.index.overload_error.is_some() {
+            return None;
+        }
+        if !self.index.present.contains(option) {
+            return Some(None);
+        }
+        if self.index.repeated.contains(option) {
+            return None;
+        }
+        Some(
+            self.index
+                .instances
+                .iter()
+                .find(|i| i.code == option)
+                .copied(),
+        )
+    }
+
     fn find(&self, option: u8) -> Result<Found, OptionError> {
         if option != code::OVERLOAD {
             if let Some(e) = &self.index.overload_error {
@@ -364,6 +391,9 @@ impl Received {
     /// The value of option `option`, all instances concatenated (RFC 3396), or
     /// `None` when it is absent.
     pub fn option_data(&self, option: u8) -> Result<Option<Cow<'_, [u8]>>, OptionError> {
+        if let Some(simple) = self.simple(option) {
+            return Ok(simple.map(|i| Cow::Borrowed(self.value(i))));
+        }
         Ok(match self.find(option)? {
             Found::Absent => None,
             Found::One(instance) => Some(Cow::Borrowed(self.value(instance))),
@@ -398,22 +428,37 @@ impl Received {
     /// when the overload is broken.
     pub fn values(&self) -> impl Iterator<Item = (u8, Cow<'_, [u8]>)> + '_ {
         let broken = self.index.overload_error.is_some();
+        let repeats = self.index.repeated.any();
         let mut seen = Codes::default();
         self.index
             .instances
             .iter()
-            .filter(move |i| seen.insert(i.code) && !(broken && i.code != code::OVERLOAD))
-            .map(|i| {
-                let value = if self.index.repeated.contains(i.code) {
-                    match self.find(i.code) {
-                        Ok(Found::Joined(joined)) => Cow::Owned(joined),
-                        _ => Cow::Borrowed(self.value(*i)),
-                    }
-                } else {
-                    Cow::Borrowed(self.value(*i))
+            .filter(move |i| {
+                (!repeats || seen.insert(i.code)) && !(broken && i.code != code::OVERLOAD)
+            })
+            .map(move |i| {
+                let joined = match repeats && self.index.repeated.contains(i.code) {
+                    true => self.find(i.code).ok(),
+                    false => None,
+                };
+                let value = match joined {
+                    Some(Found::Joined(joined)) => Cow::Owned(joined),
+                    _ => Cow::Borrowed(self.value(*i)),
                 };
                 (i.code, value)
             })
+    }
+
+    /// Instances of `option` in the options area (not in an overloaded one).
+    pub fn count_in_options_area(&self, option: u8) -> usize {
+        if !self.index.present.contains(option) {
+            return 0;
+        }
+        let main = self.index.instances.get(..self.index.main);
+        main.unwrap_or_default()
+            .iter()
+            .filter(|i| i.code == option)
+            .count()
     }
 
     /// Option `option` decoded to its typed form.
@@ -515,6 +560,9 @@ impl Received {
         option: u8,
         parse: fn(u8, &[u8]) -> Result<T, OptionError>,
     ) -> Result<Option<T>, OptionError> {
+        if let Some(simple) = self.simple(option) {
+            return simple.map(|i| parse(option, self.value(i))).transpose();
+        }
         Ok(match self.find(option)? {
             Found::Absent => None,
             Found::One(instance) => Some(parse(option, self.value(instance))?),
@@ -527,6 +575,9 @@ impl Received {
         option: u8,
         pick: fn(DhcpOption) -> Option<T>,
     ) -> Result<Option<T>, OptionError> {
+        if self.simple(option) == Some(None) {
+            return Ok(None);
+        }
         Ok(self.option(option)?.and_then(pick))
     }
 }

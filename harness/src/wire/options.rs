@@ -79,6 +79,7 @@ pub enum LengthRule {
 }
 
 impl LengthRule {
+    #[inline]
     pub fn allows(self, len: usize) -> bool {
         match self {
             LengthRule::Exactly(n) => len == n,
@@ -101,6 +102,7 @@ impl fmt::Display for LengthRule {
 }
 
 /// The length rule of an option code (catalog WIRE-05; RFC 2132 for 52, 53, 55, 61).
+#[inline]
 pub fn length_rule(option: u8) -> LengthRule {
     match option {
         code::LEASE_TIME
@@ -188,6 +190,7 @@ impl OptionError {
 }
 
 /// Whether `data` has a length option `option` may have ([`length_rule`]).
+#[inline]
 pub fn check_len(option: u8, data: &[u8]) -> Result<(), OptionError> {
     let rule = length_rule(option);
     if rule.allows(data.len()) {

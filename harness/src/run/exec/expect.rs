@@ -198,13 +198,19 @@ impl Exec<'_> {
         let mut last_frame = None;
         let mut stop_reason = String::new();
         let mut read = 0usize;
+        // The latest match, given to the connection when the step ends.
+        let mut newest: Option<Arc<Received>> = None;
         while matched < max {
             let deadline = last_progress + within + self.slack;
-            let (event, frame) = self.receive(&e.conn, deadline).await?;
+            let (event, frame) = match self.receive_read(&e.conn)? {
+                Some(read) => read,
+                None => self.receive(&e.conn, deadline).await?,
+            };
             match event {
                 Incoming::Message(msg) => {
                     read += 1;
                     if read > self.message_limit {
+                        self.keep_matched(&e.conn, newest);
                         return self.judge(
                             req,
                             e.level,
@@ -228,7 +234,7 @@ impl Exec<'_> {
                         None => {
                             matched += 1;
                             last_frame = frame;
-                            self.conn(&e.conn)?.last_matched = Some(Arc::clone(&msg));
+                            newest = Some(msg);
                             let now = self.arrived;
                             if let Some(min_wait) = not_before {
                                 let waited = now - last_progress;
@@ -254,7 +260,10 @@ impl Exec<'_> {
                             stop_reason = why;
                             break;
                         }
-                        Some(why) => return self.judge(req, e.level, why, frame),
+                        Some(why) => {
+                            self.keep_matched(&e.conn, newest);
+                            return self.judge(req, e.level, why, frame);
+                        }
                     }
                 }
                 Incoming::Timeout => {
@@ -266,9 +275,13 @@ impl Exec<'_> {
                     stop_reason = format!("connection closed ({kind:?})");
                     break;
                 }
-                Incoming::Garbage(_) => return Err(Stop::Failed),
+                Incoming::Garbage(_) => {
+                    self.keep_matched(&e.conn, newest);
+                    return Err(Stop::Failed);
+                }
             }
         }
+        self.keep_matched(&e.conn, newest);
         if matched < min {
             let what = if e.count.is_some() {
                 format!(
@@ -283,6 +296,14 @@ impl Exec<'_> {
         }
         self.pass(req, format!("{matched} matching message(s)"), last_frame);
         Ok(())
+    }
+
+    /// What a later `check` on `conn` judges: the last message an `expect`
+    /// matched (`None` keeps the `None` the step started with).
+    fn keep_matched(&mut self, conn: &str, newest: Option<Arc<Received>>) {
+        if let (Some(msg), Ok(c)) = (newest, self.conn(conn)) {
+            c.last_matched = Some(msg);
+        }
     }
 
     pub(super) fn check(&mut self, e: &Expect) -> Result<(), Stop> {
