@@ -41,7 +41,7 @@ pub struct HarnessConn {
     /// The scenario's name for it, as transcript lines carry it.
     pub name: Arc<str>,
     stream: Option<BoxedIo>,
-    /// Allocated at the first read.
+    /// Allocated at the first read; holds the bytes of the last read.
     read_buf: Vec<u8>,
     /// When the bytes of the events taken next were read.
     pub read_at: Instant,
@@ -228,8 +228,8 @@ impl HarnessConn {
             self.unframed.start += used;
             if let Some(event) = event {
                 return Some(match event {
-                    Ok(frame) => match Received::decode(frame.payload) {
-                        Ok(msg) => Incoming::Message(Arc::new(msg)),
+                    Ok(frame) => match Received::decode_shared(frame.payload) {
+                        Ok(msg) => Incoming::Message(msg),
                         Err(e) => Incoming::Garbage(format!(
                             "frame at stream offset {}: {e}",
                             frame.offset
@@ -381,11 +381,12 @@ impl HarnessConn {
             let Some(stream) = self.stream.as_mut() else {
                 return (Incoming::Closed(Closed::Fin), None);
             };
-            if self.read_buf.is_empty() {
-                self.read_buf = vec![0; READ_SIZE];
-            }
+            // Every byte of the last read is framed by now; the buffer is
+            // reused, and read into without being zeroed first.
+            self.read_buf.clear();
+            self.read_buf.reserve(READ_SIZE);
             let buf = &mut self.read_buf;
-            let read = crate::net::deadline::by(deadline, stream.read(buf)).await;
+            let read = crate::net::deadline::by(deadline, stream.read_buf(buf)).await;
             self.read_at = Instant::now();
             let n = match read {
                 None => return (Incoming::Timeout, None),

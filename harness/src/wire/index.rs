@@ -21,6 +21,7 @@ use bytes::Bytes;
 use smallvec::SmallVec;
 use std::borrow::Cow;
 use std::net::Ipv4Addr;
+use std::sync::Arc;
 
 /// One instance of an option: its value is the message's `at..at + len`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -119,19 +120,34 @@ impl Received {
     /// Decodes one message (without its TCP length prefix); option values
     /// stay in `bytes`.
     pub fn decode(bytes: Bytes) -> Result<Received, DecodeError> {
-        if bytes.len() < OPTIONS_OFFSET {
+        let mut received = Received::empty(bytes);
+        received.index_octets()?;
+        Ok(received)
+    }
+
+    /// [`decode`](Self::decode) straight into shared memory, for a message
+    /// that is handed around: it is indexed where it will stay, not moved
+    /// there afterwards.
+    pub fn decode_shared(bytes: Bytes) -> Result<Arc<Received>, DecodeError> {
+        let mut shared = Arc::new(Received::empty(bytes));
+        // A new Arc is not shared yet, so this never copies.
+        Arc::make_mut(&mut shared).index_octets()?;
+        Ok(shared)
+    }
+
+    fn index_octets(&mut self) -> Result<(), DecodeError> {
+        if self.bytes.len() < OPTIONS_OFFSET {
             return Err(DecodeError::TooShort {
-                len: bytes.len(),
+                len: self.bytes.len(),
                 needed: OPTIONS_OFFSET,
             });
         }
-        let mut received = Received::empty(bytes);
         let Received {
             bytes,
             index,
             has_end,
             ..
-        } = &mut received;
+        } = self;
         let area = bytes.get(OPTIONS_OFFSET..).unwrap_or_default();
         let consumed = walk_options(area, OPTIONS_OFFSET, |walked| match walked {
             Walked::Pad => {}
@@ -140,9 +156,9 @@ impl Received {
                 index.add(code, OPTIONS_OFFSET + start, end - start)
             }
         })?;
-        received.trailing = OPTIONS_OFFSET + consumed;
-        received.finish();
-        Ok(received)
+        self.trailing = OPTIONS_OFFSET + consumed;
+        self.finish();
+        Ok(())
     }
 
     fn empty(bytes: Bytes) -> Received {
