@@ -26,7 +26,6 @@ use crate::wire::describe::Brief;
 use crate::wire::{MessageType, Received};
 use serde::Serialize;
 use std::net::{Ipv4Addr, SocketAddrV4};
-use std::sync::Arc;
 use std::time::Duration;
 use tokio::time::Instant;
 
@@ -213,10 +212,11 @@ impl<'a> Exec<'a> {
 
     fn log_text(&mut self, conn: &str, dir: &'static str, text: Text) -> usize {
         let at = Instant::now();
-        self.log_at(at, Arc::from(conn), dir, text)
+        self.log_at(at, conn, dir, text)
     }
 
-    fn log_at(&mut self, at: Instant, conn: Arc<str>, dir: &'static str, text: Text) -> usize {
+    fn log_at(&mut self, at: Instant, conn: &str, dir: &'static str, text: Text) -> usize {
+        let conn = self.transcript.conn_id(conn);
         self.transcript.push(Line {
             at_ms: ms_since(self.start, at),
             conn,
@@ -320,9 +320,10 @@ impl<'a> Exec<'a> {
             Incoming::Message(msg) => {
                 let view: &Received = msg;
                 let role = self.scenario.role;
+                let line_conn = self.transcript.conn_id(&c.name);
                 let frame = self.transcript.push(Line {
                     at_ms: ms_since(self.start, self.arrived),
-                    conn: Arc::clone(&c.name),
+                    conn: line_conn,
                     dir: Direction("recv"),
                     text: Text::Message(Brief::of(view)),
                 });

@@ -19,24 +19,28 @@ pub enum Text {
     Message(Brief),
 }
 
+/// A connection's name as lines carry it: its place in the transcript's
+/// list of names (a line per message stays a copy, with no count to keep).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ConnId(u32);
+
 #[derive(Debug)]
 pub struct Line {
     pub at_ms: u64,
-    /// Shared with the connection: one count, not one copy, per line.
-    pub conn: std::sync::Arc<str>,
+    pub conn: ConnId,
     pub dir: Direction,
     pub text: Text,
 }
 
 impl Line {
-    fn entry(self) -> Entry {
+    fn entry(self, names: &[String]) -> Entry {
         let text = match self.text {
             Text::Plain(text) => text,
             Text::Message(brief) => brief.to_string(),
         };
         Entry {
             at_ms: self.at_ms,
-            conn: self.conn.to_string(),
+            conn: names.get(self.conn.0 as usize).cloned().unwrap_or_default(),
             dir: self.dir,
             text,
         }
@@ -51,6 +55,10 @@ pub struct Transcript {
     head_limit: usize,
     tail_limit: usize,
     next: usize,
+    /// Connection names, in the order lines first named them.
+    names: Vec<String>,
+    ids: rustc_hash::FxHashMap<String, ConnId>,
+    last_conn: Option<ConnId>,
 }
 
 impl Transcript {
@@ -63,7 +71,37 @@ impl Transcript {
             head_limit: limit / 2,
             tail_limit: limit - limit / 2,
             next: 0,
+            names: Vec::new(),
+            ids: Default::default(),
+            last_conn: None,
         }
+    }
+
+    /// The id lines carry for connection `name`.
+    pub fn conn_id(&mut self, name: &str) -> ConnId {
+        // Lines in a row mostly name the same connection.
+        if let Some(last) = self.last_conn {
+            if self.names.get(last.0 as usize).is_some_and(|n| n == name) {
+                return last;
+            }
+        }
+        let id = match self.find_conn(name) {
+            Some(id) => id,
+            None => {
+                // Past u32::MAX names (never, in practice) the last id is shared.
+                let id = ConnId(u32::try_from(self.names.len()).unwrap_or(u32::MAX));
+                self.names.push(name.to_string());
+                self.ids.insert(name.to_string(), id);
+                id
+            }
+        };
+        self.last_conn = Some(id);
+        id
+    }
+
+    /// The id of connection `name`, if a line named it.
+    pub fn find_conn(&self, name: &str) -> Option<ConnId> {
+        self.ids.get(name).copied()
     }
 
     /// Appends an entry; returns its sequence number.
@@ -108,7 +146,8 @@ impl Transcript {
         let dropped = self.dropped();
         let head_len = self.head.len();
         let first_tail = self.tail.front().map_or(self.next, |(seq, _)| *seq);
-        let mut entries: Vec<Entry> = self.head.into_iter().map(Line::entry).collect();
+        let names = self.names;
+        let mut entries: Vec<Entry> = self.head.into_iter().map(|e| e.entry(&names)).collect();
         let gap = usize::from(dropped > 0);
         if dropped > 0 {
             let at_ms = self.tail.front().map_or(0, |(_, e)| e.at_ms);
@@ -119,7 +158,7 @@ impl Transcript {
                 text: format!("{dropped} transcript entries not kept (transcript limit)"),
             });
         }
-        entries.extend(self.tail.into_iter().map(|(_, e)| e.entry()));
+        entries.extend(self.tail.into_iter().map(|(_, e)| e.entry(&names)));
         let index = move |seq: usize| {
             if seq < head_len {
                 Some(seq)
@@ -140,7 +179,7 @@ mod tests {
     fn entry(n: usize) -> Line {
         Line {
             at_ms: n as u64,
-            conn: "a".into(),
+            conn: ConnId(0),
             dir: Direction("recv"),
             text: Text::Plain(format!("m{n}")),
         }
@@ -193,5 +232,20 @@ mod tests {
                 .map(|e| e.text.as_str()),
             Some("m98")
         );
+    }
+
+    #[test]
+    fn lines_name_their_connection_by_id_and_entries_by_name() {
+        let mut t = Transcript::new(10);
+        for name in ["a", "b", "a", "", "b"] {
+            let conn = t.conn_id(name);
+            t.push(Line { conn, ..entry(0) });
+        }
+        assert_eq!(t.find_conn("b"), Some(t.conn_id("b")));
+        assert_ne!(t.conn_id("a"), t.conn_id("b"));
+        assert_eq!(t.find_conn("c"), None);
+        let (entries, _) = t.finish();
+        let names: Vec<&str> = entries.iter().map(|e| e.conn.as_str()).collect();
+        assert_eq!(names, ["a", "b", "a", "", "b"]);
     }
 }

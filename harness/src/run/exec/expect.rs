@@ -323,9 +323,10 @@ impl Exec<'_> {
             );
             return Ok(());
         };
+        let conn = self.transcript.find_conn(&e.conn);
         let frame = self
             .transcript
-            .rposition(|t| *t.conn == *e.conn && t.dir == "recv");
+            .rposition(|t| Some(t.conn) == conn && t.dir == "recv");
         match self.mismatch(e, &msg)? {
             None => {
                 self.pass(e.requirement.as_deref(), "holds".into(), frame);
