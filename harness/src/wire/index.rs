@@ -13,8 +13,8 @@ use super::options::{
     code, u32_of, u8_of, DhcpOption, LengthRule, OptionError, RelayAgentInfo, Status, Vss,
 };
 use super::raw::{
-    array, walk_options, DecodeError, Header, OptionItem, RawMessage, Walked, FILE_OFFSET,
-    HEADER_LEN, OPTIONS_OFFSET, SNAME_OFFSET,
+    array, repeated_codes, walk_options, DecodeError, Header, OptionItem, RawMessage, Walked,
+    FILE_OFFSET, HEADER_LEN, OPTIONS_OFFSET, SNAME_OFFSET,
 };
 use super::types::{DataSource, DhcpState, MessageType};
 use bytes::Bytes;
@@ -285,11 +285,6 @@ impl Received {
         array(&self.bytes, HEADER_LEN)
     }
 
-    /// The message's octets.
-    pub fn bytes(&self) -> &Bytes {
-        &self.bytes
-    }
-
     /// Length of the message in octets.
     pub fn len(&self) -> usize {
         self.bytes.len()
@@ -312,13 +307,6 @@ impl Received {
     /// The message holds option items written verbatim, not options.
     pub fn has_raw_items(&self) -> bool {
         self.raw_items
-    }
-
-    /// The message as an owned item list (for a description of every option).
-    pub fn to_raw(&self) -> RawMessage {
-        RawMessage::decode_partial(self.bytes.clone())
-            .0
-            .unwrap_or_default()
     }
 
     fn value(&self, instance: Instance) -> &[u8] {
@@ -349,16 +337,7 @@ impl Received {
     /// Option codes that appear more than once in the options area, in the
     /// order of their first appearance.
     pub fn duplicate_codes(&self) -> Vec<u8> {
-        let mut seen = [0u8; 256];
-        let mut out = Vec::new();
-        for (code, _) in self.tlvs() {
-            let count = &mut seen[usize::from(code)];
-            *count = count.saturating_add(1);
-            if *count == 2 {
-                out.push(code);
-            }
-        }
-        out
+        repeated_codes(self.tlvs().map(|(code, _)| code))
     }
 
     /// The answer of a lookup that needs no joining and has no broken

@@ -406,17 +406,22 @@ impl RawMessage {
     /// Option codes that appear more than once in the main options area, in the
     /// order of their first appearance.
     pub fn duplicate_codes(&self) -> Vec<u8> {
-        let mut seen = [0u8; 256];
-        let mut out = Vec::new();
-        for (code, _) in self.tlvs() {
-            let count = &mut seen[usize::from(code)];
-            *count = count.saturating_add(1);
-            if *count == 2 {
-                out.push(code);
-            }
-        }
-        out
+        repeated_codes(self.tlvs().map(|(code, _)| code))
     }
+}
+
+/// The codes that come more than once, in the order of their first coming.
+pub(crate) fn repeated_codes(codes: impl Iterator<Item = u8>) -> Vec<u8> {
+    let mut seen = [0u8; 256];
+    let mut out = Vec::new();
+    for code in codes {
+        let count = &mut seen[usize::from(code)];
+        *count = count.saturating_add(1);
+        if *count == 2 {
+            out.push(code);
+        }
+    }
+    out
 }
 
 #[cfg(test)]
