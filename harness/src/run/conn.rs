@@ -38,8 +38,8 @@ pub enum Incoming {
 }
 
 pub struct HarnessConn {
-    /// The scenario's name for it, as transcript lines carry it.
-    pub name: Arc<str>,
+    /// The scenario's name for it.
+    pub name: String,
     stream: Option<BoxedIo>,
     /// Allocated at the first read; holds the bytes of the last read.
     read_buf: Vec<u8>,
@@ -115,7 +115,7 @@ impl HarnessConn {
         let opened_seq = order.fetch_add(1, Ordering::Relaxed);
         let now = Instant::now();
         HarnessConn {
-            name: Arc::from(name),
+            name: name.to_string(),
             stream: Some(stream),
             read_buf: Vec::new(),
             read_at: now,

@@ -489,22 +489,38 @@ impl Received {
 
 /// The typed accessors, on [`Received`] and (one lookup at a time) on
 /// [`RawMessage`]: each reads one option's value as its typed form, a
-/// fixed-length value straight from its octets (`fixed`), any other through
-/// [`DhcpOption`] (`typed`).
+/// fixed-length value straight from its octets by `parse`, any other through
+/// its [`DhcpOption`] variant.
 macro_rules! typed_accessors {
-    ($($name:ident: $code:ident => $ty:ty = $read:ident $how:expr;)*) => {
+    (
+        fixed { $($fname:ident: $fcode:ident => $fty:ty = $parse:expr;)* }
+        typed { $($tname:ident: $tcode:ident => $variant:ident($tty:ty);)* }
+    ) => {
         impl Received {
             $(
-                pub fn $name(&self) -> Result<Option<$ty>, OptionError> {
-                    self.$read(code::$code, $how)
+                pub fn $fname(&self) -> Result<Option<$fty>, OptionError> {
+                    self.fixed(code::$fcode, $parse)
+                }
+            )*
+            $(
+                pub fn $tname(&self) -> Result<Option<$tty>, OptionError> {
+                    self.typed(code::$tcode, |o| match o {
+                        DhcpOption::$variant(v) => Some(v),
+                        _ => None,
+                    })
                 }
             )*
         }
 
         impl RawMessage {
             $(
-                pub fn $name(&self) -> Result<Option<$ty>, OptionError> {
-                    self.indexed(|m| m.$name())
+                pub fn $fname(&self) -> Result<Option<$fty>, OptionError> {
+                    self.indexed(|m| m.$fname())
+                }
+            )*
+            $(
+                pub fn $tname(&self) -> Result<Option<$tty>, OptionError> {
+                    self.indexed(|m| m.$tname())
                 }
             )*
         }
@@ -512,39 +528,25 @@ macro_rules! typed_accessors {
 }
 
 typed_accessors! {
-    lease_time: LEASE_TIME => u32 = fixed u32_of;
-    client_last_transaction_time: CLIENT_LAST_TRANSACTION_TIME => u32 = fixed u32_of;
-    base_time: BASE_TIME => u32 = fixed u32_of;
-    start_time_of_state: START_TIME_OF_STATE => u32 = fixed u32_of;
-    query_start_time: QUERY_START_TIME => u32 = fixed u32_of;
-    query_end_time: QUERY_END_TIME => u32 = fixed u32_of;
-    server_id: SERVER_ID => Ipv4Addr = fixed |c, d| u32_of(c, d).map(Ipv4Addr::from);
-    dhcp_state: DHCP_STATE => DhcpState = fixed |c, d| u8_of(c, d).map(DhcpState::from_u8);
-    data_source: DATA_SOURCE => DataSource = fixed |c, d| u8_of(c, d).map(DataSource);
-    status: STATUS_CODE => Status = typed |o| match o {
-        DhcpOption::Status(v) => Some(v),
-        _ => None,
-    };
-    client_id: CLIENT_ID => Bytes = typed |o| match o {
-        DhcpOption::ClientId(v) => Some(v),
-        _ => None,
-    };
-    parameter_request_list: PARAMETER_REQUEST_LIST => Vec<u8> = typed |o| match o {
-        DhcpOption::ParameterRequestList(v) => Some(v),
-        _ => None,
-    };
-    relay_agent_info: RELAY_AGENT_INFO => RelayAgentInfo = typed |o| match o {
-        DhcpOption::RelayAgentInfo(v) => Some(v),
-        _ => None,
-    };
-    associated_ip: ASSOCIATED_IP => Vec<Ipv4Addr> = typed |o| match o {
-        DhcpOption::AssociatedIp(v) => Some(v),
-        _ => None,
-    };
-    vss: VSS => Vss = typed |o| match o {
-        DhcpOption::Vss(v) => Some(v),
-        _ => None,
-    };
+    fixed {
+        lease_time: LEASE_TIME => u32 = u32_of;
+        client_last_transaction_time: CLIENT_LAST_TRANSACTION_TIME => u32 = u32_of;
+        base_time: BASE_TIME => u32 = u32_of;
+        start_time_of_state: START_TIME_OF_STATE => u32 = u32_of;
+        query_start_time: QUERY_START_TIME => u32 = u32_of;
+        query_end_time: QUERY_END_TIME => u32 = u32_of;
+        server_id: SERVER_ID => Ipv4Addr = |c, d| u32_of(c, d).map(Ipv4Addr::from);
+        dhcp_state: DHCP_STATE => DhcpState = |c, d| u8_of(c, d).map(DhcpState::from_u8);
+        data_source: DATA_SOURCE => DataSource = |c, d| u8_of(c, d).map(DataSource);
+    }
+    typed {
+        status: STATUS_CODE => Status(Status);
+        client_id: CLIENT_ID => ClientId(Bytes);
+        parameter_request_list: PARAMETER_REQUEST_LIST => ParameterRequestList(Vec<u8>);
+        relay_agent_info: RELAY_AGENT_INFO => RelayAgentInfo(RelayAgentInfo);
+        associated_ip: ASSOCIATED_IP => AssociatedIp(Vec<Ipv4Addr>);
+        vss: VSS => Vss(Vss);
+    }
 }
 
 impl Received {
