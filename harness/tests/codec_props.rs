@@ -3,7 +3,7 @@
 
 use alq_harness::wire::framing::{encode_frame, encode_frame_with_prefix};
 use alq_harness::wire::{FrameDecoder, Header, OptionItem, RawMessage};
-use bytes::Bytes;
+use bytes::{Bytes, BytesMut};
 use proptest::prelude::*;
 use std::net::Ipv4Addr;
 
@@ -148,8 +148,24 @@ proptest! {
             prop_assert!(split.buffered() <= 65_537);
         }
         prop_assert_eq!(&got, &expected);
-        prop_assert_eq!(split.finish(), expected_end);
+        prop_assert_eq!(split.finish(), expected_end.clone());
         prop_assert_eq!(split.stream_offset(), stream.len() as u64);
+
+        // Taking events out of read buffers (whole frames split off without
+        // copying) gives the same events, whatever the reads held.
+        let mut shared = FrameDecoder::new();
+        let mut taken = Vec::new();
+        let mut read = BytesMut::new();
+        for pair in points.windows(2) {
+            read.extend_from_slice(&stream[pair[0]..pair[1]]);
+            while let Some(event) = shared.next_from(&mut read) {
+                taken.push(event);
+            }
+            prop_assert!(read.is_empty());
+        }
+        prop_assert_eq!(&taken, &expected);
+        prop_assert_eq!(shared.finish(), expected_end);
+        prop_assert_eq!(shared.stream_offset(), stream.len() as u64);
         let frames = expected.iter().filter(|e| e.is_ok()).count();
         prop_assert_eq!(frames, lens.iter().filter(|l| **l >= 240).count());
     }

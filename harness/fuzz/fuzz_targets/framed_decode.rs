@@ -3,15 +3,19 @@
 //! decoder, then decodes every frame, reads every option through the typed
 //! layer and runs every check the harness applies to a received message.
 //! Any panic is a bug; so is a decoded message that does not re-encode to the
-//! bytes it came from.
+//! bytes it came from, framing out of read buffers (frames split off without
+//! copying) that differs from framing copied slices, or a message decoded into
+//! an earlier one's allocation that reads differently from a fresh one.
 
 use alq_harness::run::message_checks::{self, Evaluated, RequestorConn, ServerConn};
 use alq_harness::run::wire_checks;
 use alq_harness::scenario::model::Role;
 use alq_harness::wire::describe::Describe;
 use alq_harness::wire::{FrameDecoder, RawMessage, Received};
+use bytes::BytesMut;
 use libfuzzer_sys::fuzz_target;
 use std::collections::HashSet;
+use std::rc::Rc;
 
 fuzz_target!(|data: &[u8]| {
     let Some((&split, stream)) = data.split_first() else {
@@ -19,10 +23,34 @@ fuzz_target!(|data: &[u8]| {
     };
     let chunk = usize::from(split).max(1);
     let mut decoder = FrameDecoder::new();
+    let mut from_reads = FrameDecoder::new();
+    let mut read = BytesMut::new();
+    let mut spare: Option<Rc<Received>> = None;
     for piece in stream.chunks(chunk) {
-        for frame in decoder.decode(piece).flatten() {
+        let events: Vec<_> = decoder.decode(piece).collect();
+        read.extend_from_slice(piece);
+        let mut taken = Vec::new();
+        while let Some(event) = from_reads.next_from(&mut read) {
+            taken.push(event);
+        }
+        assert_eq!(events, taken);
+        assert!(read.is_empty());
+        for frame in events.into_iter().flatten() {
             let payload = frame.payload.clone();
             let received = Received::decode(payload.clone());
+            let reused = Received::decode_shared(payload.clone(), spare.take());
+            assert_eq!(reused.is_ok(), received.is_ok());
+            if let (Ok(reused), Ok(fresh)) = (&reused, &received) {
+                for code in 0..=255u8 {
+                    assert_eq!(reused.option_data(code), fresh.option_data(code));
+                    assert_eq!(reused.contains_code(code), fresh.contains_code(code));
+                }
+                assert_eq!(reused.message_type(), fresh.message_type());
+                assert_eq!(reused.has_end(), fresh.has_end());
+                assert_eq!(reused.trailing(), fresh.trailing());
+                assert_eq!(reused.duplicate_codes(), fresh.duplicate_codes());
+            }
+            spare = reused.ok();
             let raw = RawMessage::decode_bytes(frame.payload);
             assert_eq!(received.is_ok(), raw.is_ok());
             if let (Ok(msg), Ok(received)) = (raw, received) {
@@ -62,5 +90,5 @@ fuzz_target!(|data: &[u8]| {
         }
         assert!(decoder.buffered() <= 65_537);
     }
-    let _ = decoder.finish();
+    assert_eq!(decoder.finish(), from_reads.finish());
 });

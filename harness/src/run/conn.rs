@@ -2,12 +2,14 @@
 //! (FIN or RST), and a record of everything received.
 
 use super::reported::{Reported, ReportedAs};
+use super::transcript::ConnId;
 use crate::capture::pcap::{TapEvent, TapRecord};
 use crate::net::transport::BoxedIo;
 use crate::wire::{FrameDecoder, Indexed, MessageType, Received, StatusCode};
+use bytes::BytesMut;
 use std::collections::{HashSet, VecDeque};
 use std::io;
-use std::ops::Range;
+use std::rc::Rc;
 use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::sync::Arc;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
@@ -30,7 +32,7 @@ pub enum Closed {
 /// What reading a connection produced.
 #[derive(Debug)]
 pub enum Incoming {
-    Message(Arc<Received>),
+    Message(Rc<Received>),
     /// Bytes that are not a DHCP message, or a broken length prefix.
     Garbage(String),
     Closed(Closed),
@@ -40,15 +42,16 @@ pub enum Incoming {
 pub struct HarnessConn {
     /// The scenario's name for it.
     pub name: String,
+    /// The id transcript lines carry for it, once one named it.
+    pub line_id: Option<ConnId>,
     stream: Option<BoxedIo>,
-    /// Allocated at the first read; holds the bytes of the last read.
-    read_buf: Vec<u8>,
+    /// The bytes read and not framed yet: messages are framed and decoded
+    /// one at a time as they are taken, each just before it is judged. A
+    /// message that arrived whole in one read keeps sharing its octets.
+    read_buf: BytesMut,
     /// When the bytes of the events taken next were read.
     pub read_at: Instant,
     decoder: FrameDecoder,
-    /// The part of `read_buf` not framed yet: messages are framed and decoded
-    /// one at a time as they are taken, each just before it is judged.
-    unframed: Range<usize>,
     /// Events put back with `unread` (with the transcript entry already
     /// written for them), and events framed before the read buffer went.
     pending: VecDeque<(Incoming, Option<usize>)>,
@@ -56,7 +59,10 @@ pub struct HarnessConn {
     pub paused: bool,
     pub write_closed: bool,
     /// The latest message received.
-    pub last_received: Option<Arc<Received>>,
+    pub last_received: Option<Rc<Received>>,
+    /// The message received before it, whose allocation the next message
+    /// decodes into once no step holds it.
+    spare: Option<Rc<Received>>,
     /// Status codes of every message received.
     pub statuses: HashSet<StatusCode>,
     /// xids of the bulk queries received (harness as server), in order, at
@@ -64,7 +70,7 @@ pub struct HarnessConn {
     pub bulk_query_xids: Vec<u32>,
     /// The last message an `expect` matched; `None` when the last `expect`
     /// matched nothing.
-    pub last_matched: Option<Arc<Received>>,
+    pub last_matched: Option<Rc<Received>>,
     /// An `expect` ran on this connection.
     pub any_expect: bool,
     pub opened_at: Instant,
@@ -116,16 +122,17 @@ impl HarnessConn {
         let now = Instant::now();
         HarnessConn {
             name: name.to_string(),
+            line_id: None,
             stream: Some(stream),
-            read_buf: Vec::new(),
+            read_buf: BytesMut::new(),
             read_at: now,
             decoder: FrameDecoder::new(),
-            unframed: 0..0,
             pending: VecDeque::new(),
             closed: None,
             paused: false,
             write_closed: false,
             last_received: None,
+            spare: None,
             statuses: HashSet::new(),
             bulk_query_xids: Vec::new(),
             last_matched: None,
@@ -217,32 +224,20 @@ impl HarnessConn {
     /// (a scenario may open thousands).
     pub fn release_read_buffer(&mut self) {
         self.frame_rest();
-        self.read_buf = Vec::new();
+        self.read_buf = BytesMut::new();
     }
 
     /// The next event in the bytes read and not framed yet.
     fn frame_next(&mut self) -> Option<Incoming> {
-        while !self.unframed.is_empty() {
-            let input = self.read_buf.get(self.unframed.clone()).unwrap_or_default();
-            let (used, event) = self.decoder.step(input);
-            self.unframed.start += used;
-            if let Some(event) = event {
-                return Some(match event {
-                    Ok(frame) => match Received::decode_shared(frame.payload) {
-                        Ok(msg) => Incoming::Message(msg),
-                        Err(e) => Incoming::Garbage(format!(
-                            "frame at stream offset {}: {e}",
-                            frame.offset
-                        )),
-                    },
-                    Err(e) => Incoming::Garbage(e.to_string()),
-                });
-            }
-            if used == 0 {
-                self.unframed = 0..0;
-            }
-        }
-        None
+        Some(match self.decoder.next_from(&mut self.read_buf)? {
+            Ok(frame) => match Received::decode_shared(frame.payload, self.spare.take()) {
+                Ok(msg) => Incoming::Message(msg),
+                Err(e) => {
+                    Incoming::Garbage(format!("frame at stream offset {}: {e}", frame.offset))
+                }
+            },
+            Err(e) => Incoming::Garbage(e.to_string()),
+        })
     }
 
     /// Frames every event left in the bytes read, for a read buffer that is
@@ -251,7 +246,6 @@ impl HarnessConn {
         while let Some(event) = self.frame_next() {
             self.pending.push_back((event, None));
         }
-        self.unframed = 0..0;
     }
 
     fn peer_closed(&mut self, kind: Closed) {
@@ -264,7 +258,7 @@ impl HarnessConn {
     }
 
     /// Keeps what later steps ask about a received message, not the message.
-    fn remember(&mut self, received: &Arc<Received>) {
+    fn remember(&mut self, received: &Rc<Received>) {
         let msg: Indexed<'_> = received;
         if let Ok(Some(status)) = msg.status() {
             self.statuses.insert(status.code);
@@ -277,7 +271,7 @@ impl HarnessConn {
         {
             self.bulk_query_xids.push(xid);
         }
-        self.last_received = Some(Arc::clone(received));
+        self.spare = self.last_received.replace(Rc::clone(received));
     }
 
     /// Records a binding reply; true when its (xid, ciaddr) came before.
@@ -382,7 +376,8 @@ impl HarnessConn {
                 return (Incoming::Closed(Closed::Fin), None);
             };
             // Every byte of the last read is framed by now; the buffer is
-            // reused, and read into without being zeroed first.
+            // reused once no message shares it, and read into without being
+            // zeroed first.
             self.read_buf.clear();
             self.read_buf.reserve(READ_SIZE);
             let buf = &mut self.read_buf;
@@ -402,12 +397,12 @@ impl HarnessConn {
                 }
             };
             if self.opaque {
+                self.read_buf.clear();
                 continue;
             }
             let buf = std::mem::take(&mut self.read_buf);
             self.record_theirs(buf.get(..n).unwrap_or_default());
             self.read_buf = buf;
-            self.unframed = 0..n;
         }
     }
 }

@@ -103,6 +103,8 @@ pub struct Exec<'a> {
     durations: expr::Durations,
     /// When the bytes of the event `receive` returned last were read.
     arrived: Instant,
+    /// A read time and its milliseconds since the start.
+    arrived_ms: (Instant, u64),
     slack: Duration,
     expect_timeout: Duration,
     next_xid: u32,
@@ -146,6 +148,7 @@ impl<'a> Exec<'a> {
             step_start: now,
             durations,
             arrived: now,
+            arrived_ms: (now, 0),
             slack: expr::duration(&profile.slack, &durations).map_err(|e| e.to_string())?,
             expect_timeout: expr::duration(&profile.expect_timeout, &durations)
                 .map_err(|e| e.to_string())?,
@@ -293,65 +296,58 @@ impl<'a> Exec<'a> {
             return Ok(read);
         }
         let event = self.conn(conn)?.next(deadline).await;
-        self.take(conn, event)
+        self.take(conn, |_| Some(event))
+            .map(|taken| taken.unwrap_or((Incoming::Timeout, None)))
     }
 
     /// [`receive`](Self::receive) of an event already read, without waiting.
     fn receive_read(&mut self, conn: &str) -> Result<Option<(Incoming, Option<usize>)>, Stop> {
-        match self.conn(conn)?.next_read() {
-            Some(event) => self.take(conn, event).map(Some),
-            None => Ok(None),
-        }
+        self.take(conn, HarnessConn::next_read)
     }
 
-    /// Logs and judges an event just taken from `conn`, unless it was taken
-    /// before and put back (`seen`).
+    /// Takes an event from `conn` with `next` and logs and judges it, unless
+    /// it was taken before and put back (it then has its transcript entry).
     fn take(
         &mut self,
         conn: &str,
-        (event, seen): (Incoming, Option<usize>),
-    ) -> Result<(Incoming, Option<usize>), Stop> {
+        next: impl FnOnce(&mut HarnessConn) -> Option<(Incoming, Option<usize>)>,
+    ) -> Result<Option<(Incoming, Option<usize>)>, Stop> {
         let c = self.conns.get_mut(conn).ok_or_else(|| not_open(conn))?;
+        let Some((event, seen)) = next(c) else {
+            return Ok(None);
+        };
         self.arrived = c.read_at;
         if seen.is_some() {
-            return Ok((event, seen));
+            return Ok(Some((event, seen)));
         }
         let frame = match &event {
             Incoming::Message(msg) => {
-                let view: &Received = msg;
-                let role = self.scenario.role;
-                let line_conn = self.transcript.conn_id(&c.name);
-                let frame = self.transcript.push(Line {
-                    at_ms: ms_since(self.start, self.arrived),
-                    conn: line_conn,
-                    dir: Direction("recv"),
-                    text: Text::Message(Brief::of(view)),
-                });
-                let mut broken = wire_checks::check(view, role);
-                let repeated = c.note_binding(view);
-                broken.extend(match role {
-                    Role::Requestor => {
-                        let context = message_checks::ServerConn {
-                            active: c.active_query_sent,
-                            sent_xids: &c.sent_xids,
-                            requested: &c.requested,
-                            repeated,
-                        };
-                        message_checks::server_message(view, &context, &mut self.checked)
+                let line_conn = match c.line_id {
+                    Some(id) => id,
+                    None => *c.line_id.insert(self.transcript.conn_id(&c.name)),
+                };
+                // Messages read together share a time, worked out once.
+                let at_ms = match self.arrived_ms {
+                    (at, ms) if at == self.arrived => ms,
+                    _ => {
+                        let ms = ms_since(self.start, self.arrived);
+                        self.arrived_ms = (self.arrived, ms);
+                        ms
                     }
-                    Role::Server => {
-                        let context = message_checks::RequestorConn {
-                            xids: &c.request_xids,
-                            after_active: c.active_query_received,
-                        };
-                        message_checks::requestor_message(view, &context, &mut self.checked)
-                    }
-                });
-                if role == Role::Server {
-                    c.active_query_received |=
-                        view.message_type() == Ok(MessageType::ActiveLeaseQuery);
-                    c.request_xids.insert(view.xid());
-                }
+                };
+                let (frame, broken) = judge_message(
+                    msg,
+                    c,
+                    self.scenario.role,
+                    &mut self.transcript,
+                    &mut self.checked,
+                    Line {
+                        at_ms,
+                        conn: line_conn,
+                        dir: Direction("recv"),
+                        text: Text::Message(Brief::of(msg)),
+                    },
+                );
                 let mut failed = false;
                 for (req, verdict, message) in broken {
                     let level = (verdict == Verdict::Warn).then_some(LevelOverride::Should);
@@ -377,7 +373,7 @@ impl<'a> Exec<'a> {
             }
             Incoming::Timeout => None,
         };
-        Ok((event, frame))
+        Ok(Some((event, frame)))
     }
 
     pub async fn run(mut self) -> Ran {
@@ -637,6 +633,44 @@ fn not_open(name: &str) -> Stop {
 }
 
 /// Milliseconds from `start` to `at`, as transcript lines carry them.
+/// Writes a received message's transcript `line` and applies the per-message
+/// checks of `role`'s peer; returns the line's number and the broken checks.
+fn judge_message(
+    msg: &Received,
+    c: &mut HarnessConn,
+    role: Role,
+    transcript: &mut Transcript,
+    checked: &mut message_checks::Evaluated,
+    line: Line,
+) -> (usize, Vec<(&'static str, Verdict, String)>) {
+    let frame = transcript.push(line);
+    let mut broken = wire_checks::check(msg, role);
+    let repeated = c.note_binding(msg);
+    broken.extend(match role {
+        Role::Requestor => {
+            let context = message_checks::ServerConn {
+                active: c.active_query_sent,
+                sent_xids: &c.sent_xids,
+                requested: &c.requested,
+                repeated,
+            };
+            message_checks::server_message(msg, &context, checked)
+        }
+        Role::Server => {
+            let context = message_checks::RequestorConn {
+                xids: &c.request_xids,
+                after_active: c.active_query_received,
+            };
+            message_checks::requestor_message(msg, &context, checked)
+        }
+    });
+    if role == Role::Server {
+        c.active_query_received |= msg.message_type() == Ok(MessageType::ActiveLeaseQuery);
+        c.request_xids.insert(msg.xid());
+    }
+    (frame, broken)
+}
+
 fn ms_since(start: Instant, at: Instant) -> u64 {
     u64::try_from(at.saturating_duration_since(start).as_millis()).unwrap_or(u64::MAX)
 }

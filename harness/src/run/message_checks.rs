@@ -8,16 +8,71 @@ use crate::wire::options::code;
 use crate::wire::{DhcpState, Indexed, MessageType, StatusCode};
 use std::collections::HashSet;
 
-/// Requirements judged on every server message, and on every requestor message.
-pub const ON_SERVER_MESSAGES: &[&str] = &[
+/// Every requirement the per-message checks judge: those on server messages,
+/// then those on requestor messages. A requirement's place here is its bit in
+/// the masks that record what was evaluated.
+const PER_MESSAGE: [&str; 26] = [
     "ALQ-S-20", "BLQ-S-03", "ALQ-S-21", "BLQ-S-04", "BLQ-S-07", "BLQ-S-08", "LQ-S-03", "LQ-S-07",
     "BLQ-S-37", "ALQ-S-42", "ALQ-S-45", "ALQ-S-43", "BLQ-S-15", "BLQ-S-19", "BLQ-S-13", "BLQ-S-10",
-    "LQ-S-04",
-];
-pub const ON_REQUESTOR_MESSAGES: &[&str] = &[
+    "LQ-S-04", //
     "ALQ-R-17", "ALQ-R-18", "BLQ-R-06", "BLQ-R-07", "BLQ-R-12", "ALQ-R-09", "ALQ-R-04", "ALQ-R-05",
     "ALQ-R-03",
 ];
+
+/// Requirements judged on every server message, and on every requestor message.
+pub const ON_SERVER_MESSAGES: &[&str] = PER_MESSAGE.split_at(17).0;
+pub const ON_REQUESTOR_MESSAGES: &[&str] = PER_MESSAGE.split_at(17).1;
+
+/// A requirement of [`PER_MESSAGE`], by its place there.
+#[derive(Debug, Clone, Copy)]
+struct Req(u8);
+
+impl Req {
+    /// `id`'s place in [`PER_MESSAGE`]; used in `const` blocks, so an id
+    /// missing from the table fails the build.
+    const fn of(id: &str) -> Req {
+        let mut i = 0;
+        while i < PER_MESSAGE.len() {
+            if same(PER_MESSAGE[i].as_bytes(), id.as_bytes()) {
+                return Req(i as u8);
+            }
+            i += 1;
+        }
+        panic!("requirement missing from PER_MESSAGE")
+    }
+
+    fn id(self) -> &'static str {
+        PER_MESSAGE
+            .get(usize::from(self.0))
+            .copied()
+            .unwrap_or_default()
+    }
+
+    fn bit(self) -> u32 {
+        1 << self.0
+    }
+}
+
+const fn same(a: &[u8], b: &[u8]) -> bool {
+    if a.len() != b.len() {
+        return false;
+    }
+    let mut i = 0;
+    while i < a.len() {
+        if a[i] != b[i] {
+            return false;
+        }
+        i += 1;
+    }
+    true
+}
+
+/// [`Req::of`] at compile time.
+macro_rules! req {
+    ($id:literal) => {
+        const { Req::of($id) }
+    };
+}
 
 /// A value of an option that must be relative but looks like seconds since 1970.
 const LOOKS_ABSOLUTE: u32 = 1_000_000_000;
@@ -27,66 +82,47 @@ type Broken = Vec<(&'static str, Verdict, String)>;
 /// The requirements one message's checks evaluated, and the broken ones.
 #[derive(Default)]
 struct Judged {
-    evaluated: smallvec::SmallVec<[&'static str; 24]>,
+    evaluated: u32,
     broken: Broken,
 }
 
 impl Judged {
-    fn judge(
-        &mut self,
-        req: &'static str,
-        broken: bool,
-        verdict: Verdict,
-        text: &dyn Fn() -> String,
-    ) {
-        self.evaluated.push(req);
+    fn judge(&mut self, req: Req, broken: bool, verdict: Verdict, text: &dyn Fn() -> String) {
+        self.evaluated |= req.bit();
         if broken {
-            self.broken.push((req, verdict, text()));
+            self.broken.push((req.id(), verdict, text()));
         }
     }
 
     fn finish(&mut self, evaluated: &mut Evaluated) -> Broken {
-        evaluated.insert_all(&self.evaluated);
+        evaluated.mask |= self.evaluated;
         std::mem::take(&mut self.broken)
     }
 }
 
-/// The requirements judged on messages. Every message marks the same few,
-/// so they are keyed by the address of their static text, not by comparing it.
+/// The requirements judged on messages so far.
 #[derive(Debug, Default)]
 pub struct Evaluated {
-    seen: rustc_hash::FxHashMap<usize, &'static str>,
-    /// What the last message evaluated: most messages of a stream evaluate
-    /// the same requirements in the same order.
-    last: Vec<&'static str>,
+    mask: u32,
 }
 
 impl Evaluated {
-    fn insert(&mut self, req: &'static str) {
-        self.seen.entry(req.as_ptr() as usize).or_insert(req);
+    /// How many requirements were judged.
+    pub fn len(&self) -> usize {
+        self.mask.count_ones() as usize
     }
 
-    fn insert_all(&mut self, reqs: &[&'static str]) {
-        let same = self.last.len() == reqs.len()
-            && self
-                .last
-                .iter()
-                .zip(reqs)
-                .all(|(a, b)| std::ptr::eq(*a, *b));
-        if !same {
-            for req in reqs {
-                self.insert(req);
-            }
-            self.last.clear();
-            self.last.extend_from_slice(reqs);
-        }
+    pub fn is_empty(&self) -> bool {
+        self.mask == 0
     }
 
     /// Each requirement once, in order.
     pub fn into_sorted(self) -> Vec<&'static str> {
-        let mut out: Vec<&'static str> = self.seen.into_values().collect();
+        let mut out: Vec<&'static str> = (0..PER_MESSAGE.len())
+            .filter(|i| self.mask & (1 << i) != 0)
+            .filter_map(|i| PER_MESSAGE.get(i).copied())
+            .collect();
         out.sort_unstable();
-        out.dedup();
         out
     }
 }
@@ -129,13 +165,12 @@ pub fn server_message(
         MessageType::LeaseActive | MessageType::LeaseUnassigned
     );
     let mut judged = Judged::default();
-    let mut judge =
-        |req: &'static str, broken: bool, verdict: Verdict, text: &dyn Fn() -> String| {
-            judged.judge(req, broken, verdict, text);
-        };
+    let mut judge = |req: Req, broken: bool, verdict: Verdict, text: &dyn Fn() -> String| {
+        judged.judge(req, broken, verdict, text);
+    };
     if binding {
         judge(
-            "ALQ-S-20",
+            req!("ALQ-S-20"),
             msg.ciaddr().is_unspecified(),
             Verdict::Fail,
             &|| format!("{kind} with ciaddr 0.0.0.0"),
@@ -143,27 +178,27 @@ pub fn server_message(
     }
     let active = conn.active;
     if binding && !active {
-        judge("BLQ-S-19", conn.repeated, Verdict::Fail, &|| {
+        judge(req!("BLQ-S-19"), conn.repeated, Verdict::Fail, &|| {
             format!("{} reported twice for one bulk query", msg.ciaddr())
         });
     }
     if kind == MessageType::LeaseUnassigned && conn.requested.contains(&code::DHCP_STATE) {
         let missing = view.dhcp_state().ok().flatten().is_none();
-        judge("BLQ-S-13", missing, Verdict::Warn, &|| {
+        judge(req!("BLQ-S-13"), missing, Verdict::Warn, &|| {
             "DHCPLEASEUNASSIGNED without the requested dhcp-state".into()
         });
     }
     if !conn.sent_xids.is_empty() {
         let xid = msg.xid();
         judge(
-            "ALQ-S-43",
+            req!("ALQ-S-43"),
             !conn.sent_xids.contains(&xid),
             Verdict::Fail,
             &|| format!("{kind} carries xid 0x{xid:08x}, which no request on this connection had"),
         );
     }
     judge(
-        "BLQ-S-15",
+        req!("BLQ-S-15"),
         kind == MessageType::LeaseUnknown,
         Verdict::Fail,
         &|| "DHCPLEASEUNKNOWN on a leasequery TCP connection".into(),
@@ -171,7 +206,7 @@ pub fn server_message(
     let assoc = view.has(code::ASSOCIATED_IP);
     if binding {
         if let Ok(Some(source)) = view.option_data(code::DATA_SOURCE) {
-            judge("BLQ-S-10", source.len() != 1, Verdict::Fail, &|| {
+            judge(req!("BLQ-S-10"), source.len() != 1, Verdict::Fail, &|| {
                 format!("data-source (157) is {} octets long, not 1", source.len())
             });
         }
@@ -182,39 +217,46 @@ pub fn server_message(
             (code::REBINDING_TIME, "rebinding-time (59)"),
         ] {
             let present = view.has(option);
-            judge("LQ-S-04", present, Verdict::Fail, &|| {
+            judge(req!("LQ-S-04"), present, Verdict::Fail, &|| {
                 format!("DHCPLEASEUNASSIGNED carries {name}: no lease, so no renewal time")
             });
         }
     }
-    let assoc_req = if active { "ALQ-S-21" } else { "BLQ-S-03" };
+    let assoc_req = if active {
+        req!("ALQ-S-21")
+    } else {
+        req!("BLQ-S-03")
+    };
     judge(assoc_req, assoc, Verdict::Fail, &|| {
         format!("{kind} carries associated-ip (92)")
     });
     if let Ok(Some(status)) = view.status() {
-        judge("BLQ-S-04", status.text_has_nul(), Verdict::Fail, &|| {
-            "status text contains a NUL octet".into()
-        });
         judge(
-            "BLQ-S-04",
+            req!("BLQ-S-04"),
+            status.text_has_nul(),
+            Verdict::Fail,
+            &|| "status text contains a NUL octet".into(),
+        );
+        judge(
+            req!("BLQ-S-04"),
             status.text_utf8().is_err(),
             Verdict::Warn,
             &|| "status text is not UTF-8".into(),
         );
         if binding {
             judge(
-                "ALQ-S-42",
+                req!("ALQ-S-42"),
                 status.code == StatusCode::Success && status.text.is_empty(),
                 Verdict::Warn,
                 &|| format!("{kind} carries status Success without text"),
             );
         }
     } else if binding {
-        judge("ALQ-S-42", false, Verdict::Pass, &|| String::new());
+        judge(req!("ALQ-S-42"), false, Verdict::Pass, &|| String::new());
     }
     if let Ok(Some(state)) = view.dhcp_state() {
         let named = state.name().is_some();
-        judge("BLQ-S-07", !named, Verdict::Warn, &|| {
+        judge(req!("BLQ-S-07"), !named, Verdict::Warn, &|| {
             format!("dhcp-state {} is not an assigned value", state.to_u8())
         });
         let mismatch = match kind {
@@ -223,7 +265,7 @@ pub fn server_message(
             _ => false,
         };
         if binding {
-            judge("BLQ-S-08", mismatch, Verdict::Fail, &|| {
+            judge(req!("BLQ-S-08"), mismatch, Verdict::Fail, &|| {
                 format!("{kind} with dhcp-state {state}")
             });
         }
@@ -232,24 +274,27 @@ pub fn server_message(
         let state = view.dhcp_state().ok().flatten();
         let untimed = matches!(state, None | Some(DhcpState::Available));
         let lease = view.lease_time().ok().flatten().is_some();
-        judge("LQ-S-03", lease && untimed, Verdict::Warn, &|| {
+        judge(req!("LQ-S-03"), lease && untimed, Verdict::Warn, &|| {
             "DHCPLEASEUNASSIGNED carries a lease time without a timed dhcp-state".into()
         });
     }
     if let Ok(Some(cltt)) = view.client_last_transaction_time() {
-        judge("LQ-S-07", cltt >= LOOKS_ABSOLUTE, Verdict::Fail, &|| {
-            format!("client-last-transaction-time {cltt} looks absolute")
-        });
+        judge(
+            req!("LQ-S-07"),
+            cltt >= LOOKS_ABSOLUTE,
+            Verdict::Fail,
+            &|| format!("client-last-transaction-time {cltt} looks absolute"),
+        );
     }
     judge(
-        "BLQ-S-37",
+        req!("BLQ-S-37"),
         view.contains_code(code::AUTHENTICATION),
         Verdict::Fail,
         &|| "option 90 (authentication) present".into(),
     );
     if active {
         judge(
-            "ALQ-S-45",
+            req!("ALQ-S-45"),
             kind == MessageType::LeaseQueryDone,
             Verdict::Warn,
             &|| "DHCPLEASEQUERYDONE on an active connection".into(),
@@ -269,22 +314,21 @@ pub fn requestor_message(
         return Broken::new();
     };
     let mut judged = Judged::default();
-    let mut judge =
-        |req: &'static str, broken: bool, verdict: Verdict, text: &dyn Fn() -> String| {
-            judged.judge(req, broken, verdict, text);
-        };
+    let mut judge = |req: Req, broken: bool, verdict: Verdict, text: &dyn Fn() -> String| {
+        judged.judge(req, broken, verdict, text);
+    };
     let prl = view.parameter_request_list().ok().flatten();
     let after_active = conn.after_active;
     let reused = conn.xids.contains(&msg.xid());
-    judge("ALQ-R-03", reused, Verdict::Fail, &|| {
+    judge(req!("ALQ-R-03"), reused, Verdict::Fail, &|| {
         format!("xid 0x{:08x} used twice on one connection", msg.xid())
     });
     if after_active {
-        judge("ALQ-R-04", true, Verdict::Fail, &|| {
+        judge(req!("ALQ-R-04"), true, Verdict::Fail, &|| {
             format!("{kind} on a connection that carries an active query")
         });
         judge(
-            "ALQ-R-05",
+            req!("ALQ-R-05"),
             kind == MessageType::BulkLeaseQuery,
             Verdict::Fail,
             &|| "bulk query on the active query's connection".into(),
@@ -296,10 +340,10 @@ pub fn requestor_message(
             let client_fields = !h.ciaddr.is_unspecified()
                 || h.chaddr.iter().any(|b| *b != 0)
                 || view.has(code::CLIENT_ID);
-            judge("ALQ-R-17", client_fields, Verdict::Fail, &|| {
+            judge(req!("ALQ-R-17"), client_fields, Verdict::Fail, &|| {
                 "active query with ciaddr, chaddr or client-identifier".into()
             });
-            judge("ALQ-R-18", prl.is_none(), Verdict::Warn, &|| {
+            judge(req!("ALQ-R-18"), prl.is_none(), Verdict::Warn, &|| {
                 "active query without a parameter request list".into()
             });
         }
@@ -313,9 +357,12 @@ pub fn requestor_message(
                     + usize::from(info.relay_id().is_some());
             }
             let repeated = !msg.duplicate_codes().is_empty();
-            judge("BLQ-R-06", keys > 1 || repeated, Verdict::Fail, &|| {
-                "bulk query with several primary keys or a repeated option".into()
-            });
+            judge(
+                req!("BLQ-R-06"),
+                keys > 1 || repeated,
+                Verdict::Fail,
+                &|| "bulk query with several primary keys or a repeated option".into(),
+            );
             let wanted = [
                 code::BASE_TIME,
                 code::LEASE_TIME,
@@ -325,20 +372,20 @@ pub fn requestor_message(
             let missing = prl
                 .as_ref()
                 .is_none_or(|p| wanted.iter().any(|c| !p.contains(c)));
-            judge("BLQ-R-07", missing, Verdict::Warn, &|| {
+            judge(req!("BLQ-R-07"), missing, Verdict::Warn, &|| {
                 "bulk query PRL lacks one of 152, 51, 153, 91".into()
             });
         }
         MessageType::Tls => {
             let extra = view.option_codes().any(|c| c != code::MESSAGE_TYPE);
-            judge("ALQ-R-09", extra, Verdict::Warn, &|| {
+            judge(req!("ALQ-R-09"), extra, Verdict::Warn, &|| {
                 "DHCPTLS carries options besides the message type".into()
             });
         }
         _ => {}
     }
     judge(
-        "BLQ-R-12",
+        req!("BLQ-R-12"),
         view.contains_code(code::AUTHENTICATION),
         Verdict::Fail,
         &|| "option 90 (authentication) present".into(),
@@ -391,7 +438,7 @@ mod tests {
             &mut evaluated,
         );
         judge(reply(MessageType::LeaseActive, lease_time), &mut evaluated);
-        let after_binding = evaluated.seen.len();
+        let after_binding = evaluated.len();
         // Only a DHCPLEASEUNASSIGNED is judged for renewal times (LQ-S-04).
         judge(
             reply(

@@ -131,15 +131,10 @@ impl Brief {
             xid: msg.xid(),
             ciaddr: msg.ciaddr(),
             status: msg.status().ok().flatten().map(|s| s.code),
-            codes: {
-                let mut codes = SmallVec::new();
-                for c in msg.option_codes() {
-                    if c != code::MESSAGE_TYPE {
-                        codes.push(c);
-                    }
-                }
-                codes
-            },
+            codes: msg
+                .option_codes()
+                .filter(|c| *c != code::MESSAGE_TYPE)
+                .collect(),
         }
     }
 }

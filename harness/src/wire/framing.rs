@@ -4,7 +4,7 @@
 //! [`FrameDecoder`] is incremental: bytes may arrive split anywhere, and it never
 //! holds more than one prefix and one message (at most 65,535 + 2 bytes).
 
-use bytes::{Bytes, BytesMut};
+use bytes::{Buf, Bytes, BytesMut};
 
 pub const PREFIX_LEN: usize = 2;
 pub const MAX_MESSAGE_LEN: usize = u16::MAX as usize;
@@ -194,6 +194,46 @@ impl FrameDecoder {
             }
         }
         (used, None)
+    }
+
+    /// The next event in `read` (bytes read and not framed yet), consuming
+    /// `read` up to its end. A frame that lies whole in `read` is split off
+    /// without copying and shares `read`'s allocation; a frame begun in an
+    /// earlier read is completed by copying, as [`step`](Self::step) does.
+    pub fn next_from(&mut self, read: &mut BytesMut) -> Option<Result<Frame, FrameError>> {
+        loop {
+            if matches!(self.state, State::Prefix { len: 0, .. }) {
+                if let Some(frame) = self.split_whole(read) {
+                    return Some(Ok(frame));
+                }
+            }
+            if read.is_empty() {
+                return None;
+            }
+            let (used, event) = self.step(read);
+            read.advance(used);
+            if event.is_some() {
+                return event;
+            }
+            if used == 0 {
+                return None;
+            }
+        }
+    }
+
+    /// A well-sized frame at the start of `read` that `read` holds whole.
+    fn split_whole(&mut self, read: &mut BytesMut) -> Option<Frame> {
+        let prefix = read.get(..PREFIX_LEN)?;
+        let declared = usize::from(u16::from_be_bytes([*prefix.first()?, *prefix.get(1)?]));
+        if declared < MIN_MESSAGE_LEN || read.len() < PREFIX_LEN + declared {
+            return None;
+        }
+        let offset = self.consumed;
+        read.advance(PREFIX_LEN);
+        let payload = read.split_to(declared).freeze();
+        self.consumed += (PREFIX_LEN + declared) as u64;
+        self.frame_offset = offset;
+        Some(Frame { offset, payload })
     }
 
     /// Every event the bytes of `input` complete, in order.

@@ -21,7 +21,7 @@ use bytes::Bytes;
 use smallvec::SmallVec;
 use std::borrow::Cow;
 use std::net::Ipv4Addr;
-use std::sync::Arc;
+use std::rc::Rc;
 
 /// One instance of an option: its value is the message's `at..at + len`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -77,6 +77,14 @@ pub struct OptionIndex {
 }
 
 impl OptionIndex {
+    fn clear(&mut self) {
+        self.instances.clear();
+        self.main = 0;
+        self.present = Codes::default();
+        self.repeated = Codes::default();
+        self.overload_error = None;
+    }
+
     fn add(&mut self, code: u8, at: usize, len: usize) {
         self.instances.push(Instance {
             code,
@@ -125,14 +133,37 @@ impl Received {
         Ok(received)
     }
 
-    /// [`decode`](Self::decode) straight into shared memory, for a message
-    /// that is handed around: it is indexed where it will stay, not moved
-    /// there afterwards.
-    pub fn decode_shared(bytes: Bytes) -> Result<Arc<Received>, DecodeError> {
-        let mut shared = Arc::new(Received::empty(bytes));
-        // A new Arc is not shared yet, so this never copies.
-        Arc::make_mut(&mut shared).index_octets()?;
+    /// [`decode`](Self::decode) into shared memory, for a message that is
+    /// handed around: indexed where it will stay, not moved there afterwards,
+    /// and in the allocation of `spare`, an earlier message, when nothing else
+    /// holds it any more (a stream's messages then need no allocation each).
+    pub fn decode_shared(
+        bytes: Bytes,
+        spare: Option<Rc<Received>>,
+    ) -> Result<Rc<Received>, DecodeError> {
+        let mut shared = match spare {
+            Some(mut spare) => match Rc::get_mut(&mut spare) {
+                Some(unused) => {
+                    unused.reset(bytes);
+                    spare
+                }
+                None => Rc::new(Received::empty(bytes)),
+            },
+            None => Rc::new(Received::empty(bytes)),
+        };
+        // The Rc is not shared (new, or unique when reused), so this never
+        // copies.
+        Rc::make_mut(&mut shared).index_octets()?;
         Ok(shared)
+    }
+
+    fn reset(&mut self, bytes: Bytes) {
+        self.bytes = bytes;
+        self.index.clear();
+        self.has_end = false;
+        self.trailing = 0;
+        self.raw_items = false;
+        self.message_type = None;
     }
 
     fn index_octets(&mut self) -> Result<(), DecodeError> {
@@ -410,11 +441,12 @@ impl Received {
 
     /// Every distinct option code present, in order of first appearance.
     pub fn option_codes(&self) -> impl Iterator<Item = u8> + '_ {
+        let repeats = self.index.repeated.any();
         let mut seen = Codes::default();
         self.index
             .instances
             .iter()
-            .filter(move |i| seen.insert(i.code))
+            .filter(move |i| !repeats || seen.insert(i.code))
             .map(|i| i.code)
     }
 

@@ -104,6 +104,21 @@ impl fmt::Display for LengthRule {
 /// The length rule of an option code (catalog WIRE-05; RFC 2132 for 52, 53, 55, 61).
 #[inline]
 pub fn length_rule(option: u8) -> LengthRule {
+    LENGTH_RULES[usize::from(option)]
+}
+
+/// [`rule_of`] for every code, looked up rather than matched per option.
+const LENGTH_RULES: [LengthRule; 256] = {
+    let mut rules = [LengthRule::Any; 256];
+    let mut option = 0;
+    while option < 256 {
+        rules[option] = rule_of(option as u8);
+        option += 1;
+    }
+    rules
+};
+
+const fn rule_of(option: u8) -> LengthRule {
     match option {
         code::LEASE_TIME
         | code::SERVER_ID

@@ -78,6 +78,10 @@ enum Command {
         /// the leases `bash interop/kea/setup.sh DIR BINDINGS` loaded.
         #[arg(long)]
         kea: Option<std::net::SocketAddr>,
+        /// Rounds of the replay parts (ceiling, decode, ingest, one after the
+        /// other in each round); each rate is the median over the rounds.
+        #[arg(long, default_value_t = 5)]
+        rounds: usize,
     },
     /// One part of `bench`, in its own process.
     #[command(hide = true)]
@@ -163,7 +167,11 @@ fn main() -> ExitCode {
         Command::Coverage { scenarios, report } => suite::coverage(scenarios, &report),
         Command::Faults { scenarios, jobs } => return suite::faults(scenarios, jobs),
         Command::Merge { reports, out } => return suite::merge(&reports, &out),
-        Command::Bench { bindings, kea } => bench::bench(bindings, kea),
+        Command::Bench {
+            bindings,
+            kea,
+            rounds,
+        } => bench::bench(bindings, kea, rounds),
         Command::BenchPart { part } => bench_part(part),
         Command::Decode { file, port } => decode::decode(&file, port),
         Command::Serve(args) => runtime().and_then(|rt| rt.block_on(reference::serve(args))),

@@ -5,7 +5,8 @@ use crate::run::conn::Incoming;
 use crate::scenario::model::{Expect, Value};
 use crate::wire::describe::summary;
 use crate::wire::{DhcpState, Indexed, MessageType, OptionError, Received, StatusCode};
-use std::sync::Arc;
+use std::net::Ipv4Addr;
+use std::rc::Rc;
 use std::time::Duration;
 
 fn parse_count(text: &str) -> Result<(usize, usize), String> {
@@ -35,131 +36,193 @@ fn is_keepalive(msg: Indexed<'_>) -> bool {
         && matches!(msg.status(), Ok(Some(s)) if s.code == StatusCode::ConnectionActive)
 }
 
-impl Exec<'_> {
-    /// Why `msg` does not match `e`, or `None` when it does.
-    pub(super) fn mismatch(&self, e: &Expect, view: Indexed<'_>) -> Result<Option<String>, Stop> {
-        let msg = view;
-        let kind = view.message_type().ok();
+/// What an `expect`'s ciaddr must be.
+enum AddressWanted {
+    Nonzero,
+    Zero,
+    Is(Ipv4Addr),
+}
+
+/// What an `expect`'s query time must be.
+enum TimeWanted {
+    Absent,
+    Is(u32),
+}
+
+/// An `expect` with its expressions worked out: once per step, not once per
+/// message it reads.
+pub(super) struct Wanted<'e> {
+    e: &'e Expect,
+    xid: Option<u32>,
+    ciaddr: Option<AddressWanted>,
+    chaddr: Option<Vec<u8>>,
+    dhcp_state: Option<DhcpState>,
+    when_present: Vec<(u8, Vec<u8>)>,
+    query_start_time: Option<TimeWanted>,
+    query_end_time: Option<TimeWanted>,
+}
+
+impl Wanted<'_> {
+    /// Why `msg` does not match, or `None` when it does.
+    pub(super) fn mismatch(&self, msg: Indexed<'_>) -> Option<String> {
+        let e = self.e;
+        let kind = msg.message_type().ok();
         if let Some(kinds) = &e.kind {
             let kinds = kinds.as_slice();
             if kind.is_none_or(|k| !kinds.iter().any(|want| want.0 == k)) {
                 let want: Vec<String> = kinds.iter().map(|k| k.0.to_string()).collect();
-                return Ok(Some(format!(
+                return Some(format!(
                     "expected {}, got {}",
                     want.join(" or "),
                     summary(msg)
-                )));
+                ));
             }
         }
-        if let Some(x) = &e.xid {
-            let want = self.number(x)?;
+        if let Some(want) = self.xid {
             if msg.xid() != want {
-                return Ok(Some(format!(
+                return Some(format!(
                     "expected xid 0x{want:08x}, got 0x{:08x}",
                     msg.xid()
-                )));
+                ));
             }
         }
         if let Some(statuses) = &e.status {
-            let got = view.status().ok().flatten().map(|s| s.code);
+            let got = msg.status().ok().flatten().map(|s| s.code);
             let wants = statuses.as_slice();
             if !wants.iter().any(|s| s.0 == got) {
                 let show = |s: Option<StatusCode>| {
                     s.map_or("no status".to_string(), |c| format!("status {c}"))
                 };
                 let want: Vec<String> = wants.iter().map(|s| show(s.0)).collect();
-                return Ok(Some(format!(
-                    "expected {}, got {}",
-                    want.join(" or "),
-                    show(got)
-                )));
+                return Some(format!("expected {}, got {}", want.join(" or "), show(got)));
             }
         }
-        if let Some(c) = &e.ciaddr {
+        if let Some(want) = &self.ciaddr {
             let got = msg.ciaddr();
-            let ok = match c {
-                Value::Text(t) if t == "nonzero" => !got.is_unspecified(),
-                Value::Text(t) if t == "zero" => got.is_unspecified(),
-                other => got == self.address(other)?,
+            let ok = match want {
+                AddressWanted::Nonzero => !got.is_unspecified(),
+                AddressWanted::Zero => got.is_unspecified(),
+                AddressWanted::Is(addr) => got == *addr,
             };
             if !ok {
-                return Ok(Some(format!("ciaddr {got} does not match {c:?}")));
+                let shown = e.ciaddr.as_ref().map(|c| format!("{c:?}"));
+                return Some(format!(
+                    "ciaddr {got} does not match {}",
+                    shown.unwrap_or_default()
+                ));
             }
         }
-        if let Some(hw) = &e.chaddr {
-            let want = self.bytes(hw)?;
+        if let Some(want) = &self.chaddr {
             if msg.hardware_address() != want.as_slice() {
-                return Ok(Some(format!(
+                return Some(format!(
                     "chaddr {} is not {}",
                     crate::wire::describe::hex(msg.hardware_address(), ":"),
-                    crate::wire::describe::hex(&want, ":")
-                )));
+                    crate::wire::describe::hex(want, ":")
+                ));
             }
         }
         for c in &e.present {
-            if !view.has(*c) {
-                return Ok(Some(format!("option {c} is missing from {}", summary(msg))));
+            if !msg.has(*c) {
+                return Some(format!("option {c} is missing from {}", summary(msg)));
             }
         }
         for c in &e.absent {
-            if view.has(*c) {
-                return Ok(Some(format!("option {c} is present in {}", summary(msg))));
+            if msg.has(*c) {
+                return Some(format!("option {c} is present in {}", summary(msg)));
             }
         }
-        if let Some(want) = &e.dhcp_state {
-            let want: DhcpState = want
-                .parse()
-                .map_err(|e: crate::wire::types::UnknownName| Stop::Error(e.to_string()))?;
-            let got = view.dhcp_state().ok().flatten();
+        if let Some(want) = self.dhcp_state {
+            let got = msg.dhcp_state().ok().flatten();
             if got != Some(want) {
                 let got = got.map_or("no dhcp-state".to_string(), |g| format!("dhcp-state {g}"));
-                return Ok(Some(format!("expected dhcp-state {want}, got {got}")));
+                return Some(format!("expected dhcp-state {want}, got {got}"));
             }
         }
-        for v in &e.when_present {
-            let want = self.bytes(&v.hex)?;
-            if let Some(got) = view.option_data(v.code).ok().flatten() {
+        for (code, want) in &self.when_present {
+            if let Some(got) = msg.option_data(*code).ok().flatten() {
                 if got.as_ref() != want.as_slice() {
-                    return Ok(Some(format!(
-                        "option {} is {}, expected {}",
-                        v.code,
+                    return Some(format!(
+                        "option {code} is {}, expected {}",
                         crate::wire::describe::hex(&got, " "),
-                        crate::wire::describe::hex(&want, " ")
-                    )));
+                        crate::wire::describe::hex(want, " ")
+                    ));
                 }
             }
         }
         type Read = fn(&Received) -> Result<Option<u32>, OptionError>;
         let times: [(_, Read, _); 2] = [
             (
-                &e.query_start_time,
+                &self.query_start_time,
                 Received::query_start_time,
                 "query-start-time",
             ),
             (
-                &e.query_end_time,
+                &self.query_end_time,
                 Received::query_end_time,
                 "query-end-time",
             ),
         ];
         for (want, read, name) in times {
             let Some(want) = want else { continue };
-            let got = read(view).ok().flatten();
+            let got = read(msg).ok().flatten();
             match want {
-                Value::Text(t) if t == "none" => {
+                TimeWanted::Absent => {
                     if let Some(g) = got {
-                        return Ok(Some(format!("{name} {g} present, expected none")));
+                        return Some(format!("{name} {g} present, expected none"));
                     }
                 }
-                v => {
-                    let want = self.number(v)?;
-                    if got != Some(want) {
-                        return Ok(Some(format!("{name} is {got:?}, expected {want}")));
+                TimeWanted::Is(want) => {
+                    if got != Some(*want) {
+                        return Some(format!("{name} is {got:?}, expected {want}"));
                     }
                 }
             }
         }
-        Ok(None)
+        None
+    }
+}
+
+impl Exec<'_> {
+    /// `e` with its expressions worked out against the scenario's variables.
+    pub(super) fn wanted<'e>(&self, e: &'e Expect) -> Result<Wanted<'e>, Stop> {
+        let time = |v: &Option<Value>| -> Result<Option<TimeWanted>, Stop> {
+            Ok(match v {
+                None => None,
+                Some(Value::Text(t)) if t == "none" => Some(TimeWanted::Absent),
+                Some(v) => Some(TimeWanted::Is(self.number(v)?)),
+            })
+        };
+        Ok(Wanted {
+            e,
+            xid: e.xid.as_ref().map(|x| self.number(x)).transpose()?,
+            ciaddr: match &e.ciaddr {
+                None => None,
+                Some(Value::Text(t)) if t == "nonzero" => Some(AddressWanted::Nonzero),
+                Some(Value::Text(t)) if t == "zero" => Some(AddressWanted::Zero),
+                Some(other) => Some(AddressWanted::Is(self.address(other)?)),
+            },
+            chaddr: e.chaddr.as_deref().map(|hw| self.bytes(hw)).transpose()?,
+            dhcp_state: e
+                .dhcp_state
+                .as_deref()
+                .map(|want| {
+                    want.parse()
+                        .map_err(|e: crate::wire::types::UnknownName| Stop::Error(e.to_string()))
+                })
+                .transpose()?,
+            when_present: e
+                .when_present
+                .iter()
+                .map(|v| Ok((v.code, self.bytes(&v.hex)?)))
+                .collect::<Result<_, Stop>>()?,
+            query_start_time: time(&e.query_start_time)?,
+            query_end_time: time(&e.query_end_time)?,
+        })
+    }
+
+    /// Why `msg` does not match `e`, or `None` when it does.
+    pub(super) fn mismatch(&self, e: &Expect, msg: Indexed<'_>) -> Result<Option<String>, Stop> {
+        Ok(self.wanted(e)?.mismatch(msg))
     }
 
     pub(super) async fn expect(&mut self, e: &Expect) -> Result<(), Stop> {
@@ -193,18 +256,21 @@ impl Exec<'_> {
         });
         let ignore_keepalives = e.ignore_keepalives.unwrap_or(!expects_keepalive);
         let req = e.requirement.as_deref();
+        let wanted = self.wanted(e)?;
         let mut matched = 0usize;
         let mut last_progress = self.step_start;
         let mut last_frame = None;
         let mut stop_reason = String::new();
         let mut read = 0usize;
         // The latest match, given to the connection when the step ends.
-        let mut newest: Option<Arc<Received>> = None;
+        let mut newest: Option<Rc<Received>> = None;
         while matched < max {
-            let deadline = last_progress + within + self.slack;
             let (event, frame) = match self.receive_read(&e.conn)? {
                 Some(read) => read,
-                None => self.receive(&e.conn, deadline).await?,
+                None => {
+                    let deadline = last_progress + within + self.slack;
+                    self.receive(&e.conn, deadline).await?
+                }
             };
             match event {
                 Incoming::Message(msg) => {
@@ -223,14 +289,14 @@ impl Exec<'_> {
                     }
                     if e.idle {
                         // Any message ends the idle period the timer measures.
-                        if self.mismatch(e, &msg)?.is_some() {
+                        if wanted.mismatch(&msg).is_some() {
                             last_progress = self.arrived;
                         }
                     }
                     if ignore_keepalives && is_keepalive(&msg) && !expects_keepalive {
                         continue;
                     }
-                    match self.mismatch(e, &msg)? {
+                    match wanted.mismatch(&msg) {
                         None => {
                             matched += 1;
                             last_frame = frame;
@@ -300,7 +366,7 @@ impl Exec<'_> {
 
     /// What a later `check` on `conn` judges: the last message an `expect`
     /// matched (`None` keeps the `None` the step started with).
-    fn keep_matched(&mut self, conn: &str, newest: Option<Arc<Received>>) {
+    fn keep_matched(&mut self, conn: &str, newest: Option<Rc<Received>>) {
         if let (Some(msg), Ok(c)) = (newest, self.conn(conn)) {
             c.last_matched = Some(msg);
         }
