@@ -19,9 +19,14 @@ use tokio::time::Instant;
 /// answered past this).
 pub const KEPT_QUERY_XIDS: usize = 1024;
 
-/// Bytes asked of the socket per read: a bulk stream's messages are framed
-/// and judged from one buffer, not one small read at a time.
+/// Bytes asked of the socket per read at most: a bulk stream's messages are
+/// framed and judged from one buffer, not one small read at a time.
 const READ_SIZE: usize = 256 * 1024;
+
+/// Bytes asked per read of a peer that does not fill its buffer: a message a
+/// step keeps holds on to the buffer it arrived in, so sparse traffic gets
+/// small ones.
+const READ_MIN: usize = 16 * 1024;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Closed {
@@ -49,6 +54,9 @@ pub struct HarnessConn {
     /// one at a time as they are taken, each just before it is judged. A
     /// message that arrived whole in one read keeps sharing its octets.
     read_buf: BytesMut,
+    /// Bytes the next read asks for: doubled after a read that filled the
+    /// buffer, up to [`READ_SIZE`].
+    read_size: usize,
     /// When the bytes of the events taken next were read.
     pub read_at: Instant,
     decoder: FrameDecoder,
@@ -125,6 +133,7 @@ impl HarnessConn {
             line_id: None,
             stream: Some(stream),
             read_buf: BytesMut::new(),
+            read_size: READ_MIN,
             read_at: now,
             decoder: FrameDecoder::new(),
             pending: VecDeque::new(),
@@ -225,6 +234,18 @@ impl HarnessConn {
     pub fn release_read_buffer(&mut self) {
         self.frame_rest();
         self.read_buf = BytesMut::new();
+        // What stays of the connection holds its messages' octets only, not
+        // the read buffers they arrived in.
+        self.spare = None;
+        let kept = [&mut self.last_received, &mut self.last_matched];
+        for msg in kept.into_iter().flatten() {
+            *msg = Rc::new(msg.detached());
+        }
+        for (event, _) in &mut self.pending {
+            if let Incoming::Message(msg) = event {
+                *msg = Rc::new(msg.detached());
+            }
+        }
     }
 
     /// The next event in the bytes read and not framed yet.
@@ -379,7 +400,11 @@ impl HarnessConn {
             // reused once no message shares it, and read into without being
             // zeroed first.
             self.read_buf.clear();
-            self.read_buf.reserve(READ_SIZE);
+            if self.read_buf.capacity() > self.read_size {
+                // Back to a small buffer after a burst.
+                self.read_buf = BytesMut::new();
+            }
+            self.read_buf.reserve(self.read_size);
             let buf = &mut self.read_buf;
             let read = crate::net::deadline::by(deadline, stream.read_buf(buf)).await;
             self.read_at = Instant::now();
@@ -389,7 +414,14 @@ impl HarnessConn {
                     self.peer_closed(Closed::Fin);
                     continue;
                 }
-                Some(Ok(n)) => n,
+                Some(Ok(n)) => {
+                    self.read_size = if n >= self.read_size {
+                        (self.read_size * 2).min(READ_SIZE)
+                    } else {
+                        READ_MIN
+                    };
+                    n
+                }
                 Some(Err(_)) => {
                     // A read error on an established connection is a reset.
                     self.peer_closed(Closed::Rst);

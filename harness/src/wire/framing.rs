@@ -357,6 +357,27 @@ mod tests {
     }
 
     #[test]
+    fn a_frame_whole_in_a_read_shares_its_octets_and_one_split_across_reads_is_completed() {
+        let first = encode_frame(&message(244, 1)).unwrap();
+        let second = encode_frame(&message(300, 2)).unwrap();
+        let mut read = BytesMut::new();
+        read.extend_from_slice(&first);
+        read.extend_from_slice(&second[..100]);
+        let start = read.as_ptr() as usize;
+        let mut decoder = FrameDecoder::new();
+        let frame = decoder.next_from(&mut read).unwrap().unwrap();
+        assert_eq!(frame.payload.as_ptr() as usize, start + PREFIX_LEN);
+        assert_eq!(frame.payload.len(), 244);
+        assert!(decoder.next_from(&mut read).is_none());
+        assert!(read.is_empty());
+        read.extend_from_slice(&second[100..]);
+        let frame = decoder.next_from(&mut read).unwrap().unwrap();
+        assert_eq!((frame.offset, frame.payload.len()), (246, 300));
+        assert!(frame.payload.iter().all(|b| *b == 2));
+        assert_eq!(decoder.stream_offset(), 548);
+    }
+
+    #[test]
     fn too_large_message_is_refused() {
         assert_eq!(
             encode_frame(&message(65_536, 0)),

@@ -157,6 +157,14 @@ impl Received {
         Ok(shared)
     }
 
+    /// This message in an allocation of its own, no longer sharing the read
+    /// buffer it arrived in (for one kept after its connection is done).
+    pub fn detached(&self) -> Received {
+        let mut copy = self.clone();
+        copy.bytes = Bytes::copy_from_slice(&self.bytes);
+        copy
+    }
+
     fn reset(&mut self, bytes: Bytes) {
         self.bytes = bytes;
         self.index.clear();
@@ -717,5 +725,61 @@ mod tests {
         assert!(!r.has(code::AUTHENTICATION));
         let readable: Vec<u8> = r.values().map(|(c, _)| c).collect();
         assert_eq!(readable, vec![code::OVERLOAD]);
+    }
+
+    #[test]
+    fn a_message_decoded_into_a_spare_reads_as_a_fresh_one_and_a_held_one_is_left_alone() {
+        let encoded = |items: Vec<OptionItem>| {
+            let mut builder = MessageBuilder::reply(MessageType::LeaseActive, 1);
+            for item in items {
+                builder = builder.item(item);
+            }
+            Bytes::from(builder.build().encode())
+        };
+        // A broken overload and a repeated option, then a plain message: none
+        // of the first one's index may show through in the second.
+        let first = encoded(vec![
+            OptionItem::tlv(code::OVERLOAD, vec![7, 7]),
+            OptionItem::tlv(61, vec![1]),
+            OptionItem::tlv(61, vec![2]),
+        ]);
+        let second = encoded(vec![OptionItem::tlv(code::DHCP_STATE, vec![2])]);
+        let spare = Received::decode_shared(first.clone(), None).unwrap();
+        let spare_at = Rc::as_ptr(&spare);
+        let reused = Received::decode_shared(second.clone(), Some(spare)).unwrap();
+        assert_eq!(
+            Rc::as_ptr(&reused),
+            spare_at,
+            "the spare's allocation is reused"
+        );
+        let fresh = Received::decode(second).unwrap();
+        for code in 0..=255u8 {
+            assert_eq!(reused.option_data(code), fresh.option_data(code));
+            assert_eq!(reused.contains_code(code), fresh.contains_code(code));
+        }
+        assert!(reused.duplicate_codes().is_empty());
+
+        let held = Received::decode_shared(first, None).unwrap();
+        let also_held = Rc::clone(&held);
+        let next = Received::decode_shared(encoded(Vec::new()), Some(also_held)).unwrap();
+        assert!(!Rc::ptr_eq(&next, &held));
+        assert_eq!(held.duplicate_codes(), vec![61]);
+    }
+
+    #[test]
+    fn a_detached_message_reads_alike_from_octets_of_its_own() {
+        let mut read = bytes::BytesMut::new();
+        let msg = MessageBuilder::reply(MessageType::LeaseActive, 9)
+            .item(OptionItem::tlv(code::DHCP_STATE, vec![2]))
+            .build()
+            .encode();
+        read.extend_from_slice(&msg);
+        read.extend_from_slice(&[0; 4096]);
+        let shared = Received::decode(read.split_to(msg.len()).freeze()).unwrap();
+        let own = shared.detached();
+        assert_ne!(own.bytes.as_ptr(), shared.bytes.as_ptr());
+        assert_eq!(own.bytes, shared.bytes);
+        assert_eq!(own.dhcp_state(), Ok(Some(DhcpState::Active)));
+        assert_eq!(own.xid(), 9);
     }
 }
