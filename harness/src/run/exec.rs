@@ -632,7 +632,6 @@ fn not_open(name: &str) -> Stop {
     ))
 }
 
-/// Milliseconds from `start` to `at`, as transcript lines carry them.
 /// Writes a received message's transcript `line` and applies the per-message
 /// checks of `role`'s peer; returns the line's number and the broken checks.
 fn judge_message(
@@ -671,6 +670,7 @@ fn judge_message(
     (frame, broken)
 }
 
+/// Milliseconds from `start` to `at`, as transcript lines carry them.
 fn ms_since(start: Instant, at: Instant) -> u64 {
     u64::try_from(at.saturating_duration_since(start).as_millis()).unwrap_or(u64::MAX)
 }
