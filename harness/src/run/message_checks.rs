@@ -8,9 +8,10 @@ use crate::wire::options::code;
 use crate::wire::{DhcpState, Indexed, MessageType, StatusCode};
 use std::collections::HashSet;
 
-/// Every requirement the per-message checks judge: those on server messages,
-/// then those on requestor messages. A requirement's place here is its bit in
-/// the masks that record what was evaluated.
+/// Every requirement the per-message checks judge: the [`ON_SERVER`] judged
+/// on server messages, then those judged on requestor messages. A
+/// requirement's place here is its bit in the masks that record what was
+/// evaluated.
 const PER_MESSAGE: [&str; 26] = [
     "ALQ-S-20", "BLQ-S-03", "ALQ-S-21", "BLQ-S-04", "BLQ-S-07", "BLQ-S-08", "LQ-S-03", "LQ-S-07",
     "BLQ-S-37", "ALQ-S-42", "ALQ-S-45", "ALQ-S-43", "BLQ-S-15", "BLQ-S-19", "BLQ-S-13", "BLQ-S-10",
@@ -19,9 +20,15 @@ const PER_MESSAGE: [&str; 26] = [
     "ALQ-R-03",
 ];
 
+/// How many of [`PER_MESSAGE`] are judged on server messages.
+const ON_SERVER: usize = 17;
+
+// Every requirement needs a bit of the `u32` masks.
+const _: () = assert!(PER_MESSAGE.len() <= 32);
+
 /// Requirements judged on every server message, and on every requestor message.
-pub const ON_SERVER_MESSAGES: &[&str] = PER_MESSAGE.split_at(17).0;
-pub const ON_REQUESTOR_MESSAGES: &[&str] = PER_MESSAGE.split_at(17).1;
+pub const ON_SERVER_MESSAGES: &[&str] = PER_MESSAGE.split_at(ON_SERVER).0;
+pub const ON_REQUESTOR_MESSAGES: &[&str] = PER_MESSAGE.split_at(ON_SERVER).1;
 
 /// A requirement of [`PER_MESSAGE`], by its place there.
 #[derive(Debug, Clone, Copy)]
@@ -453,6 +460,10 @@ mod tests {
             "{all:?}"
         );
         assert!(all.len() > after_binding, "{all:?}");
+        assert!(
+            all.iter().all(|r| ON_SERVER_MESSAGES.contains(r)),
+            "{all:?}"
+        );
     }
 
     #[test]
