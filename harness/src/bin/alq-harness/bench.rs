@@ -456,3 +456,26 @@ fn tempfile_dir() -> Result<PathBuf> {
     std::fs::create_dir_all(&dir)?;
     Ok(dir)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn taking(seconds: f64) -> Measured {
+        Measured {
+            messages: 1_000,
+            seconds,
+            peak_rss_kb: 0,
+        }
+    }
+
+    #[test]
+    fn the_median_round_is_the_middle_rate_with_the_extremes_beside_it() {
+        // Rates 1,000, 250 and 500 messages/s.
+        let rounds = [taking(1.0), taking(4.0), taking(2.0)];
+        let (middle, low, high) = median(&rounds).unwrap();
+        assert_eq!(middle.seconds, 2.0);
+        assert_eq!((low, high), (250.0, 1_000.0));
+        assert!(median(&[]).is_none());
+    }
+}
