@@ -159,12 +159,11 @@ pub struct RequestorConn<'a> {
 /// Checks a message from a server. Every requirement evaluated goes into
 /// `evaluated`.
 pub fn server_message(
-    view: Indexed<'_>,
+    msg: Indexed<'_>,
     conn: &ServerConn<'_>,
     evaluated: &mut Evaluated,
 ) -> Broken {
-    let msg = view;
-    let Ok(kind) = view.message_type() else {
+    let Ok(kind) = msg.message_type() else {
         return Broken::new();
     };
     let binding = matches!(
@@ -190,7 +189,7 @@ pub fn server_message(
         });
     }
     if kind == MessageType::LeaseUnassigned && conn.requested.contains(&code::DHCP_STATE) {
-        let missing = view.dhcp_state().ok().flatten().is_none();
+        let missing = msg.dhcp_state().ok().flatten().is_none();
         judge(req!("BLQ-S-13"), missing, Verdict::Warn, &|| {
             "DHCPLEASEUNASSIGNED without the requested dhcp-state".into()
         });
@@ -210,9 +209,9 @@ pub fn server_message(
         Verdict::Fail,
         &|| "DHCPLEASEUNKNOWN on a leasequery TCP connection".into(),
     );
-    let assoc = view.has(code::ASSOCIATED_IP);
+    let assoc = msg.has(code::ASSOCIATED_IP);
     if binding {
-        if let Ok(Some(source)) = view.option_data(code::DATA_SOURCE) {
+        if let Ok(Some(source)) = msg.option_data(code::DATA_SOURCE) {
             judge(req!("BLQ-S-10"), source.len() != 1, Verdict::Fail, &|| {
                 format!("data-source (157) is {} octets long, not 1", source.len())
             });
@@ -223,7 +222,7 @@ pub fn server_message(
             (code::RENEWAL_TIME, "renewal-time (58)"),
             (code::REBINDING_TIME, "rebinding-time (59)"),
         ] {
-            let present = view.has(option);
+            let present = msg.has(option);
             judge(req!("LQ-S-04"), present, Verdict::Fail, &|| {
                 format!("DHCPLEASEUNASSIGNED carries {name}: no lease, so no renewal time")
             });
@@ -237,7 +236,7 @@ pub fn server_message(
     judge(assoc_req, assoc, Verdict::Fail, &|| {
         format!("{kind} carries associated-ip (92)")
     });
-    if let Ok(Some(status)) = view.status() {
+    if let Ok(Some(status)) = msg.status() {
         judge(
             req!("BLQ-S-04"),
             status.text_has_nul(),
@@ -261,7 +260,7 @@ pub fn server_message(
     } else if binding {
         judge(req!("ALQ-S-42"), false, Verdict::Pass, &|| String::new());
     }
-    if let Ok(Some(state)) = view.dhcp_state() {
+    if let Ok(Some(state)) = msg.dhcp_state() {
         let named = state.name().is_some();
         judge(req!("BLQ-S-07"), !named, Verdict::Warn, &|| {
             format!("dhcp-state {} is not an assigned value", state.to_u8())
@@ -278,14 +277,14 @@ pub fn server_message(
         }
     }
     if kind == MessageType::LeaseUnassigned {
-        let state = view.dhcp_state().ok().flatten();
+        let state = msg.dhcp_state().ok().flatten();
         let untimed = matches!(state, None | Some(DhcpState::Available));
-        let lease = view.lease_time().ok().flatten().is_some();
+        let lease = msg.lease_time().ok().flatten().is_some();
         judge(req!("LQ-S-03"), lease && untimed, Verdict::Warn, &|| {
             "DHCPLEASEUNASSIGNED carries a lease time without a timed dhcp-state".into()
         });
     }
-    if let Ok(Some(cltt)) = view.client_last_transaction_time() {
+    if let Ok(Some(cltt)) = msg.client_last_transaction_time() {
         judge(
             req!("LQ-S-07"),
             cltt >= LOOKS_ABSOLUTE,
@@ -295,7 +294,7 @@ pub fn server_message(
     }
     judge(
         req!("BLQ-S-37"),
-        view.contains_code(code::AUTHENTICATION),
+        msg.contains_code(code::AUTHENTICATION),
         Verdict::Fail,
         &|| "option 90 (authentication) present".into(),
     );
@@ -312,19 +311,18 @@ pub fn server_message(
 
 /// Checks a message from a requestor.
 pub fn requestor_message(
-    view: Indexed<'_>,
+    msg: Indexed<'_>,
     conn: &RequestorConn<'_>,
     evaluated: &mut Evaluated,
 ) -> Broken {
-    let msg = view;
-    let Ok(kind) = view.message_type() else {
+    let Ok(kind) = msg.message_type() else {
         return Broken::new();
     };
     let mut judged = Judged::default();
     let mut judge = |req: Req, broken: bool, verdict: Verdict, text: &dyn Fn() -> String| {
         judged.judge(req, broken, verdict, text);
     };
-    let prl = view.parameter_request_list().ok().flatten();
+    let prl = msg.parameter_request_list().ok().flatten();
     let after_active = conn.after_active;
     let reused = conn.xids.contains(&msg.xid());
     judge(req!("ALQ-R-03"), reused, Verdict::Fail, &|| {
@@ -346,7 +344,7 @@ pub fn requestor_message(
             let h = msg.header();
             let client_fields = !h.ciaddr.is_unspecified()
                 || h.chaddr.iter().any(|b| *b != 0)
-                || view.has(code::CLIENT_ID);
+                || msg.has(code::CLIENT_ID);
             judge(req!("ALQ-R-17"), client_fields, Verdict::Fail, &|| {
                 "active query with ciaddr, chaddr or client-identifier".into()
             });
@@ -358,8 +356,8 @@ pub fn requestor_message(
             let h = msg.header();
             let mut keys = 0;
             keys += usize::from(h.hardware_address().iter().any(|b| *b != 0));
-            keys += usize::from(view.has(code::CLIENT_ID));
-            if let Ok(Some(info)) = view.relay_agent_info() {
+            keys += usize::from(msg.has(code::CLIENT_ID));
+            if let Ok(Some(info)) = msg.relay_agent_info() {
                 keys += usize::from(info.remote_id().is_some())
                     + usize::from(info.relay_id().is_some());
             }
@@ -384,7 +382,7 @@ pub fn requestor_message(
             });
         }
         MessageType::Tls => {
-            let extra = view.option_codes().any(|c| c != code::MESSAGE_TYPE);
+            let extra = msg.option_codes().any(|c| c != code::MESSAGE_TYPE);
             judge(req!("ALQ-R-09"), extra, Verdict::Warn, &|| {
                 "DHCPTLS carries options besides the message type".into()
             });
@@ -393,7 +391,7 @@ pub fn requestor_message(
     }
     judge(
         req!("BLQ-R-12"),
-        view.contains_code(code::AUTHENTICATION),
+        msg.contains_code(code::AUTHENTICATION),
         Verdict::Fail,
         &|| "option 90 (authentication) present".into(),
     );

@@ -58,7 +58,6 @@ pub struct Transcript {
     /// Connection names, in the order lines first named them.
     names: Vec<String>,
     ids: rustc_hash::FxHashMap<String, ConnId>,
-    last_conn: Option<ConnId>,
 }
 
 impl Transcript {
@@ -73,29 +72,18 @@ impl Transcript {
             next: 0,
             names: Vec::new(),
             ids: Default::default(),
-            last_conn: None,
         }
     }
 
     /// The id lines carry for connection `name`.
     pub fn conn_id(&mut self, name: &str) -> ConnId {
-        // Lines in a row mostly name the same connection.
-        if let Some(last) = self.last_conn {
-            if self.names.get(last.0 as usize).is_some_and(|n| n == name) {
-                return last;
-            }
+        if let Some(id) = self.find_conn(name) {
+            return id;
         }
-        let id = match self.find_conn(name) {
-            Some(id) => id,
-            None => {
-                // Past u32::MAX names (never, in practice) the last id is shared.
-                let id = ConnId(u32::try_from(self.names.len()).unwrap_or(u32::MAX));
-                self.names.push(name.to_string());
-                self.ids.insert(name.to_string(), id);
-                id
-            }
-        };
-        self.last_conn = Some(id);
+        // Past u32::MAX names (never, in practice) the last id is shared.
+        let id = ConnId(u32::try_from(self.names.len()).unwrap_or(u32::MAX));
+        self.names.push(name.to_string());
+        self.ids.insert(name.to_string(), id);
         id
     }
 

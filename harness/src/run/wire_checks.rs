@@ -14,8 +14,7 @@ pub const WIRE_CHECKED: &[&str] = &[
 ];
 
 /// (requirement, verdict, message) for each broken check.
-pub fn check(view: Indexed<'_>, role: Role) -> Vec<(&'static str, Verdict, String)> {
-    let msg = view;
+pub fn check(msg: Indexed<'_>, role: Role) -> Vec<(&'static str, Verdict, String)> {
     let mut out = Vec::new();
     let len = msg.len();
     if len < 244 {
@@ -34,7 +33,7 @@ pub fn check(view: Indexed<'_>, role: Role) -> Vec<(&'static str, Verdict, Strin
     }
     let count53 = msg.count_in_options_area(code::MESSAGE_TYPE);
     let from_server = role == Role::Requestor;
-    match view.message_type() {
+    match msg.message_type() {
         Ok(t) if count53 == 1 => {
             let allowed = if from_server {
                 t.allowed_from_server()
@@ -66,7 +65,7 @@ pub fn check(view: Indexed<'_>, role: Role) -> Vec<(&'static str, Verdict, Strin
             "options do not decode".to_string(),
         ));
     }
-    for (c, data) in view.values() {
+    for (c, data) in msg.values() {
         if let Err(e) = check_len(c, &data) {
             if e.requirement() == "WIRE-05" {
                 out.push(("WIRE-05", Verdict::Fail, e.to_string()));
@@ -81,7 +80,7 @@ pub fn check(view: Indexed<'_>, role: Role) -> Vec<(&'static str, Verdict, Strin
             format!("op is {}, expected {expected_op}", msg.op()),
         ));
     }
-    if view.contains_code(code::AUTHENTICATION) {
+    if msg.contains_code(code::AUTHENTICATION) {
         out.push((
             "WIRE-08",
             Verdict::Fail,

@@ -379,29 +379,6 @@ impl Received {
         repeated_codes(self.tlvs().map(|(code, _)| code))
     }
 
-    /// The answer of a lookup that needs no joining and has no broken
-    /// overload to report, as most lookups of a check are: `Some(None)` when
-    /// `option` is absent, `Some(Some(instance))` for its one instance.
-    #[inline]
-    fn simple(&self, option: u8) -> Option<Option<Instance>> {
-        if option != code::OVERLOAD && self.index.overload_error.is_some() {
-            return None;
-        }
-        if !self.index.present.contains(option) {
-            return Some(None);
-        }
-        if self.index.repeated.contains(option) {
-            return None;
-        }
-        Some(
-            self.index
-                .instances
-                .iter()
-                .find(|i| i.code == option)
-                .copied(),
-        )
-    }
-
     fn find(&self, option: u8) -> Result<Found, OptionError> {
         if option != code::OVERLOAD {
             if let Some(e) = &self.index.overload_error {
@@ -425,9 +402,6 @@ impl Received {
     /// The value of option `option`, all instances concatenated (RFC 3396), or
     /// `None` when it is absent.
     pub fn option_data(&self, option: u8) -> Result<Option<Cow<'_, [u8]>>, OptionError> {
-        if let Some(simple) = self.simple(option) {
-            return Ok(simple.map(|i| Cow::Borrowed(self.value(i))));
-        }
         Ok(match self.find(option)? {
             Found::Absent => None,
             Found::One(instance) => Some(Cow::Borrowed(self.value(instance))),
@@ -597,9 +571,6 @@ impl Received {
         option: u8,
         parse: fn(u8, &[u8]) -> Result<T, OptionError>,
     ) -> Result<Option<T>, OptionError> {
-        if let Some(simple) = self.simple(option) {
-            return simple.map(|i| parse(option, self.value(i))).transpose();
-        }
         Ok(match self.find(option)? {
             Found::Absent => None,
             Found::One(instance) => Some(parse(option, self.value(instance))?),
@@ -612,9 +583,6 @@ impl Received {
         option: u8,
         pick: fn(DhcpOption) -> Option<T>,
     ) -> Result<Option<T>, OptionError> {
-        if self.simple(option) == Some(None) {
-            return Ok(None);
-        }
         Ok(self.option(option)?.and_then(pick))
     }
 }
