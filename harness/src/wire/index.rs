@@ -379,21 +379,45 @@ impl Received {
         repeated_codes(self.tlvs().map(|(code, _)| code))
     }
 
+    /// The answer of a lookup that needs no joining and has no broken
+    /// overload to report, as most lookups of a check are: `Some(None)` when
+    /// `option` is absent, `Some(Some(instance))` for its one instance. The
+    /// hot accessors try it before [`find`](Self::find), which costs a
+    /// [`Found`] for every answer (about 380 instructions per message of a
+    /// bulk stream, by callgrind).
+    #[inline]
+    fn simple(&self, option: u8) -> Option<Option<Instance>> {
+        if option != code::OVERLOAD && self.index.overload_error.is_some() {
+            return None;
+        }
+        if !self.index.present.contains(option) {
+            return Some(None);
+        }
+        if self.index.repeated.contains(option) {
+            return None;
+        }
+        Some(
+            self.index
+                .instances
+                .iter()
+                .find(|i| i.code == option)
+                .copied(),
+        )
+    }
+
+    /// Every lookup: [`simple`](Self::simple)'s answer, else the broken
+    /// overload's error or the instances joined.
     fn find(&self, option: u8) -> Result<Found, OptionError> {
+        if let Some(simple) = self.simple(option) {
+            return Ok(simple.map_or(Found::Absent, Found::One));
+        }
         if option != code::OVERLOAD {
             if let Some(e) = &self.index.overload_error {
                 return Err(OptionError::clone(e));
             }
         }
-        if !self.index.present.contains(option) {
-            return Ok(Found::Absent);
-        }
-        let mut instances = self.index.instances.iter().filter(|i| i.code == option);
-        if !self.index.repeated.contains(option) {
-            return Ok(instances.next().map_or(Found::Absent, |i| Found::One(*i)));
-        }
         let mut joined = Vec::new();
-        for instance in instances {
+        for instance in self.index.instances.iter().filter(|i| i.code == option) {
             joined.extend_from_slice(self.value(*instance));
         }
         Ok(Found::Joined(joined))
@@ -402,6 +426,9 @@ impl Received {
     /// The value of option `option`, all instances concatenated (RFC 3396), or
     /// `None` when it is absent.
     pub fn option_data(&self, option: u8) -> Result<Option<Cow<'_, [u8]>>, OptionError> {
+        if let Some(simple) = self.simple(option) {
+            return Ok(simple.map(|i| Cow::Borrowed(self.value(i))));
+        }
         Ok(match self.find(option)? {
             Found::Absent => None,
             Found::One(instance) => Some(Cow::Borrowed(self.value(instance))),
@@ -571,6 +598,9 @@ impl Received {
         option: u8,
         parse: fn(u8, &[u8]) -> Result<T, OptionError>,
     ) -> Result<Option<T>, OptionError> {
+        if let Some(simple) = self.simple(option) {
+            return simple.map(|i| parse(option, self.value(i))).transpose();
+        }
         Ok(match self.find(option)? {
             Found::Absent => None,
             Found::One(instance) => Some(parse(option, self.value(instance))?),
@@ -583,6 +613,9 @@ impl Received {
         option: u8,
         pick: fn(DhcpOption) -> Option<T>,
     ) -> Result<Option<T>, OptionError> {
+        if self.simple(option) == Some(None) {
+            return Ok(None);
+        }
         Ok(self.option(option)?.and_then(pick))
     }
 }
