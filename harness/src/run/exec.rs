@@ -11,6 +11,7 @@ mod start_tls;
 mod trigger;
 
 use super::conn::{HarnessConn, Incoming};
+use super::conns::Conns;
 use super::message_checks;
 use super::transcript::{Line, Text, Transcript};
 use super::verdict::{broken, Finding, Verdict};
@@ -83,7 +84,7 @@ pub struct Exec<'a> {
     scenario: &'a Scenario,
     strict: bool,
     backend: Backend,
-    conns: rustc_hash::FxHashMap<String, HarnessConn>,
+    conns: Conns,
     /// Connections whose name was reused by a later connect or accept.
     finished: Vec<(String, HarnessConn)>,
     /// Orders tap records of all connections.
@@ -169,7 +170,7 @@ impl<'a> Exec<'a> {
             self.order.clone(),
             self.pcap_budget.clone(),
         );
-        self.conns.insert(name.to_string(), conn);
+        self.conns.insert(name, conn);
     }
 
     /// Every connection's tap, in order of opening, with synthesized addresses:

@@ -1,6 +1,7 @@
 //! Running scenarios against a target and judging the outcome.
 
 pub mod conn;
+pub mod conns;
 pub mod exec;
 pub mod kill_matrix;
 pub mod message_checks;

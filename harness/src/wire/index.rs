@@ -10,10 +10,10 @@
 //! 20 options.
 
 use super::options::{
-    code, u32_of, u8_of, DhcpOption, LengthRule, OptionError, RelayAgentInfo, Status, Vss,
+    code, fits, u32_of, u8_of, DhcpOption, LengthRule, OptionError, RelayAgentInfo, Status, Vss,
 };
 use super::raw::{
-    array, repeated_codes, walk_options, DecodeError, Header, OptionItem, RawMessage, Walked,
+    array, repeated_codes, DecodeError, Header, OptionItem, OptionWalk, RawMessage, Walked,
     FILE_OFFSET, HEADER_LEN, OPTIONS_OFFSET, SNAME_OFFSET,
 };
 use super::types::{DataSource, DhcpState, MessageType};
@@ -40,12 +40,14 @@ impl Codes {
         self.0.iter().any(|w| *w != 0)
     }
 
+    #[inline]
     fn contains(&self, code: u8) -> bool {
         let (word, bit) = (usize::from(code >> 6), code & 63);
         self.0.get(word).is_some_and(|w| w & (1 << bit) != 0)
     }
 
     /// Adds `code`; false when it was there already.
+    #[inline]
     fn insert(&mut self, code: u8) -> bool {
         let (word, bit) = (usize::from(code >> 6), code & 63);
         match self.0.get_mut(word) {
@@ -60,7 +62,7 @@ impl Codes {
 }
 
 /// Where each option code's instances are in one message.
-#[derive(Debug, Clone, Default)]
+#[derive(Debug, Clone)]
 pub struct OptionIndex {
     /// Instances of the options area in wire order, then those of `file`
     /// and `sname` when option 52 overloads them.
@@ -71,9 +73,29 @@ pub struct OptionIndex {
     present: Codes,
     /// Codes with more than one instance.
     repeated: Codes,
+    /// Codes with an instance whose length the code's [`LengthRule`] does
+    /// not allow (several instances may still join to an allowed length).
+    misfit: Codes,
+    /// Where the first instance of each code in `present` is in
+    /// `instances`; entries of absent codes are stale and never read.
+    first: [u32; 256],
     /// Option 52 is malformed or an overloaded area does not decode: every
     /// lookup but option 52's reports it.
     overload_error: Option<Box<OptionError>>,
+}
+
+impl Default for OptionIndex {
+    fn default() -> Self {
+        OptionIndex {
+            instances: SmallVec::new(),
+            main: 0,
+            present: Codes::default(),
+            repeated: Codes::default(),
+            misfit: Codes::default(),
+            first: [0; 256],
+            overload_error: None,
+        }
+    }
 }
 
 impl OptionIndex {
@@ -82,18 +104,35 @@ impl OptionIndex {
         self.main = 0;
         self.present = Codes::default();
         self.repeated = Codes::default();
+        self.misfit = Codes::default();
         self.overload_error = None;
     }
 
+    #[inline(always)]
     fn add(&mut self, code: u8, at: usize, len: usize) {
+        let place = u32::try_from(self.instances.len()).unwrap_or(u32::MAX);
         self.instances.push(Instance {
             code,
             len: u8::try_from(len).unwrap_or(u8::MAX),
             at: u32::try_from(at).unwrap_or(u32::MAX),
         });
-        if !self.present.insert(code) {
+        if self.present.insert(code) {
+            if let Some(first) = self.first.get_mut(usize::from(code)) {
+                *first = place;
+            }
+        } else {
             self.repeated.insert(code);
         }
+        if !fits(code, len) {
+            self.misfit.insert(code);
+        }
+    }
+
+    /// The first instance of a present `code`.
+    #[inline]
+    fn first(&self, code: u8) -> Option<Instance> {
+        let place = self.first.get(usize::from(code))?;
+        self.instances.get(*place as usize).copied()
     }
 }
 
@@ -188,14 +227,17 @@ impl Received {
             ..
         } = self;
         let area = bytes.get(OPTIONS_OFFSET..).unwrap_or_default();
-        let consumed = walk_options(area, OPTIONS_OFFSET, |walked| match walked {
-            Walked::Pad => {}
-            Walked::End => *has_end = true,
-            Walked::Tlv { code, start, end } => {
-                index.add(code, OPTIONS_OFFSET + start, end - start)
+        let mut walk = OptionWalk::new(area, OPTIONS_OFFSET);
+        for walked in walk.by_ref() {
+            match walked? {
+                Walked::Pad => {}
+                Walked::End => *has_end = true,
+                Walked::Tlv { code, start, end } => {
+                    index.add(code, OPTIONS_OFFSET + start, end - start)
+                }
             }
-        })?;
-        self.trailing = OPTIONS_OFFSET + consumed;
+        }
+        self.trailing = OPTIONS_OFFSET + walk.consumed();
         self.finish();
         Ok(())
     }
@@ -278,16 +320,17 @@ impl Received {
                 continue;
             }
             let area = self.bytes.get(offset..offset + len).unwrap_or_default();
-            let walked = walk_options(area, offset, |walked| {
-                if let Walked::Tlv { code, start, end } = walked {
-                    if code != code::OVERLOAD {
+            for walked in OptionWalk::new(area, offset) {
+                match walked {
+                    Ok(Walked::Tlv { code, start, end }) if code != code::OVERLOAD => {
                         found.push((code, offset + start, end - start));
                     }
+                    Ok(_) => {}
+                    Err(e) => {
+                        self.index.overload_error = Some(Box::new(OptionError::Overload(e)));
+                        return;
+                    }
                 }
-            });
-            if let Err(e) = walked {
-                self.index.overload_error = Some(Box::new(OptionError::Overload(e)));
-                return;
             }
         }
         for (code, at, len) in found {
@@ -396,13 +439,7 @@ impl Received {
         if self.index.repeated.contains(option) {
             return None;
         }
-        Some(
-            self.index
-                .instances
-                .iter()
-                .find(|i| i.code == option)
-                .copied(),
-        )
+        Some(self.index.first(option))
     }
 
     /// Every lookup: [`simple`](Self::simple)'s answer, else the broken
@@ -448,6 +485,15 @@ impl Received {
         self.index.present.contains(option)
     }
 
+    /// Whether some option's value may have a length its [`LengthRule`] does
+    /// not allow: one instance has such a length, or a code has several
+    /// instances, which are joined before their length counts. When false,
+    /// every value fits its rule and [`values`](Self::values) need not be
+    /// checked one by one.
+    pub fn lengths_may_misfit(&self) -> bool {
+        self.index.misfit.any() || self.index.repeated.any()
+    }
+
     /// Every distinct option code present, in order of first appearance.
     pub fn option_codes(&self) -> impl Iterator<Item = u8> + '_ {
         let repeats = self.index.repeated.any();
@@ -489,6 +535,10 @@ impl Received {
     pub fn count_in_options_area(&self, option: u8) -> usize {
         if !self.index.present.contains(option) {
             return 0;
+        }
+        if !self.index.repeated.contains(option) {
+            let place = self.index.first.get(usize::from(option)).copied();
+            return usize::from(place.is_some_and(|p| (p as usize) < self.index.main));
         }
         let main = self.index.instances.get(..self.index.main);
         main.unwrap_or_default()
@@ -670,6 +720,43 @@ mod tests {
         let r = Received::from_raw(&msg);
         let joined = r.option_data(61).ok().flatten().map(Cow::into_owned);
         assert_eq!(joined.as_deref(), Some(&[1u8, 2, 3][..]));
+    }
+
+    #[test]
+    fn lengths_are_left_unchecked_only_when_every_value_fits_alone() {
+        let fitting = received(vec![OptionItem::tlv(code::LEASE_TIME, vec![0, 0, 0, 60])]);
+        assert!(!fitting.lengths_may_misfit());
+        // Lease time is exactly 4 octets.
+        let short = received(vec![OptionItem::tlv(code::LEASE_TIME, vec![0, 60])]);
+        assert!(short.lengths_may_misfit());
+        // Two pieces that join to 4 octets: each misfits alone, so the
+        // joined value has to be checked.
+        let split = received(vec![
+            OptionItem::tlv(code::LEASE_TIME, vec![0, 0]),
+            OptionItem::tlv(code::LEASE_TIME, vec![0, 60]),
+        ]);
+        assert!(split.lengths_may_misfit());
+        assert_eq!(split.lease_time(), Ok(Some(60)));
+        // Client identifier is at least 2 octets: a repeat of fitting pieces
+        // still asks for the check, as it is the join that counts.
+        let repeated = received(vec![
+            OptionItem::tlv(code::CLIENT_ID, vec![1, 2]),
+            OptionItem::tlv(code::CLIENT_ID, vec![3, 4]),
+        ]);
+        assert!(repeated.lengths_may_misfit());
+    }
+
+    #[test]
+    fn message_type_instances_are_counted_in_the_options_area_only() {
+        assert_eq!(received(vec![]).count_in_options_area(53), 1);
+        let twice = received(vec![OptionItem::tlv(53, vec![16])]);
+        assert_eq!(twice.count_in_options_area(53), 2);
+        let mut msg = RawMessage::default();
+        msg.options = vec![OptionItem::tlv(code::OVERLOAD, vec![1]), OptionItem::End];
+        msg.header.file[..4].copy_from_slice(&[53, 1, 16, 255]);
+        let in_file = Received::from_raw(&msg);
+        assert!(in_file.contains_code(53));
+        assert_eq!(in_file.count_in_options_area(53), 0);
     }
 
     #[test]

@@ -79,8 +79,7 @@ pub enum LengthRule {
 }
 
 impl LengthRule {
-    #[inline]
-    pub fn allows(self, len: usize) -> bool {
+    pub const fn allows(self, len: usize) -> bool {
         match self {
             LengthRule::Exactly(n) => len == n,
             LengthRule::AtLeast(n) => len >= n,
@@ -102,20 +101,40 @@ impl fmt::Display for LengthRule {
 }
 
 /// The length rule of an option code (catalog WIRE-05; RFC 2132 for 52, 53, 55, 61).
-#[inline]
 pub fn length_rule(option: u8) -> LengthRule {
-    LENGTH_RULES[usize::from(option)]
+    rule_of(option)
 }
 
-/// [`rule_of`] for every code, looked up rather than matched per option.
-const LENGTH_RULES: [LengthRule; 256] = {
-    let mut rules = [LengthRule::Any; 256];
+/// Whether option `option` may be `len` octets long under [`length_rule`];
+/// a lookup in a table of every code and one-octet length, as it runs for
+/// every option of every message.
+#[inline]
+pub fn fits(option: u8, len: usize) -> bool {
+    match u8::try_from(len) {
+        Ok(len) => {
+            let words = &FITS[usize::from(option)];
+            words[usize::from(len >> 6)] & (1 << (len & 63)) != 0
+        }
+        Err(_) => rule_of(option).allows(len),
+    }
+}
+
+/// Bit `len` of row `code`: [`rule_of`]`(code)` allows `len`.
+const FITS: [[u64; 4]; 256] = {
+    let mut table = [[0u64; 4]; 256];
     let mut option = 0;
     while option < 256 {
-        rules[option] = rule_of(option as u8);
+        let rule = rule_of(option as u8);
+        let mut len = 0;
+        while len < 256 {
+            if rule.allows(len) {
+                table[option][len >> 6] |= 1 << (len & 63);
+            }
+            len += 1;
+        }
         option += 1;
     }
-    rules
+    table
 };
 
 const fn rule_of(option: u8) -> LengthRule {
@@ -207,14 +226,13 @@ impl OptionError {
 /// Whether `data` has a length option `option` may have ([`length_rule`]).
 #[inline]
 pub fn check_len(option: u8, data: &[u8]) -> Result<(), OptionError> {
-    let rule = length_rule(option);
-    if rule.allows(data.len()) {
+    if fits(option, data.len()) {
         Ok(())
     } else {
         Err(OptionError::WrongLength {
             code: option,
             len: data.len(),
-            rule,
+            rule: length_rule(option),
         })
     }
 }
@@ -554,5 +572,25 @@ impl DhcpOption {
     /// The option as a raw item, ready to place in a [`RawMessage`](super::RawMessage).
     pub fn to_item(&self) -> super::OptionItem {
         super::OptionItem::tlv(self.code(), self.encode_value())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_length_table_agrees_with_every_rule() {
+        for option in 0..=u8::MAX {
+            let rule = length_rule(option);
+            for len in 0..600 {
+                assert_eq!(fits(option, len), rule.allows(len), "{option} {len}");
+            }
+        }
+        assert!(fits(code::ASSOCIATED_IP, 8));
+        assert!(!fits(code::ASSOCIATED_IP, 6));
+        assert!(!fits(code::ASSOCIATED_IP, 0));
+        assert!(!fits(code::LEASE_TIME, 3));
+        assert!(fits(code::STATUS_CODE, 400));
     }
 }

@@ -201,7 +201,7 @@ pub(crate) fn array<const N: usize>(bytes: &[u8], at: usize) -> [u8; N] {
     out
 }
 
-/// One element of an options area, as [`walk_options`] finds it.
+/// One element of an options area, as [`OptionWalk`] finds it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) enum Walked {
     Pad,
@@ -215,64 +215,94 @@ pub(crate) enum Walked {
 }
 
 /// Walks an options area (the main area, or `file`/`sname` when overloaded)
-/// up to and including the first END. `base` is the area's offset in the
-/// message, used for error offsets. Returns the position after the END, or
-/// the area's length when there is none.
-pub(crate) fn walk_options(
-    area: &[u8],
+/// up to and including the first END, or up to the first element that does
+/// not decode, which it yields as an error and stops. `base` is the area's
+/// offset in the message, used for error offsets.
+pub(crate) struct OptionWalk<'a> {
+    area: &'a [u8],
     base: usize,
-    mut each: impl FnMut(Walked),
-) -> Result<usize, DecodeError> {
-    let mut pos = 0;
-    while let Some(&code) = area.get(pos) {
-        match code {
+    pos: usize,
+    done: bool,
+}
+
+impl<'a> OptionWalk<'a> {
+    pub(crate) fn new(area: &'a [u8], base: usize) -> Self {
+        OptionWalk {
+            area,
+            base,
+            pos: 0,
+            done: false,
+        }
+    }
+
+    /// Where the walk stands: after the END once it is walked, else the
+    /// area's length once every element is.
+    pub(crate) fn consumed(&self) -> usize {
+        self.pos
+    }
+}
+
+impl Iterator for OptionWalk<'_> {
+    type Item = Result<Walked, DecodeError>;
+
+    #[inline]
+    fn next(&mut self) -> Option<Self::Item> {
+        if self.done {
+            return None;
+        }
+        let pos = self.pos;
+        let code = *self.area.get(pos)?;
+        Some(match code {
             PAD => {
-                each(Walked::Pad);
-                pos += 1;
+                self.pos = pos + 1;
+                Ok(Walked::Pad)
             }
             END => {
-                each(Walked::End);
-                return Ok(pos + 1);
+                self.pos = pos + 1;
+                self.done = true;
+                Ok(Walked::End)
             }
             _ => {
-                let Some(&declared) = area.get(pos + 1) else {
-                    return Err(DecodeError::MissingLength {
+                let Some(&declared) = self.area.get(pos + 1) else {
+                    self.done = true;
+                    return Some(Err(DecodeError::MissingLength {
                         code,
-                        offset: base + pos,
-                    });
+                        offset: self.base + pos,
+                    }));
                 };
                 let start = pos + 2;
                 let end = start + usize::from(declared);
-                if end > area.len() {
-                    return Err(DecodeError::Overrun {
+                if end > self.area.len() {
+                    self.done = true;
+                    return Some(Err(DecodeError::Overrun {
                         code,
-                        offset: base + pos,
+                        offset: self.base + pos,
                         declared,
-                        available: area.len().saturating_sub(start),
-                    });
+                        available: self.area.len().saturating_sub(start),
+                    }));
                 }
-                each(Walked::Tlv { code, start, end });
-                pos = end;
+                self.pos = end;
+                Ok(Walked::Tlv { code, start, end })
             }
-        }
+        })
     }
-    Ok(pos)
 }
 
-/// Decodes an options area into items; see [`walk_options`].
+/// Decodes an options area into items; see [`OptionWalk`].
 pub fn decode_options(area: &Bytes, base: usize) -> Result<(Vec<OptionItem>, usize), DecodeError> {
     let mut items = Vec::with_capacity(16);
-    let consumed = walk_options(area, base, |walked| {
-        items.push(match walked {
+    let mut walk = OptionWalk::new(area, base);
+    for walked in walk.by_ref() {
+        items.push(match walked? {
             Walked::Pad => OptionItem::Pad,
             Walked::End => OptionItem::End,
             Walked::Tlv { code, start, end } => OptionItem::Tlv {
                 code,
                 data: area.slice(start..end),
             },
-        })
-    })?;
-    Ok((items, consumed))
+        });
+    }
+    Ok((items, walk.consumed()))
 }
 
 impl Header {
