@@ -751,8 +751,10 @@ mod tests {
         assert_eq!(received(vec![]).count_in_options_area(53), 1);
         let twice = received(vec![OptionItem::tlv(53, vec![16])]);
         assert_eq!(twice.count_in_options_area(53), 2);
-        let mut msg = RawMessage::default();
-        msg.options = vec![OptionItem::tlv(code::OVERLOAD, vec![1]), OptionItem::End];
+        let mut msg = RawMessage {
+            options: vec![OptionItem::tlv(code::OVERLOAD, vec![1]), OptionItem::End],
+            ..RawMessage::default()
+        };
         msg.header.file[..4].copy_from_slice(&[53, 1, 16, 255]);
         let in_file = Received::from_raw(&msg);
         assert!(in_file.contains_code(53));
