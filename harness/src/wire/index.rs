@@ -290,7 +290,13 @@ impl Received {
         if self.index.present.contains(code::OVERLOAD) {
             self.index_overloaded();
         }
-        self.message_type = self.read_message_type().ok();
+        self.message_type = match self.simple(code::MESSAGE_TYPE) {
+            // One octet, as nearly every message has it.
+            Some(Some(one)) if one.len == 1 => {
+                self.value(one).first().map(|v| MessageType::from_u8(*v))
+            }
+            _ => self.read_message_type().ok(),
+        };
     }
 
     /// Adds the instances of the areas option 52 overloads: `file` first,
