@@ -23,10 +23,15 @@ pub const KEPT_QUERY_XIDS: usize = 1024;
 /// framed and judged from one buffer, not one small read at a time.
 const READ_SIZE: usize = 256 * 1024;
 
-/// Bytes asked per read of a peer that does not fill its buffer: a message a
-/// step keeps holds on to the buffer it arrived in, so sparse traffic gets
-/// small ones.
+/// Bytes asked per read of a peer that does not fill its buffer: an open
+/// connection with sparse traffic keeps a small buffer.
 const READ_MIN: usize = 16 * 1024;
+
+/// Reads of fewer than [`READ_MIN`] bytes in a row after which a connection
+/// counts as sparse. A stream read as fast as it comes often gives short
+/// reads; shrinking the buffer at the first would throw away memory still
+/// in the cache, which is what the next read copies into fastest.
+const SPARSE_READS: u8 = 8;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Closed {
@@ -55,8 +60,13 @@ pub struct HarnessConn {
     /// message that arrived whole in one read keeps sharing its octets.
     read_buf: BytesMut,
     /// Bytes the next read asks for: doubled after a read that filled the
-    /// buffer, up to [`READ_SIZE`].
+    /// buffer, up to [`READ_SIZE`], and back to [`READ_MIN`] after
+    /// [`SPARSE_READS`] short reads.
     read_size: usize,
+    /// Reads of fewer than [`READ_MIN`] bytes since the last longer one.
+    short_reads: u8,
+    /// The read buffer is larger than sparse traffic needs.
+    shrink_buffer: bool,
     /// When the bytes of the events taken next were read.
     pub read_at: Instant,
     decoder: FrameDecoder,
@@ -134,6 +144,8 @@ impl HarnessConn {
             stream: Some(stream),
             read_buf: BytesMut::new(),
             read_size: READ_MIN,
+            short_reads: 0,
+            shrink_buffer: false,
             read_at: now,
             decoder: FrameDecoder::new(),
             pending: VecDeque::new(),
@@ -236,6 +248,30 @@ impl HarnessConn {
         self.read_buf = BytesMut::new();
         // What stays of the connection holds its messages' octets only, not
         // the read buffers they arrived in.
+        self.copy_out_kept();
+    }
+
+    /// Sizes the next read after one of `n` bytes.
+    fn adapt_read_size(&mut self, n: usize) {
+        if n >= self.read_size {
+            self.read_size = (self.read_size * 2).min(READ_SIZE);
+        }
+        if n >= READ_MIN {
+            self.short_reads = 0;
+            return;
+        }
+        self.short_reads = self.short_reads.saturating_add(1);
+        if self.short_reads >= SPARSE_READS && self.read_size > READ_MIN {
+            // Back to a small buffer after a burst, at the next read.
+            self.read_size = READ_MIN;
+            self.shrink_buffer = true;
+        }
+    }
+
+    /// Copies the messages the connection keeps out of the read buffers
+    /// they arrived in, so that those buffers are free once the messages
+    /// nobody keeps are dropped.
+    fn copy_out_kept(&mut self) {
         self.spare = None;
         let kept = [&mut self.last_received, &mut self.last_matched];
         for msg in kept.into_iter().flatten() {
@@ -284,7 +320,7 @@ impl HarnessConn {
         if let Ok(Some(status)) = msg.status() {
             self.statuses.insert(status.code);
         }
-        let is_bulk_query = msg.message_type() == Ok(MessageType::BulkLeaseQuery);
+        let is_bulk_query = msg.is(MessageType::BulkLeaseQuery);
         let xid = msg.xid();
         if is_bulk_query
             && self.bulk_query_xids.len() < KEPT_QUERY_XIDS
@@ -297,7 +333,7 @@ impl HarnessConn {
 
     /// Records a binding reply; true when its (xid, ciaddr) came before.
     pub fn note_binding(&mut self, msg: Indexed<'_>) -> bool {
-        let Some(kind) = msg.message_type().ok().and_then(ReportedAs::of) else {
+        let Some(kind) = msg.kind().and_then(ReportedAs::of) else {
             return false;
         };
         self.reported.note(msg.xid(), msg.ciaddr(), kind)
@@ -393,19 +429,26 @@ impl HarnessConn {
             if let Some(kind) = self.closed {
                 return (Incoming::Closed(kind), None);
             }
-            let Some(stream) = self.stream.as_mut() else {
+            if self.stream.is_none() {
                 return (Incoming::Closed(Closed::Fin), None);
-            };
+            }
             // Every byte of the last read is framed by now; the buffer is
             // reused once no message shares it, and read into without being
-            // zeroed first.
+            // zeroed first. Reading into the buffer just read, still in the
+            // cache, rather than into a new one is what lets a stream be
+            // judged at a good part of the socket's rate, so the few
+            // messages kept are copied out of it first.
+            self.copy_out_kept();
             self.read_buf.clear();
-            if self.read_buf.capacity() > self.read_size {
-                // Back to a small buffer after a burst.
-                self.read_buf = BytesMut::new();
+            if std::mem::take(&mut self.shrink_buffer) || !self.read_buf.try_reclaim(self.read_size)
+            {
+                // Still shared by a message in use, or too small: a new one
+                // (growing this one would copy what it held).
+                self.read_buf = BytesMut::with_capacity(self.read_size);
             }
-            self.read_buf.reserve(self.read_size);
-            let buf = &mut self.read_buf;
+            let (Some(stream), buf) = (self.stream.as_mut(), &mut self.read_buf) else {
+                return (Incoming::Closed(Closed::Fin), None);
+            };
             let read = crate::net::deadline::by(deadline, stream.read_buf(buf)).await;
             self.read_at = Instant::now();
             let n = match read {
@@ -415,11 +458,7 @@ impl HarnessConn {
                     continue;
                 }
                 Some(Ok(n)) => {
-                    self.read_size = if n >= self.read_size {
-                        (self.read_size * 2).min(READ_SIZE)
-                    } else {
-                        READ_MIN
-                    };
+                    self.adapt_read_size(n);
                     n
                 }
                 Some(Err(_)) => {
@@ -512,6 +551,38 @@ mod tests {
             assert!(messages < 5_000_000, "no timeout after {messages} messages");
         }
         assert!(messages > 0);
+    }
+
+    #[test]
+    fn reads_grow_while_they_fill_and_shrink_only_after_a_run_of_short_ones() {
+        let (_peer, ours) = tokio::io::duplex(64);
+        let mut conn = HarnessConn::new(
+            "a",
+            Box::new(ours),
+            Instant::now(),
+            true,
+            Arc::default(),
+            Arc::new(AtomicUsize::new(0)),
+        );
+        assert_eq!(conn.read_size, READ_MIN);
+        let mut sizes = Vec::new();
+        while conn.read_size < READ_SIZE {
+            conn.adapt_read_size(conn.read_size);
+            sizes.push(conn.read_size);
+        }
+        assert_eq!(sizes, [32, 64, 128, 256].map(|k| k * 1024));
+        // A stream read as fast as it comes: short reads between long ones
+        // leave the size alone.
+        for _ in 1..SPARSE_READS {
+            conn.adapt_read_size(100);
+        }
+        conn.adapt_read_size(READ_MIN);
+        for _ in 1..SPARSE_READS {
+            conn.adapt_read_size(100);
+        }
+        assert_eq!((conn.read_size, conn.shrink_buffer), (READ_SIZE, false));
+        conn.adapt_read_size(100);
+        assert_eq!((conn.read_size, conn.shrink_buffer), (READ_MIN, true));
     }
 
     #[tokio::test]

@@ -665,7 +665,7 @@ fn judge_message(
         }
     });
     if role == Role::Server {
-        c.active_query_received |= msg.message_type() == Ok(MessageType::ActiveLeaseQuery);
+        c.active_query_received |= msg.is(MessageType::ActiveLeaseQuery);
         c.request_xids.insert(msg.xid());
     }
     (frame, broken)

@@ -163,7 +163,7 @@ pub fn server_message(
     conn: &ServerConn<'_>,
     evaluated: &mut Evaluated,
 ) -> Broken {
-    let Ok(kind) = msg.message_type() else {
+    let Some(kind) = msg.kind() else {
         return Broken::new();
     };
     let binding = matches!(
@@ -315,7 +315,7 @@ pub fn requestor_message(
     conn: &RequestorConn<'_>,
     evaluated: &mut Evaluated,
 ) -> Broken {
-    let Ok(kind) = msg.message_type() else {
+    let Some(kind) = msg.kind() else {
         return Broken::new();
     };
     let mut judged = Judged::default();

@@ -127,7 +127,7 @@ pub struct Brief {
 impl Brief {
     pub fn of(msg: Indexed<'_>) -> Self {
         Brief {
-            kind: msg.message_type().ok(),
+            kind: msg.kind(),
             xid: msg.xid(),
             ciaddr: msg.ciaddr(),
             status: msg.status().ok().flatten().map(|s| s.code),

@@ -566,6 +566,17 @@ impl Received {
         })
     }
 
+    /// The message type when option 53 reads as one (read once, when the
+    /// message was indexed).
+    pub fn kind(&self) -> Option<MessageType> {
+        self.message_type
+    }
+
+    /// Whether the message type (option 53) reads as `kind`.
+    pub fn is(&self, kind: MessageType) -> bool {
+        self.message_type == Some(kind)
+    }
+
     /// The message type (option 53); [`OptionError::Missing`] when absent.
     pub fn message_type(&self) -> Result<MessageType, OptionError> {
         match self.message_type {
@@ -669,7 +680,7 @@ impl Received {
         option: u8,
         pick: fn(DhcpOption) -> Option<T>,
     ) -> Result<Option<T>, OptionError> {
-        if self.simple(option) == Some(None) {
+        if let Some(None) = self.simple(option) {
             return Ok(None);
         }
         Ok(self.option(option)?.and_then(pick))

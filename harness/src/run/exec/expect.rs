@@ -32,7 +32,7 @@ fn parse_count(text: &str) -> Result<(usize, usize), String> {
 }
 
 fn is_keepalive(msg: Indexed<'_>) -> bool {
-    msg.message_type() == Ok(MessageType::LeaseQueryStatus)
+    msg.is(MessageType::LeaseQueryStatus)
         && matches!(msg.status(), Ok(Some(s)) if s.code == StatusCode::ConnectionActive)
 }
 
@@ -66,7 +66,7 @@ impl Wanted<'_> {
     /// Why `msg` does not match, or `None` when it does.
     pub(super) fn mismatch(&self, msg: Indexed<'_>) -> Option<String> {
         let e = self.e;
-        let kind = msg.message_type().ok();
+        let kind = msg.kind();
         if let Some(kinds) = &e.kind {
             let kinds = kinds.as_slice();
             if kind.is_none_or(|k| !kinds.iter().any(|want| want.0 == k)) {
@@ -148,6 +148,9 @@ impl Wanted<'_> {
                     ));
                 }
             }
+        }
+        if self.query_start_time.is_none() && self.query_end_time.is_none() {
+            return None;
         }
         type Read = fn(&Received) -> Result<Option<u32>, OptionError>;
         let times: [(_, Read, _); 2] = [
@@ -268,6 +271,9 @@ impl Exec<'_> {
             let (event, frame) = match self.receive_read(&e.conn)? {
                 Some(read) => read,
                 None => {
+                    // Out of the read buffer, which the connection reads
+                    // into again if no message holds it.
+                    newest = newest.map(|msg| Rc::new(msg.detached()));
                     let deadline = last_progress + within + self.slack;
                     self.receive(&e.conn, deadline).await?
                 }
