@@ -7,7 +7,6 @@
 
 use super::exec::{Direction, Entry};
 use crate::wire::describe::Brief;
-use std::collections::VecDeque;
 
 /// Entries kept per scenario unless the target profile says otherwise.
 pub const DEFAULT_LIMIT: usize = 2_000;
@@ -50,8 +49,11 @@ impl Line {
 #[derive(Debug)]
 pub struct Transcript {
     head: Vec<Line>,
-    /// The latest entries past the head, with their sequence numbers.
-    tail: VecDeque<(usize, Line)>,
+    /// The latest entries past the head, with their sequence numbers: a
+    /// ring whose oldest entry is at `tail_start` once it is full (the entry
+    /// it drops is overwritten where it is).
+    tail: Vec<(usize, Line)>,
+    tail_start: usize,
     head_limit: usize,
     tail_limit: usize,
     next: usize,
@@ -66,7 +68,8 @@ impl Transcript {
         let limit = limit.max(2);
         Transcript {
             head: Vec::new(),
-            tail: VecDeque::new(),
+            tail: Vec::new(),
+            tail_start: 0,
             head_limit: limit / 2,
             tail_limit: limit - limit / 2,
             next: 0,
@@ -99,12 +102,22 @@ impl Transcript {
         if self.head.len() < self.head_limit {
             self.head.push(entry);
         } else {
-            if self.tail.len() >= self.tail_limit {
-                self.tail.pop_front();
+            let full = self.tail.len() >= self.tail_limit;
+            match self.tail.get_mut(self.tail_start) {
+                Some(oldest) if full => {
+                    *oldest = (seq, entry);
+                    self.tail_start = (self.tail_start + 1) % self.tail_limit;
+                }
+                _ => self.tail.push((seq, entry)),
             }
-            self.tail.push_back((seq, entry));
         }
         seq
+    }
+
+    /// The tail's entries, oldest first.
+    fn tail_in_order(&self) -> impl DoubleEndedIterator<Item = &(usize, Line)> {
+        let (newer, older) = self.tail.split_at(self.tail_start.min(self.tail.len()));
+        older.iter().chain(newer)
     }
 
     /// The sequence number of the latest entry.
@@ -114,8 +127,7 @@ impl Transcript {
 
     /// The latest entry still kept that satisfies `wanted`.
     pub fn rposition(&self, wanted: impl Fn(&Line) -> bool) -> Option<usize> {
-        self.tail
-            .iter()
+        self.tail_in_order()
             .rev()
             .find(|(_, e)| wanted(e))
             .map(|(seq, _)| *seq)
@@ -133,20 +145,24 @@ impl Transcript {
     pub fn finish(self) -> (Vec<Entry>, impl Fn(usize) -> Option<usize>) {
         let dropped = self.dropped();
         let head_len = self.head.len();
-        let first_tail = self.tail.front().map_or(self.next, |(seq, _)| *seq);
+        let oldest_tail = self.tail_in_order().next();
+        let first_tail = oldest_tail.map_or(self.next, |(seq, _)| *seq);
+        let first_tail_ms = oldest_tail.map_or(0, |(_, e)| e.at_ms);
         let names = self.names;
         let mut entries: Vec<Entry> = self.head.into_iter().map(|e| e.entry(&names)).collect();
         let gap = usize::from(dropped > 0);
         if dropped > 0 {
-            let at_ms = self.tail.front().map_or(0, |(_, e)| e.at_ms);
             entries.push(Entry {
-                at_ms,
+                at_ms: first_tail_ms,
                 conn: String::new(),
                 dir: Direction("note"),
                 text: format!("{dropped} transcript entries not kept (transcript limit)"),
             });
         }
-        entries.extend(self.tail.into_iter().map(|(_, e)| e.entry(&names)));
+        let mut tail = self.tail;
+        let oldest = self.tail_start.min(tail.len());
+        tail.rotate_left(oldest);
+        entries.extend(tail.into_iter().map(|(_, e)| e.entry(&names)));
         let index = move |seq: usize| {
             if seq < head_len {
                 Some(seq)
