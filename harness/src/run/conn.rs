@@ -487,6 +487,19 @@ mod tests {
     use std::task::{Context, Poll};
     use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
 
+    /// A harness-side connection named "a" over `io`, with `pcap_budget`
+    /// bytes of capture.
+    fn conn_over(io: BoxedIo, pcap_budget: usize) -> HarnessConn {
+        HarnessConn::new(
+            "a",
+            io,
+            Instant::now(),
+            true,
+            Arc::default(),
+            Arc::new(AtomicUsize::new(pcap_budget)),
+        )
+    }
+
     /// A peer whose bytes are always ready: the same frame, forever.
     struct Firehose {
         frame: Vec<u8>,
@@ -530,14 +543,7 @@ mod tests {
     async fn a_peer_that_never_pauses_still_meets_the_deadline() {
         let msg = MessageBuilder::reply(MessageType::LeaseActive, 1).build();
         let frame = encode_frame(&msg.encode()).unwrap_or_default();
-        let mut conn = HarnessConn::new(
-            "a",
-            Box::new(Firehose { frame, at: 0 }),
-            Instant::now(),
-            true,
-            Arc::default(),
-            Arc::new(AtomicUsize::new(0)),
-        );
+        let mut conn = conn_over(Box::new(Firehose { frame, at: 0 }), 0);
         let deadline = Instant::now() + std::time::Duration::from_millis(20);
         // The reader is always ready, so only the deadline check can end this;
         // the bound turns a hang into a failure.
@@ -556,14 +562,7 @@ mod tests {
     #[test]
     fn reads_grow_while_they_fill_and_shrink_only_after_a_run_of_short_ones() {
         let (_peer, ours) = tokio::io::duplex(64);
-        let mut conn = HarnessConn::new(
-            "a",
-            Box::new(ours),
-            Instant::now(),
-            true,
-            Arc::default(),
-            Arc::new(AtomicUsize::new(0)),
-        );
+        let mut conn = conn_over(Box::new(ours), 0);
         assert_eq!(conn.read_size, READ_MIN);
         let mut sizes = Vec::new();
         while conn.read_size < READ_SIZE {
@@ -598,14 +597,7 @@ mod tests {
         bytes.extend([0, 0]);
         peer.write_all(&bytes).await.unwrap();
         drop(peer);
-        let mut conn = HarnessConn::new(
-            "a",
-            Box::new(ours),
-            Instant::now(),
-            true,
-            Arc::default(),
-            Arc::new(AtomicUsize::new(1 << 20)),
-        );
+        let mut conn = conn_over(Box::new(ours), 1 << 20);
         let deadline = Instant::now() + std::time::Duration::from_secs(5);
         let mut seen = Vec::new();
         for _ in 0..5 {
