@@ -434,10 +434,10 @@ impl HarnessConn {
             }
             // Every byte of the last read is framed by now; the buffer is
             // reused once no message shares it, and read into without being
-            // zeroed first. Reading into the buffer just read, still in the
-            // cache, rather than into a new one is what lets a stream be
-            // judged at a good part of the socket's rate, so the few
-            // messages kept are copied out of it first.
+            // zeroed first. The few messages kept are copied out of it first
+            // (a copy or two per read), so that a stream is read into the
+            // memory just read, still in the cache, not into a new
+            // allocation each time.
             self.copy_out_kept();
             self.read_buf.clear();
             if std::mem::take(&mut self.shrink_buffer) || !self.read_buf.try_reclaim(self.read_size)
