@@ -65,8 +65,6 @@ pub struct HarnessConn {
     read_size: usize,
     /// Reads of fewer than [`READ_MIN`] bytes since the last longer one.
     short_reads: u8,
-    /// The read buffer is larger than sparse traffic needs.
-    shrink_buffer: bool,
     /// When the bytes of the events taken next were read.
     pub read_at: Instant,
     decoder: FrameDecoder,
@@ -145,7 +143,6 @@ impl HarnessConn {
             read_buf: BytesMut::new(),
             read_size: READ_MIN,
             short_reads: 0,
-            shrink_buffer: false,
             read_at: now,
             decoder: FrameDecoder::new(),
             pending: VecDeque::new(),
@@ -261,11 +258,15 @@ impl HarnessConn {
             return;
         }
         self.short_reads = self.short_reads.saturating_add(1);
-        if self.short_reads >= SPARSE_READS && self.read_size > READ_MIN {
-            // Back to a small buffer after a burst, at the next read.
+        if self.short_reads >= SPARSE_READS {
             self.read_size = READ_MIN;
-            self.shrink_buffer = true;
         }
+    }
+
+    /// The connection has just turned sparse: the buffer of a burst goes at
+    /// the next read.
+    fn shrinks_buffer(&self) -> bool {
+        self.short_reads == SPARSE_READS
     }
 
     /// Copies the messages the connection keeps out of the read buffers
@@ -429,9 +430,6 @@ impl HarnessConn {
             if let Some(kind) = self.closed {
                 return (Incoming::Closed(kind), None);
             }
-            if self.stream.is_none() {
-                return (Incoming::Closed(Closed::Fin), None);
-            }
             // Every byte of the last read is framed by now; the buffer is
             // reused once no message shares it, and read into without being
             // zeroed first. The few messages kept are copied out of it first
@@ -440,8 +438,7 @@ impl HarnessConn {
             // allocation each time.
             self.copy_out_kept();
             self.read_buf.clear();
-            if std::mem::take(&mut self.shrink_buffer) || !self.read_buf.try_reclaim(self.read_size)
-            {
+            if self.shrinks_buffer() || !self.read_buf.try_reclaim(self.read_size) {
                 // Still shared by a message in use, or too small: a new one
                 // (growing this one would copy what it held).
                 self.read_buf = BytesMut::with_capacity(self.read_size);
@@ -579,9 +576,9 @@ mod tests {
         for _ in 1..SPARSE_READS {
             conn.adapt_read_size(100);
         }
-        assert_eq!((conn.read_size, conn.shrink_buffer), (READ_SIZE, false));
+        assert_eq!((conn.read_size, conn.shrinks_buffer()), (READ_SIZE, false));
         conn.adapt_read_size(100);
-        assert_eq!((conn.read_size, conn.shrink_buffer), (READ_MIN, true));
+        assert_eq!((conn.read_size, conn.shrinks_buffer()), (READ_MIN, true));
     }
 
     #[tokio::test]

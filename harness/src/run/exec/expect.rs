@@ -149,9 +149,6 @@ impl Wanted<'_> {
                 }
             }
         }
-        if self.query_start_time.is_none() && self.query_end_time.is_none() {
-            return None;
-        }
         type Read = fn(&Received) -> Result<Option<u32>, OptionError>;
         let times: [(_, Read, _); 2] = [
             (
