@@ -286,6 +286,7 @@ impl HarnessConn {
     }
 
     /// The next event in the bytes read and not framed yet.
+    #[inline]
     fn frame_next(&mut self) -> Option<Incoming> {
         Some(match self.decoder.next_from(&mut self.read_buf)? {
             Ok(frame) => match Received::decode_shared(frame.payload, self.spare.take()) {
@@ -409,6 +410,7 @@ impl HarnessConn {
 
     /// The next event already read, without waiting (most messages of a
     /// stream arrive several to a read).
+    #[inline]
     pub fn next_read(&mut self) -> Option<(Incoming, Option<usize>)> {
         let event = match self.pending.pop_front() {
             Some(event) => event,

@@ -13,7 +13,7 @@ mod trigger;
 use super::conn::{HarnessConn, Incoming};
 use super::conns::Conns;
 use super::message_checks;
-use super::transcript::{Line, Text, Transcript};
+use super::transcript::{ConnId, Line, Text, Transcript};
 use super::verdict::{broken, Finding, Verdict};
 use super::wire_checks;
 use crate::capture::pcap::ConnectionTap;
@@ -342,12 +342,7 @@ impl<'a> Exec<'a> {
                     self.scenario.role,
                     &mut self.transcript,
                     &mut self.checked,
-                    Line {
-                        at_ms,
-                        conn: line_conn,
-                        dir: Direction("recv"),
-                        text: Text::Message(Brief::of(msg)),
-                    },
+                    (at_ms, line_conn),
                 );
                 let mut failed = false;
                 for (req, verdict, message) in broken {
@@ -633,17 +628,24 @@ fn not_open(name: &str) -> Stop {
     ))
 }
 
-/// Writes a received message's transcript `line` and applies the per-message
-/// checks of `role`'s peer; returns the line's number and the broken checks.
+/// Writes a received message's transcript line (at `at_ms` on connection
+/// `line_conn`) and applies the per-message checks of `role`'s peer; returns
+/// the line's number and the broken checks.
 fn judge_message(
     msg: &Received,
     c: &mut HarnessConn,
     role: Role,
     transcript: &mut Transcript,
     checked: &mut message_checks::Evaluated,
-    line: Line,
+    (at_ms, line_conn): (u64, ConnId),
 ) -> (usize, Vec<(&'static str, Verdict, String)>) {
-    let frame = transcript.push(line);
+    // The line is built where it is pushed, not moved through the call.
+    let frame = transcript.push(Line {
+        at_ms,
+        conn: line_conn,
+        dir: Direction("recv"),
+        text: Text::Message(Brief::of(msg)),
+    });
     let mut broken = wire_checks::check(msg, role);
     let repeated = c.note_binding(msg);
     broken.extend(match role {

@@ -96,6 +96,7 @@ impl Transcript {
     }
 
     /// Appends an entry; returns its sequence number.
+    #[inline]
     pub fn push(&mut self, entry: Line) -> usize {
         let seq = self.next;
         self.next += 1;
@@ -106,7 +107,12 @@ impl Transcript {
             match self.tail.get_mut(self.tail_start) {
                 Some(oldest) if full => {
                     *oldest = (seq, entry);
-                    self.tail_start = (self.tail_start + 1) % self.tail_limit;
+                    // Not `%`: a division per message costs more than the
+                    // branch.
+                    self.tail_start += 1;
+                    if self.tail_start == self.tail_limit {
+                        self.tail_start = 0;
+                    }
                 }
                 _ => self.tail.push((seq, entry)),
             }

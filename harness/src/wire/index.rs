@@ -6,8 +6,8 @@
 //! are concatenated before the value is read (RFC 3396), so a duplicated
 //! fixed-length option reads as a wrong length, never as one of its copies.
 //! A value held by a single instance is lent from the message's octets, not
-//! copied, and building the index allocates nothing for a message of up to
-//! 20 options.
+//! copied, and a message decoded into an earlier one's allocation (as a
+//! stream's are) builds its index without allocating.
 
 use super::options::{
     code, fits, u32_of, u8_of, DhcpOption, LengthRule, OptionError, RelayAgentInfo, Status, Vss,
@@ -65,8 +65,10 @@ impl Codes {
 #[derive(Debug, Clone)]
 pub struct OptionIndex {
     /// Instances of the options area in wire order, then those of `file`
-    /// and `sname` when option 52 overloads them.
-    instances: SmallVec<[Instance; 20]>,
+    /// and `sname` when option 52 overloads them. A `Vec`, not an inline
+    /// array: a reused index keeps its capacity, and pushing then costs
+    /// less than an inline array's check of where its items are.
+    instances: Vec<Instance>,
     /// How many of `instances` are in the options area.
     main: usize,
     /// Codes with an instance.
@@ -87,7 +89,7 @@ pub struct OptionIndex {
 impl Default for OptionIndex {
     fn default() -> Self {
         OptionIndex {
-            instances: SmallVec::new(),
+            instances: Vec::new(),
             main: 0,
             present: Codes::default(),
             repeated: Codes::default(),
