@@ -1,6 +1,7 @@
 //! One harness-side connection: framed messages in and out, close detection
 //! (FIN or RST), and a record of everything received.
 
+use super::read_ahead::{Chunk, ReadAhead, ReadSize};
 use super::reported::{Reported, ReportedAs};
 use super::transcript::ConnId;
 use crate::capture::pcap::{TapEvent, TapRecord};
@@ -19,19 +20,14 @@ use tokio::time::Instant;
 /// answered past this).
 pub const KEPT_QUERY_XIDS: usize = 1024;
 
-/// Bytes asked of the socket per read at most: a bulk stream's messages are
-/// framed and judged from one buffer, not one small read at a time.
-const READ_SIZE: usize = 256 * 1024;
-
-/// Bytes asked per read of a peer that does not fill its buffer: an open
-/// connection with sparse traffic keeps a small buffer.
-const READ_MIN: usize = 16 * 1024;
-
-/// Reads of fewer than [`READ_MIN`] bytes in a row after which a connection
-/// counts as sparse. A stream read as fast as it comes often gives short
-/// reads; shrinking the buffer at the first would throw away memory still
-/// in the cache, which is what the next read copies into fastest.
-const SPARSE_READS: u8 = 8;
+/// What one read of the connection came to.
+enum Read {
+    /// Bytes, a close or a failure, taken into the connection.
+    Done,
+    Timeout,
+    /// The stream is out (taken for a TLS upgrade, or dropped).
+    NoStream,
+}
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Closed {
@@ -59,12 +55,12 @@ pub struct HarnessConn {
     /// one at a time as they are taken, each just before it is judged. A
     /// message that arrived whole in one read keeps sharing its octets.
     read_buf: BytesMut,
-    /// Bytes the next read asks for: doubled after a read that filled the
-    /// buffer, up to [`READ_SIZE`], and back to [`READ_MIN`] after
-    /// [`SPARSE_READS`] short reads.
-    read_size: usize,
-    /// Reads of fewer than [`READ_MIN`] bytes since the last longer one.
-    short_reads: u8,
+    read_size: ReadSize,
+    /// Reads go to a task on another worker while messages are judged
+    /// (set by `expect` on a multi-threaded runtime).
+    pub reads_ahead: bool,
+    /// The task, once started; it holds the stream while it runs.
+    ahead: Option<ReadAhead>,
     /// When the bytes of the events taken next were read.
     pub read_at: Instant,
     decoder: FrameDecoder,
@@ -141,8 +137,9 @@ impl HarnessConn {
             line_id: None,
             stream: Some(stream),
             read_buf: BytesMut::new(),
-            read_size: READ_MIN,
-            short_reads: 0,
+            read_size: ReadSize::default(),
+            reads_ahead: false,
+            ahead: None,
             read_at: now,
             decoder: FrameDecoder::new(),
             pending: VecDeque::new(),
@@ -198,16 +195,20 @@ impl HarnessConn {
     }
 
     /// Records bytes the peer sent, copied only while the budget lasts.
-    fn record_theirs(&mut self, bytes: &[u8]) {
+    fn record_theirs(&mut self, bytes: &[u8], read_at: Instant) {
         if self.granted(bytes.len()) {
             let event = self.theirs(bytes.to_vec());
-            self.push_tap(event);
+            self.push_tap_at(event, read_at);
         }
     }
 
     fn push_tap(&mut self, event: TapEvent) {
+        self.push_tap_at(event, Instant::now());
+    }
+
+    fn push_tap_at(&mut self, event: TapEvent, at: Instant) {
         self.tap.push(TapRecord {
-            at: self.start.elapsed(),
+            at: at.saturating_duration_since(self.start),
             seq: self.order.fetch_add(1, Ordering::Relaxed),
             event,
         });
@@ -246,27 +247,6 @@ impl HarnessConn {
         // What stays of the connection holds its messages' octets only, not
         // the read buffers they arrived in.
         self.copy_out_kept();
-    }
-
-    /// Sizes the next read after one of `n` bytes.
-    fn adapt_read_size(&mut self, n: usize) {
-        if n >= self.read_size {
-            self.read_size = (self.read_size * 2).min(READ_SIZE);
-        }
-        if n >= READ_MIN {
-            self.short_reads = 0;
-            return;
-        }
-        self.short_reads = self.short_reads.saturating_add(1);
-        if self.short_reads >= SPARSE_READS {
-            self.read_size = READ_MIN;
-        }
-    }
-
-    /// The connection has just turned sparse: the buffer of a burst goes at
-    /// the next read.
-    fn shrinks_buffer(&self) -> bool {
-        self.short_reads == SPARSE_READS
     }
 
     /// Copies the messages the connection keeps out of the read buffers
@@ -432,47 +412,127 @@ impl HarnessConn {
             if let Some(kind) = self.closed {
                 return (Incoming::Closed(kind), None);
             }
-            // Every byte of the last read is framed by now; the buffer is
-            // reused once no message shares it, and read into without being
-            // zeroed first. The few messages kept are copied out of it first
-            // (a copy or two per read), so that a stream is read into the
-            // memory just read, still in the cache, not into a new
-            // allocation each time.
-            self.copy_out_kept();
-            self.read_buf.clear();
-            if self.shrinks_buffer() || !self.read_buf.try_reclaim(self.read_size) {
-                // Still shared by a message in use, or too small: a new one
-                // (growing this one would copy what it held).
-                self.read_buf = BytesMut::with_capacity(self.read_size);
-            }
-            let (Some(stream), buf) = (self.stream.as_mut(), &mut self.read_buf) else {
-                return (Incoming::Closed(Closed::Fin), None);
+            let read = if self.reads_ahead && !self.opaque {
+                self.take_read_ahead(deadline).await
+            } else {
+                self.read(deadline).await
             };
-            let read = crate::net::deadline::by(deadline, stream.read_buf(buf)).await;
+            match read {
+                Read::Done => {}
+                Read::Timeout => return (Incoming::Timeout, None),
+                Read::NoStream => return (Incoming::Closed(Closed::Fin), None),
+            }
+        }
+    }
+
+    /// Reads once into the read buffer.
+    async fn read(&mut self, deadline: Instant) -> Read {
+        // Every byte of the last read is framed by now; the buffer is reused
+        // once no message shares it, and read into without being zeroed
+        // first. The few messages kept are copied out of it first (a copy or
+        // two per read), so that a stream is read into the memory just read,
+        // still in the cache, not into a new allocation each time.
+        self.copy_out_kept();
+        self.read_buf.clear();
+        let size = self.read_size.get();
+        if self.read_size.shrinks_buffer() || !self.read_buf.try_reclaim(size) {
+            // Still shared by a message in use, or too small: a new one
+            // (growing this one would copy what it held).
+            self.read_buf = BytesMut::with_capacity(size);
+        }
+        let (Some(stream), buf) = (self.stream.as_mut(), &mut self.read_buf) else {
+            return Read::NoStream;
+        };
+        let read = crate::net::deadline::by(deadline, stream.read_buf(buf)).await;
+        let at = Instant::now();
+        self.read_at = at;
+        let Some(read) = read else {
+            return Read::Timeout;
+        };
+        match read {
+            Ok(0) => self.peer_closed(Closed::Fin),
+            Ok(n) => {
+                self.read_size.after(n);
+                if self.opaque {
+                    self.read_buf.clear();
+                } else {
+                    let buf = std::mem::take(&mut self.read_buf);
+                    self.record_theirs(buf.get(..n).unwrap_or_default(), at);
+                    self.read_buf = buf;
+                }
+            }
+            // A read error on an established connection is a reset.
+            Err(_) => self.peer_closed(Closed::Rst),
+        }
+        Read::Done
+    }
+
+    /// Takes the next chunk of the read-ahead task, starting it first if it
+    /// is not running.
+    async fn take_read_ahead(&mut self, deadline: Instant) -> Read {
+        let ahead = match &mut self.ahead {
+            Some(ahead) => ahead,
+            None => {
+                let Some(stream) = self.stream.take() else {
+                    return Read::NoStream;
+                };
+                self.ahead.insert(ReadAhead::start(stream, self.read_size))
+            }
+        };
+        let Some(next) = crate::net::deadline::by(deadline, ahead.next()).await else {
             self.read_at = Instant::now();
-            let n = match read {
-                None => return (Incoming::Timeout, None),
-                Some(Ok(0)) => {
-                    self.peer_closed(Closed::Fin);
-                    continue;
-                }
-                Some(Ok(n)) => {
-                    self.adapt_read_size(n);
-                    n
-                }
-                Some(Err(_)) => {
-                    // A read error on an established connection is a reset.
-                    self.peer_closed(Closed::Rst);
-                    continue;
-                }
-            };
-            if self.opaque {
-                self.read_buf.clear();
-                continue;
+            return Read::Timeout;
+        };
+        match next {
+            Some(chunk) => self.take_chunk(chunk),
+            // Only a panic ends the task unasked: the stream went with it.
+            None => {
+                self.stop_reading_ahead().await;
+                self.peer_closed(Closed::Rst);
             }
-            let buf = std::mem::take(&mut self.read_buf);
-            self.record_theirs(buf.get(..n).unwrap_or_default());
-            self.read_buf = buf;
+        }
+        Read::Done
+    }
+
+    fn take_chunk(&mut self, chunk: Chunk) {
+        match chunk {
+            Chunk::Bytes(bytes, at) => {
+                self.read_at = at;
+                if self.opaque {
+                    return;
+                }
+                self.record_theirs(&bytes, at);
+                if self.read_buf.is_empty() {
+                    // The messages kept leave the old buffer to be freed.
+                    self.copy_out_kept();
+                    self.read_buf = bytes;
+                } else {
+                    self.read_buf.extend_from_slice(&bytes);
+                }
+            }
+            Chunk::End(at) => {
+                self.read_at = at;
+                self.peer_closed(Closed::Fin);
+            }
+            Chunk::Failed(at) => {
+                self.read_at = at;
+                self.peer_closed(Closed::Rst);
+            }
+        }
+    }
+
+    /// Stops the read-ahead task, if one runs: the stream is back in place
+    /// and what the task read is in the read buffer, as if read here.
+    pub async fn stop_reading_ahead(&mut self) {
+        self.reads_ahead = false;
+        let Some(ahead) = self.ahead.take() else {
+            return;
+        };
+        let stopped = ahead.stop().await;
+        self.read_size = stopped.size;
+        self.stream = stopped.stream;
+        for chunk in stopped.rest {
+            self.take_chunk(chunk);
         }
     }
 }
@@ -558,31 +618,6 @@ mod tests {
         assert!(messages > 0);
     }
 
-    #[test]
-    fn reads_grow_while_they_fill_and_shrink_only_after_a_run_of_short_ones() {
-        let (_peer, ours) = tokio::io::duplex(64);
-        let mut conn = conn_over(Box::new(ours), 0);
-        assert_eq!(conn.read_size, READ_MIN);
-        let mut sizes = Vec::new();
-        while conn.read_size < READ_SIZE {
-            conn.adapt_read_size(conn.read_size);
-            sizes.push(conn.read_size);
-        }
-        assert_eq!(sizes, [32, 64, 128, 256].map(|k| k * 1024));
-        // A stream read as fast as it comes: short reads between long ones
-        // leave the size alone.
-        for _ in 1..SPARSE_READS {
-            conn.adapt_read_size(100);
-        }
-        conn.adapt_read_size(READ_MIN);
-        for _ in 1..SPARSE_READS {
-            conn.adapt_read_size(100);
-        }
-        assert_eq!((conn.read_size, conn.shrinks_buffer()), (READ_SIZE, false));
-        conn.adapt_read_size(100);
-        assert_eq!((conn.read_size, conn.shrinks_buffer()), (READ_MIN, true));
-    }
-
     #[tokio::test]
     async fn messages_read_together_come_one_at_a_time_then_the_close() {
         let (mut peer, ours) = tokio::io::duplex(4096);
@@ -630,5 +665,80 @@ mod tests {
             Incoming::Closed(Closed::Fin)
         ));
         assert_eq!(conn.last_received.as_ref().map(|m| m.xid()), Some(3));
+    }
+
+    /// The bytes the harness-side connection recorded for the pcap.
+    fn tapped(conn: &HarnessConn) -> Vec<u8> {
+        let mut bytes = Vec::new();
+        for record in &conn.tap {
+            if let TapEvent::FromServer(data) = &record.event {
+                bytes.extend_from_slice(data);
+            }
+        }
+        bytes
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn reading_ahead_then_stopping_loses_and_repeats_no_message() {
+        let (mut peer, ours) = tokio::io::duplex(8 * 1024);
+        let mut bytes = Vec::new();
+        for xid in 1..=3000 {
+            let msg = MessageBuilder::reply(MessageType::LeaseActive, xid).build();
+            bytes.extend(encode_frame(&msg.encode()).unwrap_or_default());
+        }
+        let sent = bytes.clone();
+        let writer = tokio::spawn(async move {
+            peer.write_all(&bytes).await?;
+            peer.shutdown().await
+        });
+        let mut conn = conn_over(Box::new(ours), 1 << 30);
+        let deadline = Instant::now() + std::time::Duration::from_secs(10);
+        let mut xids = Vec::new();
+        conn.reads_ahead = true;
+        while xids.len() < 1000 {
+            match conn.next(deadline).await.0 {
+                Incoming::Message(msg) => xids.push(msg.xid()),
+                other => panic!("unexpected {other:?}"),
+            }
+        }
+        assert!(conn.stream.is_none(), "the task holds the stream");
+        conn.stop_reading_ahead().await;
+        assert!(!conn.reads_ahead);
+        assert!(conn.stream.is_some(), "the stream is back");
+        // The rest comes through plain reads, after what the task had read.
+        loop {
+            match conn.next(deadline).await.0 {
+                Incoming::Message(msg) => xids.push(msg.xid()),
+                Incoming::Closed(Closed::Fin) => break,
+                other => panic!("unexpected {other:?}"),
+            }
+        }
+        assert_eq!(xids, (1..=3000).collect::<Vec<u32>>());
+        assert_eq!(tapped(&conn), sent);
+        assert!(matches!(writer.await, Ok(Ok(()))));
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn reading_ahead_from_a_peer_that_never_pauses_meets_the_deadline() {
+        let msg = MessageBuilder::reply(MessageType::LeaseActive, 1).build();
+        let frame = encode_frame(&msg.encode()).unwrap_or_default();
+        let mut conn = conn_over(Box::new(Firehose { frame, at: 0 }), 0);
+        conn.reads_ahead = true;
+        let deadline = Instant::now() + std::time::Duration::from_millis(20);
+        let mut messages = 0u64;
+        loop {
+            match conn.next(deadline).await.0 {
+                Incoming::Timeout => break,
+                Incoming::Message(_) => messages += 1,
+                other => panic!("unexpected {other:?}"),
+            }
+            assert!(
+                messages < 50_000_000,
+                "no timeout after {messages} messages"
+            );
+        }
+        assert!(messages > 0);
+        conn.stop_reading_ahead().await;
+        assert!(conn.stream.is_some());
     }
 }

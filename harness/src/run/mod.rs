@@ -5,6 +5,7 @@ pub mod conns;
 pub mod exec;
 pub mod kill_matrix;
 pub mod message_checks;
+pub mod read_ahead;
 pub mod reported;
 pub mod runner;
 pub mod transcript;

@@ -226,6 +226,22 @@ impl Exec<'_> {
     }
 
     pub(super) async fn expect(&mut self, e: &Expect) -> Result<(), Stop> {
+        // On a multi-threaded runtime the connection reads on another
+        // worker while this step judges; the stream is back in place, with
+        // everything read and not judged, when the step ends.
+        let multi_threaded = tokio::runtime::Handle::current().runtime_flavor()
+            == tokio::runtime::RuntimeFlavor::MultiThread;
+        if let Some(conn) = self.conns.get_mut(&e.conn) {
+            conn.reads_ahead = multi_threaded && !conn.paused;
+        }
+        let expected = self.expect_reading(e).await;
+        if let Some(conn) = self.conns.get_mut(&e.conn) {
+            conn.stop_reading_ahead().await;
+        }
+        expected
+    }
+
+    async fn expect_reading(&mut self, e: &Expect) -> Result<(), Stop> {
         if self.conn(&e.conn)?.paused {
             return Err(Stop::Error(format!(
                 "connection '{}' is paused; resume-reading first",
