@@ -53,6 +53,15 @@ fn message(c: &mut Criterion) {
     group.bench_function(BenchmarkId::new("decode_indexed", "alq"), |b| {
         b.iter(|| Received::decode(black_box(shared.clone())).map(|r| r.len()))
     });
+    // As a stream decodes: into the allocation of the message before.
+    group.bench_function(BenchmarkId::new("decode_reused", "alq"), |b| {
+        let mut spare = None;
+        b.iter(|| {
+            let msg = Received::decode_shared(black_box(shared.clone()), spare.take());
+            spare = msg.ok();
+            spare.as_ref().map(|r| r.len())
+        })
+    });
     let received = Received::decode(shared.clone()).expect("decodes");
     group.bench_function(BenchmarkId::new("brief", "alq"), |b| {
         b.iter(|| alq_harness::wire::describe::Brief::of(black_box(&received)))
