@@ -5,7 +5,8 @@
 //! The task holds the stream while it runs and gives it back, with every
 //! chunk it read and the connection did not take yet, when stopped. Chunks in
 //! flight are bounded, so a peer that never stops sending costs
-//! [`CHUNKS_IN_FLIGHT`] reads of memory at most.
+//! [`CHUNKS_IN_FLIGHT`] queued reads, one waiting to be queued and one being
+//! read into, beside the one the connection frames.
 
 use crate::net::transport::BoxedIo;
 use bytes::BytesMut;
@@ -28,7 +29,7 @@ pub const READ_MIN: usize = 16 * 1024;
 /// in the cache, which is what the next read copies into fastest.
 const SPARSE_READS: u8 = 8;
 
-/// Reads the task may be ahead of the connection.
+/// Reads queued for the connection at most.
 pub const CHUNKS_IN_FLIGHT: usize = 4;
 
 /// How many bytes the next read asks for: doubled after a read that filled
