@@ -440,36 +440,28 @@ impl HarnessConn {
             // (growing this one would copy what it held).
             self.read_buf = BytesMut::with_capacity(size);
         }
-        let (Some(stream), buf) = (self.stream.as_mut(), &mut self.read_buf) else {
+        let Some(stream) = self.stream.as_mut() else {
             return Read::NoStream;
         };
-        let read = crate::net::deadline::by(deadline, stream.read_buf(buf)).await;
+        let mut buf = std::mem::take(&mut self.read_buf);
+        let read = crate::net::deadline::by(deadline, stream.read_buf(&mut buf)).await;
         let at = Instant::now();
-        self.read_at = at;
         let Some(read) = read else {
+            self.read_buf = buf;
+            self.read_at = at;
             return Read::Timeout;
         };
-        match read {
-            Ok(0) => self.peer_closed(Closed::Fin),
-            Ok(n) => {
-                self.read_size.after(n);
-                if self.opaque {
-                    self.read_buf.clear();
-                } else {
-                    let buf = std::mem::take(&mut self.read_buf);
-                    self.record_theirs(buf.get(..n).unwrap_or_default(), at);
-                    self.read_buf = buf;
-                }
-            }
-            // A read error on an established connection is a reset.
-            Err(_) => self.peer_closed(Closed::Rst),
-        }
+        let chunk = Chunk::of_read(read, buf, at, &mut self.read_size);
+        self.take_chunk(chunk);
         Read::Done
     }
 
     /// Takes the next chunk of the read-ahead task, starting it first if it
     /// is not running.
     async fn take_read_ahead(&mut self, deadline: Instant) -> Read {
+        // The next chunk replaces the read buffer: the messages kept leave
+        // it first, so that it is freed.
+        self.copy_out_kept();
         let ahead = match &mut self.ahead {
             Some(ahead) => ahead,
             None => {
@@ -495,29 +487,19 @@ impl HarnessConn {
     }
 
     fn take_chunk(&mut self, chunk: Chunk) {
+        self.read_at = chunk.at();
         match chunk {
+            Chunk::Bytes(_, _) if self.opaque => {}
             Chunk::Bytes(bytes, at) => {
-                self.read_at = at;
-                if self.opaque {
-                    return;
-                }
                 self.record_theirs(&bytes, at);
                 if self.read_buf.is_empty() {
-                    // The messages kept leave the old buffer to be freed.
-                    self.copy_out_kept();
                     self.read_buf = bytes;
                 } else {
                     self.read_buf.extend_from_slice(&bytes);
                 }
             }
-            Chunk::End(at) => {
-                self.read_at = at;
-                self.peer_closed(Closed::Fin);
-            }
-            Chunk::Failed(at) => {
-                self.read_at = at;
-                self.peer_closed(Closed::Rst);
-            }
+            Chunk::End(_) => self.peer_closed(Closed::Fin),
+            Chunk::Failed(_) => self.peer_closed(Closed::Rst),
         }
     }
 

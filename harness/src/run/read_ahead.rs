@@ -78,7 +78,7 @@ impl ReadSize {
     }
 }
 
-/// One read of the task, with when it completed.
+/// One read of a connection, with when it completed.
 #[derive(Debug)]
 pub enum Chunk {
     Bytes(BytesMut, Instant),
@@ -86,6 +86,33 @@ pub enum Chunk {
     End(Instant),
     /// The read failed: on an established connection, a reset.
     Failed(Instant),
+}
+
+impl Chunk {
+    /// When the read completed.
+    pub fn at(&self) -> Instant {
+        match self {
+            Chunk::Bytes(_, at) | Chunk::End(at) | Chunk::Failed(at) => *at,
+        }
+    }
+
+    /// What a read into `buf` that completed `at` came to; `size` learns
+    /// how much it brought.
+    pub fn of_read(
+        read: std::io::Result<usize>,
+        buf: BytesMut,
+        at: Instant,
+        size: &mut ReadSize,
+    ) -> Self {
+        match read {
+            Ok(0) => Chunk::End(at),
+            Ok(n) => {
+                size.after(n);
+                Chunk::Bytes(buf, at)
+            }
+            Err(_) => Chunk::Failed(at),
+        }
+    }
 }
 
 /// What a stopped task gives back.
@@ -151,15 +178,8 @@ async fn read_until_stopped(
             _ = &mut stopped => return (stream, size, None),
             read = stream.read_buf(&mut buf) => read,
         };
-        let at = Instant::now();
-        let (chunk, last) = match read {
-            Ok(0) => (Chunk::End(at), true),
-            Ok(n) => {
-                size.after(n);
-                (Chunk::Bytes(buf, at), false)
-            }
-            Err(_) => (Chunk::Failed(at), true),
-        };
+        let chunk = Chunk::of_read(read, buf, Instant::now(), &mut size);
+        let last = !matches!(chunk, Chunk::Bytes(..));
         let permit = tokio::select! {
             biased;
             _ = &mut stopped => return (stream, size, Some(chunk)),

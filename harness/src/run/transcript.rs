@@ -151,9 +151,12 @@ impl Transcript {
     pub fn finish(self) -> (Vec<Entry>, impl Fn(usize) -> Option<usize>) {
         let dropped = self.dropped();
         let head_len = self.head.len();
-        let oldest_tail = self.tail_in_order().next();
-        let first_tail = oldest_tail.map_or(self.next, |(seq, _)| *seq);
-        let first_tail_ms = oldest_tail.map_or(0, |(_, e)| e.at_ms);
+        let mut tail = self.tail;
+        // Oldest first.
+        let oldest = self.tail_start.min(tail.len());
+        tail.rotate_left(oldest);
+        let first_tail = tail.first().map_or(self.next, |(seq, _)| *seq);
+        let first_tail_ms = tail.first().map_or(0, |(_, e)| e.at_ms);
         let names = self.names;
         let mut entries: Vec<Entry> = self.head.into_iter().map(|e| e.entry(&names)).collect();
         let gap = usize::from(dropped > 0);
@@ -165,9 +168,6 @@ impl Transcript {
                 text: format!("{dropped} transcript entries not kept (transcript limit)"),
             });
         }
-        let mut tail = self.tail;
-        let oldest = self.tail_start.min(tail.len());
-        tail.rotate_left(oldest);
         entries.extend(tail.into_iter().map(|(_, e)| e.entry(&names)));
         let index = move |seq: usize| {
             if seq < head_len {

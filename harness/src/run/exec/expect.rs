@@ -232,7 +232,7 @@ impl Exec<'_> {
         let multi_threaded = tokio::runtime::Handle::current().runtime_flavor()
             == tokio::runtime::RuntimeFlavor::MultiThread;
         if let Some(conn) = self.conns.get_mut(&e.conn) {
-            conn.reads_ahead = multi_threaded && !conn.paused;
+            conn.reads_ahead = multi_threaded;
         }
         let expected = self.expect_reading(e).await;
         if let Some(conn) = self.conns.get_mut(&e.conn) {
