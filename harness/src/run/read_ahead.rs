@@ -6,10 +6,12 @@
 //! chunk it read and the connection did not take yet, when stopped. Chunks in
 //! flight are bounded, so a peer that never stops sending costs
 //! [`CHUNKS_IN_FLIGHT`] queued reads, one waiting to be queued and one being
-//! read into, beside the one the connection frames.
+//! read into, beside the one the connection frames; the task keeps at most
+//! `RECYCLED` of those buffers to read into again.
 
 use crate::net::transport::BoxedIo;
 use bytes::BytesMut;
+use std::collections::VecDeque;
 use tokio::io::AsyncReadExt;
 use tokio::sync::{mpsc, oneshot};
 use tokio::task::JoinHandle;
@@ -31,6 +33,11 @@ const SPARSE_READS: u8 = 8;
 
 /// Reads queued for the connection at most.
 pub const CHUNKS_IN_FLIGHT: usize = 4;
+
+/// Buffers of earlier chunks a task keeps to read into again once the
+/// connection is done with them: more than can be in flight, so the oldest
+/// is usually free by the time it is tried.
+const RECYCLED: usize = CHUNKS_IN_FLIGHT + 4;
 
 /// How many bytes the next read asks for: doubled after a read that filled
 /// the buffer, up to [`READ_SIZE`], and back to [`READ_MIN`] after
@@ -170,14 +177,16 @@ async fn read_until_stopped(
     chunks: mpsc::Sender<Chunk>,
     mut stopped: oneshot::Receiver<()>,
 ) -> (BoxedIo, ReadSize, Option<Chunk>) {
+    let mut earlier = Recycled::default();
     loop {
-        let mut buf = BytesMut::with_capacity(size.get());
+        let mut buf = earlier.buffer(size);
         // Reading is cancel safe: stopped mid-read, nothing was taken.
         let read = tokio::select! {
             biased;
             _ = &mut stopped => return (stream, size, None),
             read = stream.read_buf(&mut buf) => read,
         };
+        earlier.keep(&mut buf);
         let chunk = Chunk::of_read(read, buf, Instant::now(), &mut size);
         let last = !matches!(chunk, Chunk::Bytes(..));
         let permit = tokio::select! {
@@ -194,6 +203,44 @@ async fn read_until_stopped(
             let _ = stopped.await;
             return (stream, size, None);
         }
+    }
+}
+
+/// Handles on the buffers of chunks sent, oldest first: a buffer is read
+/// into again once the connection has dropped every message sharing it, so
+/// a stream is read into memory already mapped, not a fresh allocation (and
+/// its page faults) per chunk.
+#[derive(Default)]
+struct Recycled {
+    handles: VecDeque<BytesMut>,
+}
+
+impl Recycled {
+    /// A buffer for the next read: the oldest earlier one if it is free,
+    /// else a new one.
+    fn buffer(&mut self, size: ReadSize) -> BytesMut {
+        if size.shrinks_buffer() {
+            // The connection turned sparse: the buffers of its burst go.
+            self.handles.clear();
+        }
+        if let Some(oldest) = self.handles.front_mut() {
+            if oldest.try_reclaim(size.get()) {
+                if let Some(free) = self.handles.pop_front() {
+                    return free;
+                }
+            }
+        }
+        BytesMut::with_capacity(size.get())
+    }
+
+    /// Keeps a handle on the buffer of `chunk`, the bytes just read: the
+    /// empty rest of the allocation after them.
+    fn keep(&mut self, chunk: &mut BytesMut) {
+        if self.handles.len() == RECYCLED {
+            // Still in use: it is freed with its last message instead.
+            self.handles.pop_front();
+        }
+        self.handles.push_back(chunk.split_off(chunk.len()));
     }
 }
 
@@ -227,6 +274,61 @@ mod tests {
         assert_eq!((size.get(), size.shrinks_buffer()), (READ_SIZE, false));
         size.after(100);
         assert_eq!((size.get(), size.shrinks_buffer()), (READ_MIN, true));
+    }
+
+    /// Whether `buf` lies in the allocation that starts at `start`.
+    fn inside(buf: &BytesMut, start: *const u8, len: usize) -> bool {
+        let at = buf.as_ptr() as usize;
+        (start as usize..start as usize + len).contains(&at)
+    }
+
+    #[test]
+    fn a_buffer_is_read_into_again_only_once_no_chunk_shares_it() {
+        let size = ReadSize::default();
+        let mut recycled = Recycled::default();
+        let mut first = recycled.buffer(size);
+        let (start, capacity) = (first.as_ptr(), first.capacity());
+        first.extend_from_slice(&[7; 300]);
+        recycled.keep(&mut first);
+        let message = first.split_to(200).freeze();
+        drop(first);
+        // A message of the first chunk is still held: a new buffer.
+        let mut second = recycled.buffer(size);
+        assert!(!inside(&second, start, capacity));
+        second.extend_from_slice(&[8; 300]);
+        recycled.keep(&mut second);
+        assert_eq!(&message[..], &[7; 200][..]);
+        drop(second);
+        drop(message);
+        // Nothing shares the first buffer any more: it is read into again,
+        // empty and as large as asked.
+        let third = recycled.buffer(size);
+        assert!(inside(&third, start, capacity));
+        assert!(third.is_empty() && third.capacity() >= size.get());
+    }
+
+    #[test]
+    fn the_buffers_of_a_burst_go_when_the_connection_turns_sparse() {
+        let mut size = ReadSize::default();
+        while size.get() < READ_SIZE {
+            size.after(size.get());
+        }
+        let mut recycled = Recycled::default();
+        let mut chunks = Vec::new();
+        for _ in 0..2 {
+            let mut chunk = recycled.buffer(size);
+            chunk.extend_from_slice(&[1; 10]);
+            recycled.keep(&mut chunk);
+            chunks.push(chunk);
+        }
+        assert_eq!(recycled.handles.len(), 2);
+        drop(chunks);
+        while !size.shrinks_buffer() {
+            size.after(1);
+        }
+        let _small = recycled.buffer(size);
+        // Neither burst buffer is kept (reusing one would leave the other).
+        assert!(recycled.handles.is_empty());
     }
 
     /// Every byte a peer sends arrives in order, in at most
