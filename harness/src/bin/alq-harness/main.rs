@@ -80,7 +80,7 @@ enum Command {
         kea: Option<std::net::SocketAddr>,
         /// Rounds of the replay parts (ceiling, decode, ingest, one after the
         /// other in each round); each rate is the median over the rounds.
-        #[arg(long, default_value_t = 5)]
+        #[arg(long, default_value_t = 9)]
         rounds: usize,
     },
     /// One part of `bench`, in its own process.
