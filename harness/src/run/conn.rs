@@ -1,7 +1,7 @@
 //! One harness-side connection: framed messages in and out, close detection
 //! (FIN or RST), and a record of everything received.
 
-use super::read_ahead::{Chunk, ReadAhead, ReadSize};
+use super::read_ahead::{Chunk, ReadAhead, ReadSize, Recycled};
 use super::reported::{Reported, ReportedAs};
 use super::transcript::ConnId;
 use crate::capture::pcap::{TapEvent, TapRecord};
@@ -56,6 +56,8 @@ pub struct HarnessConn {
     /// message that arrived whole in one read keeps sharing its octets.
     read_buf: BytesMut,
     read_size: ReadSize,
+    /// The buffers of the connection's own reads, to read into again.
+    buffers: Recycled,
     /// Reads go to a task on another worker while messages are judged
     /// (set by `expect` on a multi-threaded runtime).
     pub reads_ahead: bool,
@@ -138,6 +140,7 @@ impl HarnessConn {
             stream: Some(stream),
             read_buf: BytesMut::new(),
             read_size: ReadSize::default(),
+            buffers: Recycled::default(),
             reads_ahead: false,
             ahead: None,
             read_at: now,
@@ -244,6 +247,7 @@ impl HarnessConn {
     pub fn release_read_buffer(&mut self) {
         self.frame_rest();
         self.read_buf = BytesMut::new();
+        self.buffers = Recycled::default();
         // What stays of the connection holds its messages' octets only, not
         // the read buffers they arrived in.
         self.copy_out_kept();
@@ -427,27 +431,21 @@ impl HarnessConn {
 
     /// Reads once into the read buffer.
     async fn read(&mut self, deadline: Instant) -> Read {
-        // Every byte of the last read is framed by now; the buffer is reused
-        // once no message shares it, and read into without being zeroed
-        // first. The few messages kept are copied out of it first (a copy or
-        // two per read), so that a stream is read into the memory just read,
-        // still in the cache, not into a new allocation each time.
+        // Every byte of the last read is framed by now, and the few messages
+        // kept are copied out of its buffer (a copy or two per read): nothing
+        // holds that buffer once the read buffer lets go of it, so a stream
+        // is read into the memory just read, still in the cache, not into a
+        // new allocation each time (and without being zeroed first).
         self.copy_out_kept();
-        self.read_buf.clear();
-        let size = self.read_size.get();
-        if self.read_size.shrinks_buffer() || !self.read_buf.try_reclaim(size) {
-            // Still shared by a message in use, or too small: a new one
-            // (growing this one would copy what it held).
-            self.read_buf = BytesMut::with_capacity(size);
-        }
+        self.read_buf = BytesMut::new();
         let Some(stream) = self.stream.as_mut() else {
             return Read::NoStream;
         };
-        let mut buf = std::mem::take(&mut self.read_buf);
+        let mut buf = self.buffers.buffer(self.read_size);
         let read = crate::net::deadline::by(deadline, stream.read_buf(&mut buf)).await;
         let at = Instant::now();
+        self.buffers.keep(&mut buf);
         let Some(read) = read else {
-            self.read_buf = buf;
             self.read_at = at;
             return Read::Timeout;
         };

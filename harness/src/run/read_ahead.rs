@@ -34,9 +34,9 @@ const SPARSE_READS: u8 = 8;
 /// Reads queued for the connection at most.
 pub const CHUNKS_IN_FLIGHT: usize = 4;
 
-/// Buffers of earlier chunks a task keeps to read into again once the
-/// connection is done with them: more than can be in flight, so the oldest
-/// is usually free by the time it is tried.
+/// Buffers of earlier reads kept to read into again once the connection is
+/// done with them: more than a read-ahead task can have in flight, so the
+/// oldest is usually free by the time it is tried.
 const RECYCLED: usize = CHUNKS_IN_FLIGHT + 4;
 
 /// How many bytes the next read asks for: doubled after a read that filled
@@ -206,19 +206,20 @@ async fn read_until_stopped(
     }
 }
 
-/// Handles on the buffers of chunks sent, oldest first: a buffer is read
+/// Handles on the buffers of earlier reads, oldest first: a buffer is read
 /// into again once the connection has dropped every message sharing it, so
 /// a stream is read into memory already mapped, not a fresh allocation (and
-/// its page faults) per chunk.
+/// its page faults) per read. Both the read-ahead task and a connection's
+/// own reads take their buffers here.
 #[derive(Default)]
-struct Recycled {
+pub struct Recycled {
     handles: VecDeque<BytesMut>,
 }
 
 impl Recycled {
     /// A buffer for the next read: the oldest earlier one if it is free,
     /// else a new one.
-    fn buffer(&mut self, size: ReadSize) -> BytesMut {
+    pub fn buffer(&mut self, size: ReadSize) -> BytesMut {
         if size.shrinks_buffer() {
             // The connection turned sparse: the buffers of its burst go.
             self.handles.clear();
@@ -235,7 +236,7 @@ impl Recycled {
 
     /// Keeps a handle on the buffer of `chunk`, the bytes just read: the
     /// empty rest of the allocation after them.
-    fn keep(&mut self, chunk: &mut BytesMut) {
+    pub fn keep(&mut self, chunk: &mut BytesMut) {
         if self.handles.len() == RECYCLED {
             // Still in use: it is freed with its last message instead.
             self.handles.pop_front();
