@@ -68,26 +68,22 @@ fn message(c: &mut Criterion) {
     });
     group.bench_function(BenchmarkId::new("wire_checks", "alq"), |b| {
         b.iter(|| {
-            alq_harness::run::wire_checks::check(
+            alq_harness::checks::wire::judge(
                 black_box(&received),
-                alq_harness::scenario::model::Role::Requestor,
+                alq_harness::checks::wire::Sender::Server,
             )
         })
     });
-    let mut evaluated = alq_harness::run::message_checks::Evaluated::default();
+    let mut judged = alq_harness::checks::Judged::default();
     group.bench_function(BenchmarkId::new("server_message", "alq"), |b| {
         b.iter(|| {
-            let conn = alq_harness::run::message_checks::ServerConn {
+            let conn = alq_harness::checks::reply::ServerConn {
                 active: false,
                 sent_xids: &[0x51],
                 requested: &[51, 91, 152, 153, 156],
                 repeated: false,
             };
-            alq_harness::run::message_checks::server_message(
-                black_box(&received),
-                &conn,
-                &mut evaluated,
-            )
+            alq_harness::checks::server_message(black_box(&received), &conn, &mut judged)
         })
     });
     group.bench_function(BenchmarkId::new("status", "alq"), |b| {

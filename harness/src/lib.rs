@@ -3,12 +3,14 @@
 
 pub mod capture;
 pub mod catalog;
+pub mod checks;
+pub mod iut;
 pub mod net;
+pub mod outcome;
 pub mod reference;
 pub mod report;
 pub mod run;
 pub mod scenario;
 pub mod session;
-pub mod target;
 pub mod toml_load;
 pub mod wire;

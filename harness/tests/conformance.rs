@@ -3,10 +3,10 @@
 //! snapshotted (insta, YAML) so that any change in what the harness sends or
 //! concludes shows up in review; the reference must pass every scenario.
 
+use alq_harness::iut::profile::TargetProfile;
+use alq_harness::outcome::Verdict;
 use alq_harness::run::runner::{run_one, RunOptions};
-use alq_harness::run::verdict::Verdict;
 use alq_harness::scenario::load::load_scenario;
-use alq_harness::target::profile::TargetProfile;
 use rstest::rstest;
 use serde::Serialize;
 use std::path::PathBuf;

@@ -1,12 +1,12 @@
 //! The reference server's DHCP front, driven by the harness's relay agent over
 //! UDP on loopback.
 
+use alq_harness::iut::relay::{RelayAgent, RelayedClient};
 use alq_harness::net::clock::Clock;
 use alq_harness::net::server::Shared;
 use alq_harness::net::udp::serve_dhcp;
 use alq_harness::reference::dhcp_front;
 use alq_harness::reference::leases::LeaseStore;
-use alq_harness::target::relay::{RelayAgent, RelayedClient};
 use alq_harness::wire::{DhcpState, MessageBuilder, MessageType, RelayAgentInfo};
 use bytes::Bytes;
 use std::net::{Ipv4Addr, SocketAddr};

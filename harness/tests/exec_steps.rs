@@ -1,10 +1,11 @@
 //! Step semantics of the executor that the catalog scenarios rely on, run
 //! against the in-process reference on the paused clock.
 
-use alq_harness::run::runner::{run_one, run_suite, RunOptions, ScenarioOutcome};
-use alq_harness::run::verdict::Verdict;
+use alq_harness::iut::profile::TargetProfile;
+use alq_harness::outcome::ScenarioOutcome;
+use alq_harness::outcome::Verdict;
+use alq_harness::run::runner::{run_one, run_suite, RunOptions};
 use alq_harness::scenario::load::{parse_scenario, LoadedScenario};
-use alq_harness::target::profile::TargetProfile;
 use std::path::PathBuf;
 
 fn scenario(name: &str, text: &str) -> LoadedScenario {

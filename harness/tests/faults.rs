@@ -3,12 +3,12 @@
 //! a scenario whose failing (or, for SHOULD-level requirements, warning)
 //! verdict names a requirement the defect breaks.
 
+use alq_harness::iut::profile::TargetProfile;
+use alq_harness::outcome::Verdict;
 use alq_harness::reference::faults::Fault;
 use alq_harness::run::kill_matrix::run_fault;
 use alq_harness::run::runner::{run_suite, selected, RunOptions};
-use alq_harness::run::verdict::Verdict;
 use alq_harness::scenario::load::load_dir;
-use alq_harness::target::profile::TargetProfile;
 use std::path::Path;
 
 fn scenarios() -> Vec<alq_harness::scenario::load::LoadedScenario> {

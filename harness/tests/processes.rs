@@ -1,7 +1,7 @@
 //! `alq-harness serve` and `alq-harness watch` as separate processes on loopback
 //! high ports: three relayed DORAs drive bindings, and watch prints them.
 
-use alq_harness::target::relay::{RelayAgent, RelayedClient};
+use alq_harness::iut::relay::{RelayAgent, RelayedClient};
 use alq_harness::wire::RelayAgentInfo;
 use bytes::Bytes;
 use serde_json::Value;

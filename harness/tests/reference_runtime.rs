@@ -7,10 +7,10 @@ use alq_harness::net::server::{serve_connection, RunningServer, ServerRuntime, S
 use alq_harness::net::tls::{client_config, server_config, server_name, PemPair, TestPki};
 use alq_harness::net::transport::{Dial, Incoming};
 use alq_harness::reference::leases::{Client, LeaseStore};
-use alq_harness::session::requestor::{
+use alq_harness::reference::requestor::{
     RequestorCloseReason, RequestorConfig, RequestorEvent, RequestorPolicy,
 };
-use alq_harness::session::server::{CloseReason, ServerConfig, ServerMode};
+use alq_harness::reference::server::{CloseReason, ServerConfig, ServerMode};
 use alq_harness::wire::framing::encode_frame;
 use alq_harness::wire::{
     DhcpOption, FrameDecoder, MessageBuilder, MessageType, RawMessage, StatusCode,
@@ -469,7 +469,7 @@ async fn requestor_keeps_its_old_base_time_when_the_connection_drops_before_catc
     let session = p.start_active(Duration::ZERO);
     assert_eq!(session.query_start(), Some(EPOCH0));
     let update = |t: u32| {
-        RequestorEvent::Binding(alq_harness::session::requestor::BindingUpdate {
+        RequestorEvent::Binding(alq_harness::reference::requestor::BindingUpdate {
             xid: 1,
             addr: Ipv4Addr::new(192, 0, 2, 10),
             active: true,
@@ -692,14 +692,14 @@ async fn requestor_xids_are_unique_across_its_queries() {
     let mut xids = std::collections::HashSet::new();
     for i in 0..50u64 {
         let mut s = p.start_active(Duration::from_secs(i * 60));
-        if let Some(alq_harness::session::requestor::RequestorOutput::Transmit(bytes)) =
+        if let Some(alq_harness::reference::requestor::RequestorOutput::Transmit(bytes)) =
             s.poll_output()
         {
             let msg = RawMessage::decode(&bytes[2..]).unwrap();
             assert!(xids.insert(msg.header.xid));
         }
         let mut b = p.start_bulk(None, None, Duration::ZERO);
-        if let Some(alq_harness::session::requestor::RequestorOutput::Transmit(bytes)) =
+        if let Some(alq_harness::reference::requestor::RequestorOutput::Transmit(bytes)) =
             b.poll_output()
         {
             let msg = RawMessage::decode(&bytes[2..]).unwrap();

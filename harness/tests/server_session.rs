@@ -2,7 +2,9 @@
 //! outputs out (RFC 7724 §8, RFC 6926 §8).
 
 use alq_harness::reference::leases::{Client, LeaseStore};
-use alq_harness::session::server::{CloseReason, Output, ServerConfig, ServerMode, ServerSession};
+use alq_harness::reference::server::{
+    CloseReason, Output, ServerConfig, ServerMode, ServerSession,
+};
 use alq_harness::wire::framing::encode_frame;
 use alq_harness::wire::options::code;
 use alq_harness::wire::{

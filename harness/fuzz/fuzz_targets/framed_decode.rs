@@ -7,9 +7,9 @@
 //! copying) that differs from framing copied slices, or a message decoded into
 //! an earlier one's allocation that reads differently from a fresh one.
 
-use alq_harness::run::message_checks::{self, Evaluated, RequestorConn, ServerConn};
-use alq_harness::run::wire_checks;
-use alq_harness::scenario::model::Role;
+use alq_harness::checks::reply::ServerConn;
+use alq_harness::checks::request::RequestorConn;
+use alq_harness::checks::{self, wire, Judged};
 use alq_harness::wire::describe::Describe;
 use alq_harness::wire::{FrameDecoder, RawMessage, Received};
 use bytes::BytesMut;
@@ -70,22 +70,22 @@ fuzz_target!(|data: &[u8]| {
                 let _ = received.relay_agent_info();
                 let _ = Describe(&msg).to_string();
                 let view = &received;
-                let mut evaluated = Evaluated::default();
-                let _ = wire_checks::check(view, Role::Requestor);
-                let _ = wire_checks::check(view, Role::Server);
+                let mut judged = Judged::default();
+                let _ = wire::judge(view, wire::Sender::Requestor);
+                let _ = wire::judge(view, wire::Sender::Server);
                 let server = ServerConn {
                     active: split & 1 == 0,
                     sent_xids: &[view.xid()],
                     requested: &[156, 58, 59],
                     repeated: split & 2 == 0,
                 };
-                let _ = message_checks::server_message(view, &server, &mut evaluated);
+                let _ = checks::server_message(view, &server, &mut judged);
                 let requestor = RequestorConn {
                     xids: &HashSet::new(),
                     after_active: split & 4 == 0,
                 };
-                let _ = message_checks::requestor_message(view, &requestor, &mut evaluated);
-                let _ = evaluated.into_sorted();
+                let _ = checks::requestor_message(view, &requestor, &mut judged);
+                let _ = judged.into_sorted();
             }
         }
         assert!(decoder.buffered() <= 65_537);

@@ -3,7 +3,7 @@
 //! Any panic is a bug; every error must render to a message naming the file.
 
 use alq_harness::scenario::load::parse_scenario;
-use alq_harness::target::profile::TargetProfile;
+use alq_harness::iut::profile::TargetProfile;
 use alq_harness::toml_load::parse_toml;
 use libfuzzer_sys::fuzz_target;
 use std::path::Path;

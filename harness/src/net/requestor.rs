@@ -4,12 +4,13 @@
 //! every event on a channel.
 
 use super::clock::Clock;
-use super::driver::{drive, Action, Drive, Session};
+use super::driver::{drive, Drive};
 use super::transport::Dial;
 use crate::reference::faults::Fault;
-use crate::session::requestor::{
+use crate::reference::requestor::{
     RequestorCloseReason, RequestorEvent, RequestorOutput, RequestorPolicy, RequestorSession,
 };
+use crate::session::{Action, Session};
 use rustls::pki_types::ServerName;
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::Duration;

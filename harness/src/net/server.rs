@@ -4,12 +4,13 @@
 //! QueryTerminated on shutdown.
 
 use super::clock::Clock;
-use super::driver::{drive, sleep_until_opt, Action, Drive, Session};
+use super::driver::{drive, sleep_until_opt, Drive};
 use super::transport::Incoming;
+use crate::reference::admission::{Admission, Admit};
 use crate::reference::faults::Fault;
 use crate::reference::leases::{Client, LeaseError, LeaseStore};
-use crate::session::admission::{Admission, Admit};
-use crate::session::server::{CloseReason, Output, ServerConfig, ServerMode, ServerSession};
+use crate::reference::server::{CloseReason, Output, ServerConfig, ServerMode, ServerSession};
+use crate::session::{Action, Session};
 use std::net::{Ipv4Addr, SocketAddr};
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::Duration;

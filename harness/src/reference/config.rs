@@ -2,7 +2,7 @@
 //! and its seed lease file.
 
 use super::leases::{Client, LeaseStore};
-use crate::session::server::{ServerConfig, ServerMode};
+use crate::reference::server::{ServerConfig, ServerMode};
 use crate::session::timers::{Timers, BULK_LQ_MAX_CONNS};
 use crate::toml_load::{load_toml, LoadError};
 use crate::wire::RelayAgentInfo;

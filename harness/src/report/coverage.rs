@@ -3,8 +3,7 @@
 
 use super::sort_key;
 use crate::catalog::catalog;
-use crate::run::message_checks::{ON_REQUESTOR_MESSAGES, ON_SERVER_MESSAGES};
-use crate::run::wire_checks::WIRE_CHECKED;
+use crate::checks::judged_on_every_message;
 use crate::scenario::load::LoadedScenario;
 use serde::{Deserialize, Serialize};
 
@@ -29,8 +28,7 @@ pub struct Coverage {
 impl Coverage {
     pub fn of(scenarios: &[LoadedScenario]) -> Self {
         let mut rows = Vec::new();
-        let every_message: Vec<&str> =
-            [ON_SERVER_MESSAGES, ON_REQUESTOR_MESSAGES, WIRE_CHECKED].concat();
+        let every_message = judged_on_every_message();
         for r in catalog().values().filter(|r| r.black_box()) {
             let mut covering: Vec<String> = scenarios
                 .iter()

@@ -2,7 +2,7 @@
 //! rendered with minijinja.
 
 use super::{pcap_name, RunReport};
-use crate::run::verdict::Verdict;
+use crate::outcome::Verdict;
 use minijinja::{context, Environment};
 use serde::Serialize;
 use std::collections::BTreeSet;
@@ -88,7 +88,7 @@ pub fn render(report: &RunReport) -> Result<String, String> {
                     index: i,
                     at_ms: e.at_ms,
                     conn: e.conn.clone(),
-                    dir: e.dir.0,
+                    dir: e.dir.label(),
                     text: e.text.clone(),
                     cited: cited.contains(&i),
                 })

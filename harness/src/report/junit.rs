@@ -2,8 +2,8 @@
 //! requirement. Failures carry the finding and a transcript excerpt.
 
 use super::RunReport;
-use crate::run::runner::ScenarioOutcome;
-use crate::run::verdict::{citation, Verdict};
+use crate::outcome::ScenarioOutcome;
+use crate::outcome::{citation, Verdict};
 use quick_junit::{NonSuccessKind, Report, TestCase, TestCaseStatus, TestSuite};
 use std::time::Duration;
 

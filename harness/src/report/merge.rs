@@ -1,7 +1,7 @@
 //! Merging the reports of a sharded run (`run --shard K/N`) into one.
 
 use super::{RunReport, Shard};
-use crate::run::runner::ScenarioOutcome;
+use crate::outcome::ScenarioOutcome;
 use std::path::PathBuf;
 use std::time::{Duration, SystemTime};
 

@@ -9,8 +9,8 @@ pub mod merge;
 pub mod write;
 
 use crate::catalog::requirement;
-use crate::run::runner::ScenarioOutcome;
-use crate::run::verdict::Verdict;
+use crate::outcome::ScenarioOutcome;
+use crate::outcome::Verdict;
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
 

@@ -2,7 +2,9 @@
 //! into place, so a reader never sees half a report.
 
 use super::{html, junit, RunReport};
+use crate::outcome::{ScenarioOutcome, Verdict};
 use std::path::{Path, PathBuf};
+use std::time::Duration;
 
 #[derive(Debug, thiserror::Error)]
 pub enum ReportError {
@@ -32,8 +34,40 @@ pub fn write_atomic(path: &Path, bytes: &[u8]) -> Result<(), ReportError> {
     std::fs::rename(&tmp, path).map_err(io)
 }
 
+/// The report directory (pcaps go to its `pcap/`) and the wall-clock time the
+/// run started (the pcaps' time base).
+#[derive(Debug, Clone)]
+pub struct PcapSink {
+    pub dir: PathBuf,
+    pub started: std::time::SystemTime,
+}
+
+impl PcapSink {
+    /// Writes the outcome's pcap and drops its capture.
+    pub fn take(&self, outcome: &mut ScenarioOutcome) {
+        if outcome.connections.is_empty() {
+            return;
+        }
+        let base = self
+            .started
+            .duration_since(std::time::UNIX_EPOCH)
+            .unwrap_or(Duration::ZERO);
+        let path = self.dir.join(super::pcap_name(&outcome.id));
+        let written = crate::capture::pcap::render(&outcome.connections, base)
+            .map_err(|e| e.to_string())
+            .and_then(|bytes| write_atomic(&path, &bytes).map_err(|e| e.to_string()));
+        outcome.connections = Vec::new();
+        if let Err(e) = written {
+            outcome
+                .error
+                .get_or_insert(format!("pcap not written: {e}"));
+            outcome.verdict = Verdict::Error;
+        }
+    }
+}
+
 /// Writes `report.json`, `junit.xml` and `index.html` into `dir` (the pcaps
-/// are written as each scenario ends, by [`crate::run::runner::PcapSink`]).
+/// are written as each scenario ends, by [`PcapSink`]).
 pub fn write_documents(dir: &Path, report: &RunReport) -> Result<Vec<PathBuf>, ReportError> {
     let mut written = Vec::new();
     let json = report.to_json().map_err(|e| ReportError::Encode {

@@ -12,65 +12,22 @@ mod trigger;
 
 use super::conn::{HarnessConn, Incoming};
 use super::conns::Conns;
-use super::message_checks;
 use super::transcript::{ConnId, Line, Text, Transcript};
-use super::verdict::{broken, Finding, Verdict};
-use super::wire_checks;
 use crate::capture::pcap::ConnectionTap;
+use crate::checks::{self, reply::ServerConn, request::RequestorConn, stream};
+use crate::iut::backend::Backend;
+use crate::iut::profile::TargetProfile;
+use crate::outcome::{broken, Finding, Verdict};
+use crate::outcome::{Direction, Entry};
 use crate::scenario::expr::{self, Var, Vars};
 use crate::scenario::model::{
     Accept, Capture, CloseHow, Connect, Field, LevelOverride, Role, Scenario, Source, Step, Value,
 };
-use crate::target::backend::Backend;
-use crate::target::profile::TargetProfile;
 use crate::wire::describe::Brief;
 use crate::wire::{MessageType, Received};
-use serde::Serialize;
 use std::net::{Ipv4Addr, SocketAddrV4};
 use std::time::Duration;
 use tokio::time::Instant;
-
-/// Who did what, when, on which connection.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, serde::Deserialize)]
-pub struct Entry {
-    /// Milliseconds since the scenario started (virtual on the paused clock).
-    pub at_ms: u64,
-    pub conn: String,
-    pub dir: Direction,
-    pub text: String,
-}
-
-/// "send", "recv" or "note".
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
-#[serde(transparent)]
-pub struct Direction(pub &'static str);
-
-impl<'de> serde::Deserialize<'de> for Direction {
-    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
-        let text = <String as serde::Deserialize>::deserialize(d)?;
-        ["send", "recv", "note"]
-            .into_iter()
-            .find(|known| *known == text)
-            .map(Direction)
-            .ok_or_else(|| {
-                serde::de::Error::custom(format!(
-                    "transcript direction '{text}' is not send, recv or note"
-                ))
-            })
-    }
-}
-
-impl std::fmt::Display for Direction {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str(self.0)
-    }
-}
-
-impl PartialEq<&str> for Direction {
-    fn eq(&self, other: &&str) -> bool {
-        self.0 == *other
-    }
-}
 
 /// Why a scenario stopped early.
 enum Stop {
@@ -94,7 +51,7 @@ pub struct Exec<'a> {
     /// Messages one `expect` reads at most.
     message_limit: usize,
     /// Requirements the per-message checks evaluated at least once.
-    checked: message_checks::Evaluated,
+    checked: checks::Judged,
     accepted: Vec<(String, Instant)>,
     vars: Vars,
     transcript: Transcript,
@@ -210,21 +167,21 @@ impl<'a> Exec<'a> {
             .collect()
     }
 
-    fn log(&mut self, conn: &str, dir: &'static str, text: String) -> usize {
+    fn log(&mut self, conn: &str, dir: Direction, text: String) -> usize {
         self.log_text(conn, dir, Text::Plain(text))
     }
 
-    fn log_text(&mut self, conn: &str, dir: &'static str, text: Text) -> usize {
+    fn log_text(&mut self, conn: &str, dir: Direction, text: Text) -> usize {
         let at = Instant::now();
         self.log_at(at, conn, dir, text)
     }
 
-    fn log_at(&mut self, at: Instant, conn: &str, dir: &'static str, text: Text) -> usize {
+    fn log_at(&mut self, at: Instant, conn: &str, dir: Direction, text: Text) -> usize {
         let conn = self.transcript.conn_id(conn);
         self.transcript.push(Line {
             at_ms: ms_since(self.start, at),
             conn,
-            dir: Direction(dir),
+            dir,
             text,
         })
     }
@@ -345,9 +302,11 @@ impl<'a> Exec<'a> {
                     (at_ms, line_conn),
                 );
                 let mut failed = false;
-                for (req, verdict, message) in broken {
-                    let level = (verdict == Verdict::Warn).then_some(LevelOverride::Should);
-                    failed |= self.judge(Some(req), level, message, Some(frame)).is_err();
+                for b in broken {
+                    let level = (b.verdict == Verdict::Warn).then_some(LevelOverride::Should);
+                    failed |= self
+                        .judge(Some(b.requirement), level, b.message, Some(frame))
+                        .is_err();
                 }
                 if failed {
                     return Err(Stop::Failed);
@@ -355,17 +314,13 @@ impl<'a> Exec<'a> {
                 Some(frame)
             }
             Incoming::Garbage(text) => {
-                let frame = self.log(conn, "recv", format!("not a DHCP message: {text}"));
-                let framing = if self.scenario.role == Role::Requestor {
-                    "BLQ-S-01"
-                } else {
-                    "WIRE-01"
-                };
+                let frame = self.log(conn, Direction::Recv, format!("not a DHCP message: {text}"));
+                let framing = stream::framing(self.scenario.role);
                 self.judge(Some(framing), None, text.clone(), Some(frame))?;
                 Some(frame)
             }
             Incoming::Closed(kind) => {
-                Some(self.log(conn, "note", format!("peer closed ({kind:?})")))
+                Some(self.log(conn, Direction::Note, format!("peer closed ({kind:?})")))
             }
             Incoming::Timeout => None,
         };
@@ -381,7 +336,7 @@ impl<'a> Exec<'a> {
                 Err(Stop::Failed) => {
                     self.log(
                         "",
-                        "note",
+                        Direction::Note,
                         format!("stopped after step {} failed", index + 1),
                     );
                     break;
@@ -389,7 +344,7 @@ impl<'a> Exec<'a> {
                 Err(Stop::Error(e)) => {
                     self.log(
                         "",
-                        "note",
+                        Direction::Note,
                         format!("step {}: harness error: {e}", index + 1),
                     );
                     error = Some(format!("step {}: {e}", index + 1));
@@ -420,7 +375,7 @@ impl<'a> Exec<'a> {
         if !truncated.is_empty() {
             self.log(
                 "",
-                "note",
+                Direction::Note,
                 format!(
                     "pcap limit reached: later traffic on {} judged but not recorded",
                     truncated.join(", ")
@@ -458,17 +413,17 @@ impl<'a> Exec<'a> {
             Step::AnswerBulk(a) => self.answer_bulk(a).await,
             Step::StopTarget(_) => {
                 self.backend.stop().await.map_err(Stop::Error)?;
-                self.log("", "note", "target server stopped".into());
+                self.log("", Direction::Note, "target server stopped".into());
                 Ok(())
             }
             Step::PauseReading(c) => {
                 self.conn(&c.conn)?.paused = true;
-                self.log(&c.conn, "note", "reading paused".into());
+                self.log(&c.conn, Direction::Note, "reading paused".into());
                 Ok(())
             }
             Step::ResumeReading(c) => {
                 self.conn(&c.conn)?.paused = false;
-                self.log(&c.conn, "note", "reading resumed".into());
+                self.log(&c.conn, Direction::Note, "reading resumed".into());
                 Ok(())
             }
             Step::Trigger(t) => self.trigger(t).await,
@@ -484,7 +439,7 @@ impl<'a> Exec<'a> {
                     CloseHow::Half => conn.shutdown_write().await,
                     CloseHow::Full => conn.drop_stream(),
                 }
-                self.log(&c.conn, "note", format!("closed ({:?})", c.how));
+                self.log(&c.conn, Direction::Note, format!("closed ({:?})", c.how));
                 Ok(())
             }
         }
@@ -504,7 +459,7 @@ impl<'a> Exec<'a> {
         } else {
             ""
         };
-        self.log(&c.conn, "note", format!("connected{from}"));
+        self.log(&c.conn, Direction::Note, format!("connected{from}"));
         Ok(())
     }
 
@@ -516,7 +471,7 @@ impl<'a> Exec<'a> {
         let deadline = self.step_start + within + self.slack;
         match self.backend.accept(deadline).await.map_err(Stop::Error)? {
             None => {
-                let frame = self.log(&a.conn, "note", "no connection".into());
+                let frame = self.log(&a.conn, Direction::Note, "no connection".into());
                 self.judge(
                     a.requirement.as_deref(),
                     None,
@@ -528,7 +483,7 @@ impl<'a> Exec<'a> {
             }
             Some(io) => {
                 let now = Instant::now();
-                let frame = self.log(&a.conn, "note", "accepted".into());
+                let frame = self.log(&a.conn, Direction::Note, "accepted".into());
                 if let Some(min) = &a.not_before {
                     let min = self.duration(min)?;
                     let since = match &a.since {
@@ -595,7 +550,7 @@ impl<'a> Exec<'a> {
             Some(v) => {
                 self.log(
                     &c.conn,
-                    "note",
+                    Direction::Note,
                     format!("captured {:?} = {v:?} into ${{{}}}", c.field, c.into),
                 );
                 self.vars.insert(c.into.clone(), v);
@@ -636,36 +591,35 @@ fn judge_message(
     c: &mut HarnessConn,
     role: Role,
     transcript: &mut Transcript,
-    checked: &mut message_checks::Evaluated,
+    checked: &mut checks::Judged,
     (at_ms, line_conn): (u64, ConnId),
-) -> (usize, Vec<(&'static str, Verdict, String)>) {
+) -> (usize, Vec<checks::Broken>) {
     // The line is built where it is pushed, not moved through the call.
     let frame = transcript.push(Line {
         at_ms,
         conn: line_conn,
-        dir: Direction("recv"),
+        dir: Direction::Recv,
         text: Text::Message(Brief::of(msg)),
     });
-    let mut broken = wire_checks::check(msg, role);
     let repeated = c.note_binding(msg);
-    broken.extend(match role {
+    let broken = match role {
         Role::Requestor => {
-            let context = message_checks::ServerConn {
+            let context = ServerConn {
                 active: c.active_query_sent,
                 sent_xids: &c.sent_xids,
                 requested: &c.requested,
                 repeated,
             };
-            message_checks::server_message(msg, &context, checked)
+            checks::server_message(msg, &context, checked)
         }
         Role::Server => {
-            let context = message_checks::RequestorConn {
+            let context = RequestorConn {
                 xids: &c.request_xids,
                 after_active: c.active_query_received,
             };
-            message_checks::requestor_message(msg, &context, checked)
+            checks::requestor_message(msg, &context, checked)
         }
-    });
+    };
     if role == Role::Server {
         c.active_query_received |= msg.is(MessageType::ActiveLeaseQuery);
         c.request_xids.insert(msg.xid());

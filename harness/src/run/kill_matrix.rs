@@ -3,11 +3,11 @@
 //! the defect breaks.
 
 use super::runner::{run_suite, selected, RunOptions};
-use super::verdict::Verdict;
+use crate::iut::profile::TargetProfile;
+use crate::outcome::Verdict;
 use crate::reference::faults::{Fault, FaultSet, Side};
 use crate::scenario::load::LoadedScenario;
 use crate::scenario::model::Role;
-use crate::target::profile::TargetProfile;
 
 #[derive(Debug, Clone)]
 pub struct KillRow {

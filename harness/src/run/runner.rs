@@ -2,15 +2,13 @@
 //! runs the rest (one tokio runtime each, paused for the reference target), in
 //! parallel when asked, and grades each scenario per requirement.
 
-use super::exec::{Entry, Exec};
-use super::verdict::{Finding, Verdict};
+use super::exec::Exec;
+use crate::iut::backend::Backend;
+use crate::iut::profile::{TargetKind, TargetProfile};
+use crate::outcome::{Finding, ScenarioOutcome, Verdict};
 use crate::scenario::load::LoadedScenario;
 use crate::scenario::model::{Need, Role};
-use crate::target::backend::Backend;
-use crate::target::profile::{TargetKind, TargetProfile};
-use serde::Serialize;
 use std::collections::HashMap;
-use std::path::PathBuf;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Mutex;
 use std::time::Duration;
@@ -29,69 +27,10 @@ pub struct RunOptions {
     /// Set (by Ctrl-C) to stop starting scenarios; finished ones are kept.
     pub cancel: std::sync::Arc<std::sync::atomic::AtomicBool>,
     /// Known deviations of the target.
-    pub expectations: crate::target::expectations::Expectations,
-    /// Where each scenario's pcap is written as soon as it finishes, so a run
-    /// holds no capture longer than one scenario; kept in the outcomes when
-    /// absent.
-    pub pcaps: Option<PcapSink>,
+    pub expectations: crate::iut::expectations::Expectations,
     /// Milliseconds each scenario took in an earlier run on the same target:
     /// the parallel pool starts the longest first.
     pub durations: HashMap<String, u64>,
-}
-
-/// The report directory (pcaps go to its `pcap/`) and the wall-clock time the
-/// run started (the pcaps' time base).
-#[derive(Debug, Clone)]
-pub struct PcapSink {
-    pub dir: PathBuf,
-    pub started: std::time::SystemTime,
-}
-
-impl PcapSink {
-    /// Writes the outcome's pcap and drops its capture.
-    fn take(&self, outcome: &mut ScenarioOutcome) {
-        if outcome.connections.is_empty() {
-            return;
-        }
-        let base = self
-            .started
-            .duration_since(std::time::UNIX_EPOCH)
-            .unwrap_or(Duration::ZERO);
-        let path = self.dir.join(crate::report::pcap_name(&outcome.id));
-        let written = crate::capture::pcap::render(&outcome.connections, base)
-            .map_err(|e| e.to_string())
-            .and_then(|bytes| {
-                crate::report::write::write_atomic(&path, &bytes).map_err(|e| e.to_string())
-            });
-        outcome.connections = Vec::new();
-        if let Err(e) = written {
-            outcome
-                .error
-                .get_or_insert(format!("pcap not written: {e}"));
-            outcome.verdict = Verdict::Error;
-        }
-    }
-}
-
-#[derive(Debug, Clone, Serialize, serde::Deserialize)]
-pub struct ScenarioOutcome {
-    pub id: String,
-    pub title: String,
-    pub path: PathBuf,
-    pub role: Role,
-    pub covers: Vec<String>,
-    pub verdict: Verdict,
-    pub findings: Vec<Finding>,
-    pub transcript: Vec<Entry>,
-    /// Harness time the scenario took (virtual on the paused clock).
-    pub elapsed_ms: u64,
-    /// Why the harness could not finish the scenario.
-    pub error: Option<String>,
-    /// Needs the target does not offer.
-    pub missing: Vec<Need>,
-    /// What went over each connection, for the pcap.
-    #[serde(skip)]
-    pub connections: Vec<crate::capture::pcap::ConnectionTap>,
 }
 
 pub fn selected<'a>(scenarios: &'a [LoadedScenario], filter: &[String]) -> Vec<&'a LoadedScenario> {
@@ -252,13 +191,14 @@ pub fn run_one(
 
 /// Reports the not-applicable scenarios, runs the exclusive ones one by one on
 /// a target nothing else is using yet, then the others `options.jobs` at a
-/// time; outcomes come back in scenario order. `progress` is called as each
-/// one finishes.
+/// time; outcomes come back in scenario order. `finished` is given each one
+/// as it finishes (to report progress, or to write out and drop its capture
+/// so that a run holds no capture longer than one scenario).
 pub fn run_suite(
     scenarios: &[&LoadedScenario],
     profile: &TargetProfile,
     options: &RunOptions,
-    progress: &(dyn Fn(&ScenarioOutcome) + Sync),
+    finished: &(dyn Fn(&mut ScenarioOutcome) + Sync),
 ) -> Vec<ScenarioOutcome> {
     let (skipped, runnable): (Vec<usize>, Vec<usize>) = (0..scenarios.len()).partition(|i| {
         scenarios
@@ -291,10 +231,7 @@ pub fn run_suite(
         let Some(l) = scenarios.get(i) else { return };
         let mut outcome = run_one(l, profile, options);
         options.expectations.apply(&mut outcome);
-        if let Some(sink) = &options.pcaps {
-            sink.take(&mut outcome);
-        }
-        progress(&outcome);
+        finished(&mut outcome);
         if let Some(slot) = results.lock().unwrap_or_else(|e| e.into_inner()).get_mut(i) {
             *slot = Some(outcome);
         }

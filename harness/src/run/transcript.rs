@@ -5,11 +5,8 @@
 //! as the few fields its line shows, written out only if the line is still
 //! kept when the scenario ends.
 
-use super::exec::{Direction, Entry};
+use crate::outcome::{Direction, Entry};
 use crate::wire::describe::Brief;
-
-/// Entries kept per scenario unless the target profile says otherwise.
-pub const DEFAULT_LIMIT: usize = 2_000;
 
 /// The text of an entry, or what it will say of a received message.
 #[derive(Debug)]
@@ -164,7 +161,7 @@ impl Transcript {
             entries.push(Entry {
                 at_ms: first_tail_ms,
                 conn: String::new(),
-                dir: Direction("note"),
+                dir: Direction::Note,
                 text: format!("{dropped} transcript entries not kept (transcript limit)"),
             });
         }
@@ -190,7 +187,7 @@ mod tests {
         Line {
             at_ms: n as u64,
             conn: ConnId(0),
-            dir: Direction("recv"),
+            dir: Direction::Recv,
             text: Text::Plain(format!("m{n}")),
         }
     }

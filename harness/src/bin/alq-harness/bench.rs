@@ -19,7 +19,7 @@ use alq_harness::net::clock::Clock;
 use alq_harness::net::server::{RunningServer, ServerRuntime, Shared};
 use alq_harness::net::transport::Incoming;
 use alq_harness::reference::leases::{Client, LeaseStore};
-use alq_harness::session::server::{ServerConfig, ServerMode};
+use alq_harness::reference::server::{ServerConfig, ServerMode};
 use alq_harness::wire::framing::encode_frame;
 use alq_harness::wire::{
     DhcpOption, FrameDecoder, MessageBuilder, MessageType, Received, RelayAgentInfo,
@@ -265,10 +265,10 @@ const INGEST_SCENARIO: &str = include_str!("../../../../fixtures/bench/BLQ-S-26-
 
 /// Part 2c: the harness requestor running a scenario over the same stream.
 pub(crate) fn ingest(server: SocketAddr, messages: u64) -> Result<Measured> {
+    use alq_harness::iut::profile::{TargetKind, TargetProfile};
+    use alq_harness::outcome::Verdict;
     use alq_harness::run::runner::{run_one, RunOptions};
-    use alq_harness::run::verdict::Verdict;
     use alq_harness::scenario::load::{parse_scenario, LoadedScenario};
-    use alq_harness::target::profile::{TargetKind, TargetProfile};
     let path = PathBuf::from("fixtures/bench/BLQ-S-26-bench-ingest.toml");
     let scenario = LoadedScenario {
         scenario: parse_scenario(&path, INGEST_SCENARIO)?,

@@ -8,10 +8,10 @@ use alq_harness::net::tls::{
 };
 use alq_harness::net::transport::{Dial, Incoming};
 use alq_harness::reference::config::ServeConfig;
-use alq_harness::session::requestor::{
+use alq_harness::reference::requestor::{
     RequestorCloseReason, RequestorConfig, RequestorEvent, RequestorPolicy,
 };
-use alq_harness::session::server::ServerMode;
+use alq_harness::reference::server::ServerMode;
 use anyhow::{Context, Result};
 use serde_json::json;
 use std::io::Write;
@@ -367,7 +367,7 @@ fn hex_arg(name: &str, text: &str) -> Result<Vec<u8>> {
 }
 
 pub(crate) async fn relay(args: RelayArgs) -> Result<()> {
-    use alq_harness::target::relay::{RelayAgent, RelayedClient};
+    use alq_harness::iut::relay::{RelayAgent, RelayedClient};
     let mac: [u8; 6] = hex_arg("mac", &args.mac)?
         .try_into()
         .map_err(|_| anyhow::anyhow!("--mac '{}' must have 6 octets", args.mac))?;

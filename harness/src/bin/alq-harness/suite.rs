@@ -70,9 +70,9 @@ pub(crate) fn run(args: RunArgs) -> ExitCode {
 }
 
 fn run_suite_cli(args: RunArgs) -> Result<u8> {
+    use alq_harness::iut::profile::TargetProfile;
+    use alq_harness::outcome::{citation, Verdict};
     use alq_harness::run::runner::{exit_code, run_suite, selected, RunOptions};
-    use alq_harness::run::verdict::{citation, Verdict};
-    use alq_harness::target::profile::TargetProfile;
     let mut profile = match &args.target {
         Some(path) => TargetProfile::load(path)?,
         None => TargetProfile::reference(),
@@ -102,16 +102,16 @@ fn run_suite_cli(args: RunArgs) -> Result<u8> {
             .collect();
     }
     runtime()?
-        .block_on(alq_harness::target::backend::preflight(&profile))
+        .block_on(alq_harness::iut::backend::preflight(&profile))
         .map_err(|e| anyhow::anyhow!(e))?;
     let expect_path = args.expect.clone().or_else(|| {
         args.target
             .as_deref()
-            .map(alq_harness::target::expectations::Expectations::beside)
+            .map(alq_harness::iut::expectations::Expectations::beside)
             .filter(|p| p.exists())
     });
     let expectations = match &expect_path {
-        Some(p) => alq_harness::target::expectations::Expectations::load(p, &scenarios)?,
+        Some(p) => alq_harness::iut::expectations::Expectations::load(p, &scenarios)?,
         None => Default::default(),
     };
     let dir = match args.shard {
@@ -122,10 +122,6 @@ fn run_suite_cli(args: RunArgs) -> Result<u8> {
     };
     let started = std::time::SystemTime::now();
     let options = RunOptions {
-        pcaps: Some(alq_harness::run::runner::PcapSink {
-            dir: dir.clone(),
-            started,
-        }),
         strict: args.strict,
         jobs: args.jobs,
         filter: args.filter.clone(),
@@ -149,7 +145,12 @@ fn run_suite_cli(args: RunArgs) -> Result<u8> {
     let total = chosen.len();
     let done = std::sync::atomic::AtomicUsize::new(0);
     let verbose = args.verbose;
-    let progress = |o: &alq_harness::run::runner::ScenarioOutcome| {
+    let pcaps = alq_harness::report::write::PcapSink {
+        dir: dir.clone(),
+        started,
+    };
+    let finished = |o: &mut alq_harness::outcome::ScenarioOutcome| {
+        pcaps.take(o);
         let n = done.fetch_add(1, std::sync::atomic::Ordering::Relaxed) + 1;
         let label = match o.verdict {
             Verdict::Pass => "PASS",
@@ -163,7 +164,7 @@ fn run_suite_cli(args: RunArgs) -> Result<u8> {
             "[{n:>3}/{total}] {label:<5} {} ({:.1} s{})",
             o.id,
             o.elapsed_ms as f64 / 1000.0,
-            if profile.kind == alq_harness::target::profile::TargetKind::Reference {
+            if profile.kind == alq_harness::iut::profile::TargetKind::Reference {
                 " virtual"
             } else {
                 ""
@@ -194,7 +195,7 @@ fn run_suite_cli(args: RunArgs) -> Result<u8> {
         }
         say!("{text}");
     };
-    let outcomes = run_suite(&chosen, &profile, &options, &progress);
+    let outcomes = run_suite(&chosen, &profile, &options, &finished);
     let interrupted = options.cancel.load(std::sync::atomic::Ordering::Relaxed);
     let code = exit_code(&outcomes, args.strict);
     let count = |v: Verdict| outcomes.iter().filter(|o| o.verdict == v).count();
@@ -209,9 +210,9 @@ fn run_suite_cli(args: RunArgs) -> Result<u8> {
         count(Verdict::Error)
     );
     let kind = match profile.kind {
-        alq_harness::target::profile::TargetKind::Reference => "reference",
-        alq_harness::target::profile::TargetKind::Tcp => "tcp",
-        alq_harness::target::profile::TargetKind::Launch => "launch",
+        alq_harness::iut::profile::TargetKind::Reference => "reference",
+        alq_harness::iut::profile::TargetKind::Tcp => "tcp",
+        alq_harness::iut::profile::TargetKind::Launch => "launch",
     };
     let report = alq_harness::report::RunReport::new(
         &profile.name,
@@ -355,7 +356,7 @@ fn earlier_durations(dir: &Path) -> std::collections::HashMap<String, u64> {
     report
         .scenarios
         .into_iter()
-        .filter(|o| o.verdict != alq_harness::run::verdict::Verdict::NotApplicable)
+        .filter(|o| o.verdict != alq_harness::outcome::Verdict::NotApplicable)
         .map(|o| (o.id, o.elapsed_ms))
         .collect()
 }

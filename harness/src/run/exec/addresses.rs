@@ -1,6 +1,7 @@
 //! `expect-addresses`: which addresses a connection has reported so far.
 
 use super::{Exec, Stop};
+use crate::outcome::Direction;
 use crate::run::reported::ReportedAs;
 use crate::scenario::expr;
 use crate::scenario::model::{ExpectAddresses, StatusName, TypeName};
@@ -15,7 +16,7 @@ impl Exec<'_> {
             if conn.statuses.contains(&excuse) {
                 let frame = self.log(
                     &e.conn,
-                    "note",
+                    Direction::Note,
                     format!("{excuse} received: address check skipped"),
                 );
                 self.pass(

@@ -1,6 +1,8 @@
 //! `expect-close` and `expect-silence`: how and when a peer ends or keeps quiet.
 
 use super::{Exec, Stop};
+use crate::checks::stream;
+use crate::outcome::Direction;
 use crate::run::conn::{Closed, Incoming};
 use crate::scenario::model::{CloseKind, Expect, ExpectClose, ExpectSilence, LevelOverride};
 use crate::wire::describe::summary;
@@ -38,14 +40,14 @@ impl Exec<'_> {
                         return Ok(());
                     }
                     return self.judge(
-                        Some("BLQ-S-38"),
+                        Some(stream::GRACEFUL_CLOSE),
                         Some(LevelOverride::Should),
                         format!("closed with {kind:?}, expected {:?}", e.how),
                         frame,
                     );
                 }
                 Incoming::Timeout => {
-                    let frame = self.log(&e.conn, "note", "still open".into());
+                    let frame = self.log(&e.conn, Direction::Note, "still open".into());
                     return self.judge(
                         req,
                         e.level,

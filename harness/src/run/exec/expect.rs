@@ -1,6 +1,7 @@
 //! `expect` and `check`: matching received messages against a scenario's shape.
 
 use super::{Exec, Stop};
+use crate::outcome::Direction;
 use crate::run::conn::Incoming;
 use crate::scenario::model::{Expect, Value};
 use crate::wire::describe::summary;
@@ -403,7 +404,7 @@ impl Exec<'_> {
             // The expect before it was graded a warning and matched nothing.
             self.log(
                 &e.conn,
-                "note",
+                Direction::Note,
                 "check skipped: the expect before it matched nothing".into(),
             );
             return Ok(());
@@ -411,7 +412,7 @@ impl Exec<'_> {
         let conn = self.transcript.find_conn(&e.conn);
         let frame = self
             .transcript
-            .rposition(|t| Some(t.conn) == conn && t.dir == "recv");
+            .rposition(|t| Some(t.conn) == conn && t.dir == Direction::Recv);
         match self.mismatch(e, &msg)? {
             None => {
                 self.pass(e.requirement.as_deref(), "holds".into(), frame);

@@ -1,6 +1,7 @@
 //! Requestor role: filling the target's connection quota.
 
 use super::{Exec, Stop};
+use crate::outcome::Direction;
 use crate::scenario::model::{
     Connect, Expect, OneOrMany, OpenConnections, QuotaQuery, Send, TypeName, Value,
 };
@@ -64,7 +65,7 @@ impl Exec<'_> {
         }
         self.log(
             "",
-            "note",
+            Direction::Note,
             format!(
                 "{count} connections open ({}1..{}{count})",
                 o.prefix, o.prefix

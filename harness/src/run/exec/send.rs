@@ -1,6 +1,7 @@
 //! `send`: building a message (well-formed or deliberately broken) and writing it.
 
 use super::{Exec, Stop};
+use crate::outcome::Direction;
 use crate::scenario::model::{Role, Send, StatusName, TypeName};
 use crate::wire::describe::summary;
 use crate::wire::framing::{encode_frame, encode_frame_with_prefix};
@@ -143,7 +144,7 @@ impl Exec<'_> {
             text
         };
         let bytes = bytes.repeat(times);
-        self.log(&s.conn, "send", text);
+        self.log(&s.conn, Direction::Send, text);
         let mut cuts: Vec<usize> = s
             .split
             .iter()
@@ -156,7 +157,7 @@ impl Exec<'_> {
         for cut in cuts {
             let piece = bytes.get(from..cut).unwrap_or_default();
             if let Err(e) = self.conn(&s.conn)?.write(piece).await {
-                self.log(&s.conn, "note", format!("write failed: {e}"));
+                self.log(&s.conn, Direction::Note, format!("write failed: {e}"));
                 break;
             }
             from = cut;

@@ -3,6 +3,7 @@
 
 use super::{Exec, Stop};
 use crate::net::transport::{BoxedIo, Prefixed};
+use crate::outcome::Direction;
 use crate::scenario::model::{Outcome, ServeTls, ServerCertificate};
 use crate::wire::describe::hex;
 use std::time::Duration;
@@ -60,7 +61,7 @@ impl Exec<'_> {
         };
         let frame = self.log(
             &t.conn,
-            "note",
+            Direction::Note,
             format!("first bytes after DHCPTLS: {shown}"),
         );
         let req = t.requirement.as_deref();
@@ -87,7 +88,7 @@ impl Exec<'_> {
             self.conn(&t.conn)?.replace_opaque(Box::new(io));
             self.log(
                 &t.conn,
-                "note",
+                Direction::Note,
                 format!(
                     "answered the ClientHello with {} bytes that are not TLS ({written:?})",
                     GARBAGE.len()
@@ -106,7 +107,7 @@ impl Exec<'_> {
                 Err(e.to_string())
             }
             Err(_) => {
-                let frame = self.log(&t.conn, "note", "TLS handshake stalled".into());
+                let frame = self.log(&t.conn, Direction::Note, "TLS handshake stalled".into());
                 return self.judge(
                     req,
                     Some(crate::scenario::model::LevelOverride::Must),
@@ -117,7 +118,7 @@ impl Exec<'_> {
         };
         let frame = self.log(
             &t.conn,
-            "note",
+            Direction::Note,
             format!("TLS with {:?} server certificate: {outcome:?}", t.cert),
         );
         match (outcome, t.expect) {

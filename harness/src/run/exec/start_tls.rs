@@ -2,6 +2,7 @@
 //! success, with the certificate the scenario picks.
 
 use super::{Exec, Stop};
+use crate::outcome::Direction;
 use crate::scenario::model::{Outcome, StartTls};
 use std::time::Duration;
 
@@ -40,7 +41,7 @@ impl Exec<'_> {
         };
         let frame = self.log(
             &t.conn,
-            "note",
+            Direction::Note,
             format!("TLS with {:?} certificate: {outcome:?}", t.cert),
         );
         let req = t.requirement.as_deref();

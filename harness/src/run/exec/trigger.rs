@@ -1,6 +1,7 @@
 //! `trigger`: changing the target's bindings and recording what changed.
 
 use super::{Exec, Stop};
+use crate::outcome::Direction;
 use crate::scenario::expr::{self, Var};
 use crate::scenario::model::Trigger;
 use bytes::Bytes;
@@ -67,7 +68,7 @@ impl Exec<'_> {
         if t.reload {
             text.push("reload".to_string());
         }
-        self.log("", "note", format!("trigger: {}", text.join("; ")));
+        self.log("", Direction::Note, format!("trigger: {}", text.join("; ")));
         if !bound.is_empty() {
             self.vars
                 .insert("last".into(), Var::Addresses(bound.clone()));

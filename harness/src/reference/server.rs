@@ -7,9 +7,9 @@
 //! of each changed binding (RFC 7724 §6).
 
 use super::replies::{apply_faults, binding_reply, status_reply, ReplyPolicy, DEFAULT_PRL};
-use super::timers::Timers;
 use crate::reference::faults::{Fault, FaultSet};
 use crate::reference::leases::{Binding, Coverage, LeaseStore};
+use crate::session::timers::Timers;
 use crate::wire::framing::encode_frame;
 use crate::wire::{
     DecodeError, DhcpState, FrameDecoder, FrameError, MessageBuilder, MessageType, RawMessage,

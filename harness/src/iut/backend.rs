@@ -14,9 +14,9 @@ use crate::net::tls::{
 use crate::net::transport::{BoxedIo, Dial, Incoming, MEMORY_PEER, MEMORY_PIPE_BYTES};
 use crate::reference::faults::Fault;
 use crate::reference::leases::{Client, LeaseStore};
+use crate::reference::requestor::{RequestorConfig, RequestorPolicy};
+use crate::reference::server::{ServerConfig, ServerMode};
 use crate::scenario::model::{Certificate, Need, Role, Scenario, ServerCertificate};
-use crate::session::requestor::{RequestorConfig, RequestorPolicy};
-use crate::session::server::{ServerConfig, ServerMode};
 use crate::wire::RelayAgentInfo;
 use bytes::Bytes;
 use rustls::pki_types::{CertificateDer, PrivateKeyDer, ServerName};

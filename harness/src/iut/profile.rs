@@ -133,8 +133,11 @@ fn default_max_connections() -> usize {
     crate::session::timers::BULK_LQ_MAX_CONNS
 }
 
+/// Transcript entries kept per scenario unless the profile says otherwise.
+pub const DEFAULT_TRANSCRIPT_LIMIT: usize = 2_000;
+
 fn default_transcript_limit() -> usize {
-    crate::run::transcript::DEFAULT_LIMIT
+    DEFAULT_TRANSCRIPT_LIMIT
 }
 
 fn default_pcap_limit() -> usize {

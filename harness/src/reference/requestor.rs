@@ -4,8 +4,8 @@
 //! connections, spaces retries and plans the bulk query that fills a DataMissing
 //! gap.
 
-use super::timers::Timers;
 use crate::reference::faults::{Fault, FaultSet};
+use crate::session::timers::Timers;
 use crate::wire::framing::encode_frame;
 use crate::wire::options::code;
 use crate::wire::{

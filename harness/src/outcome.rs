@@ -1,9 +1,12 @@
-//! Verdicts per requirement (architecture.md "Verdicts") and how broken checks
-//! are graded from the catalog level.
+//! What a run concludes: verdicts per requirement (architecture.md
+//! "Verdicts"), the findings that carry them, the transcript, and each
+//! scenario's outcome. Everything here is plain data for the report layer.
 
+use crate::capture::pcap::ConnectionTap;
 use crate::catalog::{requirement, Strength};
-use crate::scenario::model::LevelOverride;
+use crate::scenario::model::{LevelOverride, Need, Role};
 use serde::{Deserialize, Serialize};
+use std::path::PathBuf;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
 #[serde(rename_all = "kebab-case")]
@@ -67,6 +70,62 @@ pub fn citation(requirement_id: &str) -> String {
         Some(r) => format!("{} {}", r.rfc_section(), r.level),
         None => "not in catalog".to_string(),
     }
+}
+
+/// Who did what, when, on which connection.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Entry {
+    /// Milliseconds since the scenario started (virtual on the paused clock).
+    pub at_ms: u64,
+    pub conn: String,
+    pub dir: Direction,
+    pub text: String,
+}
+
+/// Which way a transcript entry went: the harness sent, received, or noted.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Direction {
+    Send,
+    Recv,
+    Note,
+}
+
+impl Direction {
+    pub fn label(self) -> &'static str {
+        match self {
+            Direction::Send => "send",
+            Direction::Recv => "recv",
+            Direction::Note => "note",
+        }
+    }
+}
+
+impl std::fmt::Display for Direction {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.label())
+    }
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct ScenarioOutcome {
+    pub id: String,
+    pub title: String,
+    pub path: PathBuf,
+    pub role: Role,
+    pub covers: Vec<String>,
+    pub verdict: Verdict,
+    pub findings: Vec<Finding>,
+    pub transcript: Vec<Entry>,
+    /// Harness time the scenario took (virtual on the paused clock).
+    pub elapsed_ms: u64,
+    /// Why the harness could not finish the scenario.
+    pub error: Option<String>,
+    /// Needs the target does not offer.
+    pub missing: Vec<Need>,
+    /// What went over each connection, for the pcap.
+    #[serde(skip)]
+    pub connections: Vec<ConnectionTap>,
 }
 
 #[cfg(test)]

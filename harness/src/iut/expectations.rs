@@ -4,8 +4,8 @@
 //! failure, so a run goes red when the target changes either way.
 
 use crate::catalog::requirement;
-use crate::run::runner::ScenarioOutcome;
-use crate::run::verdict::{Finding, Verdict};
+use crate::outcome::ScenarioOutcome;
+use crate::outcome::{Finding, Verdict};
 use crate::scenario::load::LoadedScenario;
 use crate::toml_load::{load_toml, LoadError};
 use serde::Deserialize;

@@ -1,0 +1,257 @@
+//! The harness's judges, declared as data: each check names the requirement
+//! it judges, the level a broken check is graded at, what it applies to, and
+//! its judge function. One file per family of the catalog:
+//!
+//! - [`wire`]: catalog §4.6, every message received in either role;
+//! - [`reply`]: how a server builds its replies (RFC 6926 §8.3, RFC 4388
+//!   §6.4.2, RFC 7724 §7.4), every message from a server;
+//! - [`request`]: how a requestor builds its requests (RFC 7724 §7.2-§7.3,
+//!   RFC 6926 §7.2, §9), every message from a requestor;
+//! - [`stream`]: what a connection's bytes and close are judged against.
+//!
+//! The executor names no requirement: it feeds each received message to the
+//! registries here and grades what they report.
+
+pub mod reply;
+pub mod request;
+pub mod stream;
+pub mod wire;
+
+use crate::outcome::Verdict;
+use crate::wire::Indexed;
+
+/// How a broken check is graded.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Level {
+    /// At the requirement's level in the catalog (a MUST fails).
+    Must,
+    /// A warning at most (`--strict` makes it a failure), whatever the
+    /// catalog level: the check judges a SHOULD part of the requirement.
+    Should,
+}
+
+impl Level {
+    /// The verdict before the catalog and `--strict` grade it.
+    pub fn verdict(self) -> Verdict {
+        match self {
+            Level::Must => Verdict::Fail,
+            Level::Should => Verdict::Warn,
+        }
+    }
+}
+
+/// What a family of checks judges: a received message and what the harness
+/// knows of its connection, borrowed for the call.
+pub trait Subject {
+    type Of<'a>;
+}
+
+/// One check of a received message, as [`Subject`] `S` has it.
+pub struct Check<S: Subject> {
+    /// The catalog ID of the requirement judged.
+    pub requirement: &'static str,
+    pub level: Level,
+    /// Which messages it judges, in words (for `explain` and the docs).
+    pub applies_to: &'static str,
+    /// Judges `S`: says [`Judgement::held`] or [`Judgement::broken`], or
+    /// nothing when the message is not one it applies to.
+    pub judge: for<'a> fn(&S::Of<'a>, &mut Judgement<'_>),
+}
+
+/// A broken check: the requirement, its ungraded verdict and why.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Broken {
+    pub requirement: &'static str,
+    pub verdict: Verdict,
+    pub message: String,
+}
+
+/// What one check says of one message.
+pub struct Judgement<'a> {
+    requirement: &'static str,
+    level: Level,
+    evaluated: bool,
+    broken: &'a mut Vec<Broken>,
+}
+
+impl Judgement<'_> {
+    /// The requirement held for this message.
+    pub fn held(&mut self) {
+        self.evaluated = true;
+    }
+
+    /// The requirement is broken, graded at the check's level.
+    pub fn broken(&mut self, message: String) {
+        self.broken_at(self.level, message);
+    }
+
+    /// The requirement is broken, graded at `level` (a check whose
+    /// requirement has a MUST and a SHOULD part).
+    pub fn broken_at(&mut self, level: Level, message: String) {
+        self.evaluated = true;
+        self.broken.push(Broken {
+            requirement: self.requirement,
+            verdict: level.verdict(),
+            message,
+        });
+    }
+
+    /// Held unless `broken`; `message` is worked out only when it is.
+    pub fn unless(&mut self, broken: bool, message: impl FnOnce() -> String) {
+        if broken {
+            self.broken(message());
+        } else {
+            self.held();
+        }
+    }
+}
+
+/// Applies every check of `checks` to `subject`; `judged[i]` is set when
+/// check `i` judged it, and what broke is added to `broken`.
+pub fn judge_all<S: Subject>(
+    checks: &[Check<S>],
+    subject: &S::Of<'_>,
+    judged: &mut Vec<bool>,
+    broken: &mut Vec<Broken>,
+) {
+    if judged.len() < checks.len() {
+        judged.resize(checks.len(), false);
+    }
+    for (check, judged) in checks.iter().zip(judged.iter_mut()) {
+        let mut judgement = Judgement {
+            requirement: check.requirement,
+            level: check.level,
+            evaluated: false,
+            broken,
+        };
+        (check.judge)(subject, &mut judgement);
+        *judged |= judgement.evaluated;
+    }
+}
+
+/// The requirements the per-message checks judged in a scenario, so that one
+/// that held for every message is reported pass and one never judged is not.
+#[derive(Debug, Default)]
+pub struct Judged {
+    server_messages: Vec<bool>,
+    requestor_messages: Vec<bool>,
+}
+
+impl Judged {
+    /// Each requirement judged, once, in order.
+    pub fn into_sorted(self) -> Vec<&'static str> {
+        let marked = |checks: &[&'static str], marks: &[bool]| -> Vec<&'static str> {
+            checks
+                .iter()
+                .zip(marks)
+                .filter(|(_, m)| **m)
+                .map(|(r, _)| *r)
+                .collect()
+        };
+        let server: Vec<&str> = reply::CHECKS.iter().map(|c| c.requirement).collect();
+        let requestor: Vec<&str> = request::CHECKS.iter().map(|c| c.requirement).collect();
+        let mut out = marked(&server, &self.server_messages);
+        out.extend(marked(&requestor, &self.requestor_messages));
+        out.sort_unstable();
+        out.dedup();
+        out
+    }
+
+    pub fn is_empty(&self) -> bool {
+        !self
+            .server_messages
+            .iter()
+            .chain(&self.requestor_messages)
+            .any(|m| *m)
+    }
+}
+
+/// Judges a message from a server (the harness is the requestor) on `conn`.
+pub fn server_message(
+    msg: Indexed<'_>,
+    conn: &reply::ServerConn<'_>,
+    judged: &mut Judged,
+) -> Vec<Broken> {
+    let mut broken = wire::judge(msg, wire::Sender::Server);
+    if let Some(kind) = msg.kind() {
+        let subject = reply::ServerMessage { msg, kind, conn };
+        judge_all(
+            reply::CHECKS,
+            &subject,
+            &mut judged.server_messages,
+            &mut broken,
+        );
+    }
+    broken
+}
+
+/// Judges a message from a requestor (the harness is the server) on `conn`.
+pub fn requestor_message(
+    msg: Indexed<'_>,
+    conn: &request::RequestorConn<'_>,
+    judged: &mut Judged,
+) -> Vec<Broken> {
+    let mut broken = wire::judge(msg, wire::Sender::Requestor);
+    if let Some(kind) = msg.kind() {
+        let subject = request::RequestorMessage { msg, kind, conn };
+        judge_all(
+            request::CHECKS,
+            &subject,
+            &mut judged.requestor_messages,
+            &mut broken,
+        );
+    }
+    broken
+}
+
+/// Every requirement some per-message check judges, once, sorted.
+pub fn judged_on_every_message() -> Vec<&'static str> {
+    let mut all: Vec<&'static str> = reply::CHECKS
+        .iter()
+        .map(|c| c.requirement)
+        .chain(request::CHECKS.iter().map(|c| c.requirement))
+        .chain(wire::CHECKS.iter().map(|c| c.requirement))
+        .chain(stream::FRAMING.iter().copied())
+        .collect();
+    all.sort_unstable();
+    all.dedup();
+    all
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::catalog::{requirement, Strength};
+
+    fn declared() -> Vec<(&'static str, Level)> {
+        let mut all: Vec<(&'static str, Level)> = Vec::new();
+        all.extend(reply::CHECKS.iter().map(|c| (c.requirement, c.level)));
+        all.extend(request::CHECKS.iter().map(|c| (c.requirement, c.level)));
+        all.extend(wire::CHECKS.iter().map(|c| (c.requirement, c.level)));
+        all
+    }
+
+    #[test]
+    fn every_check_judges_a_catalog_requirement_at_a_level_it_has() {
+        for (id, level) in declared() {
+            let r = requirement(id).unwrap_or_else(|| panic!("{id} is not in the catalog"));
+            if level == Level::Must {
+                assert_eq!(r.strength(), Strength::Must, "{id} is declared Must");
+            }
+        }
+        for id in stream::FRAMING.iter().chain([&stream::GRACEFUL_CLOSE]) {
+            assert!(requirement(id).is_some(), "{id} is not in the catalog");
+        }
+    }
+
+    #[test]
+    fn every_message_requirements_come_once_and_sorted() {
+        let all = judged_on_every_message();
+        let mut sorted = all.clone();
+        sorted.sort_unstable();
+        sorted.dedup();
+        assert_eq!(all, sorted);
+        assert!(all.contains(&"ALQ-S-20") && all.contains(&"WIRE-05"));
+        assert!(all.contains(&"BLQ-R-12") && all.contains(&"BLQ-S-01"));
+    }
+}

@@ -1,0 +1,452 @@
+//! How a server builds its replies, judged on every message from a server:
+//! RFC 6926 §8.3, RFC 4388 §6.4.2 and RFC 7724 §7.4.
+
+use super::{Check, Judgement, Level, Subject};
+use crate::wire::options::code;
+use crate::wire::{DhcpState, Indexed, MessageType, StatusCode};
+
+/// What the harness knows of the connection a server message came on.
+#[derive(Debug)]
+pub struct ServerConn<'a> {
+    /// The connection carries an active query.
+    pub active: bool,
+    /// xids of the requests sent on it.
+    pub sent_xids: &'a [u32],
+    /// The parameter request list of the last query sent.
+    pub requested: &'a [u8],
+    /// This message's (xid, ciaddr) came in a binding reply before it.
+    pub repeated: bool,
+}
+
+/// A message from a server, of a known type, and its connection.
+pub struct ServerMessage<'a> {
+    pub msg: Indexed<'a>,
+    pub kind: MessageType,
+    pub conn: &'a ServerConn<'a>,
+}
+
+impl ServerMessage<'_> {
+    /// DHCPLEASEACTIVE or DHCPLEASEUNASSIGNED: a reply with binding data.
+    fn is_binding(&self) -> bool {
+        matches!(
+            self.kind,
+            MessageType::LeaseActive | MessageType::LeaseUnassigned
+        )
+    }
+
+    fn is_unassigned(&self) -> bool {
+        self.kind == MessageType::LeaseUnassigned
+    }
+}
+
+/// The reply checks' [`Subject`].
+pub struct Reply;
+
+impl Subject for Reply {
+    type Of<'a> = ServerMessage<'a>;
+}
+
+/// A value of an option that must be relative but looks like seconds since 1970.
+const LOOKS_ABSOLUTE: u32 = 1_000_000_000;
+
+const BINDING: &str = "every DHCPLEASEACTIVE and DHCPLEASEUNASSIGNED";
+const UNASSIGNED: &str = "every DHCPLEASEUNASSIGNED";
+const EVERY: &str = "every message from the server";
+
+/// In the order their findings are reported.
+pub const CHECKS: &[Check<Reply>] = &[
+    Check {
+        requirement: "ALQ-S-20",
+        level: Level::Must,
+        applies_to: BINDING,
+        judge: binding_has_ciaddr,
+    },
+    Check {
+        requirement: "BLQ-S-19",
+        level: Level::Must,
+        applies_to: "binding replies on a bulk connection",
+        judge: bulk_reports_once,
+    },
+    Check {
+        requirement: "BLQ-S-13",
+        level: Level::Should,
+        applies_to: "DHCPLEASEUNASSIGNED to a query that asked for dhcp-state",
+        judge: unassigned_has_requested_state,
+    },
+    Check {
+        requirement: "ALQ-S-43",
+        level: Level::Must,
+        applies_to: "every message on a connection the harness sent requests on",
+        judge: xid_of_a_request,
+    },
+    Check {
+        requirement: "BLQ-S-15",
+        level: Level::Must,
+        applies_to: EVERY,
+        judge: no_lease_unknown,
+    },
+    Check {
+        requirement: "BLQ-S-10",
+        level: Level::Must,
+        applies_to: "binding replies with data-source (157)",
+        judge: data_source_one_octet,
+    },
+    Check {
+        requirement: "LQ-S-04",
+        level: Level::Must,
+        applies_to: UNASSIGNED,
+        judge: unassigned_has_no_renewal_times,
+    },
+    Check {
+        requirement: "ALQ-S-21",
+        level: Level::Must,
+        applies_to: "every message on an active connection",
+        judge: active_has_no_associated_ip,
+    },
+    Check {
+        requirement: "BLQ-S-03",
+        level: Level::Must,
+        applies_to: "every message on a bulk connection",
+        judge: bulk_has_no_associated_ip,
+    },
+    Check {
+        requirement: "BLQ-S-04",
+        level: Level::Must,
+        applies_to: "every status-code (151)",
+        judge: status_text,
+    },
+    Check {
+        requirement: "ALQ-S-42",
+        level: Level::Should,
+        applies_to: BINDING,
+        judge: success_status_has_text,
+    },
+    Check {
+        requirement: "BLQ-S-07",
+        level: Level::Should,
+        applies_to: "every dhcp-state (156)",
+        judge: dhcp_state_assigned,
+    },
+    Check {
+        requirement: "BLQ-S-08",
+        level: Level::Must,
+        applies_to: "binding replies with dhcp-state (156)",
+        judge: dhcp_state_fits_type,
+    },
+    Check {
+        requirement: "LQ-S-03",
+        level: Level::Should,
+        applies_to: UNASSIGNED,
+        judge: unassigned_lease_time_needs_timed_state,
+    },
+    Check {
+        requirement: "LQ-S-07",
+        level: Level::Must,
+        applies_to: "every client-last-transaction-time (91)",
+        judge: cltt_relative,
+    },
+    Check {
+        requirement: "BLQ-S-37",
+        level: Level::Must,
+        applies_to: EVERY,
+        judge: no_authentication,
+    },
+    Check {
+        requirement: "ALQ-S-45",
+        level: Level::Should,
+        applies_to: "every message on an active connection",
+        judge: active_has_no_done,
+    },
+];
+
+fn binding_has_ciaddr(m: &ServerMessage<'_>, j: &mut Judgement<'_>) {
+    if m.is_binding() {
+        j.unless(m.msg.ciaddr().is_unspecified(), || {
+            format!("{} with ciaddr 0.0.0.0", m.kind)
+        });
+    }
+}
+
+fn bulk_reports_once(m: &ServerMessage<'_>, j: &mut Judgement<'_>) {
+    if m.is_binding() && !m.conn.active {
+        j.unless(m.conn.repeated, || {
+            format!("{} reported twice for one bulk query", m.msg.ciaddr())
+        });
+    }
+}
+
+fn unassigned_has_requested_state(m: &ServerMessage<'_>, j: &mut Judgement<'_>) {
+    if m.is_unassigned() && m.conn.requested.contains(&code::DHCP_STATE) {
+        j.unless(m.msg.dhcp_state().ok().flatten().is_none(), || {
+            "DHCPLEASEUNASSIGNED without the requested dhcp-state".into()
+        });
+    }
+}
+
+fn xid_of_a_request(m: &ServerMessage<'_>, j: &mut Judgement<'_>) {
+    if !m.conn.sent_xids.is_empty() {
+        let xid = m.msg.xid();
+        j.unless(!m.conn.sent_xids.contains(&xid), || {
+            format!(
+                "{} carries xid 0x{xid:08x}, which no request on this connection had",
+                m.kind
+            )
+        });
+    }
+}
+
+fn no_lease_unknown(m: &ServerMessage<'_>, j: &mut Judgement<'_>) {
+    j.unless(m.kind == MessageType::LeaseUnknown, || {
+        "DHCPLEASEUNKNOWN on a leasequery TCP connection".into()
+    });
+}
+
+fn data_source_one_octet(m: &ServerMessage<'_>, j: &mut Judgement<'_>) {
+    if !m.is_binding() {
+        return;
+    }
+    if let Ok(Some(source)) = m.msg.option_data(code::DATA_SOURCE) {
+        j.unless(source.len() != 1, || {
+            format!("data-source (157) is {} octets long, not 1", source.len())
+        });
+    }
+}
+
+fn unassigned_has_no_renewal_times(m: &ServerMessage<'_>, j: &mut Judgement<'_>) {
+    if !m.is_unassigned() {
+        return;
+    }
+    for (option, name) in [
+        (code::RENEWAL_TIME, "renewal-time (58)"),
+        (code::REBINDING_TIME, "rebinding-time (59)"),
+    ] {
+        if m.msg.has(option) {
+            j.broken(format!(
+                "DHCPLEASEUNASSIGNED carries {name}: no lease, so no renewal time"
+            ));
+        }
+    }
+    j.held();
+}
+
+fn carries_associated_ip(m: &ServerMessage<'_>, j: &mut Judgement<'_>) {
+    j.unless(m.msg.has(code::ASSOCIATED_IP), || {
+        format!("{} carries associated-ip (92)", m.kind)
+    });
+}
+
+fn active_has_no_associated_ip(m: &ServerMessage<'_>, j: &mut Judgement<'_>) {
+    if m.conn.active {
+        carries_associated_ip(m, j);
+    }
+}
+
+fn bulk_has_no_associated_ip(m: &ServerMessage<'_>, j: &mut Judgement<'_>) {
+    if !m.conn.active {
+        carries_associated_ip(m, j);
+    }
+}
+
+fn status_text(m: &ServerMessage<'_>, j: &mut Judgement<'_>) {
+    let Ok(Some(status)) = m.msg.status() else {
+        return;
+    };
+    if status.text_has_nul() {
+        j.broken("status text contains a NUL octet".into());
+    }
+    if status.text_utf8().is_err() {
+        j.broken_at(Level::Should, "status text is not UTF-8".into());
+    }
+    j.held();
+}
+
+fn success_status_has_text(m: &ServerMessage<'_>, j: &mut Judgement<'_>) {
+    if !m.is_binding() {
+        return;
+    }
+    match m.msg.status() {
+        Ok(Some(status)) => j.unless(
+            status.code == StatusCode::Success && status.text.is_empty(),
+            || format!("{} carries status Success without text", m.kind),
+        ),
+        _ => j.held(),
+    }
+}
+
+fn dhcp_state_assigned(m: &ServerMessage<'_>, j: &mut Judgement<'_>) {
+    if let Ok(Some(state)) = m.msg.dhcp_state() {
+        j.unless(state.name().is_none(), || {
+            format!("dhcp-state {} is not an assigned value", state.to_u8())
+        });
+    }
+}
+
+fn dhcp_state_fits_type(m: &ServerMessage<'_>, j: &mut Judgement<'_>) {
+    if !m.is_binding() {
+        return;
+    }
+    if let Ok(Some(state)) = m.msg.dhcp_state() {
+        let mismatch = match m.kind {
+            MessageType::LeaseActive => state != DhcpState::Active,
+            _ => state == DhcpState::Active,
+        };
+        j.unless(mismatch, || format!("{} with dhcp-state {state}", m.kind));
+    }
+}
+
+fn unassigned_lease_time_needs_timed_state(m: &ServerMessage<'_>, j: &mut Judgement<'_>) {
+    if !m.is_unassigned() {
+        return;
+    }
+    let state = m.msg.dhcp_state().ok().flatten();
+    let untimed = matches!(state, None | Some(DhcpState::Available));
+    let lease = m.msg.lease_time().ok().flatten().is_some();
+    j.unless(lease && untimed, || {
+        "DHCPLEASEUNASSIGNED carries a lease time without a timed dhcp-state".into()
+    });
+}
+
+fn cltt_relative(m: &ServerMessage<'_>, j: &mut Judgement<'_>) {
+    if let Ok(Some(cltt)) = m.msg.client_last_transaction_time() {
+        j.unless(cltt >= LOOKS_ABSOLUTE, || {
+            format!("client-last-transaction-time {cltt} looks absolute")
+        });
+    }
+}
+
+fn no_authentication(m: &ServerMessage<'_>, j: &mut Judgement<'_>) {
+    j.unless(m.msg.contains_code(code::AUTHENTICATION), || {
+        "option 90 (authentication) present".into()
+    });
+}
+
+fn active_has_no_done(m: &ServerMessage<'_>, j: &mut Judgement<'_>) {
+    if m.conn.active {
+        j.unless(m.kind == MessageType::LeaseQueryDone, || {
+            "DHCPLEASEQUERYDONE on an active connection".into()
+        });
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::checks::{judge_all, Broken};
+    use crate::wire::{MessageBuilder, OptionItem, RawMessage, Received};
+    use std::net::Ipv4Addr;
+
+    const BULK: ServerConn<'static> = ServerConn {
+        active: false,
+        sent_xids: &[7],
+        requested: &[code::RENEWAL_TIME, code::DATA_SOURCE],
+        repeated: false,
+    };
+
+    /// What the reply checks break in `msg` on `conn`; `judged` collects
+    /// which checks judged it.
+    fn judge_on(msg: &RawMessage, conn: &ServerConn<'_>, judged: &mut Vec<bool>) -> Vec<Broken> {
+        let received = Received::from_raw(msg);
+        let Some(kind) = received.kind() else {
+            return Vec::new();
+        };
+        let mut broken = Vec::new();
+        let subject = ServerMessage {
+            msg: &received,
+            kind,
+            conn,
+        };
+        judge_all(CHECKS, &subject, judged, &mut broken);
+        broken
+    }
+
+    fn judged(msg: &RawMessage) -> Vec<Broken> {
+        judge_on(msg, &BULK, &mut Vec::new())
+    }
+
+    fn reply(kind: MessageType, extra: OptionItem) -> RawMessage {
+        MessageBuilder::reply(kind, 7)
+            .ciaddr(Ipv4Addr::new(192, 0, 2, 9))
+            .item(extra)
+            .build()
+    }
+
+    fn names(broken: &[Broken]) -> Vec<&'static str> {
+        broken.iter().map(|b| b.requirement).collect()
+    }
+
+    fn marked(judged: &[bool]) -> Vec<&'static str> {
+        CHECKS
+            .iter()
+            .zip(judged)
+            .filter(|(_, m)| **m)
+            .map(|(c, _)| c.requirement)
+            .collect()
+    }
+
+    #[test]
+    fn a_message_judging_what_the_last_one_did_adds_nothing_and_others_add_theirs() {
+        let conn = ServerConn {
+            requested: &[],
+            ..BULK
+        };
+        let mut judged = Vec::new();
+        let lease_time = OptionItem::tlv(code::LEASE_TIME, vec![0, 0, 0, 60]);
+        let active = reply(MessageType::LeaseActive, lease_time);
+        judge_on(&active, &conn, &mut judged);
+        let after_one = marked(&judged);
+        judge_on(&active, &conn, &mut judged);
+        assert_eq!(marked(&judged), after_one);
+        assert!(after_one.contains(&"ALQ-S-20"), "{after_one:?}");
+        // Only a DHCPLEASEUNASSIGNED is judged for renewal times (LQ-S-04).
+        assert!(!after_one.contains(&"LQ-S-04"), "{after_one:?}");
+        let unassigned = reply(
+            MessageType::LeaseUnassigned,
+            OptionItem::tlv(code::DHCP_STATE, vec![1]),
+        );
+        judge_on(&unassigned, &conn, &mut judged);
+        let all = marked(&judged);
+        assert!(all.contains(&"LQ-S-04"), "{all:?}");
+        assert!(all.len() > after_one.len(), "{all:?}");
+    }
+
+    #[test]
+    fn data_source_must_be_one_octet() {
+        let one = reply(
+            MessageType::LeaseActive,
+            OptionItem::tlv(code::DATA_SOURCE, vec![0]),
+        );
+        let two = reply(
+            MessageType::LeaseActive,
+            OptionItem::tlv(code::DATA_SOURCE, vec![0, 0]),
+        );
+        assert!(!names(&judged(&one)).contains(&"BLQ-S-10"));
+        assert_eq!(names(&judged(&two)), vec!["BLQ-S-10"]);
+    }
+
+    #[test]
+    fn renewal_times_only_in_lease_active() {
+        let t1 = || OptionItem::tlv(code::RENEWAL_TIME, 1800u32.to_be_bytes().to_vec());
+        assert!(judged(&reply(MessageType::LeaseActive, t1())).is_empty());
+        let broken = judged(&reply(MessageType::LeaseUnassigned, t1()));
+        assert_eq!(names(&broken), vec!["LQ-S-04"]);
+        assert_eq!(
+            broken.first().map(|b| b.verdict),
+            Some(crate::outcome::Verdict::Fail)
+        );
+    }
+
+    #[test]
+    fn associated_ip_breaks_the_requirement_of_the_connection_kind() {
+        let assoc = reply(
+            MessageType::LeaseActive,
+            OptionItem::tlv(code::ASSOCIATED_IP, vec![192, 0, 2, 1]),
+        );
+        assert_eq!(names(&judged(&assoc)), vec!["BLQ-S-03"]);
+        let active = ServerConn {
+            active: true,
+            ..BULK
+        };
+        let broken = judge_on(&assoc, &active, &mut Vec::new());
+        assert_eq!(names(&broken), vec!["ALQ-S-21"]);
+    }
+}

@@ -1,0 +1,21 @@
+//! What a connection's bytes and its close are judged against, beyond its
+//! messages: the framing of the stream and the way it ends.
+
+use crate::scenario::model::Role;
+
+/// Bytes from a server that do not frame as a DHCP message break BLQ-S-01
+/// (RFC 6926 §6.1 framing); bytes from a requestor break WIRE-01.
+pub const FRAMING: [&str; 2] = ["BLQ-S-01", "WIRE-01"];
+
+/// A server closes with a FIN once it has said what it had to, not a reset
+/// (RFC 6926 §8.5).
+pub const GRACEFUL_CLOSE: &str = "BLQ-S-38";
+
+/// The requirement unframeable bytes break, from the peer of a harness
+/// playing `role`.
+pub fn framing(role: Role) -> &'static str {
+    match role {
+        Role::Requestor => FRAMING[0],
+        Role::Server => FRAMING[1],
+    }
+}

@@ -1,0 +1,156 @@
+//! The WIRE checks of catalog §4.6, applied to every message the harness
+//! receives, in both roles. (WIRE-07, xid matching, is a requestor's duty,
+//! judged by scenario.)
+
+use super::{judge_all, Broken, Check, Judgement, Level, Subject};
+use crate::wire::options::{check_len, code};
+use crate::wire::raw::MAGIC_COOKIE;
+use crate::wire::Indexed;
+
+/// Who sent the message judged.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Sender {
+    Server,
+    Requestor,
+}
+
+/// A received message and who sent it.
+pub struct WireMessage<'a> {
+    pub msg: Indexed<'a>,
+    pub sender: Sender,
+}
+
+/// The WIRE checks' [`Subject`].
+pub struct Wire;
+
+impl Subject for Wire {
+    type Of<'a> = WireMessage<'a>;
+}
+
+pub const CHECKS: &[Check<Wire>] = &[
+    Check {
+        requirement: "WIRE-01",
+        level: Level::Must,
+        applies_to: "every message",
+        judge: minimum_length,
+    },
+    Check {
+        requirement: "WIRE-02",
+        level: Level::Must,
+        applies_to: "every message",
+        judge: magic_cookie,
+    },
+    Check {
+        requirement: "WIRE-03",
+        level: Level::Must,
+        applies_to: "every message",
+        judge: one_allowed_message_type,
+    },
+    Check {
+        requirement: "WIRE-04",
+        level: Level::Must,
+        applies_to: "every message",
+        judge: options_decode_to_end,
+    },
+    Check {
+        requirement: "WIRE-05",
+        level: Level::Must,
+        applies_to: "every option of a known fixed or minimum length",
+        judge: option_lengths,
+    },
+    Check {
+        requirement: "WIRE-06",
+        level: Level::Should,
+        applies_to: "every message",
+        judge: op_code,
+    },
+    Check {
+        requirement: "WIRE-08",
+        level: Level::Must,
+        applies_to: "every message",
+        judge: no_authentication,
+    },
+];
+
+/// Every broken WIRE check of `msg` from `sender`.
+pub fn judge(msg: Indexed<'_>, sender: Sender) -> Vec<Broken> {
+    let mut broken = Vec::new();
+    let mut judged = Vec::new();
+    judge_all(
+        CHECKS,
+        &WireMessage { msg, sender },
+        &mut judged,
+        &mut broken,
+    );
+    broken
+}
+
+fn minimum_length(m: &WireMessage<'_>, j: &mut Judgement<'_>) {
+    let len = m.msg.len();
+    j.unless(len < 244, || {
+        format!("message is {len} bytes, below the 244-byte minimum")
+    });
+}
+
+fn magic_cookie(m: &WireMessage<'_>, j: &mut Judgement<'_>) {
+    j.unless(m.msg.cookie() != MAGIC_COOKIE, || {
+        "magic cookie is not 63 82 53 63".to_string()
+    });
+}
+
+fn one_allowed_message_type(m: &WireMessage<'_>, j: &mut Judgement<'_>) {
+    let count = m.msg.count_in_options_area(code::MESSAGE_TYPE);
+    match m.msg.message_type() {
+        Ok(t) if count == 1 => {
+            let allowed = match m.sender {
+                Sender::Server => t.allowed_from_server(),
+                Sender::Requestor => t.allowed_from_requestor(),
+            };
+            j.unless(!allowed, || {
+                format!("{t} is not allowed from this side on a leasequery connection")
+            });
+        }
+        Ok(_) => j.broken(format!("option 53 appears {count} times")),
+        Err(e) => j.broken(e.to_string()),
+    }
+}
+
+fn options_decode_to_end(m: &WireMessage<'_>, j: &mut Judgement<'_>) {
+    if !m.msg.has_end() {
+        j.broken_at(Level::Should, "no END option".to_string());
+    }
+    if m.msg.has_raw_items() {
+        j.broken("options do not decode".to_string());
+    }
+    j.held();
+}
+
+fn option_lengths(m: &WireMessage<'_>, j: &mut Judgement<'_>) {
+    if m.msg.lengths_may_misfit() {
+        for (c, data) in m.msg.values() {
+            if let Err(e) = check_len(c, &data) {
+                if e.requirement() == "WIRE-05" {
+                    j.broken(e.to_string());
+                }
+            }
+        }
+    }
+    j.held();
+}
+
+fn op_code(m: &WireMessage<'_>, j: &mut Judgement<'_>) {
+    let expected = match m.sender {
+        Sender::Server => 2,
+        Sender::Requestor => 1,
+    };
+    let op = m.msg.op();
+    j.unless(op != expected, || {
+        format!("op is {op}, expected {expected}")
+    });
+}
+
+fn no_authentication(m: &WireMessage<'_>, j: &mut Judgement<'_>) {
+    j.unless(m.msg.contains_code(code::AUTHENTICATION), || {
+        "option 90 (authentication) present".to_string()
+    });
+}
