@@ -3,6 +3,7 @@
 
 pub mod extract;
 pub mod pcap;
+pub mod tap;
 pub mod tcp_streams;
 
 pub use extract::{framed_messages, CapturedEvent, CapturedMessage, Sender};

@@ -250,6 +250,25 @@ fn fresh_client() -> RelayedClient {
 }
 
 impl Backend {
+    /// The runtime a scenario against `profile` runs on. The embedded
+    /// reference runs on tokio's paused clock, which needs a single thread,
+    /// so its 60, 120 and 300 s timers take no real time; any other target
+    /// runs in real time, with a second worker that reads connections while
+    /// the scenario judges what they read. Steps and connections behave the
+    /// same on both.
+    pub fn runtime(profile: &TargetProfile) -> std::io::Result<tokio::runtime::Runtime> {
+        let mut builder = if profile.kind == TargetKind::Reference {
+            let mut paused = tokio::runtime::Builder::new_current_thread();
+            paused.start_paused(true);
+            paused
+        } else {
+            let mut workers = tokio::runtime::Builder::new_multi_thread();
+            workers.worker_threads(1);
+            workers
+        };
+        builder.enable_all().build()
+    }
+
     pub async fn start(profile: &TargetProfile, scenario: &Scenario) -> Result<Backend, String> {
         let needs = |n: Need| scenario.needs.contains(&n);
         match (profile.kind, scenario.role) {

@@ -44,6 +44,11 @@ impl Conns {
         self.open.iter().map(|(n, c)| (n, c))
     }
 
+    /// Every connection, to change, in order of opening.
+    pub fn iter_mut(&mut self) -> impl Iterator<Item = &mut HarnessConn> {
+        self.open.iter_mut().map(|(_, c)| c)
+    }
+
     /// Takes every connection out, in order of opening.
     pub fn drain(&mut self) -> impl Iterator<Item = (String, HarnessConn)> + '_ {
         self.open.drain(..)

@@ -10,21 +10,21 @@ mod serve_tls;
 mod start_tls;
 mod trigger;
 
-use super::conn::{HarnessConn, Incoming};
+use super::conn::HarnessConn;
 use super::conns::Conns;
-use super::transcript::{ConnId, Line, Text, Transcript};
+use super::transcript::{Line, Text, Transcript};
 use crate::capture::pcap::ConnectionTap;
-use crate::checks::{self, reply::ServerConn, request::RequestorConn, stream};
+use crate::checks::{self, stream};
 use crate::iut::backend::Backend;
 use crate::iut::profile::TargetProfile;
+use crate::net::stream_reader::StreamEvent;
 use crate::outcome::{broken, Finding, Verdict};
 use crate::outcome::{Direction, Entry};
 use crate::scenario::expr::{self, Var, Vars};
 use crate::scenario::model::{
-    Accept, Capture, CloseHow, Connect, Field, LevelOverride, Role, Scenario, Source, Step, Value,
+    Accept, Capture, CloseHow, Connect, Field, LevelOverride, Scenario, Source, Step, Value,
 };
 use crate::wire::describe::Brief;
-use crate::wire::{MessageType, Received};
 use std::net::{Ipv4Addr, SocketAddrV4};
 use std::time::Duration;
 use tokio::time::Instant;
@@ -114,16 +114,16 @@ impl<'a> Exec<'a> {
         })
     }
 
-    fn open(&mut self, name: &str, io: crate::net::transport::BoxedIo, harness_is_client: bool) {
+    fn open(&mut self, name: &str, io: crate::net::transport::BoxedIo) {
         if let Some(mut old) = self.conns.remove(name) {
-            old.release_read_buffer();
+            old.retire();
             self.finished.push((name.to_string(), old));
         }
         let conn = HarnessConn::new(
             name,
             io,
             self.start,
-            harness_is_client,
+            self.scenario.role,
             self.order.clone(),
             self.pcap_budget.clone(),
         );
@@ -143,7 +143,7 @@ impl<'a> Exec<'a> {
                 let ephemeral = 40_000 + u16::try_from(i).unwrap_or(u16::MAX - 40_000);
                 let harness = Ipv4Addr::new(127, 0, 0, 1);
                 let target = Ipv4Addr::new(127, 0, 0, 2);
-                let (client, server) = if c.harness_is_client {
+                let (client, server) = if c.tap.harness_is_client() {
                     (
                         SocketAddrV4::new(harness, ephemeral),
                         SocketAddrV4::new(target, 67),
@@ -161,7 +161,7 @@ impl<'a> Exec<'a> {
                     opened_at: c.opened_at.duration_since(self.start),
                     opened_seq: c.opened_seq,
                     decrypted_after_tls: c.tls,
-                    records: c.tap,
+                    records: c.tap.into_records(),
                 }
             })
             .collect()
@@ -249,17 +249,17 @@ impl<'a> Exec<'a> {
         &mut self,
         conn: &str,
         deadline: Instant,
-    ) -> Result<(Incoming, Option<usize>), Stop> {
+    ) -> Result<(StreamEvent, Option<usize>), Stop> {
         if let Some(read) = self.receive_read(conn)? {
             return Ok(read);
         }
         let event = self.conn(conn)?.next(deadline).await;
         self.take(conn, |_| Some(event))
-            .map(|taken| taken.unwrap_or((Incoming::Timeout, None)))
+            .map(|taken| taken.unwrap_or((StreamEvent::Timeout, None)))
     }
 
     /// [`receive`](Self::receive) of an event already read, without waiting.
-    fn receive_read(&mut self, conn: &str) -> Result<Option<(Incoming, Option<usize>)>, Stop> {
+    fn receive_read(&mut self, conn: &str) -> Result<Option<(StreamEvent, Option<usize>)>, Stop> {
         self.take(conn, HarnessConn::next_read)
     }
 
@@ -268,18 +268,18 @@ impl<'a> Exec<'a> {
     fn take(
         &mut self,
         conn: &str,
-        next: impl FnOnce(&mut HarnessConn) -> Option<(Incoming, Option<usize>)>,
-    ) -> Result<Option<(Incoming, Option<usize>)>, Stop> {
+        next: impl FnOnce(&mut HarnessConn) -> Option<(StreamEvent, Option<usize>)>,
+    ) -> Result<Option<(StreamEvent, Option<usize>)>, Stop> {
         let c = self.conns.get_mut(conn).ok_or_else(|| not_open(conn))?;
         let Some((event, seen)) = next(c) else {
             return Ok(None);
         };
-        self.arrived = c.read_at;
+        self.arrived = c.read_at();
         if seen.is_some() {
             return Ok(Some((event, seen)));
         }
         let frame = match &event {
-            Incoming::Message(msg) => {
+            StreamEvent::Message(msg) => {
                 let line_conn = match c.line_id {
                     Some(id) => id,
                     None => *c.line_id.insert(self.transcript.conn_id(&c.name)),
@@ -293,14 +293,13 @@ impl<'a> Exec<'a> {
                         ms
                     }
                 };
-                let (frame, broken) = judge_message(
-                    msg,
-                    c,
-                    self.scenario.role,
-                    &mut self.transcript,
-                    &mut self.checked,
-                    (at_ms, line_conn),
-                );
+                let frame = self.transcript.push(Line {
+                    at_ms,
+                    conn: line_conn,
+                    dir: Direction::Recv,
+                    text: Text::Message(Brief::of(msg)),
+                });
+                let broken = c.peer.received(msg, &mut self.checked);
                 let mut failed = false;
                 for b in broken {
                     let level = (b.verdict == Verdict::Warn).then_some(LevelOverride::Should);
@@ -313,16 +312,16 @@ impl<'a> Exec<'a> {
                 }
                 Some(frame)
             }
-            Incoming::Garbage(text) => {
+            StreamEvent::Garbage(text) => {
                 let frame = self.log(conn, Direction::Recv, format!("not a DHCP message: {text}"));
                 let framing = stream::framing(self.scenario.role);
                 self.judge(Some(framing), None, text.clone(), Some(frame))?;
                 Some(frame)
             }
-            Incoming::Closed(kind) => {
+            StreamEvent::Closed(kind) => {
                 Some(self.log(conn, Direction::Note, format!("peer closed ({kind:?})")))
             }
-            Incoming::Timeout => None,
+            StreamEvent::Timeout => None,
         };
         Ok(Some((event, frame)))
     }
@@ -331,7 +330,13 @@ impl<'a> Exec<'a> {
         let steps = self.scenario.steps.clone();
         let mut error = None;
         for (index, step) in steps.iter().enumerate() {
-            match self.step(step).await {
+            let done = self.step(step).await;
+            // Nothing reads a socket between steps (a paused connection
+            // must not drain), whatever the step was.
+            for conn in self.conns.iter_mut() {
+                conn.settle().await;
+            }
+            match done {
                 Ok(()) => {}
                 Err(Stop::Failed) => {
                     self.log(
@@ -369,7 +374,7 @@ impl<'a> Exec<'a> {
             .iter()
             .map(|(n, c)| (n, c))
             .chain(self.conns.iter())
-            .filter(|(_, c)| c.tap_truncated)
+            .filter(|(_, c)| c.tap.truncated())
             .map(|(n, _)| n.clone())
             .collect();
         if !truncated.is_empty() {
@@ -437,7 +442,7 @@ impl<'a> Exec<'a> {
                 let conn = self.conn(&c.conn)?;
                 match c.how {
                     CloseHow::Half => conn.shutdown_write().await,
-                    CloseHow::Full => conn.drop_stream(),
+                    CloseHow::Full => conn.drop_stream().await,
                 }
                 self.log(&c.conn, Direction::Note, format!("closed ({:?})", c.how));
                 Ok(())
@@ -452,7 +457,7 @@ impl<'a> Exec<'a> {
             .connect(c.recv_buffer, c.reset_on_close, denied)
             .await
             .map_err(Stop::Error)?;
-        self.open(&c.conn, io, true);
+        self.open(&c.conn, io);
         self.conn(&c.conn)?.resets = c.reset_on_close;
         let from = if denied {
             " from the denied source"
@@ -514,7 +519,7 @@ impl<'a> Exec<'a> {
                     }
                 }
                 self.accepted.push((a.conn.clone(), now));
-                self.open(&a.conn, io, false);
+                self.open(&a.conn, io);
                 Ok(())
             }
         }
@@ -525,7 +530,7 @@ impl<'a> Exec<'a> {
         let Some(msg) = conn
             .last_matched
             .clone()
-            .or_else(|| conn.last_received.clone())
+            .or_else(|| conn.peer.last_received().cloned())
         else {
             let frame = self.transcript.last_seq();
             return self.judge(
@@ -581,50 +586,6 @@ fn not_open(name: &str) -> Stop {
     Stop::Error(format!(
         "connection '{name}' is not open (connect or accept it first)"
     ))
-}
-
-/// Writes a received message's transcript line (at `at_ms` on connection
-/// `line_conn`) and applies the per-message checks of `role`'s peer; returns
-/// the line's number and the broken checks.
-fn judge_message(
-    msg: &Received,
-    c: &mut HarnessConn,
-    role: Role,
-    transcript: &mut Transcript,
-    checked: &mut checks::Judged,
-    (at_ms, line_conn): (u64, ConnId),
-) -> (usize, Vec<checks::Broken>) {
-    // The line is built where it is pushed, not moved through the call.
-    let frame = transcript.push(Line {
-        at_ms,
-        conn: line_conn,
-        dir: Direction::Recv,
-        text: Text::Message(Brief::of(msg)),
-    });
-    let repeated = c.note_binding(msg);
-    let broken = match role {
-        Role::Requestor => {
-            let context = ServerConn {
-                active: c.active_query_sent,
-                sent_xids: &c.sent_xids,
-                requested: &c.requested,
-                repeated,
-            };
-            checks::server_message(msg, &context, checked)
-        }
-        Role::Server => {
-            let context = RequestorConn {
-                xids: &c.request_xids,
-                after_active: c.active_query_received,
-            };
-            checks::requestor_message(msg, &context, checked)
-        }
-    };
-    if role == Role::Server {
-        c.active_query_received |= msg.is(MessageType::ActiveLeaseQuery);
-        c.request_xids.insert(msg.xid());
-    }
-    (frame, broken)
 }
 
 /// Milliseconds from `start` to `at`, as transcript lines carry them.

@@ -4,7 +4,7 @@ pub mod conn;
 pub mod conns;
 pub mod exec;
 pub mod kill_matrix;
-pub mod read_ahead;
+pub mod peer;
 pub mod reported;
 pub mod runner;
 pub mod transcript;

@@ -121,20 +121,7 @@ pub fn run_one(
         return not_applicable(l, missing);
     }
     let s = &l.scenario;
-    // The embedded reference runs on the paused clock, which needs a single
-    // thread; against anything else a second worker reads connections while
-    // the scenario judges what they read.
-    let mut builder = if profile.kind == TargetKind::Reference {
-        let mut paused = tokio::runtime::Builder::new_current_thread();
-        paused.start_paused(true);
-        paused
-    } else {
-        let mut workers = tokio::runtime::Builder::new_multi_thread();
-        workers.worker_threads(1);
-        workers
-    };
-    builder.enable_all();
-    let ran = builder.build().map_err(|e| e.to_string()).and_then(|rt| {
+    let ran = Backend::runtime(profile).map_err(|e| e.to_string()).and_then(|rt| {
         rt.block_on(async {
             let backend = Backend::start(profile, s).await?;
             let mut exec = Exec::new(s, profile, backend, options.strict)?;

@@ -13,7 +13,7 @@ impl Exec<'_> {
         let xid = e.xid.as_ref().map(|v| self.number(v)).transpose()?;
         let conn = self.conn(&e.conn)?;
         if let Some(StatusName(Some(excuse))) = e.unless_status {
-            if conn.statuses.contains(&excuse) {
+            if conn.peer.statuses().contains(&excuse) {
                 let frame = self.log(
                     &e.conn,
                     Direction::Note,
@@ -27,7 +27,7 @@ impl Exec<'_> {
                 return Ok(());
             }
         }
-        let seen = conn.reported.addresses(xid);
+        let seen = conn.peer.reported().addresses(xid);
         if let Some(list) = &e.exclude {
             let unwanted =
                 expr::addresses(list, &self.vars).map_err(|err| Stop::Error(err.to_string()))?;
@@ -56,7 +56,7 @@ impl Exec<'_> {
             let conn = self.conn(&e.conn)?;
             let never = wanted
                 .iter()
-                .find(|a| !conn.reported.reported_as(**a, kind))
+                .find(|a| !conn.peer.reported().reported_as(**a, kind))
                 .copied();
             if let Some(addr) = never {
                 return self.judge(

@@ -7,7 +7,7 @@ use crate::wire::MessageType;
 
 impl Exec<'_> {
     pub(super) async fn answer_bulk(&mut self, a: &AnswerBulk) -> Result<(), Stop> {
-        let xids = self.conn(&a.conn)?.bulk_query_xids.clone();
+        let xids = self.conn(&a.conn)?.peer.bulk_query_xids().to_vec();
         if xids.is_empty() {
             return Err(Stop::Error(format!(
                 "answer-bulk: no bulk query was received on '{}'",

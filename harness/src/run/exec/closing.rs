@@ -1,9 +1,10 @@
 //! `expect-close` and `expect-silence`: how and when a peer ends or keeps quiet.
 
 use super::{Exec, Stop};
+use crate::capture::tap::Closed;
 use crate::checks::stream;
+use crate::net::stream_reader::StreamEvent;
 use crate::outcome::Direction;
-use crate::run::conn::{Closed, Incoming};
 use crate::scenario::model::{CloseKind, Expect, ExpectClose, ExpectSilence, LevelOverride};
 use crate::wire::describe::summary;
 
@@ -19,8 +20,8 @@ impl Exec<'_> {
         loop {
             let (event, frame) = self.receive(&e.conn, deadline).await?;
             match event {
-                Incoming::Message(_) | Incoming::Garbage(_) => before += 1,
-                Incoming::Closed(kind) => {
+                StreamEvent::Message(_) | StreamEvent::Garbage(_) => before += 1,
+                StreamEvent::Closed(kind) => {
                     if before > 0 {
                         let level = e.messages_before.or(Some(LevelOverride::Should));
                         self.judge(
@@ -46,7 +47,7 @@ impl Exec<'_> {
                         frame,
                     );
                 }
-                Incoming::Timeout => {
+                StreamEvent::Timeout => {
                     let frame = self.log(&e.conn, Direction::Note, "still open".into());
                     return self.judge(
                         req,
@@ -71,17 +72,17 @@ impl Exec<'_> {
         loop {
             let (event, frame) = self.receive(&e.conn, deadline).await?;
             match event {
-                Incoming::Timeout => {
+                StreamEvent::Timeout => {
                     self.pass(req, format!("silent for {d:?}"), None);
                     return Ok(());
                 }
-                Incoming::Closed(kind) if e.close_ok => {
-                    self.conn(&e.conn)?.unread(Incoming::Closed(kind), frame);
+                StreamEvent::Closed(kind) if e.close_ok => {
+                    self.conn(&e.conn)?.unread(StreamEvent::Closed(kind), frame);
                     self.pass(req, "closed, which counts as silence".into(), frame);
                     return Ok(());
                 }
-                Incoming::Closed(kind) => {
-                    self.conn(&e.conn)?.unread(Incoming::Closed(kind), frame);
+                StreamEvent::Closed(kind) => {
+                    self.conn(&e.conn)?.unread(StreamEvent::Closed(kind), frame);
                     return self.judge(
                         req,
                         e.level,
@@ -89,7 +90,7 @@ impl Exec<'_> {
                         frame,
                     );
                 }
-                Incoming::Message(msg) => {
+                StreamEvent::Message(msg) => {
                     if self.mismatch(&filter, &msg)?.is_none() {
                         return self.judge(
                             req,
@@ -99,7 +100,7 @@ impl Exec<'_> {
                         );
                     }
                 }
-                Incoming::Garbage(g) => {
+                StreamEvent::Garbage(g) => {
                     return self.judge(req, e.level, format!("expected silence, got {g}"), frame)
                 }
             }

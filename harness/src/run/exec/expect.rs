@@ -1,8 +1,8 @@
 //! `expect` and `check`: matching received messages against a scenario's shape.
 
 use super::{Exec, Stop};
+use crate::net::stream_reader::StreamEvent;
 use crate::outcome::Direction;
-use crate::run::conn::Incoming;
 use crate::scenario::model::{Expect, Value};
 use crate::wire::describe::summary;
 use crate::wire::{DhcpState, Indexed, MessageType, OptionError, Received, StatusCode};
@@ -227,22 +227,6 @@ impl Exec<'_> {
     }
 
     pub(super) async fn expect(&mut self, e: &Expect) -> Result<(), Stop> {
-        // On a multi-threaded runtime the connection reads on another
-        // worker while this step judges; the stream is back in place, with
-        // everything read and not judged, when the step ends.
-        let multi_threaded = tokio::runtime::Handle::current().runtime_flavor()
-            == tokio::runtime::RuntimeFlavor::MultiThread;
-        if let Some(conn) = self.conns.get_mut(&e.conn) {
-            conn.reads_ahead = multi_threaded;
-        }
-        let expected = self.expect_reading(e).await;
-        if let Some(conn) = self.conns.get_mut(&e.conn) {
-            conn.stop_reading_ahead().await;
-        }
-        expected
-    }
-
-    async fn expect_reading(&mut self, e: &Expect) -> Result<(), Stop> {
         if self.conn(&e.conn)?.paused {
             return Err(Stop::Error(format!(
                 "connection '{}' is paused; resume-reading first",
@@ -285,15 +269,12 @@ impl Exec<'_> {
             let (event, frame) = match self.receive_read(&e.conn)? {
                 Some(read) => read,
                 None => {
-                    // Out of the read buffer, which the connection reads
-                    // into again if no message holds it.
-                    newest = newest.map(|msg| Rc::new(msg.detached()));
                     let deadline = last_progress + within + self.slack;
                     self.receive(&e.conn, deadline).await?
                 }
             };
             match event {
-                Incoming::Message(msg) => {
+                StreamEvent::Message(msg) => {
                     read += 1;
                     if read > self.message_limit {
                         self.keep_matched(&e.conn, newest);
@@ -342,7 +323,7 @@ impl Exec<'_> {
                             continue;
                         }
                         Some(why) if matched >= min && e.count.is_some() => {
-                            self.conn(&e.conn)?.unread(Incoming::Message(msg), frame);
+                            self.conn(&e.conn)?.unread(StreamEvent::Message(msg), frame);
                             stop_reason = why;
                             break;
                         }
@@ -352,16 +333,16 @@ impl Exec<'_> {
                         }
                     }
                 }
-                Incoming::Timeout => {
+                StreamEvent::Timeout => {
                     stop_reason = format!("nothing more within {within:?}");
                     break;
                 }
-                Incoming::Closed(kind) => {
-                    self.conn(&e.conn)?.unread(Incoming::Closed(kind), frame);
+                StreamEvent::Closed(kind) => {
+                    self.conn(&e.conn)?.unread(StreamEvent::Closed(kind), frame);
                     stop_reason = format!("connection closed ({kind:?})");
                     break;
                 }
-                Incoming::Garbage(_) => {
+                StreamEvent::Garbage(_) => {
                     self.keep_matched(&e.conn, newest);
                     return Err(Stop::Failed);
                 }

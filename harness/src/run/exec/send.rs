@@ -21,7 +21,7 @@ impl Exec<'_> {
             None if role == Role::Server => self
                 .conns
                 .get(&s.conn)
-                .and_then(|c| c.last_received.as_ref())
+                .and_then(|c| c.peer.last_received())
                 .map(|m| m.xid())
                 .unwrap_or(0),
             None => {
@@ -119,18 +119,14 @@ impl Exec<'_> {
             }
             None => {
                 let msg = self.build(s)?;
-                let conn = self.conn(&s.conn)?;
-                conn.active_query_sent |= msg.message_type() == Ok(MessageType::ActiveLeaseQuery);
-                conn.sent_xids.push(msg.header.xid);
-                if let Ok(Some(prl)) = msg.parameter_request_list() {
-                    conn.requested = prl;
-                }
+                let view = crate::wire::Received::from_raw(&msg);
+                self.conn(&s.conn)?.peer.sent(&view);
                 let body = msg.encode();
                 let framed = match s.length_prefix {
                     Some(p) => encode_frame_with_prefix(p, &body),
                     None => encode_frame(&body).map_err(|e| Stop::Error(e.to_string()))?,
                 };
-                let mut text = summary(&crate::wire::Received::from_raw(&msg));
+                let mut text = summary(&view);
                 if let Some(p) = s.length_prefix {
                     text.push_str(&format!(" (length prefix {p}, true length {})", body.len()));
                 }

@@ -51,6 +51,7 @@ impl Exec<'_> {
         let mut stream = self
             .conn(&t.conn)?
             .take_stream()
+            .await
             .ok_or_else(|| Stop::Error(format!("connection '{}' is closed", t.conn)))?;
         let within = self.expect_timeout + self.slack;
         let head = read_head(&mut stream, within).await;
@@ -68,7 +69,7 @@ impl Exec<'_> {
         if !is_handshake_record(&head) {
             // Whatever came (cleartext DHCP, most likely) stays readable.
             self.conn(&t.conn)?
-                .replace_plain(Box::new(Prefixed::new(head, stream)));
+                .resume(Box::new(Prefixed::new(head, stream)));
             let why = format!("the requestor sent {shown} after DHCPTLS, not a TLS ClientHello");
             if let Some(hello) = t.hello_requirement.as_deref() {
                 self.judge(Some(hello), None, why.clone(), Some(frame))?;
@@ -85,7 +86,7 @@ impl Exec<'_> {
         let Some(acceptor) = acceptor else {
             let mut io = io;
             let written = io.write_all(GARBAGE).await;
-            self.conn(&t.conn)?.replace_opaque(Box::new(io));
+            self.conn(&t.conn)?.resume_discarding(Box::new(io));
             self.log(
                 &t.conn,
                 Direction::Note,
@@ -99,11 +100,11 @@ impl Exec<'_> {
         let handshake = tokio::time::timeout(within, acceptor.accept(io).into_fallible()).await;
         let outcome = match handshake {
             Ok(Ok(tls)) => {
-                self.conn(&t.conn)?.replace(Box::new(tls));
+                self.conn(&t.conn)?.resume_tls(Box::new(tls));
                 Ok(())
             }
             Ok(Err((e, io))) => {
-                self.conn(&t.conn)?.replace_opaque(Box::new(io));
+                self.conn(&t.conn)?.resume_discarding(Box::new(io));
                 Err(e.to_string())
             }
             Err(_) => {

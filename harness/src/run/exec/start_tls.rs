@@ -12,6 +12,7 @@ impl Exec<'_> {
         let stream = self
             .conn(&t.conn)?
             .take_stream()
+            .await
             .ok_or_else(|| Stop::Error(format!("connection '{}' is closed", t.conn)))?;
         let within = self.expect_timeout + self.slack;
         let handshake = tokio::time::timeout(within, connector.connect(name, stream)).await;
@@ -33,7 +34,7 @@ impl Exec<'_> {
                     Ok(Err(e)) => Err(e.to_string()),
                     Ok(Ok(_)) => Err("server sent application data before the query".into()),
                     Err(_) => {
-                        self.conn(&t.conn)?.replace(Box::new(tls));
+                        self.conn(&t.conn)?.resume_tls(Box::new(tls));
                         Ok(())
                     }
                 }
@@ -51,7 +52,7 @@ impl Exec<'_> {
                 Ok(())
             }
             (Err(e), Outcome::Fail) => {
-                self.conn(&t.conn)?.drop_stream();
+                self.conn(&t.conn)?.drop_stream().await;
                 self.pass(req, format!("TLS refused: {e}"), Some(frame));
                 Ok(())
             }

@@ -1,0 +1,247 @@
+//! The harness's judge of one connection, sans-IO: it is told each message
+//! the harness sends and takes each message received, keeps what later
+//! messages and steps are judged against (xids, the query's parameter
+//! request list, reported addresses, statuses) and returns what each received
+//! message breaks. No socket, no clock: tested by feeding it messages.
+
+use super::reported::{Reported, ReportedAs};
+use crate::checks::reply::ServerConn;
+use crate::checks::request::RequestorConn;
+use crate::checks::{self, Broken, Judged};
+use crate::scenario::model::Role;
+use crate::wire::{Indexed, MessageType, Received, StatusCode};
+use std::collections::HashSet;
+use std::rc::Rc;
+
+/// Bulk query xids a connection keeps (a requestor flooding queries is not
+/// answered past this).
+pub const KEPT_QUERY_XIDS: usize = 1024;
+
+/// What a connection carries, from the first query on it (RFC 7724 §4: a
+/// requestor may run its bulk sync on a connection beside its active one).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ConnKind {
+    /// DHCPTLS came first and no query yet.
+    Tls,
+    Active,
+    Bulk,
+    /// The first message was neither a query nor DHCPTLS.
+    Other,
+}
+
+impl ConnKind {
+    fn of(kind: Option<MessageType>) -> Self {
+        match kind {
+            Some(MessageType::Tls) => ConnKind::Tls,
+            Some(MessageType::ActiveLeaseQuery) => ConnKind::Active,
+            Some(MessageType::BulkLeaseQuery) => ConnKind::Bulk,
+            _ => ConnKind::Other,
+        }
+    }
+}
+
+#[derive(Debug)]
+pub struct Peer {
+    /// The harness's role in the scenario: the peer plays the other.
+    role: Role,
+    kind: Option<ConnKind>,
+    /// A DHCPACTIVELEASEQUERY was sent on this connection.
+    active_query_sent: bool,
+    /// xids of the messages the harness sent on this connection.
+    sent_xids: Vec<u32>,
+    /// The parameter request list of the last query sent.
+    requested: Vec<u8>,
+    /// Status codes of every message received.
+    statuses: HashSet<StatusCode>,
+    /// xids of the bulk queries received (harness as server), in order, at
+    /// most [`KEPT_QUERY_XIDS`].
+    bulk_query_xids: Vec<u32>,
+    /// (xid, ciaddr) of the binding replies received, with their types.
+    reported: Reported,
+    /// xids of the requests received (harness as server).
+    request_xids: HashSet<u32>,
+    /// An active query was received on this connection (harness as server).
+    active_query_received: bool,
+    last_received: Option<Rc<Received>>,
+}
+
+impl Peer {
+    pub fn new(role: Role) -> Self {
+        Peer {
+            role,
+            kind: None,
+            active_query_sent: false,
+            sent_xids: Vec::new(),
+            requested: Vec::new(),
+            statuses: HashSet::new(),
+            bulk_query_xids: Vec::new(),
+            reported: Reported::default(),
+            request_xids: HashSet::new(),
+            active_query_received: false,
+            last_received: None,
+        }
+    }
+
+    /// What the connection carries, once a query (or anything else but
+    /// DHCPTLS) has been on it, in whichever direction the requestor sends.
+    pub fn kind(&self) -> Option<ConnKind> {
+        self.kind
+    }
+
+    fn classify(&mut self, kind: Option<MessageType>) {
+        if matches!(self.kind, None | Some(ConnKind::Tls)) {
+            let next = ConnKind::of(kind);
+            // Once DHCPTLS came, only a query tells more.
+            if self.kind.is_none() || matches!(next, ConnKind::Active | ConnKind::Bulk) {
+                self.kind = Some(next);
+            }
+        }
+    }
+
+    /// The harness sent `msg` on this connection.
+    pub fn sent(&mut self, msg: Indexed<'_>) {
+        let kind = msg.kind();
+        if self.role == Role::Requestor {
+            self.classify(kind);
+        }
+        self.active_query_sent |= kind == Some(MessageType::ActiveLeaseQuery);
+        self.sent_xids.push(msg.xid());
+        if let Ok(Some(prl)) = msg.parameter_request_list() {
+            self.requested = prl.to_vec();
+        }
+    }
+
+    /// Takes `msg`, received on this connection, and returns what it breaks.
+    /// `judged` learns which per-message checks judged it.
+    pub fn received(&mut self, msg: &Rc<Received>, judged: &mut Judged) -> Vec<Broken> {
+        let kind = msg.kind();
+        if self.role == Role::Server {
+            self.classify(kind);
+        }
+        if let Ok(Some(status)) = msg.status() {
+            self.statuses.insert(status.code);
+        }
+        let xid = msg.xid();
+        if kind == Some(MessageType::BulkLeaseQuery)
+            && self.bulk_query_xids.len() < KEPT_QUERY_XIDS
+            && !self.bulk_query_xids.contains(&xid)
+        {
+            self.bulk_query_xids.push(xid);
+        }
+        let repeated = match kind.and_then(ReportedAs::of) {
+            Some(reported_as) => self.reported.note(xid, msg.ciaddr(), reported_as),
+            None => false,
+        };
+        let broken = match self.role {
+            Role::Requestor => {
+                let conn = ServerConn {
+                    active: self.active_query_sent,
+                    sent_xids: &self.sent_xids,
+                    requested: &self.requested,
+                    repeated,
+                };
+                checks::server_message(msg, &conn, judged)
+            }
+            Role::Server => {
+                let conn = RequestorConn {
+                    xids: &self.request_xids,
+                    after_active: self.active_query_received,
+                };
+                let broken = checks::requestor_message(msg, &conn, judged);
+                self.active_query_received |= kind == Some(MessageType::ActiveLeaseQuery);
+                self.request_xids.insert(xid);
+                broken
+            }
+        };
+        self.last_received = Some(Rc::clone(msg));
+        broken
+    }
+
+    /// The latest message received.
+    pub fn last_received(&self) -> Option<&Rc<Received>> {
+        self.last_received.as_ref()
+    }
+
+    /// Lets go of the latest message (its connection is done with).
+    pub fn detach_last_received(&mut self) {
+        if let Some(msg) = &mut self.last_received {
+            *msg = Rc::new(msg.detached());
+        }
+    }
+
+    pub fn statuses(&self) -> &HashSet<StatusCode> {
+        &self.statuses
+    }
+
+    pub fn bulk_query_xids(&self) -> &[u32] {
+        &self.bulk_query_xids
+    }
+
+    pub fn reported(&self) -> &Reported {
+        &self.reported
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::wire::options::code;
+    use crate::wire::{MessageBuilder, OptionItem, RawMessage};
+    use std::net::Ipv4Addr;
+
+    fn received(msg: &RawMessage) -> Rc<Received> {
+        Rc::new(Received::from_raw(msg))
+    }
+
+    fn names(broken: &[Broken]) -> Vec<&'static str> {
+        broken.iter().map(|b| b.requirement).collect()
+    }
+
+    fn lease_active(xid: u32, last: u8) -> RawMessage {
+        MessageBuilder::reply(MessageType::LeaseActive, xid)
+            .ciaddr(Ipv4Addr::new(192, 0, 2, last))
+            .build()
+    }
+
+    #[test]
+    fn a_reply_is_judged_against_the_requests_sent_on_its_connection() {
+        let mut peer = Peer::new(Role::Requestor);
+        let query = MessageBuilder::request(MessageType::BulkLeaseQuery, 0x51).build();
+        peer.sent(&Received::from_raw(&query));
+        assert_eq!(peer.kind(), Some(ConnKind::Bulk));
+        let mut judged = Judged::default();
+        assert!(peer
+            .received(&received(&lease_active(0x51, 10)), &mut judged)
+            .is_empty());
+        // Another xid than the query's, and an address reported twice.
+        let foreign = peer.received(&received(&lease_active(0x52, 11)), &mut judged);
+        assert_eq!(names(&foreign), vec!["ALQ-S-43"]);
+        let twice = peer.received(&received(&lease_active(0x51, 10)), &mut judged);
+        assert_eq!(names(&twice), vec!["BLQ-S-19"]);
+        assert_eq!(peer.last_received().map(|m| m.xid()), Some(0x51));
+        assert!(judged.into_sorted().contains(&"ALQ-S-20"));
+    }
+
+    #[test]
+    fn a_requestor_connection_is_classified_by_its_first_query_and_judged_after_it() {
+        let mut peer = Peer::new(Role::Server);
+        let mut judged = Judged::default();
+        let tls = MessageBuilder::request(MessageType::Tls, 1).build();
+        assert!(peer.received(&received(&tls), &mut judged).is_empty());
+        assert_eq!(peer.kind(), Some(ConnKind::Tls));
+        let active = MessageBuilder::request(MessageType::ActiveLeaseQuery, 2)
+            .item(OptionItem::tlv(code::PARAMETER_REQUEST_LIST, vec![51]))
+            .build();
+        assert!(peer.received(&received(&active), &mut judged).is_empty());
+        assert_eq!(peer.kind(), Some(ConnKind::Active));
+        // A bulk query after the active one on the same connection.
+        let bulk = MessageBuilder::request(MessageType::BulkLeaseQuery, 3).build();
+        let broken = peer.received(&received(&bulk), &mut judged);
+        assert!(names(&broken).contains(&"ALQ-R-05"), "{broken:?}");
+        assert_eq!(peer.kind(), Some(ConnKind::Active));
+        assert_eq!(peer.bulk_query_xids(), &[3]);
+        // The same xid again.
+        let again = peer.received(&received(&bulk), &mut judged);
+        assert!(names(&again).contains(&"ALQ-R-03"), "{again:?}");
+    }
+}
