@@ -111,12 +111,9 @@ impl Judgement<'_> {
 pub fn judge_all<S: Subject>(
     checks: &[Check<S>],
     subject: &S::Of<'_>,
-    judged: &mut Vec<bool>,
+    judged: &mut [bool],
     broken: &mut Vec<Broken>,
 ) {
-    if judged.len() < checks.len() {
-        judged.resize(checks.len(), false);
-    }
     for (check, judged) in checks.iter().zip(judged.iter_mut()) {
         let mut judgement = Judgement {
             requirement: check.requirement,
@@ -131,10 +128,19 @@ pub fn judge_all<S: Subject>(
 
 /// The requirements the per-message checks judged in a scenario, so that one
 /// that held for every message is reported pass and one never judged is not.
-#[derive(Debug, Default)]
+#[derive(Debug)]
 pub struct Judged {
-    server_messages: Vec<bool>,
-    requestor_messages: Vec<bool>,
+    server_messages: [bool; reply::CHECKS.len()],
+    requestor_messages: [bool; request::CHECKS.len()],
+}
+
+impl Default for Judged {
+    fn default() -> Self {
+        Judged {
+            server_messages: [false; reply::CHECKS.len()],
+            requestor_messages: [false; request::CHECKS.len()],
+        }
+    }
 }
 
 impl Judged {

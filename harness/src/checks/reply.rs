@@ -344,7 +344,7 @@ mod tests {
 
     /// What the reply checks break in `msg` on `conn`; `judged` collects
     /// which checks judged it.
-    fn judge_on(msg: &RawMessage, conn: &ServerConn<'_>, judged: &mut Vec<bool>) -> Vec<Broken> {
+    fn judge_on(msg: &RawMessage, conn: &ServerConn<'_>, judged: &mut [bool]) -> Vec<Broken> {
         let received = Received::from_raw(msg);
         let Some(kind) = received.kind() else {
             return Vec::new();
@@ -360,7 +360,7 @@ mod tests {
     }
 
     fn judged(msg: &RawMessage) -> Vec<Broken> {
-        judge_on(msg, &BULK, &mut Vec::new())
+        judge_on(msg, &BULK, &mut [false; CHECKS.len()])
     }
 
     fn reply(kind: MessageType, extra: OptionItem) -> RawMessage {
@@ -389,7 +389,7 @@ mod tests {
             requested: &[],
             ..BULK
         };
-        let mut judged = Vec::new();
+        let mut judged = [false; CHECKS.len()];
         let lease_time = OptionItem::tlv(code::LEASE_TIME, vec![0, 0, 0, 60]);
         let active = reply(MessageType::LeaseActive, lease_time);
         judge_on(&active, &conn, &mut judged);
@@ -446,7 +446,7 @@ mod tests {
             active: true,
             ..BULK
         };
-        let broken = judge_on(&assoc, &active, &mut Vec::new());
+        let broken = judge_on(&assoc, &active, &mut [false; CHECKS.len()]);
         assert_eq!(names(&broken), vec!["ALQ-S-21"]);
     }
 }

@@ -75,7 +75,7 @@ pub const CHECKS: &[Check<Wire>] = &[
 /// Every broken WIRE check of `msg` from `sender`.
 pub fn judge(msg: Indexed<'_>, sender: Sender) -> Vec<Broken> {
     let mut broken = Vec::new();
-    let mut judged = Vec::new();
+    let mut judged = [false; CHECKS.len()];
     judge_all(
         CHECKS,
         &WireMessage { msg, sender },
