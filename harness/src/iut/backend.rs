@@ -343,6 +343,7 @@ impl Backend {
                     timers: profile.timers,
                     secure: needs(Need::Secure),
                     faults: profile.faults.clone(),
+                    variants: profile.variants.clone(),
                     ..RequestorConfig::default()
                 };
                 let p = pki()?;

@@ -127,6 +127,9 @@ pub struct TargetProfile {
     /// Deliberate defects of the reference target (never from a file).
     #[serde(skip)]
     pub faults: crate::reference::faults::FaultSet,
+    /// Conformant choices of the reference target (never from a file).
+    #[serde(skip)]
+    pub variants: crate::reference::variants::VariantSet,
 }
 
 fn default_max_connections() -> usize {
@@ -207,6 +210,7 @@ impl TargetProfile {
             pcap_limit: default_pcap_limit(),
             message_limit: default_message_limit(),
             faults: Default::default(),
+            variants: Default::default(),
         }
     }
 

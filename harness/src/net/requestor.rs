@@ -10,6 +10,7 @@ use crate::reference::faults::Fault;
 use crate::reference::requestor::{
     RequestorCloseReason, RequestorEvent, RequestorOutput, RequestorPolicy, RequestorSession,
 };
+use crate::reference::variants::Variant;
 use crate::session::{Action, Session};
 use rustls::pki_types::ServerName;
 use std::sync::{Arc, Mutex, MutexGuard};
@@ -265,6 +266,17 @@ pub async fn initial_sync(rt: &RequestorRuntime, shutdown: &mut watch::Receiver<
 
 /// Keeps an active query running until `shutdown`.
 pub async fn run_active(rt: RequestorRuntime, mut shutdown: watch::Receiver<bool>) {
+    if rt
+        .policy()
+        .config
+        .variants
+        .has(Variant::BulkSyncBesideActive)
+    {
+        let (rt, mut shutdown) = (rt.clone(), shutdown.clone());
+        tokio::spawn(async move { initial_sync(&rt, &mut shutdown).await });
+        // The bulk connection opens first.
+        tokio::task::yield_now().await;
+    }
     loop {
         if *shutdown.borrow() {
             return;

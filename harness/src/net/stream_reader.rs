@@ -77,6 +77,11 @@ impl StreamReader {
         self.read_at
     }
 
+    /// How the peer closed, once it has.
+    pub fn closed(&self) -> Option<Closed> {
+        self.closed
+    }
+
     /// The next event in the bytes already read, without waiting.
     pub fn next_read(&mut self) -> Option<StreamEvent> {
         if let Some(event) = self.framed.pop_front() {

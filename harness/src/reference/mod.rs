@@ -10,3 +10,4 @@ pub mod leases;
 pub mod replies;
 pub mod requestor;
 pub mod server;
+pub mod variants;

@@ -5,6 +5,7 @@
 //! gap.
 
 use crate::reference::faults::{Fault, FaultSet};
+use crate::reference::variants::VariantSet;
 use crate::session::timers::Timers;
 use crate::wire::framing::encode_frame;
 use crate::wire::options::code;
@@ -36,6 +37,8 @@ pub struct RequestorConfig {
     pub prl: Vec<u8>,
     /// Deliberate defects (none in normal use).
     pub faults: FaultSet,
+    /// Conformant choices (none by default).
+    pub variants: VariantSet,
 }
 
 impl Default for RequestorConfig {
@@ -45,6 +48,7 @@ impl Default for RequestorConfig {
             secure: false,
             prl: REQUESTOR_PRL.to_vec(),
             faults: FaultSet::default(),
+            variants: VariantSet::default(),
         }
     }
 }

@@ -75,6 +75,11 @@ impl HarnessConn {
         }
     }
 
+    /// The peer has closed the connection.
+    pub fn peer_closed(&self) -> bool {
+        self.reader.closed().is_some()
+    }
+
     /// When the bytes of the event taken last were read.
     pub fn read_at(&self) -> Instant {
         self.reader.read_at()

@@ -1,5 +1,6 @@
 //! Runs one scenario's steps against a [`Backend`] and judges what comes back.
 
+mod accept;
 mod addresses;
 mod answer_bulk;
 mod closing;
@@ -22,7 +23,7 @@ use crate::outcome::{broken, Finding, Verdict};
 use crate::outcome::{Direction, Entry};
 use crate::scenario::expr::{self, Var, Vars};
 use crate::scenario::model::{
-    Accept, Capture, CloseHow, Connect, Field, LevelOverride, Scenario, Source, Step, Value,
+    Capture, CloseHow, Connect, Field, LevelOverride, Scenario, Source, Step, Value,
 };
 use crate::wire::describe::Brief;
 use std::net::{Ipv4Addr, SocketAddrV4};
@@ -52,7 +53,8 @@ pub struct Exec<'a> {
     message_limit: usize,
     /// Requirements the per-message checks evaluated at least once.
     checked: checks::Judged,
-    accepted: Vec<(String, Instant)>,
+    /// Every connection accepted, when, and its kind where a step asked.
+    accepted: Vec<accept::Accepted>,
     vars: Vars,
     transcript: Transcript,
     pub findings: Vec<Finding>,
@@ -115,19 +117,36 @@ impl<'a> Exec<'a> {
     }
 
     fn open(&mut self, name: &str, io: crate::net::transport::BoxedIo) {
-        if let Some(mut old) = self.conns.remove(name) {
-            old.retire();
-            self.finished.push((name.to_string(), old));
-        }
-        let conn = HarnessConn::new(
+        let conn = self.new_conn(name, io);
+        self.keep(conn);
+    }
+
+    /// A connection opened now, not kept yet.
+    fn new_conn(&self, name: &str, io: crate::net::transport::BoxedIo) -> HarnessConn {
+        HarnessConn::new(
             name,
             io,
             self.start,
             self.scenario.role,
             self.order.clone(),
             self.pcap_budget.clone(),
-        );
-        self.conns.insert(name, conn);
+        )
+    }
+
+    /// Keeps `conn` under its name; a connection of that name before it is
+    /// done with.
+    fn keep(&mut self, conn: HarnessConn) {
+        let name = conn.name.clone();
+        self.retire(&name);
+        self.conns.insert(&name, conn);
+    }
+
+    /// Connection `name` will not be read again: only its record stays.
+    fn retire(&mut self, name: &str) {
+        if let Some(mut old) = self.conns.remove(name) {
+            old.retire();
+            self.finished.push((name.to_string(), old));
+        }
     }
 
     /// Every connection's tap, in order of opening, with synthesized addresses:
@@ -466,63 +485,6 @@ impl<'a> Exec<'a> {
         };
         self.log(&c.conn, Direction::Note, format!("connected{from}"));
         Ok(())
-    }
-
-    async fn accept(&mut self, a: &Accept) -> Result<(), Stop> {
-        let within = match &a.within {
-            Some(w) => self.duration(w)?,
-            None => self.expect_timeout,
-        };
-        let deadline = self.step_start + within + self.slack;
-        match self.backend.accept(deadline).await.map_err(Stop::Error)? {
-            None => {
-                let frame = self.log(&a.conn, Direction::Note, "no connection".into());
-                self.judge(
-                    a.requirement.as_deref(),
-                    None,
-                    format!("the requestor did not connect within {within:?}"),
-                    Some(frame),
-                )?;
-                // Later steps need the connection.
-                Err(Stop::Failed)
-            }
-            Some(io) => {
-                let now = Instant::now();
-                let frame = self.log(&a.conn, Direction::Note, "accepted".into());
-                if let Some(min) = &a.not_before {
-                    let min = self.duration(min)?;
-                    let since = match &a.since {
-                        Some(name) => self
-                            .accepted
-                            .iter()
-                            .rev()
-                            .find(|(n, _)| n == name)
-                            .map(|(_, t)| *t),
-                        None => self.accepted.last().map(|(_, t)| *t),
-                    };
-                    if let Some(since) = since {
-                        let gap = now - since;
-                        if gap < min {
-                            self.judge(
-                                a.requirement.as_deref(),
-                                None,
-                                format!("reconnected after {gap:?}, sooner than {min:?}"),
-                                Some(frame),
-                            )?;
-                        } else {
-                            self.pass(
-                                a.requirement.as_deref(),
-                                format!("reconnected after {gap:?}"),
-                                Some(frame),
-                            );
-                        }
-                    }
-                }
-                self.accepted.push((a.conn.clone(), now));
-                self.open(&a.conn, io);
-                Ok(())
-            }
-        }
     }
 
     fn capture(&mut self, c: &Capture) -> Result<(), Stop> {

@@ -8,7 +8,7 @@ use super::reported::{Reported, ReportedAs};
 use crate::checks::reply::ServerConn;
 use crate::checks::request::RequestorConn;
 use crate::checks::{self, Broken, Judged};
-use crate::scenario::model::Role;
+use crate::scenario::model::{ConnKind, Role};
 use crate::wire::{Indexed, MessageType, Received, StatusCode};
 use std::collections::HashSet;
 use std::rc::Rc;
@@ -16,29 +16,6 @@ use std::rc::Rc;
 /// Bulk query xids a connection keeps (a requestor flooding queries is not
 /// answered past this).
 pub const KEPT_QUERY_XIDS: usize = 1024;
-
-/// What a connection carries, from the first query on it (RFC 7724 §4: a
-/// requestor may run its bulk sync on a connection beside its active one).
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum ConnKind {
-    /// DHCPTLS came first and no query yet.
-    Tls,
-    Active,
-    Bulk,
-    /// The first message was neither a query nor DHCPTLS.
-    Other,
-}
-
-impl ConnKind {
-    fn of(kind: Option<MessageType>) -> Self {
-        match kind {
-            Some(MessageType::Tls) => ConnKind::Tls,
-            Some(MessageType::ActiveLeaseQuery) => ConnKind::Active,
-            Some(MessageType::BulkLeaseQuery) => ConnKind::Bulk,
-            _ => ConnKind::Other,
-        }
-    }
-}
 
 #[derive(Debug)]
 pub struct Peer {

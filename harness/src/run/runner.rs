@@ -121,18 +121,20 @@ pub fn run_one(
         return not_applicable(l, missing);
     }
     let s = &l.scenario;
-    let ran = Backend::runtime(profile).map_err(|e| e.to_string()).and_then(|rt| {
-        rt.block_on(async {
-            let backend = Backend::start(profile, s).await?;
-            let mut exec = Exec::new(s, profile, backend, options.strict)?;
-            exec.seed_now();
-            // Every wait inside is bounded; this bounds the whole scenario too.
-            let limit = Duration::from_secs(3600);
-            tokio::time::timeout(limit, exec.run())
-                .await
-                .map_err(|_| format!("scenario did not finish within {limit:?}"))
-        })
-    });
+    let ran = Backend::runtime(profile)
+        .map_err(|e| e.to_string())
+        .and_then(|rt| {
+            rt.block_on(async {
+                let backend = Backend::start(profile, s).await?;
+                let mut exec = Exec::new(s, profile, backend, options.strict)?;
+                exec.seed_now();
+                // Every wait inside is bounded; this bounds the whole scenario too.
+                let limit = Duration::from_secs(3600);
+                tokio::time::timeout(limit, exec.run())
+                    .await
+                    .map_err(|_| format!("scenario did not finish within {limit:?}"))
+            })
+        });
     let (mut findings, transcript, error, elapsed, connections) = match ran {
         Ok(r) => (r.findings, r.transcript, r.error, r.elapsed, r.connections),
         Err(e) => (Vec::new(), Vec::new(), Some(e), Duration::ZERO, Vec::new()),

@@ -15,6 +15,49 @@ pub enum Role {
     Server,
 }
 
+/// What a connection carries, told by its first query (RFC 7724 §4: a
+/// requestor may run its bulk sync on a connection beside its active one);
+/// a step names the connection it means by kind.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, serde::Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum ConnKind {
+    /// DHCPTLS came first and no query yet.
+    Tls,
+    /// It carries a DHCPACTIVELEASEQUERY.
+    Active,
+    /// It carries a DHCPBULKLEASEQUERY.
+    Bulk,
+    /// Its first message was neither a query nor DHCPTLS.
+    Other,
+}
+
+impl ConnKind {
+    /// The kind a connection whose first message is of type `kind` has.
+    pub fn of(kind: Option<MessageType>) -> Self {
+        match kind {
+            Some(MessageType::Tls) => ConnKind::Tls,
+            Some(MessageType::ActiveLeaseQuery) => ConnKind::Active,
+            Some(MessageType::BulkLeaseQuery) => ConnKind::Bulk,
+            _ => ConnKind::Other,
+        }
+    }
+
+    pub fn name(self) -> &'static str {
+        match self {
+            ConnKind::Tls => "tls",
+            ConnKind::Active => "active",
+            ConnKind::Bulk => "bulk",
+            ConnKind::Other => "other",
+        }
+    }
+}
+
+impl std::fmt::Display for ConnKind {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.name())
+    }
+}
+
 /// What a scenario needs from the target; absent features make it
 /// not-applicable.
 #[derive(
@@ -245,6 +288,11 @@ pub struct Accept {
     pub not_before: Option<DurationExpr>,
     pub since: Option<String>,
     pub requirement: Option<String>,
+    /// Accept the next connection whose first query is of this kind; others
+    /// that come first are set aside and served (a bulk query answered with
+    /// DHCPLEASEQUERYDONE), never taken for this one. Any connection when
+    /// absent.
+    pub kind: Option<ConnKind>,
 }
 
 #[derive(Debug, Clone, Deserialize)]

@@ -38,6 +38,11 @@ pub(crate) struct RunArgs {
     /// `alq-harness faults`), to see how the harness reports it.
     #[arg(long)]
     fault: Option<String>,
+    /// Run the embedded reference with this conformant choice (one the RFCs
+    /// allow and our reference does not make by default): every scenario
+    /// that applies must still pass.
+    #[arg(long)]
+    variant: Option<String>,
     /// Where reports go: DIR/<target>/{report.json,junit.xml,index.html,pcap/}
     /// (DIR/<target>-shard-K-of-N/ for a shard).
     #[arg(long, default_value = "reports")]
@@ -87,6 +92,17 @@ fn run_suite_cli(args: RunArgs) -> Result<u8> {
             anyhow::anyhow!("unknown fault '{name}'; faults: {}", names.join(", "))
         })?;
         profile.faults = FaultSet::one(fault);
+    }
+    if let Some(name) = &args.variant {
+        use alq_harness::reference::variants::{Variant, VariantSet};
+        if args.target.is_some() {
+            anyhow::bail!("--variant applies to the embedded reference target only");
+        }
+        let variant = Variant::from_name(name).ok_or_else(|| {
+            let names: Vec<&str> = Variant::ALL.iter().map(|v| v.name()).collect();
+            anyhow::anyhow!("unknown variant '{name}'; variants: {}", names.join(", "))
+        })?;
+        profile.variants = VariantSet::one(variant);
     }
     let scenarios = alq_harness::scenario::load::load_dir(&scenario_dir(args.scenarios))?;
     let mut chosen = selected(&scenarios, &args.filter);
