@@ -2,7 +2,7 @@
 //! requestor, a server over TCP, or a launched requestor; plus the trigger that
 //! changes the target's bindings.
 
-use super::profile::{ControlCommands, TargetKind, TargetProfile, TriggerConfig};
+use super::profile::{ControlCommands, TargetKind, TargetProfile, Transport, TriggerConfig};
 use super::relay::{RelayAgent, RelayedClient};
 use crate::net::clock::Clock;
 use crate::net::requestor::{run_active, RequestorRuntime};
@@ -273,7 +273,7 @@ impl Backend {
         let needs = |n: Need| scenario.needs.contains(&n);
         match (profile.kind, scenario.role) {
             (TargetKind::Reference, Role::Requestor) => {
-                let mode = if needs(Need::Secure) {
+                let mode = if needs(Need::Secure) || profile.transport() == Transport::Tls {
                     ServerMode::Secure
                 } else if needs(Need::BulkOnly) {
                     ServerMode::BulkOnly

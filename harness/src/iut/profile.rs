@@ -7,6 +7,25 @@ use serde::Deserialize;
 use std::net::{Ipv4Addr, SocketAddr};
 use std::path::{Path, PathBuf};
 
+/// How the target carries leasequery connections, from what the profile
+/// declares: over TLS after DHCPTLS for a target that is secure and not
+/// insecure, else in cleartext. A scenario that is not about the transport
+/// runs over this one.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Transport {
+    Cleartext,
+    Tls,
+}
+
+impl std::fmt::Display for Transport {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            Transport::Cleartext => "cleartext",
+            Transport::Tls => "DHCPTLS then TLS",
+        })
+    }
+}
+
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
 #[serde(rename_all = "kebab-case")]
 pub enum TargetKind {
@@ -211,6 +230,29 @@ impl TargetProfile {
             message_limit: default_message_limit(),
             faults: Default::default(),
             variants: Default::default(),
+        }
+    }
+
+    /// The embedded reference making the conformant choices of `variants`;
+    /// a secure-only server offers no cleartext and no bulk-only mode.
+    pub fn reference_with(variants: crate::reference::variants::VariantSet) -> Self {
+        use crate::reference::variants::Variant;
+        let mut profile = TargetProfile::reference();
+        if variants.has(Variant::SecureOnly) {
+            profile
+                .features
+                .retain(|f| !matches!(f, Need::Insecure | Need::BulkOnly));
+        }
+        profile.variants = variants;
+        profile
+    }
+
+    /// The transport the target's connections use.
+    pub fn transport(&self) -> Transport {
+        if self.features.contains(&Need::Secure) && !self.features.contains(&Need::Insecure) {
+            Transport::Tls
+        } else {
+            Transport::Cleartext
         }
     }
 

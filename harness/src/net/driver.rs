@@ -39,6 +39,10 @@ where
     let (mut reader, mut writer) = tokio::io::split(stream);
     let mut out: Vec<u8> = Vec::new();
     let mut written = 0usize;
+    // A TLS stream takes what is written into its own buffer and sends it
+    // only as the socket allows: written bytes are flushed, or a session
+    // that goes quiet after a blocked write would never send them.
+    let mut unflushed = false;
     let mut buf = vec![0u8; 16 * 1024];
     let mut eof = false;
     let mut stopping = *shutdown.borrow();
@@ -84,15 +88,25 @@ where
                     session.shutdown(clock.mono());
                 }
             }
-            result = writer.write(out.get(written..).unwrap_or_default()), if !out.is_empty() => {
-                let n = result?;
-                if n == 0 {
-                    return Err(io::ErrorKind::WriteZero.into());
+            // Written bytes, or `None` once flushed.
+            result = async {
+                if out.is_empty() {
+                    writer.flush().await.map(|()| None)
+                } else {
+                    writer.write(out.get(written..).unwrap_or_default()).await.map(Some)
                 }
-                written += n;
-                if written >= out.len() {
-                    out.clear();
-                    session.on_write_completed(clock.mono());
+            }, if !out.is_empty() || unflushed => {
+                match result? {
+                    Some(0) => return Err(io::ErrorKind::WriteZero.into()),
+                    Some(n) => {
+                        written += n;
+                        unflushed = true;
+                        if written >= out.len() {
+                            out.clear();
+                            session.on_write_completed(clock.mono());
+                        }
+                    }
+                    None => unflushed = false,
                 }
             }
             result = reader.read(&mut buf), if !eof => {

@@ -19,6 +19,10 @@ use tokio::sync::watch;
 use tokio::task::JoinSet;
 use tokio_rustls::TlsAcceptor;
 
+/// Encrypted bytes a TLS connection holds back for the socket at most: about
+/// one message, as a TCP connection holds none beyond the socket's buffer.
+const TLS_SEND_BUFFER: usize = 1024;
+
 /// The lease store and clock shared by every connection, with a signal that
 /// fires on each change.
 #[derive(Debug)]
@@ -189,11 +193,14 @@ where
         return CloseReason::TlsFailed("no TLS material configured".into());
     };
     let handshake = tokio::time::timeout(rt.config.timers.bulk_data, acceptor.accept(stream)).await;
-    let tls = match handshake {
+    let mut tls = match handshake {
         Ok(Ok(tls)) => tls,
         Ok(Err(e)) => return CloseReason::TlsFailed(e.to_string()),
         Err(_) => return CloseReason::TlsFailed("handshake timed out".into()),
     };
+    // The session learns that its peer stopped reading from writes that
+    // block; rustls would otherwise take 64 KiB of them first.
+    tls.get_mut().1.set_buffer_limit(Some(TLS_SEND_BUFFER));
     conn.session.on_tls_established(clock.mono());
     match drive(tls, &mut conn, clock, wake(), &mut shutdown).await {
         Ok(Drive::Closed(reason)) => reason,

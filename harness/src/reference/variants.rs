@@ -12,20 +12,25 @@ pub enum Variant {
     /// The requestor starts a bulk sync on a connection of its own beside
     /// its active query (RFC 7724 §4), opening it first.
     BulkSyncBesideActive,
+    /// The server runs secure only, RFC 7724 §8.1's default: bulk and
+    /// active queries only over TLS after DHCPTLS, no cleartext mode.
+    SecureOnly,
 }
 
 impl Variant {
-    pub const ALL: &'static [Variant] = &[Variant::BulkSyncBesideActive];
+    pub const ALL: &'static [Variant] = &[Variant::BulkSyncBesideActive, Variant::SecureOnly];
 
     pub fn name(self) -> &'static str {
         match self {
             Variant::BulkSyncBesideActive => "bulk-sync-beside-active",
+            Variant::SecureOnly => "secure-only",
         }
     }
 
     pub fn side(self) -> Side {
         match self {
             Variant::BulkSyncBesideActive => Side::Requestor,
+            Variant::SecureOnly => Side::Server,
         }
     }
 

@@ -9,6 +9,7 @@ mod quota;
 mod send;
 mod serve_tls;
 mod start_tls;
+mod transport;
 mod trigger;
 
 use super::conn::HarnessConn;
@@ -68,6 +69,8 @@ pub struct Exec<'a> {
     slack: Duration,
     expect_timeout: Duration,
     next_xid: u32,
+    /// What the scenario's connections run over.
+    transport: crate::iut::profile::Transport,
 }
 
 /// The outcome of running one scenario's steps.
@@ -113,6 +116,7 @@ impl<'a> Exec<'a> {
             expect_timeout: expr::duration(&profile.expect_timeout, &durations)
                 .map_err(|e| e.to_string())?,
             next_xid: 0x0a1a_0001,
+            transport: transport::of_scenario(scenario, profile.transport()),
         })
     }
 
@@ -484,7 +488,7 @@ impl<'a> Exec<'a> {
             ""
         };
         self.log(&c.conn, Direction::Note, format!("connected{from}"));
-        Ok(())
+        self.bring_to_transport(&c.conn).await
     }
 
     fn capture(&mut self, c: &Capture) -> Result<(), Stop> {

@@ -102,7 +102,10 @@ fn run_suite_cli(args: RunArgs) -> Result<u8> {
             let names: Vec<&str> = Variant::ALL.iter().map(|v| v.name()).collect();
             anyhow::anyhow!("unknown variant '{name}'; variants: {}", names.join(", "))
         })?;
-        profile.variants = VariantSet::one(variant);
+        profile = alq_harness::iut::profile::TargetProfile {
+            faults: profile.faults,
+            ..alq_harness::iut::profile::TargetProfile::reference_with(VariantSet::one(variant))
+        };
     }
     let scenarios = alq_harness::scenario::load::load_dir(&scenario_dir(args.scenarios))?;
     let mut chosen = selected(&scenarios, &args.filter);

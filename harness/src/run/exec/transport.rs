@@ -1,0 +1,94 @@
+//! The target's transport. A scenario that is not about the transport (it
+//! needs neither `insecure` nor `secure`) runs over the one the profile
+//! declares: against a TLS target every connection the harness opens first
+//! exchanges DHCPTLS and completes the handshake with the profile's client
+//! certificate (RFC 7724 §7.2), and the scenario's steps start inside TLS.
+
+use super::{Exec, Stop};
+use crate::iut::profile::Transport;
+use crate::net::stream_reader::StreamEvent;
+use crate::outcome::Direction;
+use crate::scenario::model::{Certificate, Need, Scenario, Send, TypeName, Value};
+use crate::wire::describe::summary;
+use crate::wire::MessageType;
+use tokio::time::Instant;
+
+/// The transport `scenario` runs over against a target of `target`'s: its
+/// own when the transport is its subject.
+pub(super) fn of_scenario(scenario: &Scenario, target: Transport) -> Transport {
+    let states_its_own = scenario
+        .needs
+        .iter()
+        .any(|n| matches!(n, Need::Insecure | Need::Secure));
+    if states_its_own {
+        Transport::Cleartext
+    } else {
+        target
+    }
+}
+
+impl Exec<'_> {
+    /// Requestor role: brings connection `conn`, just opened, to the
+    /// scenario's transport. A target that closes the connection meanwhile
+    /// leaves the close for the scenario's steps to judge; anything else
+    /// that keeps TLS from coming up is a set-up error, not a verdict.
+    pub(super) async fn bring_to_transport(&mut self, conn: &str) -> Result<(), Stop> {
+        if self.transport != Transport::Tls {
+            return Ok(());
+        }
+        self.next_xid = self.next_xid.wrapping_add(1);
+        let hello = Send {
+            conn: conn.to_string(),
+            kind: Some(TypeName(MessageType::Tls)),
+            xid: Some(Value::Number(self.next_xid)),
+            ..Send::default()
+        };
+        self.send(&hello).await?;
+        let deadline = Instant::now() + self.expect_timeout + self.slack;
+        let setup = |why: String| {
+            Stop::Error(format!(
+                "the target's transport (DHCPTLS then TLS) on '{conn}': {why}"
+            ))
+        };
+        match self.receive(conn, deadline).await? {
+            (StreamEvent::Message(msg), _)
+                if msg.is(MessageType::Tls) && matches!(msg.status(), Ok(None)) => {}
+            (StreamEvent::Message(msg), _) => {
+                return Err(setup(format!(
+                    "DHCPTLS was answered with {}",
+                    summary(&msg)
+                )))
+            }
+            (StreamEvent::Closed(how), frame) => {
+                self.conn(conn)?.unread(StreamEvent::Closed(how), frame);
+                return Ok(());
+            }
+            (StreamEvent::Timeout, _) => {
+                let waited = self.expect_timeout + self.slack;
+                return Err(setup(format!("no answer to DHCPTLS within {waited:?}")));
+            }
+            (StreamEvent::Garbage(text), _) => return Err(setup(text)),
+        }
+        let (connector, name) = self
+            .backend
+            .tls_connector(Certificate::Client)
+            .map_err(&setup)?;
+        let stream = self
+            .conn(conn)?
+            .take_stream()
+            .await
+            .ok_or_else(|| setup("the connection is gone".into()))?;
+        let within = self.expect_timeout + self.slack;
+        match tokio::time::timeout(within, connector.connect(name, stream)).await {
+            Ok(Ok(tls)) => {
+                self.conn(conn)?.resume_tls(Box::new(tls));
+                self.log(conn, Direction::Note, "TLS established".into());
+                Ok(())
+            }
+            Ok(Err(e)) => Err(setup(format!("the handshake failed: {e}"))),
+            Err(_) => Err(setup(format!(
+                "the handshake did not finish within {within:?}"
+            ))),
+        }
+    }
+}
