@@ -7,7 +7,7 @@ use alq_harness::net::server::Shared;
 use alq_harness::net::udp::serve_dhcp;
 use alq_harness::reference::dhcp_front;
 use alq_harness::reference::leases::LeaseStore;
-use alq_harness::wire::{DhcpState, MessageBuilder, MessageType, RelayAgentInfo};
+use alq_harness::wire::{DhcpState, MessageBuilder, MessageType, Received, RelayAgentInfo};
 use bytes::Bytes;
 use std::net::{Ipv4Addr, SocketAddr};
 use std::time::Duration;
@@ -86,7 +86,7 @@ fn requests_that_were_not_relayed_are_refused() {
     let err = dhcp_front::handle(
         &mut store,
         &mut dhcp_front::Offers::default(),
-        &discover,
+        &Received::from_raw(&discover),
         Ipv4Addr::LOCALHOST,
         0,
     )
@@ -109,7 +109,7 @@ fn concurrent_discovers_get_different_offers() {
         dhcp_front::handle(
             &mut store,
             &mut offers,
-            &discover(mac),
+            &Received::from_raw(&discover(mac)),
             Ipv4Addr::LOCALHOST,
             1,
         )
@@ -140,13 +140,31 @@ fn a_request_for_an_address_held_by_another_client_is_nakked() {
         m
     };
     let mut offers = dhcp_front::Offers::default();
-    let ack = dhcp_front::handle(&mut store, &mut offers, &request(1), Ipv4Addr::LOCALHOST, 5)
-        .unwrap()
-        .unwrap();
-    assert_eq!(ack.message_type(), Ok(MessageType::Ack));
+    let ack = dhcp_front::handle(
+        &mut store,
+        &mut offers,
+        &Received::from_raw(&request(1)),
+        Ipv4Addr::LOCALHOST,
+        5,
+    )
+    .unwrap()
+    .unwrap();
+    assert_eq!(
+        Received::from_raw(&ack).message_type(),
+        Ok(MessageType::Ack)
+    );
     assert_eq!(ack.header.yiaddr, addr);
-    let nak = dhcp_front::handle(&mut store, &mut offers, &request(2), Ipv4Addr::LOCALHOST, 6)
-        .unwrap()
-        .unwrap();
-    assert_eq!(nak.message_type(), Ok(MessageType::Nak));
+    let nak = dhcp_front::handle(
+        &mut store,
+        &mut offers,
+        &Received::from_raw(&request(2)),
+        Ipv4Addr::LOCALHOST,
+        6,
+    )
+    .unwrap()
+    .unwrap();
+    assert_eq!(
+        Received::from_raw(&nak).message_type(),
+        Ok(MessageType::Nak)
+    );
 }

@@ -3,7 +3,7 @@
 //! transcript that was written when the capture was made (decoded by other code).
 
 use alq_harness::capture::{framed_messages, read_pcap, CapturedEvent, Sender};
-use alq_harness::wire::{MessageType, OptionItem, RawMessage};
+use alq_harness::wire::{MessageType, OptionItem, RawMessage, Received};
 use std::net::Ipv4Addr;
 use std::path::PathBuf;
 
@@ -76,7 +76,7 @@ fn observed(m: &RawMessage) -> Expected {
     Expected {
         len: m.encoded_len(),
         op: h.op,
-        kind: m.message_type().unwrap().to_u8(),
+        kind: Received::from_raw(m).message_type().unwrap().to_u8(),
         xid: h.xid,
         ciaddr: h.ciaddr,
         htype: h.htype,
@@ -124,7 +124,7 @@ fn every_message_in_the_kea_capture_decodes_and_matches_the_transcript() {
     let queries: Vec<(MessageType, u32)> = messages
         .iter()
         .filter(|(s, _)| *s == Sender::Client)
-        .map(|(_, m)| (m.message_type().unwrap(), m.header.xid))
+        .map(|(_, m)| (Received::from_raw(m).message_type().unwrap(), m.header.xid))
         .collect();
     let expected_queries: Vec<(MessageType, u32)> = (0xa1..=0xaa)
         .map(|xid| {

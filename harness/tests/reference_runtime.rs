@@ -13,7 +13,7 @@ use alq_harness::reference::requestor::{
 use alq_harness::reference::server::{CloseReason, ServerConfig, ServerMode};
 use alq_harness::wire::framing::encode_frame;
 use alq_harness::wire::{
-    DhcpOption, FrameDecoder, MessageBuilder, MessageType, RawMessage, StatusCode,
+    DhcpOption, FrameDecoder, MessageBuilder, MessageType, RawMessage, Received, StatusCode,
 };
 use std::net::Ipv4Addr;
 use std::sync::{Arc, Mutex};
@@ -83,7 +83,7 @@ impl Peer {
     }
 
     /// The next message, or `None` at end of stream.
-    async fn recv(&mut self) -> Option<RawMessage> {
+    async fn recv(&mut self) -> Option<Received> {
         let mut buf = [0u8; 4096];
         loop {
             let n = self.io.read(&mut buf).await.ok()?;
@@ -101,13 +101,13 @@ impl Peer {
                     frames.next().is_none(),
                     "test peer expects one message per read"
                 );
-                return Some(RawMessage::decode_bytes(frame.unwrap().payload).unwrap());
+                return Some(Received::decode(frame.unwrap().payload).unwrap());
             }
         }
     }
 }
 
-fn status(m: &RawMessage) -> Option<StatusCode> {
+fn status(m: &Received) -> Option<StatusCode> {
     m.status().unwrap().map(|s| s.code)
 }
 
@@ -120,7 +120,7 @@ async fn keepalives_every_sixty_seconds_on_an_idle_active_connection() {
     for n in 1..=3u64 {
         let m = peer.recv().await.unwrap();
         assert_eq!(status(&m), Some(StatusCode::ConnectionActive));
-        assert_eq!(m.header.xid, 0x51);
+        assert_eq!(m.xid(), 0x51);
         assert_eq!(start.elapsed().as_secs(), 60 * n);
     }
 }
@@ -138,7 +138,7 @@ async fn live_update_follows_a_binding_change_at_once() {
     let start = Instant::now();
     let m = peer.recv().await.unwrap();
     assert_eq!(m.message_type(), Ok(MessageType::LeaseActive));
-    assert_eq!(m.header.ciaddr, addr);
+    assert_eq!(m.ciaddr(), addr);
     assert_eq!(m.base_time(), Ok(Some(EPOCH0 + 5)));
     assert_eq!(start.elapsed(), Duration::ZERO);
 }
@@ -221,7 +221,7 @@ fn tls_runtime(mode: ServerMode, pki: &TestPki, allowed: Option<&PemPair>) -> Se
     rt
 }
 
-async fn dhcptls(peer: &mut Peer) -> RawMessage {
+async fn dhcptls(peer: &mut Peer) -> Received {
     peer.send(&MessageBuilder::request(MessageType::Tls, 0x18).build())
         .await;
     peer.recv().await.unwrap()

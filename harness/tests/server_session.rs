@@ -9,7 +9,7 @@ use alq_harness::wire::framing::encode_frame;
 use alq_harness::wire::options::code;
 use alq_harness::wire::{
     DhcpOption, DhcpState, FrameDecoder, MessageBuilder, MessageType, OptionItem, RawMessage,
-    RelayAgentInfo, StatusCode,
+    Received, RelayAgentInfo, StatusCode,
 };
 use bytes::Bytes;
 use std::net::Ipv4Addr;
@@ -91,14 +91,14 @@ impl Rig {
     }
 
     /// Everything the session sends now, with every write completing at once.
-    fn drain(&mut self) -> Vec<RawMessage> {
+    fn drain(&mut self) -> Vec<Received> {
         let mut out = Vec::new();
         loop {
             let epoch = self.epoch();
             match self.session.poll_output(self.now, &self.store, epoch) {
                 Some(Output::Transmit(bytes)) => {
                     for f in self.decoder.decode(&bytes) {
-                        out.push(RawMessage::decode_bytes(f.unwrap().payload).unwrap());
+                        out.push(Received::decode(f.unwrap().payload).unwrap());
                     }
                     self.session.on_write_completed(self.now);
                 }
@@ -114,7 +114,7 @@ impl Rig {
     }
 
     /// Moves time on to `until`, firing every deadline on the way.
-    fn advance(&mut self, until: Duration) -> Vec<RawMessage> {
+    fn advance(&mut self, until: Duration) -> Vec<Received> {
         let mut out = self.drain();
         while let Some(deadline) = self.session.poll_timeout() {
             if deadline > until || self.closed.is_some() {
@@ -140,11 +140,11 @@ fn bulk_query(xid: u32) -> MessageBuilder {
         .option(DhcpOption::ParameterRequestList(PRL.to_vec()))
 }
 
-fn kinds(msgs: &[RawMessage]) -> Vec<MessageType> {
+fn kinds(msgs: &[Received]) -> Vec<MessageType> {
     msgs.iter().map(|m| m.message_type().unwrap()).collect()
 }
 
-fn status(m: &RawMessage) -> Option<StatusCode> {
+fn status(m: &Received) -> Option<StatusCode> {
     m.status().unwrap().map(|s| s.code)
 }
 
@@ -159,8 +159,8 @@ fn bulk_query_by_mac_returns_that_clients_lease_then_done() {
         kinds(&out),
         [MessageType::LeaseActive, MessageType::LeaseQueryDone]
     );
-    assert_eq!(out[0].header.ciaddr, a);
-    assert_eq!(out[0].header.xid, 7);
+    assert_eq!(out[0].header().ciaddr, a);
+    assert_eq!(out[0].header().xid, 7);
     assert_eq!(out[0].server_id(), Ok(Some(Ipv4Addr::LOCALHOST)));
     assert_eq!(
         out[1].server_id(),
@@ -173,7 +173,7 @@ fn bulk_query_by_mac_returns_that_clients_lease_then_done() {
         .all(|m| m.option(code::ASSOCIATED_IP) == Ok(None)));
     assert_eq!(out[0].base_time(), Ok(Some(EPOCH0)));
     assert_eq!(out[0].dhcp_state(), Ok(Some(DhcpState::Active)));
-    assert_eq!(out[0].header.op, 2);
+    assert_eq!(out[0].header().op, 2);
 }
 
 #[test]
@@ -213,9 +213,9 @@ fn bulk_queries_by_client_id_remote_id_and_relay_id() {
         let out = rig.drain();
         let (last, data) = out.split_last().unwrap();
         assert_eq!(last.message_type(), Ok(MessageType::LeaseQueryDone));
-        let got: Vec<Ipv4Addr> = data.iter().map(|m| m.header.ciaddr).collect();
+        let got: Vec<Ipv4Addr> = data.iter().map(|m| m.ciaddr()).collect();
         assert_eq!(got, expected);
-        assert!(data.iter().all(|m| m.header.xid == query.header.xid));
+        assert!(data.iter().all(|m| m.xid() == query.header.xid));
     }
 }
 
@@ -236,7 +236,7 @@ fn all_configured_query_reports_every_address_once() {
         .filter(|m| m.message_type() == Ok(MessageType::LeaseUnassigned))
         .count();
     assert_eq!((active, unassigned), (2, 14));
-    let mut addrs: Vec<_> = out[..16].iter().map(|m| m.header.ciaddr).collect();
+    let mut addrs: Vec<_> = out[..16].iter().map(|m| m.ciaddr()).collect();
     addrs.dedup();
     assert_eq!(addrs.len(), 16);
     for m in &out[..16] {
@@ -259,10 +259,7 @@ fn bulk_query_window_selects_bindings_changed_inside_it() {
             .build(),
     );
     let out = rig.drain();
-    assert_eq!(
-        out.iter().map(|m| m.header.ciaddr).collect::<Vec<_>>()[..1],
-        [b]
-    );
+    assert_eq!(out.iter().map(|m| m.ciaddr()).collect::<Vec<_>>()[..1], [b]);
     rig.send(
         &bulk_query(2)
             .option(DhcpOption::QueryEndTime(EPOCH0 + 5))
@@ -270,7 +267,7 @@ fn bulk_query_window_selects_bindings_changed_inside_it() {
     );
     let out = rig.drain();
     assert_eq!(out.len(), 2);
-    assert_eq!(out[0].header.ciaddr, a);
+    assert_eq!(out[0].header().ciaddr, a);
 }
 
 #[test]
@@ -297,7 +294,7 @@ fn several_bulk_queries_on_one_connection_each_end_in_their_own_done() {
     let out = rig.drain();
     let seen: Vec<(MessageType, u32)> = out
         .iter()
-        .map(|m| (m.message_type().unwrap(), m.header.xid))
+        .map(|m| (m.message_type().unwrap(), m.xid()))
         .collect();
     assert_eq!(
         seen,
@@ -359,7 +356,7 @@ fn malformed_bulk_queries_get_done_with_the_catalogued_status() {
         assert_eq!(out.len(), 1, "{query:?}");
         assert_eq!(out[0].message_type(), Ok(MessageType::LeaseQueryDone));
         assert_eq!(status(&out[0]), Some(expected));
-        assert_eq!(out[0].header.xid, query.header.xid);
+        assert_eq!(out[0].header().xid, query.header.xid);
     }
     assert!(
         rig.closed.is_none(),
@@ -410,7 +407,7 @@ fn dhcptls_is_refused_in_insecure_mode_and_accepted_in_secure_mode() {
     );
     let out = rig.drain();
     assert_eq!(kinds(&out), [MessageType::Tls]);
-    assert_eq!(out[0].header.xid, 0x77);
+    assert_eq!(out[0].header().xid, 0x77);
     assert_eq!(status(&out[0]), Some(StatusCode::TlsConnectionRefused));
     assert!(!rig.tls_started);
 
@@ -446,14 +443,14 @@ fn live_updates_flow_and_keepalives_fill_idle_minutes() {
     let a = rig.bind(1, b"r");
     let out = rig.drain();
     assert_eq!(kinds(&out), [MessageType::LeaseActive]);
-    assert_eq!(out[0].header.ciaddr, a);
+    assert_eq!(out[0].header().ciaddr, a);
     assert_eq!(out[0].server_id(), Ok(Some(Ipv4Addr::LOCALHOST)));
     let out = rig.advance(secs(150));
     assert_eq!(out.len(), 2, "keepalives at 61 s and 121 s");
     for m in &out {
         assert_eq!(m.message_type(), Ok(MessageType::LeaseQueryStatus));
         assert_eq!(status(m), Some(StatusCode::ConnectionActive));
-        assert_eq!(m.header.xid, 0x51);
+        assert_eq!(m.xid(), 0x51);
         assert_eq!(m.server_id(), Ok(None));
     }
     assert!(out
@@ -484,11 +481,12 @@ fn catch_up_replays_changes_then_catch_up_complete() {
         ]
     );
     assert_eq!(
-        out[0].header.ciaddr, a,
+        out[0].header().ciaddr,
+        a,
         "the released address, reported once in its current state"
     );
     assert_eq!(out[0].dhcp_state(), Ok(Some(DhcpState::Released)));
-    assert_eq!(out[1].header.ciaddr, b);
+    assert_eq!(out[1].header().ciaddr, b);
     assert_eq!(status(&out[2]), Some(StatusCode::CatchUpComplete));
     assert_eq!(
         out.iter()
@@ -612,7 +610,7 @@ fn a_second_query_on_an_active_connection_is_refused_then_close() {
     rig.send(&bulk_query(2).build());
     let out = rig.drain();
     assert_eq!(status(&out[0]), Some(StatusCode::NotAllowed));
-    assert_eq!(out[0].header.xid, 1);
+    assert_eq!(out[0].header().xid, 1);
     assert!(rig.closed.is_some());
 }
 
@@ -660,7 +658,7 @@ fn after_a_blocked_period_only_current_state_is_sent() {
     let out = rig.drain();
     let seen: Vec<(Ipv4Addr, MessageType)> = out
         .iter()
-        .map(|m| (m.header.ciaddr, m.message_type().unwrap()))
+        .map(|m| (m.ciaddr(), m.message_type().unwrap()))
         .collect();
     assert_eq!(
         seen,

@@ -6,7 +6,7 @@
 
 use alq_harness::wire::framing::encode_frame;
 use alq_harness::wire::{
-    DhcpOption, FrameDecoder, MessageBuilder, MessageType, RawMessage, Status, StatusCode,
+    DhcpOption, FrameDecoder, MessageBuilder, MessageType, RawMessage, Received, Status, StatusCode,
 };
 use anyhow::{Context, Result};
 use clap::{Parser, Subcommand, ValueEnum};
@@ -147,7 +147,7 @@ fn long_status(code: StatusCode) -> DhcpOption {
 }
 
 /// Reads until one whole message arrives; `None` at EOF or after 10 s.
-async fn next_message(stream: &mut TcpStream, decoder: &mut FrameDecoder) -> Option<RawMessage> {
+async fn next_message(stream: &mut TcpStream, decoder: &mut FrameDecoder) -> Option<Received> {
     let mut buf = [0u8; 4096];
     loop {
         let n = tokio::time::timeout(Duration::from_secs(10), stream.read(&mut buf))
@@ -158,7 +158,7 @@ async fn next_message(stream: &mut TcpStream, decoder: &mut FrameDecoder) -> Opt
             return None;
         }
         for frame in decoder.decode(buf.get(..n)?).flatten() {
-            if let Ok(msg) = RawMessage::decode_bytes(frame.payload) {
+            if let Ok(msg) = Received::decode(frame.payload) {
                 return Some(msg);
             }
         }
@@ -188,7 +188,7 @@ async fn misbehave(mut stream: TcpStream, mode: Mode) -> std::io::Result<()> {
         Mode::Endless => {
             let xid = next_message(&mut stream, &mut decoder)
                 .await
-                .map_or(0, |m| m.header.xid);
+                .map_or(0, |m| m.xid());
             let batch: Vec<u8> = (0..64u8)
                 .flat_map(|i| {
                     framed(
@@ -206,7 +206,7 @@ async fn misbehave(mut stream: TcpStream, mode: Mode) -> std::io::Result<()> {
         Mode::Slow => {
             let xid = next_message(&mut stream, &mut decoder)
                 .await
-                .map_or(0, |m| m.header.xid);
+                .map_or(0, |m| m.xid());
             let done = framed(&MessageBuilder::reply(MessageType::LeaseQueryDone, xid).build());
             for byte in done {
                 stream.write_all(&[byte]).await?;
@@ -217,7 +217,7 @@ async fn misbehave(mut stream: TcpStream, mode: Mode) -> std::io::Result<()> {
         Mode::Reset => {
             let xid = next_message(&mut stream, &mut decoder)
                 .await
-                .map_or(0, |m| m.header.xid);
+                .map_or(0, |m| m.xid());
             let reply = framed(
                 &MessageBuilder::reply(MessageType::LeaseActive, xid)
                     .ciaddr(Ipv4Addr::new(192, 0, 2, 100))
@@ -230,7 +230,7 @@ async fn misbehave(mut stream: TcpStream, mode: Mode) -> std::io::Result<()> {
         }
         Mode::TlsGarbage | Mode::PlaintextAfterTls | Mode::LongStatus => {
             while let Some(msg) = next_message(&mut stream, &mut decoder).await {
-                let xid = msg.header.xid;
+                let xid = msg.xid();
                 let long = mode == Mode::LongStatus;
                 if msg.message_type() == Ok(MessageType::Tls) {
                     let mut b = MessageBuilder::reply(MessageType::Tls, xid);

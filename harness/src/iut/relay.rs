@@ -3,7 +3,7 @@
 //! way real clients would, with option 82 (circuit-id, remote-id, relay-id).
 
 use crate::wire::{
-    DhcpOption, MessageBuilder, MessageType, OptionItem, RawMessage, RelayAgentInfo,
+    DhcpOption, MessageBuilder, MessageType, OptionItem, RawMessage, Received, RelayAgentInfo,
 };
 use bytes::Bytes;
 use std::net::{Ipv4Addr, SocketAddr};
@@ -119,7 +119,7 @@ impl RelayAgent {
             if reply.header.xid != msg.header.xid {
                 continue;
             }
-            return match reply.message_type() {
+            return match Received::from_raw(&reply).message_type() {
                 Ok(t) if t == expected => Ok(reply),
                 Ok(t) => Err(RelayError::Unexpected(t.to_string(), label)),
                 Err(e) => Err(RelayError::Unexpected(e.to_string(), label)),
@@ -163,7 +163,7 @@ impl RelayAgent {
         let mut request = self
             .request(MessageType::Request, client)
             .item(OptionItem::tlv(REQUESTED_IP, offered.octets().to_vec()));
-        if let Ok(Some(id)) = offer.server_id() {
+        if let Ok(Some(id)) = Received::from_raw(&offer).server_id() {
             request = request.option(DhcpOption::ServerId(id));
         }
         let request = self.finish(request, client);

@@ -3,7 +3,7 @@
 
 use super::server::Shared;
 use crate::reference::dhcp_front;
-use crate::wire::RawMessage;
+use crate::wire::Received;
 use std::net::Ipv4Addr;
 use std::sync::Arc;
 use tokio::net::UdpSocket;
@@ -16,7 +16,9 @@ pub async fn serve_dhcp(socket: UdpSocket, shared: Arc<Shared>, server_id: Ipv4A
         let Ok((n, from)) = socket.recv_from(&mut buf).await else {
             continue;
         };
-        let Ok(msg) = RawMessage::decode(buf.get(..n).unwrap_or_default()) else {
+        let Ok(msg) = Received::decode(bytes::Bytes::copy_from_slice(
+            buf.get(..n).unwrap_or_default(),
+        )) else {
             tracing::debug!(%from, "undecodable DHCP datagram ignored");
             continue;
         };

@@ -6,7 +6,7 @@
 
 use super::leases::{Client, LeaseStore};
 use crate::wire::options::code;
-use crate::wire::{DhcpOption, DhcpState, MessageBuilder, MessageType, RawMessage};
+use crate::wire::{DhcpOption, DhcpState, MessageBuilder, MessageType, RawMessage, Received};
 use std::collections::HashMap;
 use std::net::Ipv4Addr;
 
@@ -42,21 +42,21 @@ const EXCHANGE_OPTIONS: &[u8] = &[
     code::RELAY_AGENT_INFO,
 ];
 
-fn client_of(msg: &RawMessage) -> Client {
+fn client_of(msg: &Received) -> Client {
     Client {
-        htype: msg.header.htype,
-        chaddr: msg.header.hardware_address().to_vec(),
+        htype: msg.header().htype,
+        chaddr: msg.hardware_address().to_vec(),
         client_id: msg.client_id().ok().flatten(),
         relay_info: msg.relay_agent_info().ok().flatten(),
         options: msg
-            .tlvs()
+            .values()
             .filter(|(c, _)| !EXCHANGE_OPTIONS.contains(c))
-            .map(|(c, data)| (c, data.clone()))
+            .map(|(c, data)| (c, bytes::Bytes::copy_from_slice(&data)))
             .collect(),
     }
 }
 
-fn requested_ip(msg: &RawMessage) -> Option<Ipv4Addr> {
+fn requested_ip(msg: &Received) -> Option<Ipv4Addr> {
     let data = msg.option_data(REQUESTED_IP).ok().flatten()?;
     let octets: [u8; 4] = data.as_ref().try_into().ok()?;
     Some(Ipv4Addr::from(octets))
@@ -64,13 +64,14 @@ fn requested_ip(msg: &RawMessage) -> Option<Ipv4Addr> {
 
 fn reply(
     kind: MessageType,
-    request: &RawMessage,
+    request: &Received,
     yiaddr: Ipv4Addr,
     server_id: Ipv4Addr,
     lease: Option<u32>,
 ) -> RawMessage {
-    let mut b = MessageBuilder::reply(kind, request.header.xid)
-        .hardware(request.header.htype, request.header.hardware_address())
+    let header = request.header();
+    let mut b = MessageBuilder::reply(kind, header.xid)
+        .hardware(header.htype, header.hardware_address())
         .option(DhcpOption::ServerId(server_id));
     if let Some(t) = lease {
         b = b.option(DhcpOption::LeaseTime(t));
@@ -80,8 +81,8 @@ fn reply(
     }
     let mut msg = b.build();
     msg.header.yiaddr = yiaddr;
-    msg.header.giaddr = request.header.giaddr;
-    msg.header.flags = request.header.flags;
+    msg.header.giaddr = header.giaddr;
+    msg.header.flags = header.flags;
     msg
 }
 
@@ -108,14 +109,15 @@ impl Offers {
 pub fn handle(
     store: &mut LeaseStore,
     offers: &mut Offers,
-    msg: &RawMessage,
+    msg: &Received,
     server_id: Ipv4Addr,
     now: u32,
 ) -> Result<Option<RawMessage>, FrontError> {
-    if msg.header.giaddr.is_unspecified() {
+    let header = msg.header();
+    if header.giaddr.is_unspecified() {
         return Err(FrontError::NotRelayed);
     }
-    if msg.header.op != crate::wire::message::BOOTREQUEST {
+    if header.op != crate::wire::message::BOOTREQUEST {
         return Err(FrontError::NotRequest);
     }
     let kind = msg
@@ -154,7 +156,7 @@ pub fn handle(
         }
         MessageType::Request => {
             let wanted = requested_ip(msg)
-                .or_else(|| (!msg.header.ciaddr.is_unspecified()).then_some(msg.header.ciaddr));
+                .or_else(|| (!msg.ciaddr().is_unspecified()).then_some(msg.ciaddr()));
             let taken_by_other = |a: Ipv4Addr| {
                 store
                     .get(a)
@@ -182,7 +184,7 @@ pub fn handle(
             }
         }
         MessageType::Release => {
-            let addr = msg.header.ciaddr;
+            let addr = msg.ciaddr();
             if store
                 .get(addr)
                 .is_some_and(|b| b.chaddr == client.chaddr && b.state == DhcpState::Active)

@@ -10,8 +10,8 @@ use crate::session::timers::Timers;
 use crate::wire::framing::encode_frame;
 use crate::wire::options::code;
 use crate::wire::{
-    DhcpOption, DhcpState, FrameDecoder, MessageBuilder, MessageType, RawMessage, RelayAgentInfo,
-    StatusCode,
+    DhcpOption, DhcpState, FrameDecoder, MessageBuilder, MessageType, RawMessage, Received,
+    RelayAgentInfo, StatusCode,
 };
 use std::collections::VecDeque;
 use std::net::Ipv4Addr;
@@ -80,7 +80,7 @@ fn hex(bytes: &[u8]) -> String {
 }
 
 impl BindingUpdate {
-    fn from_message(msg: &RawMessage, active: bool) -> Self {
+    fn from_message(msg: &Received, active: bool) -> Self {
         let relay: Option<RelayAgentInfo> = msg.relay_agent_info().ok().flatten();
         let state = match msg.dhcp_state().ok().flatten() {
             Some(s) => s,
@@ -88,12 +88,12 @@ impl BindingUpdate {
             None => DhcpState::Other(0),
         };
         BindingUpdate {
-            xid: msg.header.xid,
-            addr: msg.header.ciaddr,
+            xid: msg.xid(),
+            addr: msg.ciaddr(),
             active,
             state: state.to_string(),
             base_time: msg.base_time().ok().flatten(),
-            chaddr: hex(msg.header.hardware_address()),
+            chaddr: hex(msg.hardware_address()),
             client_id: msg.client_id().ok().flatten().map(|b| hex(&b)),
             lease_time: msg.lease_time().ok().flatten(),
             client_last_transaction_time: msg.client_last_transaction_time().ok().flatten(),
@@ -207,7 +207,7 @@ impl RequestorSession {
     ) -> Self {
         let query_start = queries
             .front()
-            .and_then(|q| q.query_start_time().ok().flatten());
+            .and_then(|q| Received::from_raw(q).query_start_time().ok().flatten());
         let mut session = RequestorSession {
             timers: config.timers,
             phase: Phase::Streaming,
@@ -373,7 +373,7 @@ impl RequestorSession {
                 break;
             }
             match event {
-                Ok(frame) => match RawMessage::decode_bytes(frame.payload) {
+                Ok(frame) => match Received::decode(frame.payload) {
                     Ok(msg) => self.handle_message(&msg),
                     Err(e) => self.close(RequestorCloseReason::ProtocolError(e.to_string())),
                 },
@@ -382,12 +382,12 @@ impl RequestorSession {
         }
     }
 
-    fn handle_message(&mut self, msg: &RawMessage) {
+    fn handle_message(&mut self, msg: &Received) {
         let kind = match msg.message_type() {
             Ok(kind) => kind,
             Err(e) => return self.close(RequestorCloseReason::ProtocolError(e.to_string())),
         };
-        let xid = msg.header.xid;
+        let xid = msg.xid();
         if let Phase::AwaitTlsReply { xid: tls_xid } = self.phase {
             if kind != MessageType::Tls {
                 return self.close(RequestorCloseReason::ProtocolError(format!(
@@ -426,7 +426,7 @@ impl RequestorSession {
         let base_time = msg.base_time().ok().flatten();
         match kind {
             MessageType::LeaseActive | MessageType::LeaseUnassigned => {
-                if msg.header.ciaddr.is_unspecified() {
+                if msg.ciaddr().is_unspecified() {
                     return self.close(RequestorCloseReason::ProtocolError(format!(
                         "{kind} with ciaddr 0.0.0.0"
                     )));

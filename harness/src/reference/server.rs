@@ -13,7 +13,7 @@ use crate::session::timers::Timers;
 use crate::wire::framing::encode_frame;
 use crate::wire::{
     DecodeError, DhcpState, FrameDecoder, FrameError, MessageBuilder, MessageType, RawMessage,
-    StatusCode,
+    Received, StatusCode,
 };
 use indexmap::IndexSet;
 use std::collections::{HashSet, VecDeque};
@@ -251,7 +251,7 @@ impl ServerSession {
     fn handle_message(&mut self, payload: bytes::Bytes, store: &LeaseStore, epoch: u32) {
         let first = self.messages_received == 0;
         self.messages_received += 1;
-        let (msg, decode_error) = RawMessage::decode_partial(payload);
+        let (msg, decode_error) = Received::decode_partial(payload);
         let Some(msg) = msg else {
             let text = decode_error.map(|e| e.to_string()).unwrap_or_default();
             self.close_now(CloseReason::Malformed(text));
@@ -264,7 +264,7 @@ impl ServerSession {
         let secure = self.config.mode == ServerMode::Secure;
         match kind {
             MessageType::Tls if first && !self.in_tls => {
-                let reply = MessageBuilder::reply(MessageType::Tls, msg.header.xid);
+                let reply = MessageBuilder::reply(MessageType::Tls, msg.xid());
                 if !secure && self.config.has(Fault::TlsAcceptedInInsecureMode) {
                     self.queue
                         .push_back(frame(&self.config.faults, &reply.build()));
@@ -292,7 +292,7 @@ impl ServerSession {
             MessageType::ActiveLeaseQuery if self.config.mode != ServerMode::BulkOnly => {
                 if self.active.is_some() || !self.bulk.is_empty() {
                     self.refuse_active(
-                        msg.header.xid,
+                        msg.xid(),
                         StatusCode::NotAllowed,
                         "one query per active connection",
                         epoch,
@@ -302,7 +302,7 @@ impl ServerSession {
                 }
             }
             MessageType::BulkLeaseQuery => {
-                let xid = self.active.as_ref().map_or(msg.header.xid, |a| a.xid);
+                let xid = self.active.as_ref().map_or(msg.xid(), |a| a.xid);
                 self.refuse_active(
                     xid,
                     StatusCode::NotAllowed,
@@ -342,9 +342,9 @@ impl ServerSession {
         self.queue.push_back(frame(&self.config.faults, &msg));
     }
 
-    fn bulk_key(&self, msg: &RawMessage) -> Result<BulkKey, (StatusCode, &'static str)> {
+    fn bulk_key(&self, msg: &Received) -> Result<BulkKey, (StatusCode, &'static str)> {
         let malformed = |_| (StatusCode::MalformedQuery, "an option has a wrong length");
-        let h = &msg.header;
+        let h = msg.header();
         let addresses_set =
             !h.ciaddr.is_unspecified() || !h.yiaddr.is_unspecified() || !h.siaddr.is_unspecified();
         if addresses_set && !self.config.has(Fault::NonzeroCiaddrServed) {
@@ -389,11 +389,11 @@ impl ServerSession {
 
     fn start_bulk(
         &mut self,
-        msg: &RawMessage,
+        msg: &Received,
         decode_error: Option<DecodeError>,
         store: &LeaseStore,
     ) {
-        let xid = msg.header.xid;
+        let xid = msg.xid();
         if decode_error.is_some() {
             return self.bulk_done(xid, StatusCode::MalformedQuery, "options do not decode");
         }
@@ -479,12 +479,12 @@ impl ServerSession {
 
     fn start_active(
         &mut self,
-        msg: &RawMessage,
+        msg: &Received,
         decode_error: Option<DecodeError>,
         store: &LeaseStore,
         epoch: u32,
     ) {
-        let xid = msg.header.xid;
+        let xid = msg.xid();
         let malformed = |s: &mut Self, text: &str| {
             s.refuse_active(xid, StatusCode::MalformedQuery, text, epoch)
         };
@@ -492,7 +492,7 @@ impl ServerSession {
         if decode_error.is_some() && !lax {
             return malformed(self, "options do not decode");
         }
-        let h = &msg.header;
+        let h = msg.header();
         if !h.ciaddr.is_unspecified() && !lax {
             return malformed(self, "ciaddr must be zero");
         }

@@ -168,7 +168,8 @@ impl fmt::Display for Describe<'_> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         let msg = self.0;
         let h = &msg.header;
-        let kind = match msg.message_type() {
+        let view = super::index::Received::from_raw(msg);
+        let kind = match view.message_type() {
             Ok(t) => t.to_string(),
             Err(OptionError::Missing { .. }) => "(no message type)".to_string(),
             Err(e) => format!("(bad message type: {e})"),

@@ -215,6 +215,24 @@ impl Received {
         self.message_type = None;
     }
 
+    /// Decodes as much as it can: options up to an undecodable one are
+    /// indexed and the rest is opaque ([`has_raw_items`](Self::has_raw_items)),
+    /// so the header (xid, message type) can still be judged. `None` when the
+    /// message is too short for its header.
+    pub fn decode_partial(bytes: Bytes) -> (Option<Received>, Option<DecodeError>) {
+        let mut received = Received::empty(bytes);
+        match received.index_octets() {
+            Ok(()) => (Some(received), None),
+            Err(err @ DecodeError::TooShort { .. }) => (None, Some(err)),
+            Err(err) => {
+                received.raw_items = true;
+                received.trailing = received.bytes.len();
+                received.finish();
+                (Some(received), Some(err))
+            }
+        }
+    }
+
     fn index_octets(&mut self) -> Result<(), DecodeError> {
         if self.bytes.len() < OPTIONS_OFFSET {
             return Err(DecodeError::TooShort {
@@ -597,8 +615,7 @@ impl Received {
     }
 }
 
-/// The typed accessors, on [`Received`] and (one lookup at a time) on
-/// [`RawMessage`]: each reads one option's value as its typed form, a
+/// The typed accessors of [`Received`]: each reads one option's value as its typed form, a
 /// fixed-length value straight from its octets by `parse`, any other through
 /// its [`DhcpOption`] variant.
 macro_rules! typed_accessors {
@@ -622,18 +639,6 @@ macro_rules! typed_accessors {
             )*
         }
 
-        impl RawMessage {
-            $(
-                pub fn $fname(&self) -> Result<Option<$fty>, OptionError> {
-                    self.indexed(|m| m.$fname())
-                }
-            )*
-            $(
-                pub fn $tname(&self) -> Result<Option<$tty>, OptionError> {
-                    self.indexed(|m| m.$tname())
-                }
-            )*
-        }
     };
 }
 
@@ -686,14 +691,6 @@ impl Received {
             return Ok(None);
         }
         Ok(self.option(option)?.and_then(pick))
-    }
-}
-
-impl RawMessage {
-    /// The message read through an index built for this one call; a caller
-    /// with several lookups builds a [`Received`] once instead.
-    pub(super) fn indexed<T>(&self, read: impl FnOnce(Indexed<'_>) -> T) -> T {
-        read(&Received::from_raw(self))
     }
 }
 

@@ -1,38 +1,14 @@
-//! Typed access to a [`RawMessage`] (one lookup at a time; the rules are those
-//! of [`super::index`]) and a builder for well-formed messages.
+//! A builder for well-formed messages. A [`RawMessage`] is read through the
+//! one decoded form, [`super::Received`].
 
-use super::options::{DhcpOption, OptionError};
+use super::options::DhcpOption;
 use super::raw::{OptionItem, RawMessage};
 use super::types::MessageType;
-use bytes::Bytes;
 use std::net::Ipv4Addr;
 
 /// BOOTP op codes (RFC 2131 §2).
 pub const BOOTREQUEST: u8 = 1;
 pub const BOOTREPLY: u8 = 2;
-
-impl RawMessage {
-    /// The value of option `option`, all instances concatenated (RFC 3396), or
-    /// `None` when it is absent.
-    pub fn option_data(&self, option: u8) -> Result<Option<Bytes>, OptionError> {
-        self.indexed(|m| Ok(m.option_data(option)?.map(|d| Bytes::copy_from_slice(&d))))
-    }
-
-    /// Option `option` decoded to its typed form.
-    pub fn option(&self, option: u8) -> Result<Option<DhcpOption>, OptionError> {
-        self.indexed(|m| m.option(option))
-    }
-
-    /// Every distinct option code present, in order of first appearance.
-    pub fn option_codes(&self) -> Vec<u8> {
-        self.indexed(|m| m.option_codes().collect())
-    }
-
-    /// The message type (option 53); [`OptionError::Missing`] when absent.
-    pub fn message_type(&self) -> Result<MessageType, OptionError> {
-        self.indexed(|m| m.message_type())
-    }
-}
 
 /// Builds well-formed messages: the header, option 53 first, the given options in
 /// order, then END. Fields stay public on the result, so a test can still break
@@ -110,6 +86,7 @@ mod tests {
     use super::*;
     use crate::wire::options::code;
     use crate::wire::types::StatusCode;
+    use crate::wire::{OptionError, Received};
 
     #[test]
     fn duplicated_fixed_length_option_reads_as_wrong_length() {
@@ -117,7 +94,7 @@ mod tests {
             .option(DhcpOption::BaseTime(10))
             .option(DhcpOption::BaseTime(11))
             .build();
-        let err = msg.base_time().unwrap_err();
+        let err = Received::from_raw(&msg).base_time().unwrap_err();
         assert_eq!(err.requirement(), "WIRE-05");
         assert!(err.to_string().contains("length 8"), "{err}");
     }
@@ -127,9 +104,18 @@ mod tests {
         let msg = MessageBuilder::reply(MessageType::LeaseActive, 1)
             .option(DhcpOption::MessageType(MessageType::LeaseActive))
             .build();
-        assert_eq!(msg.message_type().unwrap_err().requirement(), "WIRE-03");
+        assert_eq!(
+            Received::from_raw(&msg)
+                .message_type()
+                .unwrap_err()
+                .requirement(),
+            "WIRE-03"
+        );
         let none = RawMessage::default();
-        assert_eq!(none.message_type(), Err(OptionError::Missing { code: 53 }));
+        assert_eq!(
+            Received::from_raw(&none).message_type(),
+            Err(OptionError::Missing { code: 53 })
+        );
     }
 
     #[test]
@@ -138,9 +124,10 @@ mod tests {
             .item(OptionItem::tlv(code::OVERLOAD, vec![1]))
             .build();
         msg.header.file[..4].copy_from_slice(&[151, 1, 6, 255]);
-        let status = msg.status().unwrap().unwrap();
+        let view = Received::from_raw(&msg);
+        let status = view.status().unwrap().unwrap();
         assert_eq!(status.code, StatusCode::ConnectionActive);
-        assert!(msg.option_codes().contains(&151));
+        assert!(view.option_codes().any(|c| c == 151));
     }
 
     #[test]
@@ -149,7 +136,7 @@ mod tests {
             .item(OptionItem::tlv(code::OVERLOAD, vec![2]))
             .build();
         msg.header.sname[62..64].copy_from_slice(&[151, 9]);
-        let err = msg.status().unwrap_err();
+        let err = Received::from_raw(&msg).status().unwrap_err();
         assert!(err.to_string().contains("offset 106"), "{err}");
     }
 }
