@@ -40,23 +40,55 @@ impl Level {
     }
 }
 
-/// What a family of checks judges: a received message and what the harness
-/// knows of its connection, borrowed for the call.
-pub trait Subject {
-    type Of<'a>;
-}
-
-/// One check of a received message, as [`Subject`] `S` has it.
-pub struct Check<S: Subject> {
+/// One check, as declared: what it judges and how. Its judge function is
+/// named beside it in the [`registry!`] of its family.
+#[derive(Debug, Clone, Copy)]
+pub struct Check {
     /// The catalog ID of the requirement judged.
     pub requirement: &'static str,
     pub level: Level,
     /// Which messages it judges, in words (for `explain` and the docs).
     pub applies_to: &'static str,
-    /// Judges `S`: says [`Judgement::held`] or [`Judgement::broken`], or
-    /// nothing when the message is not one it applies to.
-    pub judge: for<'a> fn(&S::Of<'a>, &mut Judgement<'_>),
 }
+
+/// Declares a family's checks, in the order their findings are reported:
+/// `judge_fn: "REQUIREMENT-ID", Level, "what it applies to";`. It defines
+/// `CHECKS`, the declarations, and `judge_each`, which calls every judge
+/// function on a subject (each says [`Judgement::held`] or
+/// [`Judgement::broken`], or nothing when the message is not one it applies
+/// to), marks in `judged` which judged it and adds what broke to `broken`.
+macro_rules! registry {
+    ($subject:ty; $($judge:ident: $requirement:literal, $level:ident, $applies_to:expr;)+) => {
+        pub const CHECKS: &[$crate::checks::Check] = &[$(
+            $crate::checks::Check {
+                requirement: $requirement,
+                level: $crate::checks::Level::$level,
+                applies_to: $applies_to,
+            },
+        )+];
+
+        /// Applies every check of [`CHECKS`] to `subject`, in order.
+        pub fn judge_each(
+            subject: &$subject,
+            judged: &mut [bool],
+            broken: &mut Vec<$crate::checks::Broken>,
+        ) {
+            let mut marks = judged.iter_mut();
+            $(
+                let mut judgement = $crate::checks::Judgement::new(
+                    $requirement,
+                    $crate::checks::Level::$level,
+                    broken,
+                );
+                $judge(subject, &mut judgement);
+                if let Some(mark) = marks.next() {
+                    *mark |= judgement.evaluated;
+                }
+            )+
+        }
+    };
+}
+pub(crate) use registry;
 
 /// A broken check: the requirement, its ungraded verdict and why.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -74,7 +106,16 @@ pub struct Judgement<'a> {
     broken: &'a mut Vec<Broken>,
 }
 
-impl Judgement<'_> {
+impl<'a> Judgement<'a> {
+    pub fn new(requirement: &'static str, level: Level, broken: &'a mut Vec<Broken>) -> Self {
+        Judgement {
+            requirement,
+            level,
+            evaluated: false,
+            broken,
+        }
+    }
+
     /// The requirement held for this message.
     pub fn held(&mut self) {
         self.evaluated = true;
@@ -103,26 +144,6 @@ impl Judgement<'_> {
         } else {
             self.held();
         }
-    }
-}
-
-/// Applies every check of `checks` to `subject`; `judged[i]` is set when
-/// check `i` judged it, and what broke is added to `broken`.
-pub fn judge_all<S: Subject>(
-    checks: &[Check<S>],
-    subject: &S::Of<'_>,
-    judged: &mut [bool],
-    broken: &mut Vec<Broken>,
-) {
-    for (check, judged) in checks.iter().zip(judged.iter_mut()) {
-        let mut judgement = Judgement {
-            requirement: check.requirement,
-            level: check.level,
-            evaluated: false,
-            broken,
-        };
-        (check.judge)(subject, &mut judgement);
-        *judged |= judgement.evaluated;
     }
 }
 
@@ -162,14 +183,6 @@ impl Judged {
         out.dedup();
         out
     }
-
-    pub fn is_empty(&self) -> bool {
-        !self
-            .server_messages
-            .iter()
-            .chain(&self.requestor_messages)
-            .any(|m| *m)
-    }
 }
 
 /// Judges a message from a server (the harness is the requestor) on `conn`.
@@ -181,12 +194,7 @@ pub fn server_message(
     let mut broken = wire::judge(msg, wire::Sender::Server);
     if let Some(kind) = msg.kind() {
         let subject = reply::ServerMessage { msg, kind, conn };
-        judge_all(
-            reply::CHECKS,
-            &subject,
-            &mut judged.server_messages,
-            &mut broken,
-        );
+        reply::judge_each(&subject, &mut judged.server_messages, &mut broken);
     }
     broken
 }
@@ -200,12 +208,7 @@ pub fn requestor_message(
     let mut broken = wire::judge(msg, wire::Sender::Requestor);
     if let Some(kind) = msg.kind() {
         let subject = request::RequestorMessage { msg, kind, conn };
-        judge_all(
-            request::CHECKS,
-            &subject,
-            &mut judged.requestor_messages,
-            &mut broken,
-        );
+        request::judge_each(&subject, &mut judged.requestor_messages, &mut broken);
     }
     broken
 }

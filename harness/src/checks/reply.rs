@@ -1,7 +1,7 @@
 //! How a server builds its replies, judged on every message from a server:
 //! RFC 6926 §8.3, RFC 4388 §6.4.2 and RFC 7724 §7.4.
 
-use super::{Check, Judgement, Level, Subject};
+use super::{registry, Judgement, Level};
 use crate::wire::options::code;
 use crate::wire::{DhcpState, Indexed, MessageType, StatusCode};
 
@@ -39,13 +39,6 @@ impl ServerMessage<'_> {
     }
 }
 
-/// The reply checks' [`Subject`].
-pub struct Reply;
-
-impl Subject for Reply {
-    type Of<'a> = ServerMessage<'a>;
-}
-
 /// A value of an option that must be relative but looks like seconds since 1970.
 const LOOKS_ABSOLUTE: u32 = 1_000_000_000;
 
@@ -53,111 +46,26 @@ const BINDING: &str = "every DHCPLEASEACTIVE and DHCPLEASEUNASSIGNED";
 const UNASSIGNED: &str = "every DHCPLEASEUNASSIGNED";
 const EVERY: &str = "every message from the server";
 
-/// In the order their findings are reported.
-pub const CHECKS: &[Check<Reply>] = &[
-    Check {
-        requirement: "ALQ-S-20",
-        level: Level::Must,
-        applies_to: BINDING,
-        judge: binding_has_ciaddr,
-    },
-    Check {
-        requirement: "BLQ-S-19",
-        level: Level::Must,
-        applies_to: "binding replies on a bulk connection",
-        judge: bulk_reports_once,
-    },
-    Check {
-        requirement: "BLQ-S-13",
-        level: Level::Should,
-        applies_to: "DHCPLEASEUNASSIGNED to a query that asked for dhcp-state",
-        judge: unassigned_has_requested_state,
-    },
-    Check {
-        requirement: "ALQ-S-43",
-        level: Level::Must,
-        applies_to: "every message on a connection the harness sent requests on",
-        judge: xid_of_a_request,
-    },
-    Check {
-        requirement: "BLQ-S-15",
-        level: Level::Must,
-        applies_to: EVERY,
-        judge: no_lease_unknown,
-    },
-    Check {
-        requirement: "BLQ-S-10",
-        level: Level::Must,
-        applies_to: "binding replies with data-source (157)",
-        judge: data_source_one_octet,
-    },
-    Check {
-        requirement: "LQ-S-04",
-        level: Level::Must,
-        applies_to: UNASSIGNED,
-        judge: unassigned_has_no_renewal_times,
-    },
-    Check {
-        requirement: "ALQ-S-21",
-        level: Level::Must,
-        applies_to: "every message on an active connection",
-        judge: active_has_no_associated_ip,
-    },
-    Check {
-        requirement: "BLQ-S-03",
-        level: Level::Must,
-        applies_to: "every message on a bulk connection",
-        judge: bulk_has_no_associated_ip,
-    },
-    Check {
-        requirement: "BLQ-S-04",
-        level: Level::Must,
-        applies_to: "every status-code (151)",
-        judge: status_text,
-    },
-    Check {
-        requirement: "ALQ-S-42",
-        level: Level::Should,
-        applies_to: BINDING,
-        judge: success_status_has_text,
-    },
-    Check {
-        requirement: "BLQ-S-07",
-        level: Level::Should,
-        applies_to: "every dhcp-state (156)",
-        judge: dhcp_state_assigned,
-    },
-    Check {
-        requirement: "BLQ-S-08",
-        level: Level::Must,
-        applies_to: "binding replies with dhcp-state (156)",
-        judge: dhcp_state_fits_type,
-    },
-    Check {
-        requirement: "LQ-S-03",
-        level: Level::Should,
-        applies_to: UNASSIGNED,
-        judge: unassigned_lease_time_needs_timed_state,
-    },
-    Check {
-        requirement: "LQ-S-07",
-        level: Level::Must,
-        applies_to: "every client-last-transaction-time (91)",
-        judge: cltt_relative,
-    },
-    Check {
-        requirement: "BLQ-S-37",
-        level: Level::Must,
-        applies_to: EVERY,
-        judge: no_authentication,
-    },
-    Check {
-        requirement: "ALQ-S-45",
-        level: Level::Should,
-        applies_to: "every message on an active connection",
-        judge: active_has_no_done,
-    },
-];
+registry! {
+    ServerMessage<'_>;
+    binding_has_ciaddr: "ALQ-S-20", Must, BINDING;
+    bulk_reports_once: "BLQ-S-19", Must, "binding replies on a bulk connection";
+    unassigned_has_requested_state: "BLQ-S-13", Should, "DHCPLEASEUNASSIGNED to a query that asked for dhcp-state";
+    xid_of_a_request: "ALQ-S-43", Must, "every message on a connection the harness sent requests on";
+    no_lease_unknown: "BLQ-S-15", Must, EVERY;
+    data_source_one_octet: "BLQ-S-10", Must, "binding replies with data-source (157)";
+    unassigned_has_no_renewal_times: "LQ-S-04", Must, UNASSIGNED;
+    active_has_no_associated_ip: "ALQ-S-21", Must, "every message on an active connection";
+    bulk_has_no_associated_ip: "BLQ-S-03", Must, "every message on a bulk connection";
+    status_text: "BLQ-S-04", Must, "every status-code (151)";
+    success_status_has_text: "ALQ-S-42", Should, BINDING;
+    dhcp_state_assigned: "BLQ-S-07", Should, "every dhcp-state (156)";
+    dhcp_state_fits_type: "BLQ-S-08", Must, "binding replies with dhcp-state (156)";
+    unassigned_lease_time_needs_timed_state: "LQ-S-03", Should, UNASSIGNED;
+    cltt_relative: "LQ-S-07", Must, "every client-last-transaction-time (91)";
+    no_authentication: "BLQ-S-37", Must, EVERY;
+    active_has_no_done: "ALQ-S-45", Should, "every message on an active connection";
+}
 
 fn binding_has_ciaddr(m: &ServerMessage<'_>, j: &mut Judgement<'_>) {
     if m.is_binding() {
@@ -331,7 +239,7 @@ fn active_has_no_done(m: &ServerMessage<'_>, j: &mut Judgement<'_>) {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::checks::{judge_all, Broken};
+    use crate::checks::Broken;
     use crate::wire::{MessageBuilder, OptionItem, RawMessage, Received};
     use std::net::Ipv4Addr;
 
@@ -355,7 +263,7 @@ mod tests {
             kind,
             conn,
         };
-        judge_all(CHECKS, &subject, judged, &mut broken);
+        judge_each(&subject, judged, &mut broken);
         broken
     }
 

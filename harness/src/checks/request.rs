@@ -1,7 +1,7 @@
 //! How a requestor builds its requests, judged on every message from a
 //! requestor: RFC 7724 §7.2-§7.3, RFC 6926 §7.2 and §9.
 
-use super::{Check, Judgement, Level, Subject};
+use super::{registry, Judgement};
 use crate::wire::options::code;
 use crate::wire::{Indexed, MessageType};
 use std::collections::HashSet;
@@ -22,72 +22,20 @@ pub struct RequestorMessage<'a> {
     pub conn: &'a RequestorConn<'a>,
 }
 
-/// The request checks' [`Subject`].
-pub struct Request;
-
-impl Subject for Request {
-    type Of<'a> = RequestorMessage<'a>;
-}
-
 const AFTER_ACTIVE: &str = "every message after an active query on its connection";
 
-/// In the order their findings are reported.
-pub const CHECKS: &[Check<Request>] = &[
-    Check {
-        requirement: "ALQ-R-03",
-        level: Level::Must,
-        applies_to: "every message from the requestor",
-        judge: fresh_xid,
-    },
-    Check {
-        requirement: "ALQ-R-04",
-        level: Level::Must,
-        applies_to: AFTER_ACTIVE,
-        judge: nothing_after_active,
-    },
-    Check {
-        requirement: "ALQ-R-05",
-        level: Level::Must,
-        applies_to: AFTER_ACTIVE,
-        judge: no_bulk_after_active,
-    },
-    Check {
-        requirement: "ALQ-R-17",
-        level: Level::Must,
-        applies_to: "every DHCPACTIVELEASEQUERY",
-        judge: active_query_has_no_client_fields,
-    },
-    Check {
-        requirement: "ALQ-R-18",
-        level: Level::Should,
-        applies_to: "every DHCPACTIVELEASEQUERY",
-        judge: active_query_has_prl,
-    },
-    Check {
-        requirement: "BLQ-R-06",
-        level: Level::Must,
-        applies_to: "every DHCPBULKLEASEQUERY",
-        judge: bulk_query_one_key,
-    },
-    Check {
-        requirement: "BLQ-R-07",
-        level: Level::Should,
-        applies_to: "every DHCPBULKLEASEQUERY",
-        judge: bulk_query_asks_for_times,
-    },
-    Check {
-        requirement: "ALQ-R-09",
-        level: Level::Should,
-        applies_to: "every DHCPTLS",
-        judge: dhcptls_has_no_options,
-    },
-    Check {
-        requirement: "BLQ-R-12",
-        level: Level::Must,
-        applies_to: "every message from the requestor",
-        judge: no_authentication,
-    },
-];
+registry! {
+    RequestorMessage<'_>;
+    fresh_xid: "ALQ-R-03", Must, "every message from the requestor";
+    nothing_after_active: "ALQ-R-04", Must, AFTER_ACTIVE;
+    no_bulk_after_active: "ALQ-R-05", Must, AFTER_ACTIVE;
+    active_query_has_no_client_fields: "ALQ-R-17", Must, "every DHCPACTIVELEASEQUERY";
+    active_query_has_prl: "ALQ-R-18", Should, "every DHCPACTIVELEASEQUERY";
+    bulk_query_one_key: "BLQ-R-06", Must, "every DHCPBULKLEASEQUERY";
+    bulk_query_asks_for_times: "BLQ-R-07", Should, "every DHCPBULKLEASEQUERY";
+    dhcptls_has_no_options: "ALQ-R-09", Should, "every DHCPTLS";
+    no_authentication: "BLQ-R-12", Must, "every message from the requestor";
+}
 
 fn fresh_xid(m: &RequestorMessage<'_>, j: &mut Judgement<'_>) {
     let xid = m.msg.xid();

@@ -2,7 +2,7 @@
 //! receives, in both roles. (WIRE-07, xid matching, is a requestor's duty,
 //! judged by scenario.)
 
-use super::{judge_all, Broken, Check, Judgement, Level, Subject};
+use super::{registry, Broken, Judgement, Level};
 use crate::wire::options::{check_len, code};
 use crate::wire::raw::MAGIC_COOKIE;
 use crate::wire::Indexed;
@@ -20,68 +20,22 @@ pub struct WireMessage<'a> {
     pub sender: Sender,
 }
 
-/// The WIRE checks' [`Subject`].
-pub struct Wire;
-
-impl Subject for Wire {
-    type Of<'a> = WireMessage<'a>;
+registry! {
+    WireMessage<'_>;
+    minimum_length: "WIRE-01", Must, "every message";
+    magic_cookie: "WIRE-02", Must, "every message";
+    one_allowed_message_type: "WIRE-03", Must, "every message";
+    options_decode_to_end: "WIRE-04", Must, "every message";
+    option_lengths: "WIRE-05", Must, "every option of a known fixed or minimum length";
+    op_code: "WIRE-06", Should, "every message";
+    no_authentication: "WIRE-08", Must, "every message";
 }
-
-pub const CHECKS: &[Check<Wire>] = &[
-    Check {
-        requirement: "WIRE-01",
-        level: Level::Must,
-        applies_to: "every message",
-        judge: minimum_length,
-    },
-    Check {
-        requirement: "WIRE-02",
-        level: Level::Must,
-        applies_to: "every message",
-        judge: magic_cookie,
-    },
-    Check {
-        requirement: "WIRE-03",
-        level: Level::Must,
-        applies_to: "every message",
-        judge: one_allowed_message_type,
-    },
-    Check {
-        requirement: "WIRE-04",
-        level: Level::Must,
-        applies_to: "every message",
-        judge: options_decode_to_end,
-    },
-    Check {
-        requirement: "WIRE-05",
-        level: Level::Must,
-        applies_to: "every option of a known fixed or minimum length",
-        judge: option_lengths,
-    },
-    Check {
-        requirement: "WIRE-06",
-        level: Level::Should,
-        applies_to: "every message",
-        judge: op_code,
-    },
-    Check {
-        requirement: "WIRE-08",
-        level: Level::Must,
-        applies_to: "every message",
-        judge: no_authentication,
-    },
-];
 
 /// Every broken WIRE check of `msg` from `sender`.
 pub fn judge(msg: Indexed<'_>, sender: Sender) -> Vec<Broken> {
     let mut broken = Vec::new();
     let mut judged = [false; CHECKS.len()];
-    judge_all(
-        CHECKS,
-        &WireMessage { msg, sender },
-        &mut judged,
-        &mut broken,
-    );
+    judge_each(&WireMessage { msg, sender }, &mut judged, &mut broken);
     broken
 }
 

@@ -3,7 +3,6 @@
 //! must be caught, a variant must pass every scenario that applies, so a
 //! check that fires on a variant judges our reference's habits, not the RFC.
 
-use super::faults::Side;
 use std::collections::BTreeSet;
 
 /// One conformant choice.
@@ -24,13 +23,6 @@ impl Variant {
         match self {
             Variant::BulkSyncBesideActive => "bulk-sync-beside-active",
             Variant::SecureOnly => "secure-only",
-        }
-    }
-
-    pub fn side(self) -> Side {
-        match self {
-            Variant::BulkSyncBesideActive => Side::Requestor,
-            Variant::SecureOnly => Side::Server,
         }
     }
 
