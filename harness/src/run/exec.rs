@@ -342,7 +342,7 @@ impl<'a> Exec<'a> {
                 Some(frame)
             }
             StreamEvent::Closed(kind) => {
-                Some(self.log(conn, Direction::Note, format!("peer closed ({kind:?})")))
+                Some(self.log(conn, Direction::Note, format!("peer closed ({kind})")))
             }
             StreamEvent::Timeout => None,
         };
@@ -467,7 +467,7 @@ impl<'a> Exec<'a> {
                     CloseHow::Half => conn.shutdown_write().await,
                     CloseHow::Full => conn.drop_stream().await,
                 }
-                self.log(&c.conn, Direction::Note, format!("closed ({:?})", c.how));
+                self.log(&c.conn, Direction::Note, format!("closed ({})", c.how));
                 Ok(())
             }
         }
@@ -503,7 +503,7 @@ impl<'a> Exec<'a> {
                 None,
                 Some(LevelOverride::Must),
                 format!(
-                    "nothing received on '{}' to capture {:?} from",
+                    "nothing received on '{}' to capture {} from",
                     c.conn, c.field
                 ),
                 frame,
@@ -522,7 +522,7 @@ impl<'a> Exec<'a> {
                 self.log(
                     &c.conn,
                     Direction::Note,
-                    format!("captured {:?} = {v:?} into ${{{}}}", c.field, c.into),
+                    format!("captured {} = {v} into ${{{}}}", c.field, c.into),
                 );
                 self.vars.insert(c.into.clone(), v);
                 Ok(())
@@ -534,7 +534,7 @@ impl<'a> Exec<'a> {
                 self.judge(
                     None,
                     None,
-                    format!("the last message has no {:?} to capture", c.field),
+                    format!("the last message has no {} to capture", c.field),
                     frame,
                 )?;
                 Err(Stop::Failed)

@@ -7,7 +7,7 @@ use crate::iut::backend::Backend;
 use crate::iut::profile::{TargetKind, TargetProfile};
 use crate::outcome::{Finding, ScenarioOutcome, Verdict};
 use crate::scenario::load::LoadedScenario;
-use crate::scenario::model::{Need, Role};
+use crate::scenario::model::{needs_list, Need, Role};
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Mutex;
@@ -75,7 +75,7 @@ fn not_applicable(l: &LoadedScenario, missing: Vec<Need>) -> ScenarioOutcome {
         .map(|r| Finding {
             requirement: r.clone(),
             verdict: Verdict::NotApplicable,
-            message: format!("the target does not declare {missing:?}"),
+            message: not_applicable_reason(l, &missing),
             frame: None,
         })
         .collect();
@@ -84,6 +84,18 @@ fn not_applicable(l: &LoadedScenario, missing: Vec<Need>) -> ScenarioOutcome {
         missing,
         ..ScenarioOutcome::empty(l, Verdict::NotApplicable)
     }
+}
+
+/// Why a scenario does not apply, in the profile's words.
+fn not_applicable_reason(l: &LoadedScenario, missing: &[Need]) -> String {
+    if missing.is_empty() {
+        let plays = match l.scenario.role {
+            Role::Requestor => "a server",
+            Role::Server => "a requestor",
+        };
+        return format!("the scenario tests {plays}, and the target is not one");
+    }
+    format!("the target does not declare {}", needs_list(missing))
 }
 
 /// What keeps the scenario from running on this target (`None` when it can

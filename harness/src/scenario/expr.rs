@@ -60,6 +60,20 @@ pub enum Var {
     Bytes(Vec<u8>),
 }
 
+impl std::fmt::Display for Var {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Var::Number(n) => write!(f, "{n}"),
+            Var::Address(a) => write!(f, "{a}"),
+            Var::Addresses(all) => {
+                let shown: Vec<String> = all.iter().map(Ipv4Addr::to_string).collect();
+                f.write_str(&shown.join(", "))
+            }
+            Var::Bytes(b) => f.write_str(&crate::wire::describe::hex(b, ":")),
+        }
+    }
+}
+
 impl Var {
     fn kind(&self) -> &'static str {
         match self {

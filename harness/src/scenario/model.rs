@@ -647,3 +647,80 @@ pub struct Close {
     #[serde(default)]
     pub how: CloseHow,
 }
+
+/// Shows a value as scenario files and profiles spell it, for text a vendor
+/// reads.
+macro_rules! spelled {
+    ($t:ty { $($variant:ident => $name:literal),+ $(,)? }) => {
+        impl std::fmt::Display for $t {
+            fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+                f.write_str(match self {
+                    $(Self::$variant => $name,)+
+                })
+            }
+        }
+    };
+}
+
+spelled!(Need {
+    Bulk => "bulk",
+    Active => "active",
+    Insecure => "insecure",
+    Secure => "secure",
+    Trigger => "trigger",
+    Slow => "slow",
+    BulkOnly => "bulk-only",
+    AllConfiguredQuery => "all-configured-query",
+    SmallHistory => "small-history",
+    WithholdsRelayAgentInfo => "withholds-relay-agent-info",
+    Stop => "stop",
+    Reload => "reload",
+    PerRequestorLimitOne => "per-requestor-limit-one",
+    ClientOptions => "client-options",
+    DeniedSource => "denied-source",
+});
+spelled!(CloseKind { Any => "any", Fin => "fin", Rst => "rst" });
+spelled!(CloseHow { Half => "half", Full => "full" });
+spelled!(Certificate { Client => "client", Other => "other", Untrusted => "untrusted", None => "none" });
+spelled!(ServerCertificate { Valid => "valid", Untrusted => "untrusted", Garbage => "garbage" });
+spelled!(Field {
+    Xid => "xid",
+    Ciaddr => "ciaddr",
+    BaseTime => "base-time",
+    QueryStartTime => "query-start-time",
+    QueryEndTime => "query-end-time",
+});
+
+/// Needs as a profile lists them: "insecure, trigger".
+pub fn needs_list(needs: &[Need]) -> String {
+    needs
+        .iter()
+        .map(Need::to_string)
+        .collect::<Vec<_>>()
+        .join(", ")
+}
+
+#[cfg(test)]
+mod spelling_tests {
+    use super::*;
+
+    #[test]
+    fn needs_are_shown_as_profiles_spell_them() {
+        for (need, name) in [
+            (Need::BulkOnly, "bulk-only"),
+            (Need::WithholdsRelayAgentInfo, "withholds-relay-agent-info"),
+        ] {
+            let parsed: Need =
+                serde::Deserialize::deserialize(serde::de::value::StrDeserializer::<
+                    serde::de::value::Error,
+                >::new(name))
+                .unwrap();
+            assert_eq!(parsed, need);
+            assert_eq!(need.to_string(), name);
+        }
+        assert_eq!(
+            needs_list(&[Need::Insecure, Need::Trigger]),
+            "insecure, trigger"
+        );
+    }
+}

@@ -190,7 +190,10 @@ fn run_suite_cli(args: RunArgs) -> Result<u8> {
             }
         );
         if !o.missing.is_empty() {
-            text.push_str(&format!(" needs {:?}", o.missing));
+            text.push_str(&format!(
+                " needs {}",
+                alq_harness::scenario::model::needs_list(&o.missing)
+            ));
         }
         for f in &o.findings {
             let show = verbose || !matches!(f.verdict, Verdict::Pass | Verdict::NotApplicable);

@@ -37,13 +37,13 @@ impl Exec<'_> {
                         CloseKind::Rst => kind == Closed::Rst,
                     };
                     if ok {
-                        self.pass(req, format!("closed ({kind:?})"), frame);
+                        self.pass(req, format!("closed ({kind})"), frame);
                         return Ok(());
                     }
                     return self.judge(
                         Some(stream::GRACEFUL_CLOSE),
                         Some(LevelOverride::Should),
-                        format!("closed with {kind:?}, expected {:?}", e.how),
+                        format!("closed with {kind}, expected {}", e.how),
                         frame,
                     );
                 }
@@ -86,7 +86,7 @@ impl Exec<'_> {
                     return self.judge(
                         req,
                         e.level,
-                        format!("connection closed ({kind:?}) where silence was expected"),
+                        format!("connection closed ({kind}) where silence was expected"),
                         frame,
                     );
                 }

@@ -339,7 +339,7 @@ impl Exec<'_> {
                 }
                 StreamEvent::Closed(kind) => {
                     self.conn(&e.conn)?.unread(StreamEvent::Closed(kind), frame);
-                    stop_reason = format!("connection closed ({kind:?})");
+                    stop_reason = format!("connection closed ({kind})");
                     break;
                 }
                 StreamEvent::Garbage(_) => {

@@ -120,7 +120,11 @@ impl Exec<'_> {
         let frame = self.log(
             &t.conn,
             Direction::Note,
-            format!("TLS with {:?} server certificate: {outcome:?}", t.cert),
+            format!(
+                "TLS with cert = \"{}\": {}",
+                t.cert,
+                super::start_tls::shown(&outcome)
+            ),
         );
         match (outcome, t.expect) {
             (Ok(()), Outcome::Ok) => {
@@ -134,10 +138,7 @@ impl Exec<'_> {
             (Ok(()), Outcome::Fail) => self.judge(
                 req,
                 None,
-                format!(
-                    "the requestor completed TLS with a {:?} server certificate",
-                    t.cert
-                ),
+                format!("the requestor completed TLS with cert = \"{}\"", t.cert),
                 Some(frame),
             ),
             (Err(e), Outcome::Ok) => self.judge(req, None, format!("TLS failed: {e}"), Some(frame)),

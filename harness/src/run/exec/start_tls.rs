@@ -43,7 +43,7 @@ impl Exec<'_> {
         let frame = self.log(
             &t.conn,
             Direction::Note,
-            format!("TLS with {:?} certificate: {outcome:?}", t.cert),
+            format!("TLS with cert = \"{}\": {}", t.cert, shown(&outcome)),
         );
         let req = t.requirement.as_deref();
         match (outcome, t.expect) {
@@ -59,10 +59,18 @@ impl Exec<'_> {
             (Ok(()), Outcome::Fail) => self.judge(
                 req,
                 None,
-                format!("TLS accepted a {:?} client certificate", t.cert),
+                format!("TLS accepted cert = \"{}\"", t.cert),
                 Some(frame),
             ),
             (Err(e), Outcome::Ok) => self.judge(req, None, format!("TLS failed: {e}"), Some(frame)),
         }
+    }
+}
+
+/// A handshake's outcome as a transcript note says it.
+pub(super) fn shown(outcome: &Result<(), String>) -> String {
+    match outcome {
+        Ok(()) => "established".to_string(),
+        Err(e) => format!("failed: {e}"),
     }
 }
