@@ -3,7 +3,10 @@
 
 #![forbid(unsafe_code)]
 // Nothing from the network, a file or a user may panic the library; tests may.
-#![cfg_attr(not(test), deny(clippy::unwrap_used, clippy::expect_used, clippy::panic))]
+#![cfg_attr(
+    not(test),
+    deny(clippy::unwrap_used, clippy::expect_used, clippy::panic)
+)]
 
 pub mod capture;
 pub mod catalog;

@@ -313,6 +313,18 @@ mod tests {
         }
     }
 
+    /// Every byte `tap` recorded from the server side, in order.
+    fn from_the_server(tap: Tap) -> Vec<u8> {
+        tap.into_records()
+            .into_iter()
+            .filter_map(|r| match r.event {
+                TapEvent::FromServer(data) => Some(data),
+                _ => None,
+            })
+            .flatten()
+            .collect()
+    }
+
     fn frames(xids: std::ops::RangeInclusive<u32>) -> Vec<u8> {
         let mut bytes = Vec::new();
         for xid in xids {
@@ -389,15 +401,7 @@ mod tests {
             "closed FIN",
         ];
         assert_eq!(seen, want);
-        let tapped: Vec<u8> = tap
-            .into_records()
-            .into_iter()
-            .filter_map(|r| match r.event {
-                TapEvent::FromServer(data) => Some(data),
-                _ => None,
-            })
-            .flatten()
-            .collect();
+        let tapped = from_the_server(tap);
         assert_eq!(tapped, bytes);
     }
 
@@ -427,15 +431,7 @@ mod tests {
             }
         }
         assert_eq!(xids, (1..=3000).collect::<Vec<u32>>());
-        let tapped: Vec<u8> = tap
-            .into_records()
-            .into_iter()
-            .filter_map(|r| match r.event {
-                TapEvent::FromServer(data) => Some(data),
-                _ => None,
-            })
-            .flatten()
-            .collect();
+        let tapped = from_the_server(tap);
         assert_eq!(tapped, sent);
         assert!(matches!(writer.await, Ok(Ok(()))));
     }

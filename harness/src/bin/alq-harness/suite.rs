@@ -74,6 +74,23 @@ pub(crate) fn run(args: RunArgs) -> ExitCode {
     }
 }
 
+/// The fault or variant `--{what} name` picked, for the embedded reference.
+fn reference_choice<T>(
+    what: &str,
+    name: &str,
+    args: &RunArgs,
+    found: Option<T>,
+    names: impl Iterator<Item = &'static str>,
+) -> Result<T> {
+    if args.target.is_some() {
+        anyhow::bail!("--{what} applies to the embedded reference target only");
+    }
+    found.ok_or_else(|| {
+        let names: Vec<&str> = names.collect();
+        anyhow::anyhow!("unknown {what} '{name}'; {what}s: {}", names.join(", "))
+    })
+}
+
 fn run_suite_cli(args: RunArgs) -> Result<u8> {
     use alq_harness::iut::profile::TargetProfile;
     use alq_harness::outcome::{citation, Verdict};
@@ -84,27 +101,17 @@ fn run_suite_cli(args: RunArgs) -> Result<u8> {
     };
     if let Some(name) = &args.fault {
         use alq_harness::reference::faults::{Fault, FaultSet};
-        if args.target.is_some() {
-            anyhow::bail!("--fault applies to the embedded reference target only");
-        }
-        let fault = Fault::from_name(name).ok_or_else(|| {
-            let names: Vec<&str> = Fault::ALL.iter().map(|f| f.name()).collect();
-            anyhow::anyhow!("unknown fault '{name}'; faults: {}", names.join(", "))
-        })?;
+        let names = Fault::ALL.iter().map(|f| f.name());
+        let fault = reference_choice("fault", name, &args, Fault::from_name(name), names)?;
         profile.faults = FaultSet::one(fault);
     }
     if let Some(name) = &args.variant {
         use alq_harness::reference::variants::{Variant, VariantSet};
-        if args.target.is_some() {
-            anyhow::bail!("--variant applies to the embedded reference target only");
-        }
-        let variant = Variant::from_name(name).ok_or_else(|| {
-            let names: Vec<&str> = Variant::ALL.iter().map(|v| v.name()).collect();
-            anyhow::anyhow!("unknown variant '{name}'; variants: {}", names.join(", "))
-        })?;
-        profile = alq_harness::iut::profile::TargetProfile {
+        let names = Variant::ALL.iter().map(|v| v.name());
+        let variant = reference_choice("variant", name, &args, Variant::from_name(name), names)?;
+        profile = TargetProfile {
             faults: profile.faults,
-            ..alq_harness::iut::profile::TargetProfile::reference_with(VariantSet::one(variant))
+            ..TargetProfile::reference_with(VariantSet::one(variant))
         };
     }
     let scenarios = alq_harness::scenario::load::load_dir(&scenario_dir(args.scenarios))?;
