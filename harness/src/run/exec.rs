@@ -145,8 +145,21 @@ impl<'a> Exec<'a> {
         self.conns.insert(&name, conn);
     }
 
+    /// Takes, logs and judges what connection `name` has read and no step
+    /// took: it crossed the wire, so it is in the pcap, and every message
+    /// received is in the transcript and judged.
+    fn take_the_rest(&mut self, name: &str) {
+        loop {
+            match self.receive_read(name) {
+                Ok(Some(_)) | Err(Stop::Failed) => {}
+                Ok(None) | Err(Stop::Error(_)) => return,
+            }
+        }
+    }
+
     /// Connection `name` will not be read again: only its record stays.
     fn retire(&mut self, name: &str) {
+        self.take_the_rest(name);
         if let Some(mut old) = self.conns.remove(name) {
             old.retire();
             self.finished.push((name.to_string(), old));
@@ -380,6 +393,10 @@ impl<'a> Exec<'a> {
                 }
             }
             self.step_start = Instant::now();
+        }
+        let open: Vec<String> = self.conns.iter().map(|(n, _)| n.clone()).collect();
+        for name in open {
+            self.take_the_rest(&name);
         }
         let elapsed = self.start.elapsed();
         for req in std::mem::take(&mut self.checked).into_sorted() {
