@@ -17,7 +17,6 @@ pub mod request;
 pub mod stream;
 pub mod wire;
 
-use crate::outcome::Verdict;
 use crate::wire::Indexed;
 
 /// How a broken check is graded.
@@ -28,16 +27,6 @@ pub enum Level {
     /// A warning at most (`--strict` makes it a failure), whatever the
     /// catalog level: the check judges a SHOULD part of the requirement.
     Should,
-}
-
-impl Level {
-    /// The verdict before the catalog and `--strict` grade it.
-    pub fn verdict(self) -> Verdict {
-        match self {
-            Level::Must => Verdict::Fail,
-            Level::Should => Verdict::Warn,
-        }
-    }
 }
 
 /// One check, as declared: what it judges and how. Its judge function is
@@ -90,11 +79,11 @@ macro_rules! registry {
 }
 pub(crate) use registry;
 
-/// A broken check: the requirement, its ungraded verdict and why.
+/// A broken check: the requirement, the level it is graded at and why.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Broken {
     pub requirement: &'static str,
-    pub verdict: Verdict,
+    pub level: Level,
     pub message: String,
 }
 
@@ -132,7 +121,7 @@ impl<'a> Judgement<'a> {
         self.evaluated = true;
         self.broken.push(Broken {
             requirement: self.requirement,
-            verdict: level.verdict(),
+            level,
             message,
         });
     }

@@ -338,8 +338,8 @@ mod tests {
         let broken = judged(&reply(MessageType::LeaseUnassigned, t1()));
         assert_eq!(names(&broken), vec!["LQ-S-04"]);
         assert_eq!(
-            broken.first().map(|b| b.verdict),
-            Some(crate::outcome::Verdict::Fail)
+            broken.first().map(|b| b.level),
+            Some(crate::checks::Level::Must)
         );
     }
 

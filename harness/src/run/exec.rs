@@ -20,8 +20,7 @@ use crate::checks::{self, stream};
 use crate::iut::backend::Backend;
 use crate::iut::profile::TargetProfile;
 use crate::net::stream_reader::StreamEvent;
-use crate::outcome::{broken, Finding, Verdict};
-use crate::outcome::{Direction, Entry};
+use crate::outcome::{broken, Direction, Entry, Finding, Verdict};
 use crate::scenario::expr::{self, Var, Vars};
 use crate::scenario::model::{
     Capture, CloseHow, Connect, Field, LevelOverride, Scenario, Source, Step, Value,
@@ -338,7 +337,7 @@ impl<'a> Exec<'a> {
                 let broken = c.peer.received(msg, &mut self.checked);
                 let mut failed = false;
                 for b in broken {
-                    let level = (b.verdict == Verdict::Warn).then_some(LevelOverride::Should);
+                    let level = (b.level == checks::Level::Should).then_some(LevelOverride::Should);
                     failed |= self
                         .judge(Some(b.requirement), level, b.message, Some(frame))
                         .is_err();

@@ -8,7 +8,7 @@ use super::reported::{Reported, ReportedAs};
 use crate::checks::reply::ServerConn;
 use crate::checks::request::RequestorConn;
 use crate::checks::{self, Broken, Judged};
-use crate::scenario::model::{ConnKind, Role};
+use crate::scenario::model::Role;
 use crate::wire::{Indexed, MessageType, Received, StatusCode};
 use std::collections::HashSet;
 use std::rc::Rc;
@@ -21,7 +21,6 @@ pub const KEPT_QUERY_XIDS: usize = 1024;
 pub struct Peer {
     /// The harness's role in the scenario: the peer plays the other.
     role: Role,
-    kind: Option<ConnKind>,
     /// A DHCPACTIVELEASEQUERY was sent on this connection.
     active_query_sent: bool,
     /// xids of the messages the harness sent on this connection.
@@ -46,7 +45,6 @@ impl Peer {
     pub fn new(role: Role) -> Self {
         Peer {
             role,
-            kind: None,
             active_query_sent: false,
             sent_xids: Vec::new(),
             requested: Vec::new(),
@@ -59,28 +57,9 @@ impl Peer {
         }
     }
 
-    /// What the connection carries, once a query (or anything else but
-    /// DHCPTLS) has been on it, in whichever direction the requestor sends.
-    pub fn kind(&self) -> Option<ConnKind> {
-        self.kind
-    }
-
-    fn classify(&mut self, kind: Option<MessageType>) {
-        if matches!(self.kind, None | Some(ConnKind::Tls)) {
-            let next = ConnKind::of(kind);
-            // Once DHCPTLS came, only a query tells more.
-            if self.kind.is_none() || matches!(next, ConnKind::Active | ConnKind::Bulk) {
-                self.kind = Some(next);
-            }
-        }
-    }
-
     /// The harness sent `msg` on this connection.
     pub fn sent(&mut self, msg: Indexed<'_>) {
         let kind = msg.kind();
-        if self.role == Role::Requestor {
-            self.classify(kind);
-        }
         self.active_query_sent |= kind == Some(MessageType::ActiveLeaseQuery);
         self.sent_xids.push(msg.xid());
         if let Ok(Some(prl)) = msg.parameter_request_list() {
@@ -92,9 +71,6 @@ impl Peer {
     /// `judged` learns which per-message checks judged it.
     pub fn received(&mut self, msg: &Rc<Received>, judged: &mut Judged) -> Vec<Broken> {
         let kind = msg.kind();
-        if self.role == Role::Server {
-            self.classify(kind);
-        }
         if let Ok(Some(status)) = msg.status() {
             self.statuses.insert(status.code);
         }
@@ -185,7 +161,6 @@ mod tests {
         let mut peer = Peer::new(Role::Requestor);
         let query = MessageBuilder::request(MessageType::BulkLeaseQuery, 0x51).build();
         peer.sent(&Received::from_raw(&query));
-        assert_eq!(peer.kind(), Some(ConnKind::Bulk));
         let mut judged = Judged::default();
         assert!(peer
             .received(&received(&lease_active(0x51, 10)), &mut judged)
@@ -200,22 +175,19 @@ mod tests {
     }
 
     #[test]
-    fn a_requestor_connection_is_classified_by_its_first_query_and_judged_after_it() {
+    fn a_requestor_message_is_judged_against_what_came_before_it_on_its_connection() {
         let mut peer = Peer::new(Role::Server);
         let mut judged = Judged::default();
         let tls = MessageBuilder::request(MessageType::Tls, 1).build();
         assert!(peer.received(&received(&tls), &mut judged).is_empty());
-        assert_eq!(peer.kind(), Some(ConnKind::Tls));
         let active = MessageBuilder::request(MessageType::ActiveLeaseQuery, 2)
             .item(OptionItem::tlv(code::PARAMETER_REQUEST_LIST, vec![51]))
             .build();
         assert!(peer.received(&received(&active), &mut judged).is_empty());
-        assert_eq!(peer.kind(), Some(ConnKind::Active));
         // A bulk query after the active one on the same connection.
         let bulk = MessageBuilder::request(MessageType::BulkLeaseQuery, 3).build();
         let broken = peer.received(&received(&bulk), &mut judged);
         assert!(names(&broken).contains(&"ALQ-R-05"), "{broken:?}");
-        assert_eq!(peer.kind(), Some(ConnKind::Active));
         assert_eq!(peer.bulk_query_xids(), &[3]);
         // The same xid again.
         let again = peer.received(&received(&bulk), &mut judged);

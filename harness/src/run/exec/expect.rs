@@ -106,11 +106,12 @@ impl Wanted<'_> {
                 AddressWanted::Is(addr) => got == *addr,
             };
             if !ok {
-                let shown = e.ciaddr.as_ref().map(|c| format!("{c:?}"));
-                return Some(format!(
-                    "ciaddr {got} does not match {}",
-                    shown.unwrap_or_default()
-                ));
+                let shown = match want {
+                    AddressWanted::Nonzero => "nonzero".to_string(),
+                    AddressWanted::Zero => "zero".to_string(),
+                    AddressWanted::Is(addr) => addr.to_string(),
+                };
+                return Some(format!("ciaddr {got} does not match {shown}"));
             }
         }
         if let Some(want) = &self.chaddr {
@@ -174,7 +175,8 @@ impl Wanted<'_> {
                 }
                 TimeWanted::Is(want) => {
                     if got != Some(*want) {
-                        return Some(format!("{name} is {got:?}, expected {want}"));
+                        let got = got.map_or("absent".to_string(), |g| g.to_string());
+                        return Some(format!("{name} is {got}, expected {want}"));
                     }
                 }
             }

@@ -13,8 +13,9 @@ use crate::wire::describe::summary;
 use crate::wire::MessageType;
 use tokio::time::Instant;
 
-/// The transport `scenario` runs over against a target of `target`'s: its
-/// own when the transport is its subject.
+/// The transport the harness sets up for `scenario` against a target of
+/// `target`'s. A scenario whose subject is the transport gets none set up
+/// (cleartext): its own steps make whatever handshake it is about.
 pub(super) fn of_scenario(scenario: &Scenario, target: Transport) -> Transport {
     let states_its_own = scenario
         .needs
