@@ -66,11 +66,13 @@ fn message(c: &mut Criterion) {
     group.bench_function(BenchmarkId::new("brief", "alq"), |b| {
         b.iter(|| alq_harness::wire::describe::Brief::of(black_box(&received)))
     });
+    let mut wire_judged = [false; alq_harness::checks::wire::CHECKS.len()];
     group.bench_function(BenchmarkId::new("wire_checks", "alq"), |b| {
         b.iter(|| {
             alq_harness::checks::wire::judge(
                 black_box(&received),
                 alq_harness::checks::wire::Sender::Server,
+                &mut wire_judged,
             )
         })
     });

@@ -16,6 +16,9 @@ pub enum Verdict {
     Info,
     /// The target profile says the feature is absent.
     NotApplicable,
+    /// The scenario ran, but nothing in it judged the requirement: the
+    /// situation it tests never came about, or the scenario stopped first.
+    Inconclusive,
     /// A SHOULD or lower-case obligation not followed.
     Warn,
     /// A MUST broken.
@@ -30,6 +33,7 @@ impl Verdict {
             Verdict::Pass => "pass",
             Verdict::Info => "info",
             Verdict::NotApplicable => "not-applicable",
+            Verdict::Inconclusive => "inconclusive",
             Verdict::Warn => "warn",
             Verdict::Fail => "fail",
             Verdict::Error => "error",

@@ -159,3 +159,29 @@ fn an_unknown_message_type_in_a_scenario_is_one_error_and_exit_2() {
         "{err}"
     );
 }
+
+#[test]
+fn check_rejects_a_covered_requirement_nothing_judges() {
+    let unjudged = SCENARIO.replace(
+        r#"covers = ["ALQ-S-04"]"#,
+        r#"covers = ["ALQ-S-04", "ALQ-S-12"]"#,
+    );
+    let dir = scenario_dir_with("unjudged", &unjudged);
+    let check = harness()
+        .args(["check", dir.path().join("unjudged.toml").to_str().unwrap()])
+        .output()
+        .unwrap();
+    let err = String::from_utf8_lossy(&check.stderr);
+    assert_ne!(check.status.code(), Some(0), "{err}");
+    assert!(
+        err.contains("unjudged.toml: covers ALQ-S-12, which no step names"),
+        "{err}"
+    );
+    // The scenario as it was names its one requirement's judge: it passes.
+    let dir = scenario_dir_with("judged", SCENARIO);
+    let check = harness()
+        .args(["check", dir.path().join("judged.toml").to_str().unwrap()])
+        .output()
+        .unwrap();
+    assert_eq!(check.status.code(), Some(0));
+}

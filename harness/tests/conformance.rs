@@ -52,3 +52,17 @@ fn scenario(#[files("../scenarios/**/*.toml")] path: PathBuf) {
     });
     assert_eq!(outcome.verdict, Verdict::Pass, "{:#?}", outcome.findings);
 }
+
+/// A covered requirement that no step names and no check judges would be
+/// reported without evidence; the runner calls it inconclusive, and no
+/// scenario of ours may have one.
+#[rstest]
+fn every_covered_requirement_is_judged(#[files("../scenarios/**/*.toml")] path: PathBuf) {
+    let loaded = load_scenario(&path).unwrap();
+    let unjudged = alq_harness::checks::scenario::unjudged(&loaded.scenario);
+    assert!(
+        unjudged.is_empty(),
+        "{}: nothing judges {unjudged:?}",
+        path.display()
+    );
+}

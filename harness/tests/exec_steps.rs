@@ -186,3 +186,109 @@ fn an_expect_gives_up_after_the_message_limit() {
         .iter()
         .any(|f| f.requirement == "BLQ-S-26" && f.message.contains("still sending after 5")));
 }
+
+/// A bulk query for a MAC the reference has never seen, on connection a.
+const UNKNOWN_MAC_QUERY: &str = r#"
+[[step]]
+connect = {}
+
+[[step]]
+send = { type = "BULKLEASEQUERY", xid = 0x51, htype = 1, chaddr = "02:ff:ff:ff:ff:51", prl = [51] }
+"#;
+
+fn bulk_scenario(id: &str, covers: &str, steps: &str) -> LoadedScenario {
+    scenario(
+        id,
+        &format!(
+            "id = \"{id}\"\ntitle = \"t\"\nrole = \"requestor\"\ncovers = {covers}\nneeds = [\"bulk\"]\n{UNKNOWN_MAC_QUERY}{steps}"
+        ),
+    )
+}
+
+#[test]
+fn a_covered_requirement_nothing_judged_is_inconclusive_not_pass() {
+    // BLQ-S-18 is judged by the expect (the default requirement); nothing
+    // judges LQ-S-02, and no message it is judged on can arrive.
+    let l = bulk_scenario(
+        "BLQ-S-18-unjudged",
+        r#"["BLQ-S-18", "LQ-S-02"]"#,
+        "\n[[step]]\nexpect = { type = \"LEASEQUERYDONE\", xid = 0x51 }\n",
+    );
+    let o = run_one(&l, &TargetProfile::reference(), &RunOptions::default());
+    let verdict_of = |id: &str| {
+        o.findings
+            .iter()
+            .filter(|f| f.requirement == id)
+            .map(|f| f.verdict)
+            .collect::<Vec<_>>()
+    };
+    assert_eq!(verdict_of("BLQ-S-18"), [Verdict::Pass], "{:#?}", o.findings);
+    assert_eq!(
+        verdict_of("LQ-S-02"),
+        [Verdict::Inconclusive],
+        "{:#?}",
+        o.findings
+    );
+    assert_eq!(o.verdict, Verdict::Inconclusive);
+    assert_eq!(alq_harness::run::runner::exit_code(&[o], true), 0);
+}
+
+#[test]
+fn a_step_listing_requirements_makes_each_finding_on_all_of_them() {
+    // No binding exists for the MAC: the expected DHCPLEASEACTIVE never comes.
+    let l = bulk_scenario(
+        "BLQ-S-16-alike",
+        r#"["BLQ-S-16", "BLQ-S-19"]"#,
+        "\n[[step]]\nexpect = { type = \"LEASEACTIVE\", xid = 0x51, within = \"1s\", requirement = [\"BLQ-S-16\", \"BLQ-S-19\"] }\n",
+    );
+    let o = run_one(&l, &TargetProfile::reference(), &RunOptions::default());
+    for id in ["BLQ-S-16", "BLQ-S-19"] {
+        let f = o
+            .findings
+            .iter()
+            .find(|f| f.requirement == id)
+            .unwrap_or_else(|| panic!("no finding on {id}: {:#?}", o.findings));
+        assert_eq!(f.verdict, Verdict::Fail, "{f:?}");
+    }
+    let messages: Vec<&str> = o.findings.iter().map(|f| f.message.as_str()).collect();
+    assert_eq!(messages.first(), messages.get(1));
+}
+
+#[test]
+fn requirements_of_different_levels_cannot_be_listed_together() {
+    let text = format!(
+        "id = \"BLQ-S-16-mixed\"\ntitle = \"t\"\nrole = \"requestor\"\ncovers = [\"BLQ-S-16\"]\n{UNKNOWN_MAC_QUERY}\n[[step]]\nexpect = {{ type = \"LEASEQUERYDONE\", requirement = [\"ALQ-S-26\", \"ALQ-S-19\"] }}\n"
+    );
+    let err = parse_scenario(&PathBuf::from("mixed.toml"), &text)
+        .err()
+        .map(|e| e.to_string())
+        .unwrap_or_default();
+    assert!(
+        err.contains("mixed.toml:") && err.contains("'ALQ-S-19'"),
+        "{err}"
+    );
+}
+
+#[test]
+fn a_silence_keeping_the_others_leaves_them_for_the_next_step() {
+    let steps = |keep: bool| {
+        format!(
+            "\n[[step]]\nexpect-silence = {{ for = \"1s\", type = \"LEASEACTIVE\", keep-others = {keep}, requirement = \"BLQ-S-19\" }}\n[[step]]\nexpect = {{ type = \"LEASEQUERYDONE\", xid = 0x51, within = \"1s\" }}\n"
+        )
+    };
+    let kept = bulk_scenario("BLQ-S-16-kept", r#"["BLQ-S-16", "BLQ-S-19"]"#, &steps(true));
+    let o = run_one(&kept, &TargetProfile::reference(), &RunOptions::default());
+    assert_eq!(o.verdict, Verdict::Pass, "{:#?}", o.findings);
+    // Without it the silence passes over the DHCPLEASEQUERYDONE.
+    let dropped = bulk_scenario(
+        "BLQ-S-16-dropped",
+        r#"["BLQ-S-16", "BLQ-S-19"]"#,
+        &steps(false),
+    );
+    let o = run_one(
+        &dropped,
+        &TargetProfile::reference(),
+        &RunOptions::default(),
+    );
+    assert_eq!(o.verdict, Verdict::Fail, "{:#?}", o.findings);
+}

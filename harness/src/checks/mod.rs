@@ -7,13 +7,15 @@
 //!   §6.4.2, RFC 7724 §7.4), every message from a server;
 //! - [`request`]: how a requestor builds its requests (RFC 7724 §7.2-§7.3,
 //!   RFC 6926 §7.2, §9), every message from a requestor;
-//! - [`stream`]: what a connection's bytes and close are judged against.
+//! - [`stream`]: what a connection's bytes and close are judged against;
+//! - [`scenario`]: what a scenario's steps and checks judge as a whole.
 //!
 //! The executor names no requirement: it feeds each received message to the
 //! registries here and grades what they report.
 
 pub mod reply;
 pub mod request;
+pub mod scenario;
 pub mod stream;
 pub mod wire;
 
@@ -140,6 +142,7 @@ impl<'a> Judgement<'a> {
 /// that held for every message is reported pass and one never judged is not.
 #[derive(Debug)]
 pub struct Judged {
+    wire: [bool; wire::CHECKS.len()],
     server_messages: [bool; reply::CHECKS.len()],
     requestor_messages: [bool; request::CHECKS.len()],
 }
@@ -147,6 +150,7 @@ pub struct Judged {
 impl Default for Judged {
     fn default() -> Self {
         Judged {
+            wire: [false; wire::CHECKS.len()],
             server_messages: [false; reply::CHECKS.len()],
             requestor_messages: [false; request::CHECKS.len()],
         }
@@ -154,24 +158,32 @@ impl Default for Judged {
 }
 
 impl Judged {
-    /// Each requirement judged, once, in order.
-    pub fn into_sorted(self) -> Vec<&'static str> {
-        let marked = |checks: &[&'static str], marks: &[bool]| -> Vec<&'static str> {
-            checks
-                .iter()
-                .zip(marks)
-                .filter(|(_, m)| **m)
-                .map(|(r, _)| *r)
-                .collect()
-        };
-        let server: Vec<&str> = reply::CHECKS.iter().map(|c| c.requirement).collect();
-        let requestor: Vec<&str> = request::CHECKS.iter().map(|c| c.requirement).collect();
-        let mut out = marked(&server, &self.server_messages);
-        out.extend(marked(&requestor, &self.requestor_messages));
+    /// The requirements of the construction checks (how replies and
+    /// requests are built) judged at least once, each once, in order: the
+    /// ones a scenario reports as held for every message.
+    pub fn construction(&self) -> Vec<&'static str> {
+        let mut out = marked(reply::CHECKS, &self.server_messages);
+        out.extend(marked(request::CHECKS, &self.requestor_messages));
         out.sort_unstable();
         out.dedup();
         out
     }
+
+    /// Whether some check judged requirement `id` at least once, the WIRE
+    /// checks included.
+    pub fn judged(&self, id: &str) -> bool {
+        marked(wire::CHECKS, &self.wire).contains(&id) || self.construction().contains(&id)
+    }
+}
+
+/// The requirements of `checks` whose mark is set.
+fn marked(checks: &[Check], marks: &[bool]) -> Vec<&'static str> {
+    checks
+        .iter()
+        .zip(marks)
+        .filter(|(_, m)| **m)
+        .map(|(c, _)| c.requirement)
+        .collect()
 }
 
 /// Judges a message from a server (the harness is the requestor) on `conn`.
@@ -180,7 +192,7 @@ pub fn server_message(
     conn: &reply::ServerConn<'_>,
     judged: &mut Judged,
 ) -> Vec<Broken> {
-    let mut broken = wire::judge(msg, wire::Sender::Server);
+    let mut broken = wire::judge(msg, wire::Sender::Server, &mut judged.wire);
     if let Some(kind) = msg.kind() {
         let subject = reply::ServerMessage { msg, kind, conn };
         reply::judge_each(&subject, &mut judged.server_messages, &mut broken);
@@ -194,7 +206,7 @@ pub fn requestor_message(
     conn: &request::RequestorConn<'_>,
     judged: &mut Judged,
 ) -> Vec<Broken> {
-    let mut broken = wire::judge(msg, wire::Sender::Requestor);
+    let mut broken = wire::judge(msg, wire::Sender::Requestor, &mut judged.wire);
     if let Some(kind) = msg.kind() {
         let subject = request::RequestorMessage { msg, kind, conn };
         request::judge_each(&subject, &mut judged.requestor_messages, &mut broken);

@@ -31,11 +31,11 @@ registry! {
     no_authentication: "WIRE-08", Must, "every message";
 }
 
-/// Every broken WIRE check of `msg` from `sender`.
-pub fn judge(msg: Indexed<'_>, sender: Sender) -> Vec<Broken> {
+/// Every broken WIRE check of `msg` from `sender`; `judged` marks the checks
+/// that judged it.
+pub fn judge(msg: Indexed<'_>, sender: Sender, judged: &mut [bool]) -> Vec<Broken> {
     let mut broken = Vec::new();
-    let mut judged = [false; CHECKS.len()];
-    judge_each(&WireMessage { msg, sender }, &mut judged, &mut broken);
+    judge_each(&WireMessage { msg, sender }, judged, &mut broken);
     broken
 }
 

@@ -53,12 +53,12 @@ pub fn render(report: &RunReport) -> Result<String, String> {
             let mut status = match worst {
                 Verdict::Fail => TestCaseStatus::non_success(NonSuccessKind::Failure),
                 Verdict::Error => TestCaseStatus::non_success(NonSuccessKind::Error),
-                Verdict::NotApplicable => TestCaseStatus::skipped(),
+                Verdict::NotApplicable | Verdict::Inconclusive => TestCaseStatus::skipped(),
                 Verdict::Pass | Verdict::Info | Verdict::Warn => TestCaseStatus::success(),
             };
             if matches!(
                 worst,
-                Verdict::Fail | Verdict::Error | Verdict::NotApplicable
+                Verdict::Fail | Verdict::Error | Verdict::NotApplicable | Verdict::Inconclusive
             ) {
                 if let Some(m) = &message {
                     status.set_message(m.as_str());

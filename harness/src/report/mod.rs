@@ -36,6 +36,8 @@ pub struct Counts {
     pub warn: usize,
     pub info: usize,
     pub not_applicable: usize,
+    #[serde(default)]
+    pub inconclusive: usize,
     pub error: usize,
 }
 
@@ -47,6 +49,7 @@ impl Counts {
             Verdict::Warn => self.warn += 1,
             Verdict::Info => self.info += 1,
             Verdict::NotApplicable => self.not_applicable += 1,
+            Verdict::Inconclusive => self.inconclusive += 1,
             Verdict::Error => self.error += 1,
         }
     }

@@ -53,6 +53,9 @@ pub struct Exec<'a> {
     message_limit: usize,
     /// Requirements the per-message checks evaluated at least once.
     checked: checks::Judged,
+    /// Requirements the steps run so far judged, and the framing requirement
+    /// once a message framed.
+    judged: Vec<&'a str>,
     /// Every connection accepted, when, and its kind where a step asked.
     accepted: Vec<accept::Accepted>,
     vars: Vars,
@@ -77,6 +80,8 @@ pub struct Ran {
     pub transcript: Vec<Entry>,
     pub connections: Vec<ConnectionTap>,
     pub findings: Vec<Finding>,
+    /// Each covered requirement some step or check judged.
+    pub judged: Vec<String>,
     pub error: Option<String>,
     pub elapsed: Duration,
 }
@@ -102,6 +107,7 @@ impl<'a> Exec<'a> {
             )),
             message_limit: profile.message_limit.max(1),
             checked: Default::default(),
+            judged: Vec::new(),
             accepted: Vec::new(),
             vars: Vars::new(),
             transcript: Transcript::new(profile.transcript_limit),
@@ -221,6 +227,35 @@ impl<'a> Exec<'a> {
         })
     }
 
+    /// Repeats the findings `step` made on its first requirement, from
+    /// `from` on, on each requirement its one observation decides alike.
+    fn decide_alike(&mut self, step: &Step, from: usize) {
+        let alike = step.decided_alike();
+        let Some(first) = checks::scenario::judged_by(self.scenario, step)
+            .into_iter()
+            .next()
+        else {
+            return;
+        };
+        let made: Vec<Finding> = self
+            .findings
+            .get(from..)
+            .unwrap_or_default()
+            .iter()
+            .filter(|f| f.requirement == first)
+            .cloned()
+            .collect();
+        for f in made {
+            // Loading made sure they share the first one's level.
+            for other in alike {
+                self.findings.push(Finding {
+                    requirement: other.clone(),
+                    ..f.clone()
+                });
+            }
+        }
+    }
+
     fn default_requirement(&self) -> String {
         self.scenario.covers.first().cloned().unwrap_or_default()
     }
@@ -335,6 +370,10 @@ impl<'a> Exec<'a> {
                     text: Text::Message(Brief::of(msg)),
                 });
                 let broken = c.peer.received(msg, &mut self.checked);
+                let framing = stream::framing(self.scenario.role);
+                if !self.judged.contains(&framing) {
+                    self.judged.push(framing);
+                }
                 let mut failed = false;
                 for b in broken {
                     let level = (b.level == checks::Level::Should).then_some(LevelOverride::Should);
@@ -362,10 +401,16 @@ impl<'a> Exec<'a> {
     }
 
     pub async fn run(mut self) -> Ran {
-        let steps = self.scenario.steps.clone();
         let mut error = None;
-        for (index, step) in steps.iter().enumerate() {
+        let scenario = self.scenario;
+        for (index, step) in scenario.steps.iter().enumerate() {
+            let before = self.findings.len();
             let done = self.step(step).await;
+            self.decide_alike(step, before);
+            if !matches!(done, Err(Stop::Error(_))) {
+                self.judged
+                    .extend(checks::scenario::judged_by(scenario, step));
+            }
             // Nothing reads a socket between steps (a paused connection
             // must not drain), whatever the step was.
             for conn in self.conns.iter_mut() {
@@ -398,7 +443,14 @@ impl<'a> Exec<'a> {
             self.take_the_rest(&name);
         }
         let elapsed = self.start.elapsed();
-        for req in std::mem::take(&mut self.checked).into_sorted() {
+        let judged = self
+            .scenario
+            .covers
+            .iter()
+            .filter(|r| self.judged.contains(&r.as_str()) || self.checked.judged(r))
+            .cloned()
+            .collect();
+        for req in std::mem::take(&mut self.checked).construction() {
             if !self.findings.iter().any(|f| f.requirement == req) {
                 self.findings.push(Finding {
                     requirement: req.to_string(),
@@ -436,6 +488,7 @@ impl<'a> Exec<'a> {
             connections,
             transcript,
             findings: self.findings,
+            judged,
             error,
             elapsed,
         }

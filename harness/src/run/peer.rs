@@ -171,7 +171,7 @@ mod tests {
         let twice = peer.received(&received(&lease_active(0x51, 10)), &mut judged);
         assert_eq!(names(&twice), vec!["BLQ-S-19"]);
         assert_eq!(peer.last_received().map(|m| m.xid()), Some(0x51));
-        assert!(judged.into_sorted().contains(&"ALQ-S-20"));
+        assert!(judged.construction().contains(&"ALQ-S-20"));
     }
 
     #[test]

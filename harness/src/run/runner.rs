@@ -147,27 +147,55 @@ pub fn run_one(
                     .map_err(|_| format!("scenario did not finish within {limit:?}"))
             })
         });
-    let (mut findings, transcript, error, elapsed, connections) = match ran {
-        Ok(r) => (r.findings, r.transcript, r.error, r.elapsed, r.connections),
-        Err(e) => (Vec::new(), Vec::new(), Some(e), Duration::ZERO, Vec::new()),
+    let (mut findings, judged, transcript, error, elapsed, connections) = match ran {
+        Ok(r) => (
+            r.findings,
+            r.judged,
+            r.transcript,
+            r.error,
+            r.elapsed,
+            r.connections,
+        ),
+        Err(e) => (
+            Vec::new(),
+            Vec::new(),
+            Vec::new(),
+            Some(e),
+            Duration::ZERO,
+            Vec::new(),
+        ),
     };
     let completed = error.is_none() && !findings.iter().any(|f| f.verdict == Verdict::Fail);
-    for req in &s.covers {
-        if !findings.iter().any(|f| &f.requirement == req) && completed {
-            findings.push(Finding {
-                requirement: req.clone(),
-                verdict: Verdict::Pass,
-                message: "every step held".into(),
-                frame: None,
-            });
-        }
-    }
     if let Some(e) = &error {
         findings.push(Finding {
             requirement: s.covers.first().cloned().unwrap_or_default(),
             verdict: Verdict::Error,
             message: e.clone(),
             frame: transcript.len().checked_sub(1),
+        });
+    }
+    for req in &s.covers {
+        if findings.iter().any(|f| &f.requirement == req) {
+            continue;
+        }
+        let (verdict, message) = if !completed {
+            (
+                Verdict::Inconclusive,
+                "not judged: the scenario stopped before any step judged it",
+            )
+        } else if judged.contains(req) {
+            (Verdict::Pass, "every step held")
+        } else {
+            (
+                Verdict::Inconclusive,
+                "nothing judged it: no step names it and nothing it is judged on arrived",
+            )
+        };
+        findings.push(Finding {
+            requirement: req.clone(),
+            verdict,
+            message: message.into(),
+            frame: None,
         });
     }
     let verdict = findings

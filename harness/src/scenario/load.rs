@@ -2,7 +2,7 @@
 //! it can, the line and column, plus the closest valid name.
 
 use super::expr::{check_duration, DURATION_NAMES};
-use super::model::{Role, Scenario, Step};
+use super::model::{Judges, Role, Scenario, Step};
 use crate::catalog::requirement;
 use crate::toml_load::{edit_distance, line_column, parse_toml, LoadError};
 use std::collections::BTreeMap;
@@ -71,18 +71,6 @@ fn durations(step: &Step) -> Vec<&str> {
     out.into_iter().flatten().collect()
 }
 
-fn step_requirement(step: &Step) -> Option<&str> {
-    match step {
-        Step::Accept(a) => a.requirement.as_deref(),
-        Step::Expect(e) | Step::Check(e) => e.requirement.as_deref(),
-        Step::ExpectClose(e) => e.requirement.as_deref(),
-        Step::ExpectSilence(e) => e.requirement.as_deref(),
-        Step::ExpectAddresses(e) => e.requirement.as_deref(),
-        Step::StartTls(s) => s.requirement.as_deref(),
-        _ => None,
-    }
-}
-
 /// Parses and validates one scenario file's text.
 pub fn parse_scenario(path: &Path, text: &str) -> Result<Scenario, ScenarioError> {
     let scenario: Scenario = parse_toml(path, text)?;
@@ -135,11 +123,29 @@ pub fn parse_scenario(path: &Path, text: &str) -> Result<Scenario, ScenarioError
                 ));
             }
         }
-        if let Some(req) = step_requirement(step) {
+        for judges in step.judges() {
+            let Judges::Named(req) = judges else { continue };
             if requirement(req).is_none() {
                 return Err(invalid(
                     req,
                     format!("step {n}: requirement '{req}' is not in the catalog"),
+                ));
+            }
+        }
+        if let Some(Judges::Named(first)) = step.judges().first() {
+            let level = |id: &str| requirement(id).map(|r| r.strength());
+            if let Some(other) = step
+                .decided_alike()
+                .iter()
+                .find(|other| level(other) != level(first))
+            {
+                return Err(invalid(
+                    other,
+                    format!(
+                        "step {n}: requirement '{other}' is listed with '{first}', of another \
+                         level; the findings on the first requirement are made on the others \
+                         as they are, so they must share one level"
+                    ),
                 ));
             }
         }

@@ -194,6 +194,39 @@ impl<T> OneOrMany<T> {
     }
 }
 
+/// The requirement a step judges, or several that its one observation
+/// decides alike (a requestor closing on a foreign xid keeps both BLQ-R-01
+/// and WIRE-07): every finding on the first is made on each of the others.
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+#[serde(untagged)]
+pub enum Requirements {
+    One(String),
+    Many(Vec<String>),
+}
+
+impl Requirements {
+    pub fn as_slice(&self) -> &[String] {
+        match self {
+            Requirements::One(v) => std::slice::from_ref(v),
+            Requirements::Many(v) => v,
+        }
+    }
+}
+
+/// The requirement a step's findings are made on, when it names one.
+pub fn primary(r: &Option<Requirements>) -> Option<&str> {
+    r.as_ref()
+        .and_then(|r| r.as_slice().first())
+        .map(String::as_str)
+}
+
+/// The requirements a step's findings are repeated on.
+pub fn decided_alike(r: &Option<Requirements>) -> &[String] {
+    r.as_ref()
+        .and_then(|r| r.as_slice().get(1..))
+        .unwrap_or_default()
+}
+
 /// A number, or text with `${variables}` and `+`/`-` terms, resolved when the
 /// step runs.
 #[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
@@ -248,6 +281,69 @@ pub enum Step {
     Close(Close),
 }
 
+/// A requirement a step judges: the one it names, or the scenario's first
+/// covered requirement when it names none.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Judges<'a> {
+    Named(&'a str),
+    Default,
+}
+
+impl Step {
+    /// The requirements a step's findings are repeated on (see
+    /// [`Requirements`]).
+    pub fn decided_alike(&self) -> &[String] {
+        match self {
+            Step::Accept(a) => decided_alike(&a.requirement),
+            Step::Expect(e) | Step::Check(e) => decided_alike(&e.requirement),
+            Step::ExpectClose(e) => decided_alike(&e.requirement),
+            Step::ExpectSilence(e) => decided_alike(&e.requirement),
+            Step::ExpectAddresses(e) => decided_alike(&e.requirement),
+            Step::StartTls(t) => decided_alike(&t.requirement),
+            Step::ServeTls(t) => decided_alike(&t.requirement),
+            Step::OpenConnections(o) => decided_alike(&o.requirement),
+            _ => &[],
+        }
+    }
+
+    /// The requirements this step can find broken (none for a step that only
+    /// acts: send, wait, close, trigger).
+    pub fn judges(&self) -> Vec<Judges<'_>> {
+        fn named(r: &Option<Requirements>) -> Vec<Judges<'_>> {
+            match r.as_ref().map(Requirements::as_slice) {
+                Some(ids) if !ids.is_empty() => {
+                    ids.iter().map(|id| Judges::Named(id.as_str())).collect()
+                }
+                _ => vec![Judges::Default],
+            }
+        }
+        match self {
+            Step::Accept(a) => named(&a.requirement),
+            Step::Expect(e) | Step::Check(e) => named(&e.requirement),
+            Step::ExpectClose(e) => named(&e.requirement),
+            Step::ExpectSilence(e) => named(&e.requirement),
+            Step::ExpectAddresses(e) => named(&e.requirement),
+            Step::StartTls(t) => named(&t.requirement),
+            Step::ServeTls(t) => {
+                let mut out = named(&t.requirement);
+                out.extend(t.hello_requirement.as_deref().map(Judges::Named));
+                out
+            }
+            Step::OpenConnections(o) => named(&o.requirement),
+            Step::Capture(_) => vec![Judges::Default],
+            Step::Connect(_)
+            | Step::Send(_)
+            | Step::AnswerBulk(_)
+            | Step::StopTarget(_)
+            | Step::PauseReading(_)
+            | Step::ResumeReading(_)
+            | Step::Trigger(_)
+            | Step::Wait(_)
+            | Step::Close(_) => Vec::new(),
+        }
+    }
+}
+
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields, rename_all = "kebab-case")]
 pub struct ConnRef {
@@ -287,7 +383,7 @@ pub struct Accept {
     /// was accepted (retry spacing).
     pub not_before: Option<DurationExpr>,
     pub since: Option<String>,
-    pub requirement: Option<String>,
+    pub requirement: Option<Requirements>,
     /// Accept the next connection whose first query is of this kind; others
     /// that come first are set aside and served (a bulk query answered with
     /// DHCPLEASEQUERYDONE), never taken for this one. Any connection when
@@ -390,7 +486,7 @@ pub struct Expect {
     /// (keepalives, AMB-24).
     #[serde(default)]
     pub idle: bool,
-    pub requirement: Option<String>,
+    pub requirement: Option<Requirements>,
     /// Grade a mismatch as this level instead of the requirement's.
     pub level: Option<LevelOverride>,
 }
@@ -430,7 +526,7 @@ pub struct ExpectClose {
     pub how: CloseKind,
     /// Grade for messages received before the close (default: should).
     pub messages_before: Option<LevelOverride>,
-    pub requirement: Option<String>,
+    pub requirement: Option<Requirements>,
     pub level: Option<LevelOverride>,
 }
 
@@ -449,7 +545,12 @@ pub struct ExpectSilence {
     pub kind: Option<OneOrMany<TypeName>>,
     /// Only messages with one of these statuses break the silence.
     pub status: Option<OneOrMany<StatusName>>,
-    pub requirement: Option<String>,
+    /// Leave the messages that do not break the silence (and a close that
+    /// counts as silence) for the next step to judge, instead of passing
+    /// over them.
+    #[serde(default)]
+    pub keep_others: bool,
+    pub requirement: Option<Requirements>,
     pub level: Option<LevelOverride>,
 }
 
@@ -471,7 +572,7 @@ pub struct ExpectAddresses {
     /// example DHCPLEASEUNASSIGNED after a release). On a busy server a
     /// released address may be bound again at once, so only presence counts.
     pub seen_as: Option<TypeName>,
-    pub requirement: Option<String>,
+    pub requirement: Option<Requirements>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
@@ -503,7 +604,7 @@ pub struct StartTls {
     pub cert: Certificate,
     #[serde(default)]
     pub expect: Outcome,
-    pub requirement: Option<String>,
+    pub requirement: Option<Requirements>,
 }
 
 /// The server side the harness shows a requestor in a TLS handshake.
@@ -528,7 +629,7 @@ pub struct ServeTls {
     pub expect: Outcome,
     /// Judges that the requestor's first bytes are a TLS ClientHello.
     pub hello_requirement: Option<String>,
-    pub requirement: Option<String>,
+    pub requirement: Option<Requirements>,
 }
 
 /// What each connection of an `open-connections` step sends.
@@ -553,7 +654,7 @@ pub struct OpenConnections {
     pub count: Option<usize>,
     #[serde(default)]
     pub query: QuotaQuery,
-    pub requirement: Option<String>,
+    pub requirement: Option<Requirements>,
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -681,6 +782,7 @@ spelled!(Need {
 });
 spelled!(CloseKind { Any => "any", Fin => "fin", Rst => "rst" });
 spelled!(CloseHow { Half => "half", Full => "full" });
+spelled!(Role { Requestor => "requestor", Server => "server" });
 spelled!(Certificate { Client => "client", Other => "other", Untrusted => "untrusted", None => "none" });
 spelled!(ServerCertificate { Valid => "valid", Untrusted => "untrusted", Garbage => "garbage" });
 spelled!(Field {

@@ -185,6 +185,7 @@ fn run_suite_cli(args: RunArgs) -> Result<u8> {
             Verdict::Fail => "FAIL",
             Verdict::Error => "ERROR",
             Verdict::NotApplicable => "N/A",
+            Verdict::Inconclusive => "INCONCLUSIVE",
         };
         let mut text = format!(
             "[{n:>3}/{total}] {label:<5} {} ({:.1} s{})",
@@ -229,13 +230,14 @@ fn run_suite_cli(args: RunArgs) -> Result<u8> {
     let code = exit_code(&outcomes, args.strict);
     let count = |v: Verdict| outcomes.iter().filter(|o| o.verdict == v).count();
     say!(
-        "{} scenarios against {}: {} pass, {} fail, {} warn, {} not-applicable, {} error",
+        "{} scenarios against {}: {} pass, {} fail, {} warn, {} not-applicable, {} inconclusive, {} error",
         outcomes.len(),
         profile.name,
         count(Verdict::Pass),
         count(Verdict::Fail),
         count(Verdict::Warn),
         count(Verdict::NotApplicable),
+        count(Verdict::Inconclusive),
         count(Verdict::Error)
     );
     let kind = match profile.kind {
@@ -362,7 +364,21 @@ pub(crate) fn check(files: &[PathBuf]) -> Result<()> {
     let mut bad = 0;
     for f in files {
         match alq_harness::scenario::load::load_scenario(f) {
-            Ok(l) => say!("ok {} ({})", f.display(), l.scenario.id),
+            Ok(l) => {
+                let unjudged = alq_harness::checks::scenario::unjudged(&l.scenario);
+                if unjudged.is_empty() {
+                    say!("ok {} ({})", f.display(), l.scenario.id);
+                } else {
+                    eprintln!(
+                        "error: {}: covers {}, which no step names and no check judges \
+                         in role = \"{}\"; it would be reported inconclusive",
+                        f.display(),
+                        unjudged.join(", "),
+                        l.scenario.role
+                    );
+                    bad += 1;
+                }
+            }
             Err(e) => {
                 eprintln!("error: {e}");
                 bad += 1;

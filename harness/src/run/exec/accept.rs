@@ -8,7 +8,7 @@ use super::{Exec, Stop};
 use crate::net::stream_reader::StreamEvent;
 use crate::outcome::Direction;
 use crate::run::conn::HarnessConn;
-use crate::scenario::model::{Accept, ConnKind, Send, TypeName, Value};
+use crate::scenario::model::{primary, Accept, ConnKind, Send, TypeName, Value};
 use crate::wire::MessageType;
 use tokio::time::Instant;
 
@@ -39,7 +39,7 @@ impl Exec<'_> {
                     .kind
                     .map_or(String::new(), |k| format!("with a {k} query "));
                 self.judge(
-                    a.requirement.as_deref(),
+                    primary(&a.requirement),
                     None,
                     format!("the requestor did not connect {what}within {within:?}"),
                     Some(frame),
@@ -61,7 +61,7 @@ impl Exec<'_> {
             if set_aside == SET_ASIDE_LIMIT {
                 let frame = self.transcript.last_seq();
                 self.judge(
-                    a.requirement.as_deref(),
+                    primary(&a.requirement),
                     None,
                     format!("{set_aside} connections came and none carried a {wanted} query"),
                     frame,
@@ -88,14 +88,14 @@ impl Exec<'_> {
                 let gap = at - since;
                 if gap < min {
                     self.judge(
-                        a.requirement.as_deref(),
+                        primary(&a.requirement),
                         None,
                         format!("reconnected after {gap:?}, sooner than {min:?}"),
                         Some(frame),
                     )?;
                 } else {
                     self.pass(
-                        a.requirement.as_deref(),
+                        primary(&a.requirement),
                         format!("reconnected after {gap:?}"),
                         Some(frame),
                     );

@@ -4,7 +4,7 @@ use super::{Exec, Stop};
 use crate::outcome::Direction;
 use crate::run::reported::ReportedAs;
 use crate::scenario::expr;
-use crate::scenario::model::{ExpectAddresses, StatusName, TypeName};
+use crate::scenario::model::{primary, ExpectAddresses, StatusName, TypeName};
 
 impl Exec<'_> {
     pub(super) fn expect_addresses(&mut self, e: &ExpectAddresses) -> Result<(), Stop> {
@@ -20,7 +20,7 @@ impl Exec<'_> {
                     format!("{excuse} received: address check skipped"),
                 );
                 self.pass(
-                    e.requirement.as_deref(),
+                    primary(&e.requirement),
                     format!("{excuse} excuses missing data"),
                     Some(frame),
                 );
@@ -34,7 +34,7 @@ impl Exec<'_> {
             let frame = self.transcript.last_seq();
             if let Some(a) = unwanted.iter().find(|a| seen.contains(a)) {
                 return self.judge(
-                    e.requirement.as_deref(),
+                    primary(&e.requirement),
                     None,
                     format!("{a} was reported but should not match"),
                     frame,
@@ -60,7 +60,7 @@ impl Exec<'_> {
                 .copied();
             if let Some(addr) = never {
                 return self.judge(
-                    e.requirement.as_deref(),
+                    primary(&e.requirement),
                     None,
                     format!("{addr} was never reported as {want}"),
                     frame,
@@ -69,14 +69,14 @@ impl Exec<'_> {
         }
         if missing.is_empty() {
             self.pass(
-                e.requirement.as_deref(),
+                primary(&e.requirement),
                 format!("all {} addresses reported", wanted.len()),
                 frame,
             );
             Ok(())
         } else {
             self.judge(
-                e.requirement.as_deref(),
+                primary(&e.requirement),
                 None,
                 format!("never reported: {}", missing.join(", ")),
                 frame,

@@ -5,7 +5,9 @@ use crate::capture::tap::Closed;
 use crate::checks::stream;
 use crate::net::stream_reader::StreamEvent;
 use crate::outcome::Direction;
-use crate::scenario::model::{CloseKind, Expect, ExpectClose, ExpectSilence, LevelOverride};
+use crate::scenario::model::{
+    primary, CloseKind, Expect, ExpectClose, ExpectSilence, LevelOverride,
+};
 use crate::wire::describe::summary;
 
 impl Exec<'_> {
@@ -15,7 +17,7 @@ impl Exec<'_> {
             None => self.expect_timeout,
         };
         let deadline = self.step_start + within + self.slack;
-        let req = e.requirement.as_deref();
+        let req = primary(&e.requirement);
         let mut before = 0usize;
         loop {
             let (event, frame) = self.receive(&e.conn, deadline).await?;
@@ -61,9 +63,28 @@ impl Exec<'_> {
     }
 
     pub(super) async fn expect_silence(&mut self, e: &ExpectSilence) -> Result<(), Stop> {
+        let mut passed_over = Vec::new();
+        let judged = self.judge_silence(e, &mut passed_over).await;
+        // A close that counts as silence is always left for the next step.
+        let conn = self.conn(&e.conn)?;
+        for (event, frame) in passed_over.into_iter().rev() {
+            if e.keep_others || matches!(event, StreamEvent::Closed(_)) {
+                conn.unread(event, frame);
+            }
+        }
+        judged
+    }
+
+    /// Judges the silence `e` asks for; the events that did not break it go
+    /// to `passed_over`, in order.
+    async fn judge_silence(
+        &mut self,
+        e: &ExpectSilence,
+        passed_over: &mut Vec<(StreamEvent, Option<usize>)>,
+    ) -> Result<(), Stop> {
         let d = self.duration(&e.duration)?;
         let deadline = self.step_start + d;
-        let req = e.requirement.as_deref();
+        let req = primary(&e.requirement);
         let filter = Expect {
             kind: e.kind.clone(),
             status: e.status.clone(),
@@ -77,7 +98,7 @@ impl Exec<'_> {
                     return Ok(());
                 }
                 StreamEvent::Closed(kind) if e.close_ok => {
-                    self.conn(&e.conn)?.unread(StreamEvent::Closed(kind), frame);
+                    passed_over.push((StreamEvent::Closed(kind), frame));
                     self.pass(req, "closed, which counts as silence".into(), frame);
                     return Ok(());
                 }
@@ -99,6 +120,7 @@ impl Exec<'_> {
                             frame,
                         );
                     }
+                    passed_over.push((StreamEvent::Message(msg), frame));
                 }
                 StreamEvent::Garbage(g) => {
                     return self.judge(req, e.level, format!("expected silence, got {g}"), frame)

@@ -3,7 +3,7 @@
 use super::{Exec, Stop};
 use crate::net::stream_reader::StreamEvent;
 use crate::outcome::Direction;
-use crate::scenario::model::{Expect, Value};
+use crate::scenario::model::{primary, Expect, Value};
 use crate::wire::describe::summary;
 use crate::wire::{DhcpState, Indexed, MessageType, OptionError, Received, StatusCode};
 use std::net::Ipv4Addr;
@@ -258,7 +258,7 @@ impl Exec<'_> {
                 .any(|s| s.0 == Some(StatusCode::ConnectionActive))
         });
         let ignore_keepalives = e.ignore_keepalives.unwrap_or(!expects_keepalive);
-        let req = e.requirement.as_deref();
+        let req = primary(&e.requirement);
         let wanted = self.wanted(e)?;
         let mut matched = 0usize;
         let mut last_progress = self.step_start;
@@ -398,10 +398,10 @@ impl Exec<'_> {
             .rposition(|t| Some(t.conn) == conn && t.dir == Direction::Recv);
         match self.mismatch(e, &msg)? {
             None => {
-                self.pass(e.requirement.as_deref(), "holds".into(), frame);
+                self.pass(primary(&e.requirement), "holds".into(), frame);
                 Ok(())
             }
-            Some(why) => match self.judge(e.requirement.as_deref(), e.level, why, frame) {
+            Some(why) => match self.judge(primary(&e.requirement), e.level, why, frame) {
                 Err(Stop::Failed) | Ok(()) => Ok(()),
                 Err(other) => Err(other),
             },

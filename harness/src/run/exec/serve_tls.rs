@@ -4,7 +4,7 @@
 use super::{Exec, Stop};
 use crate::net::transport::{BoxedIo, Prefixed};
 use crate::outcome::Direction;
-use crate::scenario::model::{Outcome, ServeTls, ServerCertificate};
+use crate::scenario::model::{primary, Outcome, ServeTls, ServerCertificate};
 use crate::wire::describe::hex;
 use std::time::Duration;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
@@ -65,7 +65,7 @@ impl Exec<'_> {
             Direction::Note,
             format!("first bytes after DHCPTLS: {shown}"),
         );
-        let req = t.requirement.as_deref();
+        let req = primary(&t.requirement);
         if !is_handshake_record(&head) {
             // Whatever came (cleartext DHCP, most likely) stays readable.
             self.conn(&t.conn)?

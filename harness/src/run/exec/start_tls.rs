@@ -3,7 +3,7 @@
 
 use super::{Exec, Stop};
 use crate::outcome::Direction;
-use crate::scenario::model::{Outcome, StartTls};
+use crate::scenario::model::{primary, Outcome, StartTls};
 use std::time::Duration;
 
 impl Exec<'_> {
@@ -45,7 +45,7 @@ impl Exec<'_> {
             Direction::Note,
             format!("TLS with cert = \"{}\": {}", t.cert, shown(&outcome)),
         );
-        let req = t.requirement.as_deref();
+        let req = primary(&t.requirement);
         match (outcome, t.expect) {
             (Ok(()), Outcome::Ok) => {
                 self.pass(req, "TLS established".into(), Some(frame));
