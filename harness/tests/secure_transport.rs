@@ -1,7 +1,7 @@
-//! Transport from the profile: against a server that runs secure only, as
-//! RFC 7724 §8.1 wants by default, every server scenario that is not about
-//! cleartext runs over DHCPTLS then TLS and passes. Run against the reference
-//! server on the paused clock.
+//! Transport from the profile: against a server or a requestor that runs
+//! secure only, as RFC 7724 §8.1 wants by default, every scenario that is not
+//! about cleartext runs over DHCPTLS then TLS and passes. Run against the
+//! reference server and requestor on the paused clock.
 
 use alq_harness::iut::profile::{TargetProfile, Transport};
 use alq_harness::outcome::Verdict;
@@ -51,4 +51,102 @@ fn every_server_scenario_not_about_cleartext_runs_over_tls_against_a_secure_only
     // 44 server scenarios: 2 about cleartext and 1 bulk-only do not apply.
     assert_eq!(ran, server.len() - 3);
     assert!(over_tls >= 30, "only {over_tls} scenarios ran over TLS");
+}
+
+#[test]
+fn every_requestor_scenario_not_about_cleartext_runs_over_tls_against_a_secure_only_requestor() {
+    let profile = TargetProfile::reference_with(VariantSet::one(Variant::SecureOnly));
+    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("../scenarios");
+    let scenarios = load_dir(&dir).unwrap();
+    let requestor: Vec<_> = scenarios
+        .iter()
+        .filter(|l| l.scenario.role == Role::Server)
+        .collect();
+    let about_cleartext = requestor
+        .iter()
+        .filter(|l| l.scenario.needs.contains(&Need::Insecure))
+        .count();
+    let (mut ran, mut over_tls) = (0, 0);
+    for l in &requestor {
+        let o = run_one(l, &profile, &RunOptions::default());
+        let needs = &l.scenario.needs;
+        if needs.contains(&Need::Insecure) {
+            assert_eq!(o.verdict, Verdict::NotApplicable, "{}", o.id);
+            continue;
+        }
+        ran += 1;
+        let broken: Vec<String> = o
+            .findings
+            .iter()
+            .filter(|f| {
+                matches!(
+                    f.verdict,
+                    Verdict::Fail | Verdict::Warn | Verdict::Error | Verdict::Inconclusive
+                )
+            })
+            .map(|f| format!("{} {}: {}", f.verdict.label(), f.requirement, f.message))
+            .collect();
+        assert!(broken.is_empty(), "{}: {broken:#?}", o.id);
+        // Scenarios about TLS answer the DHCPTLS themselves; every other one
+        // took its connections inside TLS the harness served.
+        if !needs.contains(&Need::Secure) {
+            let served = o
+                .transcript
+                .iter()
+                .filter(|e| e.text == "TLS established")
+                .count();
+            let accepted = o
+                .transcript
+                .iter()
+                .filter(|e| e.text == "accepted" || e.text.starts_with("accepted and set aside"))
+                .count();
+            assert!(
+                served >= accepted && accepted > 0,
+                "{}: {served} of {accepted} over TLS",
+                o.id
+            );
+            // Lines written while TLS came up carry the step's name.
+            assert!(
+                !o.transcript.iter().any(|e| e.conn.starts_with("(incoming")),
+                "{}",
+                o.id
+            );
+            over_tls += 1;
+        }
+    }
+    // Only the scenarios about cleartext do not apply.
+    assert_eq!(ran, requestor.len() - about_cleartext);
+    assert!(
+        about_cleartext <= 1,
+        "{about_cleartext} requestor scenarios need insecure"
+    );
+    let not_about_transport = requestor
+        .iter()
+        .filter(|l| {
+            !l.scenario
+                .needs
+                .iter()
+                .any(|n| matches!(n, Need::Insecure | Need::Secure))
+        })
+        .count();
+    assert_eq!(over_tls, not_about_transport);
+    assert!(over_tls >= 9, "only {over_tls} scenarios ran over TLS");
+}
+
+#[test]
+fn a_secure_only_requestor_that_skips_dhcptls_breaks_alq_r_08_in_any_scenario() {
+    use alq_harness::reference::faults::{Fault, FaultSet};
+    let mut profile = TargetProfile::reference_with(VariantSet::one(Variant::SecureOnly));
+    profile.faults = FaultSet::one(Fault::SkipsDhcpTls);
+    let path = Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("../scenarios/requestor/ALQ-R-01-retry-spacing.toml");
+    let l = alq_harness::scenario::load::load_scenario(&path).unwrap();
+    let o = run_one(&l, &profile, &RunOptions::default());
+    let f = o
+        .findings
+        .iter()
+        .find(|f| f.verdict == Verdict::Fail)
+        .unwrap_or_else(|| panic!("no failure: {:#?}", o.findings));
+    assert_eq!(f.requirement, "ALQ-R-08");
+    assert!(f.message.contains("not DHCPTLS"), "{}", f.message);
 }

@@ -206,7 +206,7 @@ fn scenarios_pass_against_a_launched_reference_requestor() {
     )
     .unwrap();
     let (code, out) = run(&profile, &[]);
-    assert_all_pass(code, &out, 9);
+    assert_all_pass(code, &out, 10);
 
     // A secure watch: the harness plays a TLS server with good, untrusted and
     // garbage handshakes.
@@ -232,6 +232,11 @@ fn scenarios_pass_against_a_launched_reference_requestor() {
     .unwrap();
     let (code, out) = run(&secure, &["--filter", "tls"]);
     assert_all_pass(code, &out, 5);
+    // Every other requestor scenario that is not about cleartext runs inside
+    // TLS the harness serves: 5 about TLS and 7 others not slow.
+    let (code, out) = run(&secure, &[]);
+    assert_all_pass(code, &out, 12);
+    assert!(out.contains("PASS  ALQ-R-21-catch-up-base-time"), "{out}");
 }
 
 #[test]

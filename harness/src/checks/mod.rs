@@ -249,7 +249,10 @@ mod tests {
                 assert_eq!(r.strength(), Strength::Must, "{id} is declared Must");
             }
         }
-        for id in stream::FRAMING.iter().chain([&stream::GRACEFUL_CLOSE]) {
+        for id in stream::FRAMING
+            .iter()
+            .chain([&stream::GRACEFUL_CLOSE, &stream::SECURE_FIRST])
+        {
             assert!(requirement(id).is_some(), "{id} is not in the catalog");
         }
     }

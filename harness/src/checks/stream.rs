@@ -7,6 +7,11 @@ use crate::scenario::model::Role;
 /// (RFC 6926 §6.1 framing); bytes from a requestor break WIRE-01.
 pub const FRAMING: [&str; 2] = ["BLQ-S-01", "WIRE-01"];
 
+/// A requestor configured secure opens every connection with DHCPTLS
+/// (RFC 7724 §7.2), judged where the harness, as server, sets up the
+/// target's TLS transport.
+pub const SECURE_FIRST: &str = "ALQ-R-08";
+
 /// A server closes with a FIN once it has said what it had to, not a reset
 /// (RFC 6926 §8.5).
 pub const GRACEFUL_CLOSE: &str = "BLQ-S-38";

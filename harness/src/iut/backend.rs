@@ -341,7 +341,7 @@ impl Backend {
                 let clock = Clock::starting_at(REFERENCE_EPOCH);
                 let config = RequestorConfig {
                     timers: profile.timers,
-                    secure: needs(Need::Secure),
+                    secure: needs(Need::Secure) || profile.transport() == Transport::Tls,
                     faults: profile.faults.clone(),
                     variants: profile.variants.clone(),
                     ..RequestorConfig::default()

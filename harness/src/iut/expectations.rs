@@ -113,8 +113,8 @@ impl Expectations {
                     requirement: d.requirement.clone(),
                     verdict: Verdict::Fail,
                     message: format!(
-                        "expected {:?} deviation no longer seen; the target changed, update the expectations file ({})",
-                        d.verdict, d.reason
+                        "expected {} deviation no longer seen; the target changed, update the expectations file ({})",
+                        d.verdict.verdict().label(), d.reason
                     ),
                     frame: None,
                 });

@@ -16,7 +16,7 @@ const REQUESTED_IP: u8 = 50;
 pub enum RelayError {
     #[error("relay socket: {0}")]
     Io(#[from] std::io::Error),
-    #[error("no {expected} from {server} within {waited:?}")]
+    #[error("no {expected} from {server} within {}", crate::scenario::expr::Shown(*waited))]
     NoReply {
         expected: &'static str,
         server: SocketAddr,

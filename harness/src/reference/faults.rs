@@ -113,6 +113,7 @@ faults! {
     CleartextAfterDhcpTls => "cleartext-after-dhcptls", Requestor, ["ALQ-R-13", "ALQ-R-16"];
     LingersAfterFailedHandshake => "lingers-after-failed-handshake", Requestor, ["ALQ-R-15"];
     PipelinesWithoutDemux => "pipelines-without-demux", Requestor, ["BLQ-R-11"];
+    SkipsDhcpTls => "skips-dhcptls", Requestor, ["ALQ-R-08"];
 }
 
 /// The faults a reference implementation runs with (none in normal use).

@@ -223,7 +223,7 @@ impl RequestorSession {
             prl: config.prl.clone(),
             last_binding: None,
         };
-        if config.secure {
+        if config.secure && !config.faults.has(Fault::SkipsDhcpTls) {
             session.phase = Phase::AwaitTlsReply { xid: tls_xid };
             let mut tls = MessageBuilder::request(MessageType::Tls, tls_xid);
             if config.faults.has(Fault::OptionsInDhcpTls) {

@@ -11,8 +11,9 @@ pub enum Variant {
     /// The requestor starts a bulk sync on a connection of its own beside
     /// its active query (RFC 7724 §4), opening it first.
     BulkSyncBesideActive,
-    /// The server runs secure only, RFC 7724 §8.1's default: bulk and
-    /// active queries only over TLS after DHCPTLS, no cleartext mode.
+    /// Secure only, RFC 7724 §8.1's default: the server takes bulk and
+    /// active queries only over TLS after DHCPTLS, with no cleartext mode,
+    /// and the requestor opens every connection with DHCPTLS.
     SecureOnly,
 }
 

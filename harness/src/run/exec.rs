@@ -150,6 +150,16 @@ impl<'a> Exec<'a> {
         self.conns.insert(&name, conn);
     }
 
+    /// Keeps `conn` as `name`; lines already written about it under another
+    /// name take this one.
+    fn keep_as(&mut self, mut conn: HarnessConn, name: &str) {
+        let was = std::mem::replace(&mut conn.name, name.to_string());
+        self.keep(conn);
+        if was != name {
+            self.transcript.rename(&was, name);
+        }
+    }
+
     /// Takes, logs and judges what connection `name` has read and no step
     /// took: it crossed the wire, so it is in the pcap, and every message
     /// received is in the transcript and judged.

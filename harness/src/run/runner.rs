@@ -6,6 +6,7 @@ use super::exec::Exec;
 use crate::iut::backend::Backend;
 use crate::iut::profile::{TargetKind, TargetProfile};
 use crate::outcome::{Finding, ScenarioOutcome, Verdict};
+use crate::scenario::expr::Shown;
 use crate::scenario::load::LoadedScenario;
 use crate::scenario::model::{needs_list, Need, Role};
 use std::collections::HashMap;
@@ -144,7 +145,7 @@ pub fn run_one(
                 let limit = Duration::from_secs(3600);
                 tokio::time::timeout(limit, exec.run())
                     .await
-                    .map_err(|_| format!("scenario did not finish within {limit:?}"))
+                    .map_err(|_| format!("scenario did not finish within {}", Shown(limit)))
             })
         });
     let (mut findings, judged, transcript, error, elapsed, connections) = match ran {

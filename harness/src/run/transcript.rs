@@ -87,6 +87,19 @@ impl Transcript {
         id
     }
 
+    /// Lines about connection `from` name it `to` from now on, those written
+    /// already included: a connection accepted before its name was known (it
+    /// set up TLS first) takes the name a step gave it.
+    pub fn rename(&mut self, from: &str, to: &str) {
+        let Some(id) = self.ids.remove(from) else {
+            return;
+        };
+        if let Some(name) = self.names.get_mut(id.0 as usize) {
+            *name = to.to_string();
+        }
+        self.ids.insert(to.to_string(), id);
+    }
+
     /// The id of connection `name`, if a line named it.
     pub fn find_conn(&self, name: &str) -> Option<ConnId> {
         self.ids.get(name).copied()

@@ -130,13 +130,40 @@ pub fn duration(expr: &str, names: &Durations) -> Result<Duration, ExprError> {
         let d = match named(name, names) {
             Some(d) => d,
             None => humantime::parse_duration(name).map_err(|_| bad())?,
-        } * factor;
+        }
+        .checked_mul(factor)
+        .ok_or_else(bad)?;
         let ms = i128::try_from(d.as_millis()).map_err(|_| bad())?;
         total += if negative { -ms } else { ms };
     }
     u64::try_from(total.max(0))
         .map(Duration::from_millis)
         .map_err(|_| bad())
+}
+
+/// A duration as a vendor reads it, in the units scenarios write: seconds
+/// to the millisecond ("60s", "59.998s"), milliseconds below a second
+/// ("250ms"), microseconds below that ("899µs").
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Shown(pub Duration);
+
+impl std::fmt::Display for Shown {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let d = self.0;
+        if d >= Duration::from_secs(1) {
+            let millis = d.subsec_millis();
+            if millis == 0 {
+                write!(f, "{}s", d.as_secs())
+            } else {
+                let fraction = format!("{millis:03}");
+                write!(f, "{}.{}s", d.as_secs(), fraction.trim_end_matches('0'))
+            }
+        } else if d >= Duration::from_millis(1) {
+            write!(f, "{}ms", d.as_millis())
+        } else {
+            write!(f, "{}µs", d.as_micros())
+        }
+    }
 }
 
 /// Checks a duration expression's names without evaluating it.
@@ -242,6 +269,26 @@ pub fn addresses(text: &str, vars: &Vars) -> Result<Vec<Ipv4Addr>, ExprError> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn durations_show_in_the_units_scenarios_write() {
+        let shown = |d: Duration| Shown(d).to_string();
+        assert_eq!(shown(Duration::from_secs(60)), "60s");
+        assert_eq!(shown(Duration::from_millis(59_998)), "59.998s");
+        assert_eq!(shown(Duration::from_millis(1_500)), "1.5s");
+        assert_eq!(shown(Duration::from_nanos(1_000_999_999)), "1s");
+        assert_eq!(shown(Duration::from_millis(250)), "250ms");
+        assert_eq!(shown(Duration::from_micros(899)), "899µs");
+        assert_eq!(shown(Duration::ZERO), "0µs");
+    }
+
+    #[test]
+    fn a_huge_timer_multiple_is_an_error_not_an_overflow() {
+        let t = Durations::default();
+        // The product passes u64::MAX seconds: multiplying would panic.
+        assert!(duration("4294967295 * 5000000000000000000s", &t).is_err());
+        assert!(check_duration("4294967295 * 5000000000000000000s").is_err());
+    }
 
     #[test]
     fn durations_add_timers_and_literals() {

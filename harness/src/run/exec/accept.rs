@@ -5,9 +5,11 @@
 //! never mistaken for one that reconnected.
 
 use super::{Exec, Stop};
+use crate::iut::profile::Transport;
 use crate::net::stream_reader::StreamEvent;
 use crate::outcome::Direction;
 use crate::run::conn::HarnessConn;
+use crate::scenario::expr::Shown;
 use crate::scenario::model::{primary, Accept, ConnKind, Send, TypeName, Value};
 use crate::wire::MessageType;
 use tokio::time::Instant;
@@ -41,14 +43,29 @@ impl Exec<'_> {
                 self.judge(
                     primary(&a.requirement),
                     None,
-                    format!("the requestor did not connect {what}within {within:?}"),
+                    format!(
+                        "the requestor did not connect {what}within {}",
+                        Shown(within)
+                    ),
                     Some(frame),
                 )?;
                 // Later steps need the connection.
                 return Err(Stop::Failed);
             };
             let at = Instant::now();
-            let mut conn = self.new_conn(&a.conn, io);
+            // Which connection this is shows only in its first query (inside
+            // TLS, on a TLS target): until then it has a name no scenario
+            // gives, and takes its own once it is told.
+            let provisional = format!("(incoming {})", self.accepted.len() + 1);
+            let mut conn = if self.transport == Transport::Tls {
+                self.open(&provisional, io);
+                self.serve_transport(&provisional).await?;
+                self.conns
+                    .remove(&provisional)
+                    .ok_or_else(|| super::not_open(&provisional))?
+            } else {
+                self.new_conn(&provisional, io)
+            };
             let Some(wanted) = a.kind else {
                 break (conn, at);
             };
@@ -69,7 +86,7 @@ impl Exec<'_> {
                 return Err(Stop::Failed);
             }
         };
-        self.keep(conn);
+        self.keep_as(conn, &a.conn);
         let frame = self.log(&a.conn, Direction::Note, "accepted".into());
         if let Some(min) = &a.not_before {
             let min = self.duration(min)?;
@@ -90,13 +107,17 @@ impl Exec<'_> {
                     self.judge(
                         primary(&a.requirement),
                         None,
-                        format!("reconnected after {gap:?}, sooner than {min:?}"),
+                        format!(
+                            "reconnected after {}, sooner than {}",
+                            Shown(gap),
+                            Shown(min)
+                        ),
                         Some(frame),
                     )?;
                 } else {
                     self.pass(
                         primary(&a.requirement),
-                        format!("reconnected after {gap:?}"),
+                        format!("reconnected after {}", Shown(gap)),
                         Some(frame),
                     );
                 }
@@ -131,16 +152,15 @@ impl Exec<'_> {
     /// answered with DHCPLEASEQUERYDONE, anything else is held open.
     async fn set_aside(
         &mut self,
-        mut conn: HarnessConn,
+        conn: HarnessConn,
         kind: Option<ConnKind>,
         at: Instant,
         wanted: ConnKind,
     ) -> Result<(), Stop> {
         let shown = kind.map_or("quiet", ConnKind::name);
         let name = format!("{shown}-beside-{}", self.accepted.len() + 1);
-        conn.name.clone_from(&name);
         let closed = kind.is_none() && conn.peer_closed();
-        self.keep(conn);
+        self.keep_as(conn, &name);
         self.accepted.push(Accepted {
             name: name.clone(),
             at,

@@ -5,6 +5,7 @@ use crate::capture::tap::Closed;
 use crate::checks::stream;
 use crate::net::stream_reader::StreamEvent;
 use crate::outcome::Direction;
+use crate::scenario::expr::Shown;
 use crate::scenario::model::{
     primary, CloseKind, Expect, ExpectClose, ExpectSilence, LevelOverride,
 };
@@ -54,7 +55,7 @@ impl Exec<'_> {
                     return self.judge(
                         req,
                         e.level,
-                        format!("connection still open after {within:?}"),
+                        format!("connection still open after {}", Shown(within)),
                         Some(frame),
                     );
                 }
@@ -94,7 +95,7 @@ impl Exec<'_> {
             let (event, frame) = self.receive(&e.conn, deadline).await?;
             match event {
                 StreamEvent::Timeout => {
-                    self.pass(req, format!("silent for {d:?}"), None);
+                    self.pass(req, format!("silent for {}", Shown(d)), None);
                     return Ok(());
                 }
                 StreamEvent::Closed(kind) if e.close_ok => {

@@ -3,6 +3,7 @@
 use super::{Exec, Stop};
 use crate::net::stream_reader::StreamEvent;
 use crate::outcome::Direction;
+use crate::scenario::expr::Shown;
 use crate::scenario::model::{primary, Expect, Value};
 use crate::wire::describe::summary;
 use crate::wire::{DhcpState, Indexed, MessageType, OptionError, Received, StatusCode};
@@ -312,7 +313,9 @@ impl Exec<'_> {
                                         req,
                                         e.level,
                                         format!(
-                                            "arrived after {waited:?}, sooner than {min_wait:?}"
+                                            "arrived after {}, sooner than {}",
+                                            Shown(waited),
+                                            Shown(min_wait)
                                         ),
                                         frame,
                                     )?;
@@ -336,7 +339,7 @@ impl Exec<'_> {
                     }
                 }
                 StreamEvent::Timeout => {
-                    stop_reason = format!("nothing more within {within:?}");
+                    stop_reason = format!("nothing more within {}", Shown(within));
                     break;
                 }
                 StreamEvent::Closed(kind) => {

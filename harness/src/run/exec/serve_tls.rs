@@ -4,6 +4,7 @@
 use super::{Exec, Stop};
 use crate::net::transport::{BoxedIo, Prefixed};
 use crate::outcome::Direction;
+use crate::scenario::expr::Shown;
 use crate::scenario::model::{primary, Outcome, ServeTls, ServerCertificate};
 use crate::wire::describe::hex;
 use std::time::Duration;
@@ -85,13 +86,16 @@ impl Exec<'_> {
         let io = Prefixed::new(head, stream);
         let Some(acceptor) = acceptor else {
             let mut io = io;
-            let written = io.write_all(GARBAGE).await;
+            let written = match io.write_all(GARBAGE).await {
+                Ok(()) => "sent".to_string(),
+                Err(e) => format!("not sent: {e}"),
+            };
             self.conn(&t.conn)?.resume_discarding(Box::new(io));
             self.log(
                 &t.conn,
                 Direction::Note,
                 format!(
-                    "answered the ClientHello with {} bytes that are not TLS ({written:?})",
+                    "answered the ClientHello with {} bytes that are not TLS ({written})",
                     GARBAGE.len()
                 ),
             );
@@ -112,7 +116,10 @@ impl Exec<'_> {
                 return self.judge(
                     req,
                     Some(crate::scenario::model::LevelOverride::Must),
-                    format!("the requestor neither finished nor abandoned the handshake within {within:?}"),
+                    format!(
+                        "the requestor neither finished nor abandoned the handshake within {}",
+                        Shown(within)
+                    ),
                     Some(frame),
                 );
             }

@@ -1,14 +1,20 @@
 //! The target's transport. A scenario that is not about the transport (it
 //! needs neither `insecure` nor `secure`) runs over the one the profile
-//! declares: against a TLS target every connection the harness opens first
-//! exchanges DHCPTLS and completes the handshake with the profile's client
-//! certificate (RFC 7724 §7.2), and the scenario's steps start inside TLS.
+//! declares. Against a TLS target every connection first exchanges DHCPTLS
+//! and completes a mutual TLS handshake (RFC 7724 §7.2, §8.1): the harness
+//! as requestor sends DHCPTLS and shows the profile's client certificate; as
+//! server it answers the requestor's DHCPTLS and shows its trusted server
+//! certificate. The scenario's steps start inside TLS.
 
 use super::{Exec, Stop};
+use crate::checks::stream;
 use crate::iut::profile::Transport;
 use crate::net::stream_reader::StreamEvent;
 use crate::outcome::Direction;
-use crate::scenario::model::{Certificate, Need, Scenario, Send, TypeName, Value};
+use crate::scenario::expr::Shown;
+use crate::scenario::model::{
+    Certificate, Need, Scenario, Send, ServerCertificate, TypeName, Value,
+};
 use crate::wire::describe::summary;
 use crate::wire::MessageType;
 use tokio::time::Instant;
@@ -66,7 +72,10 @@ impl Exec<'_> {
             }
             (StreamEvent::Timeout, _) => {
                 let waited = self.expect_timeout + self.slack;
-                return Err(setup(format!("no answer to DHCPTLS within {waited:?}")));
+                return Err(setup(format!(
+                    "no answer to DHCPTLS within {}",
+                    Shown(waited)
+                )));
             }
             (StreamEvent::Garbage(text), _) => return Err(setup(text)),
         }
@@ -88,7 +97,71 @@ impl Exec<'_> {
             }
             Ok(Err(e)) => Err(setup(format!("the handshake failed: {e}"))),
             Err(_) => Err(setup(format!(
-                "the handshake did not finish within {within:?}"
+                "the handshake did not finish within {}",
+                Shown(within)
+            ))),
+        }
+    }
+
+    /// Server role: answers the DHCPTLS that opens connection `conn`, just
+    /// accepted, and serves the TLS handshake. A requestor that sends
+    /// something else first breaks [`stream::SECURE_FIRST`], and what it
+    /// sent stays for the steps; a close or silence is left for them too. A
+    /// handshake that does not come up is a set-up error, not a verdict.
+    pub(super) async fn serve_transport(&mut self, conn: &str) -> Result<(), Stop> {
+        let deadline = Instant::now() + self.expect_timeout + self.slack;
+        let setup = |why: String| {
+            Stop::Error(format!(
+                "the target's transport (DHCPTLS then TLS) on '{conn}': {why}"
+            ))
+        };
+        let xid = match self.receive(conn, deadline).await? {
+            (StreamEvent::Message(msg), _) if msg.is(MessageType::Tls) => msg.xid(),
+            (StreamEvent::Message(msg), frame) => {
+                let why = format!(
+                    "the target is declared secure only, and its first message is {}, not DHCPTLS",
+                    summary(&msg)
+                );
+                self.conn(conn)?.unread(StreamEvent::Message(msg), frame);
+                return self.judge(Some(stream::SECURE_FIRST), None, why, frame);
+            }
+            (event @ StreamEvent::Closed(_), frame) => {
+                self.conn(conn)?.unread(event, frame);
+                return Ok(());
+            }
+            (StreamEvent::Timeout | StreamEvent::Garbage(_), _) => return Ok(()),
+        };
+        let answer = Send {
+            conn: conn.to_string(),
+            kind: Some(TypeName(MessageType::Tls)),
+            xid: Some(Value::Number(xid)),
+            ..Send::default()
+        };
+        self.send(&answer).await?;
+        let acceptor = self
+            .backend
+            .tls_acceptor(ServerCertificate::Valid)
+            .map_err(&setup)?
+            .ok_or_else(|| setup("no server certificate to show".into()))?;
+        let stream = self
+            .conn(conn)?
+            .take_stream()
+            .await
+            .ok_or_else(|| setup("the connection is gone".into()))?;
+        let within = self.expect_timeout + self.slack;
+        match tokio::time::timeout(within, acceptor.accept(stream).into_fallible()).await {
+            Ok(Ok(tls)) => {
+                self.conn(conn)?.resume_tls(Box::new(tls));
+                self.log(conn, Direction::Note, "TLS established".into());
+                Ok(())
+            }
+            Ok(Err((e, io))) => {
+                self.conn(conn)?.resume_discarding(Box::new(io));
+                Err(setup(format!("the handshake failed: {e}")))
+            }
+            Err(_) => Err(setup(format!(
+                "the handshake did not finish within {}",
+                Shown(within)
             ))),
         }
     }
