@@ -540,6 +540,9 @@ impl<'a> Exec<'a> {
                 tokio::time::sleep(d).await;
                 Ok(())
             }
+            Step::Repeat(_) => Err(Stop::Error(
+                "a repeat step reached the executor unexpanded".into(),
+            )),
             Step::Close(c) => {
                 let conn = self.conn(&c.conn)?;
                 match c.how {

@@ -2,7 +2,8 @@
 //! it can, the line and column, plus the closest valid name.
 
 use super::expr::{check_duration, DURATION_NAMES};
-use super::model::{Judges, Role, Scenario, Step};
+use super::model::{Judges, Outcome, Role, Scenario, ServerCertificate, Step};
+use super::repeat::expand;
 use crate::catalog::requirement;
 use crate::toml_load::{edit_distance, line_column, parse_toml, LoadError};
 use std::collections::BTreeMap;
@@ -42,6 +43,13 @@ fn line_of(text: &str, needle: &str) -> usize {
     text.find(needle).map_or(1, |at| line_column(text, at).0)
 }
 
+/// The line of the `index`th (0-based) `[[step]]` header.
+fn line_of_step(text: &str, index: usize) -> usize {
+    text.match_indices("[[step]]")
+        .nth(index)
+        .map_or(1, |(at, _)| line_column(text, at).0)
+}
+
 fn closest_timer(bad: &str) -> Option<&'static str> {
     bad.split(['+', '-', '*', ' '])
         .filter(|t| !t.is_empty())
@@ -73,12 +81,27 @@ fn durations(step: &Step) -> Vec<&str> {
 
 /// Parses and validates one scenario file's text.
 pub fn parse_scenario(path: &Path, text: &str) -> Result<Scenario, ScenarioError> {
-    let scenario: Scenario = parse_toml(path, text)?;
+    let mut scenario: Scenario = parse_toml(path, text)?;
     let invalid = |needle: &str, message: String| ScenarioError::Invalid {
         path: path.to_path_buf(),
         line: line_of(text, needle),
         message,
     };
+    let mut steps = Vec::with_capacity(scenario.steps.len());
+    for (index, step) in std::mem::take(&mut scenario.steps).into_iter().enumerate() {
+        match step {
+            Step::Repeat(r) => {
+                let expanded = expand(&r).map_err(|e| ScenarioError::Invalid {
+                    path: path.to_path_buf(),
+                    line: line_of_step(text, index),
+                    message: format!("step {}: {e}", index + 1),
+                })?;
+                steps.extend(expanded);
+            }
+            other => steps.push(other),
+        }
+    }
+    scenario.steps = steps;
     if scenario.steps.is_empty() {
         return Err(invalid(
             "id",
@@ -165,6 +188,17 @@ pub fn parse_scenario(path: &Path, text: &str) -> Result<Scenario, ScenarioError
                 ));
             }
             _ => {}
+        }
+        if let Step::ServeTls(t) = step {
+            if t.cert == ServerCertificate::Garbage && t.expect == Outcome::Ok {
+                return Err(invalid(
+                    "garbage",
+                    format!(
+                        "step {n}: serve-tls with cert = \"garbage\" cannot expect a handshake \
+                         to succeed; say expect = \"fail\""
+                    ),
+                ));
+            }
         }
         if let Step::Capture(c) = step {
             if c.into.is_empty()
@@ -316,6 +350,70 @@ expect-close = { within = "5s" }
             .to_string();
         assert!(
             err.contains("'ALQ-S-99', which is not in the requirement catalog"),
+            "{err}"
+        );
+    }
+
+    /// Each value `run` would reject fails to load, at the line and column
+    /// of the value itself.
+    #[test]
+    fn a_bad_value_is_an_error_at_its_line_and_column() {
+        let expect = "expect-close = { within = \"5s\" }";
+        let cases = [
+            ("expect = { count = \"several\" }", "count 'several'"),
+            ("expect = { count = \"5..2\" }", "count '5..2'"),
+            ("expect = { dhcp-state = \"actve\" }", "actve"),
+            (
+                "expect = { ciaddr = \"192.0.2.300\" }",
+                "'192.0.2.300' is not a value",
+            ),
+            ("expect = { xid = \"${x\" }", "'${x' is not a value"),
+            (
+                "expect = { present = [\"base-tim\"] }",
+                "'base-tim' is not an option name",
+            ),
+            (
+                "expect = { chaddr = \"02:zz\" }",
+                "'02:zz' is not hex octets",
+            ),
+            ("expect = { xid = 4294967296 }", "does not fit in 32 bits"),
+        ];
+        for (step, says) in cases {
+            let text = GOOD.replace(expect, step);
+            let err = parse(&text).unwrap_err().to_string();
+            let column = step.find("= ").unwrap_or(0);
+            assert!(err.starts_with("s.toml:14:"), "{step}: {err}");
+            assert!(err.contains(says), "{step}: {err}");
+            // The column points into the step's table, past its key.
+            let at: usize = err
+                .split(':')
+                .nth(2)
+                .and_then(|c| c.trim().parse().ok())
+                .unwrap_or(0);
+            assert!(at > column, "{step}: {err}");
+        }
+    }
+
+    #[test]
+    fn option_names_load_as_their_codes() {
+        let text = GOOD.replace(
+            "expect-close = { within = \"5s\" }",
+            "expect = { present = [\"base-time\", 153], absent = [\"Client-ID\"] }",
+        );
+        let s = parse(&text).unwrap();
+        let Some(Step::Expect(e)) = s.steps.get(2) else {
+            panic!("{:?}", s.steps.get(2));
+        };
+        assert_eq!(e.present, [152, 153]);
+        assert_eq!(e.absent, [61]);
+    }
+
+    #[test]
+    fn a_garbage_server_side_cannot_expect_a_handshake() {
+        let text = "id = \"ALQ-R-15-x\"\ntitle = \"t\"\nrole = \"server\"\ncovers = [\"ALQ-R-15\"]\n\n[[step]]\naccept = {}\n\n[[step]]\nserve-tls = { cert = \"garbage\" }\n";
+        let err = parse(text).unwrap_err().to_string();
+        assert!(
+            err.starts_with("s.toml:10: ") && err.contains("expect = \"fail\""),
             "{err}"
         );
     }

@@ -2,6 +2,7 @@
 //! and enum rejects unknown keys, so a typo is a load error, never a silently
 //! skipped check.
 
+use super::checked::{self, Count};
 use crate::wire::{MessageType, StatusCode};
 use serde::{Deserialize, Deserializer};
 
@@ -228,9 +229,8 @@ pub fn decided_alike(r: &Option<Requirements>) -> &[String] {
 }
 
 /// A number, or text with `${variables}` and `+`/`-` terms, resolved when the
-/// step runs.
-#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
-#[serde(untagged)]
+/// step runs (its shape is checked on loading: [`super::checked`]).
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Value {
     Number(u32),
     Text(String),
@@ -279,6 +279,20 @@ pub enum Step {
     Capture(Capture),
     Wait(Wait),
     Close(Close),
+    /// Runs its steps once for each item of a list; expanded on loading, so
+    /// a scenario that runs holds none.
+    Repeat(Repeat),
+}
+
+/// `repeat = { each = [{ conn = "t1", type = "DHCPDISCOVER" }, ...], steps =
+/// [{ send = { conn = "${each.conn}", type = "${each.type}" } }, ...] }`: a
+/// string that is all `${each.KEY}` becomes the item's value as it is (a
+/// number stays a number), one that holds it takes the value as text.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Repeat {
+    pub each: Vec<toml::Table>,
+    pub steps: Vec<toml::Value>,
 }
 
 /// A requirement a step judges: the one it names, or the scenario's first
@@ -339,7 +353,8 @@ impl Step {
             | Step::ResumeReading(_)
             | Step::Trigger(_)
             | Step::Wait(_)
-            | Step::Close(_) => Vec::new(),
+            | Step::Close(_)
+            | Step::Repeat(_) => Vec::new(),
         }
     }
 }
@@ -394,8 +409,10 @@ pub struct Accept {
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields, rename_all = "kebab-case")]
 pub struct RawOption {
+    #[serde(deserialize_with = "checked::option")]
     pub code: u8,
     /// The value as hex; `length` overrides the length octet (a lie on purpose).
+    #[serde(deserialize_with = "checked::hex")]
     pub hex: String,
     pub length: Option<u8>,
 }
@@ -412,10 +429,12 @@ pub struct Send {
     pub htype: Option<u8>,
     pub hlen: Option<u8>,
     /// Client hardware address, colon-separated hex.
+    #[serde(default, deserialize_with = "checked::optional_hex")]
     pub chaddr: Option<String>,
     pub ciaddr: Option<Value>,
     pub yiaddr: Option<Value>,
     pub siaddr: Option<Value>,
+    #[serde(default, deserialize_with = "checked::optional_options")]
     pub prl: Option<Vec<u8>>,
     pub query_start_time: Option<Value>,
     pub query_end_time: Option<Value>,
@@ -423,10 +442,12 @@ pub struct Send {
     pub lease_time: Option<Value>,
     pub status: Option<StatusName>,
     pub status_text: Option<String>,
+    #[serde(default, deserialize_with = "checked::optional_hex")]
     pub client_id: Option<String>,
     pub circuit_id: Option<String>,
     pub remote_id: Option<String>,
     pub relay_id: Option<String>,
+    #[serde(default, deserialize_with = "checked::optional_state")]
     pub dhcp_state: Option<String>,
     /// Extra options, written after the typed ones in this order.
     #[serde(default)]
@@ -440,6 +461,7 @@ pub struct Send {
     #[serde(default)]
     pub split: Vec<usize>,
     /// Send these bytes (hex) as they are, instead of a message.
+    #[serde(default, deserialize_with = "checked::optional_hex")]
     pub raw_hex: Option<String>,
     /// Send the same message this many times.
     pub repeat: Option<usize>,
@@ -458,20 +480,22 @@ pub struct Expect {
     /// "nonzero", "zero", an address or a variable.
     pub ciaddr: Option<Value>,
     /// The hardware address (chaddr up to hlen), hex or a variable.
+    #[serde(default, deserialize_with = "checked::optional_hex")]
     pub chaddr: Option<String>,
-    #[serde(default)]
+    #[serde(default, deserialize_with = "checked::options")]
     pub present: Vec<u8>,
-    #[serde(default)]
+    #[serde(default, deserialize_with = "checked::options")]
     pub absent: Vec<u8>,
     pub query_start_time: Option<Value>,
     pub query_end_time: Option<Value>,
     /// dhcp-state (156) must be present with this state ("abandoned", ...).
+    #[serde(default, deserialize_with = "checked::optional_state")]
     pub dhcp_state: Option<String>,
     /// Each of these options, when present, must hold exactly this value.
     #[serde(default)]
     pub when_present: Vec<OptionValue>,
     /// How many messages of this shape: "3", ">= 1", "0..5", "any".
-    pub count: Option<String>,
+    pub count: Option<Count>,
     /// Deadline for each message, measured from the end of the previous step.
     pub within: Option<DurationExpr>,
     /// Earliest acceptable arrival (a timer that fires early is below default).
@@ -494,8 +518,10 @@ pub struct Expect {
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields, rename_all = "kebab-case")]
 pub struct OptionValue {
+    #[serde(deserialize_with = "checked::option")]
     pub code: u8,
     /// The value as hex or a variable.
+    #[serde(deserialize_with = "checked::hex")]
     pub hex: String,
 }
 

@@ -68,6 +68,14 @@ pub fn option_name(option: u8) -> Option<&'static str> {
     })
 }
 
+/// The option code a registry name ("base-time") or a number names.
+pub fn option_code(name: &str) -> Option<u8> {
+    let name = name.trim();
+    name.parse().ok().or_else(|| {
+        (0..=u8::MAX).find(|c| option_name(*c).is_some_and(|n| n.eq_ignore_ascii_case(name)))
+    })
+}
+
 /// How long an option's value may be.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum LengthRule {

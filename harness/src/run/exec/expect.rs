@@ -11,28 +11,6 @@ use std::net::Ipv4Addr;
 use std::rc::Rc;
 use std::time::Duration;
 
-fn parse_count(text: &str) -> Result<(usize, usize), String> {
-    let t = text.trim();
-    let bad = || format!("count '{text}' is not N, >= N, N..M, N.. or any");
-    if t == "any" {
-        return Ok((0, usize::MAX));
-    }
-    if let Some(n) = t.strip_prefix(">=") {
-        return Ok((n.trim().parse().map_err(|_| bad())?, usize::MAX));
-    }
-    if let Some((a, b)) = t.split_once("..") {
-        let min = a.trim().parse().map_err(|_| bad())?;
-        let max = if b.trim().is_empty() {
-            usize::MAX
-        } else {
-            b.trim().parse().map_err(|_| bad())?
-        };
-        return Ok((min, max));
-    }
-    let n = t.parse().map_err(|_| bad())?;
-    Ok((n, n))
-}
-
 fn is_keepalive(msg: Indexed<'_>) -> bool {
     msg.is(MessageType::LeaseQueryStatus)
         && matches!(msg.status(), Ok(Some(s)) if s.code == StatusCode::ConnectionActive)
@@ -236,10 +214,7 @@ impl Exec<'_> {
                 e.conn
             )));
         }
-        let (min, max) = match &e.count {
-            Some(c) => parse_count(c).map_err(Stop::Error)?,
-            None => (1, 1),
-        };
+        let (min, max) = e.count.as_ref().map_or((1, 1), |c| (c.min, c.max));
         // A later `check` judges what this expect matches, or nothing.
         let conn = self.conn(&e.conn)?;
         conn.last_matched = None;
@@ -355,11 +330,8 @@ impl Exec<'_> {
         }
         self.keep_matched(&e.conn, newest);
         if matched < min {
-            let what = if e.count.is_some() {
-                format!(
-                    "{matched} matching messages, expected {}: {stop_reason}",
-                    e.count.as_deref().unwrap_or("1")
-                )
+            let what = if let Some(count) = &e.count {
+                format!("{matched} matching messages, expected {count}: {stop_reason}")
             } else {
                 format!("no matching message: {stop_reason}")
             };
