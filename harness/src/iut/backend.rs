@@ -3,17 +3,17 @@
 //! changes the target's bindings.
 
 use super::profile::{ControlCommands, TargetKind, TargetProfile, Transport, TriggerConfig};
-use super::relay::{RelayAgent, RelayedClient};
+use super::relay::{RelayAgent, RelayError, RelayedClient};
 use crate::net::clock::Clock;
 use crate::net::requestor::{run_active, RequestorRuntime};
 use crate::net::server::{RunningServer, ServerRuntime, Shared};
 use crate::net::tls::{
     client_config, client_config_trusting_anyone, load_certs, load_key, server_config,
-    server_config_without_client_auth, server_name, PemPair, TestPki,
+    server_config_without_client_auth, server_name, PemPair, TestPki, TlsError,
 };
 use crate::net::transport::{BoxedIo, Dial, Incoming, MEMORY_PEER, MEMORY_PIPE_BYTES};
 use crate::reference::faults::Fault;
-use crate::reference::leases::{Client, LeaseStore};
+use crate::reference::leases::{Client, LeaseError, LeaseStore};
 use crate::reference::requestor::{RequestorConfig, RequestorPolicy};
 use crate::reference::server::{ServerConfig, ServerMode};
 use crate::scenario::model::{Certificate, Need, Role, Scenario, ServerCertificate};
@@ -29,6 +29,68 @@ use tokio::net::{TcpListener, TcpSocket};
 use tokio::sync::{mpsc, watch};
 use tokio_rustls::{TlsAcceptor, TlsConnector};
 
+/// Why the target, or what the harness needs to reach it, is not there: a
+/// set-up failure, never a verdict on the implementation.
+#[derive(Debug, thiserror::Error)]
+pub enum BackendError {
+    #[error(transparent)]
+    Tls(#[from] TlsError),
+    #[error("the test certificates could not be made: {0}")]
+    Pki(String),
+    #[error("TLS configuration: {0}")]
+    Rustls(#[from] rustls::Error),
+    #[error("the target profile has no {0}")]
+    NotInProfile(&'static str),
+    #[error("the target profile has no '{0}' certificate")]
+    NoCertificate(&'static str),
+    #[error("{step} needs a {target} target")]
+    WrongTarget {
+        step: &'static str,
+        target: &'static str,
+    },
+    #[error("{doing}: {error}")]
+    Io {
+        doing: String,
+        error: std::io::Error,
+    },
+    #[error("{doing}: {error}")]
+    Relay { doing: String, error: RelayError },
+    #[error("{what} command '{line}' {outcome}")]
+    Command {
+        what: &'static str,
+        line: String,
+        outcome: String,
+    },
+    #[error("the reference server: {0}")]
+    Lease(#[from] LeaseError),
+    #[error("the reference server was stopped")]
+    ReferenceStopped,
+    #[error("{0} was not bound by this scenario")]
+    NotBound(Ipv4Addr),
+    #[error("a shell trigger cannot send client options")]
+    ShellWithOptions,
+    #[error("trigger command printed '{0}', not an address")]
+    NotAnAddress(String),
+    #[error("target {name} ({address}) {why}")]
+    Unreachable {
+        name: String,
+        address: SocketAddr,
+        why: String,
+    },
+}
+
+impl BackendError {
+    fn io(doing: impl Into<String>) -> impl FnOnce(std::io::Error) -> Self {
+        let doing = doing.into();
+        move |error| BackendError::Io { doing, error }
+    }
+
+    fn relay(doing: impl Into<String>) -> impl FnOnce(RelayError) -> Self {
+        let doing = doing.into();
+        move |error| BackendError::Relay { doing, error }
+    }
+}
+
 /// Server clock of the reference target at the start of every scenario, so
 /// runs are repeatable.
 pub const REFERENCE_EPOCH: u32 = 1_800_000_000;
@@ -36,11 +98,13 @@ pub const REFERENCE_EPOCH: u32 = 1_800_000_000;
 /// The address the reference server refuses in access-control scenarios.
 const REFERENCE_DENIED_SOURCE: Ipv4Addr = Ipv4Addr::new(127, 0, 0, 3);
 
-fn pki() -> Result<&'static TestPki, String> {
+fn pki() -> Result<&'static TestPki, BackendError> {
+    // Made once per process and shared by every scenario; a failure is kept
+    // as its text, since each scenario reports it again.
     static PKI: OnceLock<Result<TestPki, String>> = OnceLock::new();
     PKI.get_or_init(|| TestPki::generate().map_err(|e| e.to_string()))
         .as_ref()
-        .map_err(Clone::clone)
+        .map_err(|e| BackendError::Pki(e.clone()))
 }
 
 /// Client certificates a TLS scenario can present.
@@ -51,55 +115,45 @@ struct ClientCerts {
 }
 
 impl ClientCerts {
-    fn from_pki(p: &TestPki) -> Result<Self, String> {
-        let e = |e: crate::net::tls::TlsError| e.to_string();
-        let pair = |p: &PemPair| -> Result<_, String> {
-            Ok((p.chain().map_err(e)?, p.private_key().map_err(e)?))
-        };
+    fn from_pki(p: &TestPki) -> Result<Self, BackendError> {
+        let pair = |p: &PemPair| -> Result<_, BackendError> { Ok((p.chain()?, p.private_key()?)) };
         let mut by_kind = HashMap::new();
         by_kind.insert("client", pair(&p.client)?);
         by_kind.insert("other", pair(&p.other_client)?);
         by_kind.insert("untrusted", pair(&p.untrusted_client)?);
         Ok(ClientCerts {
-            ca: p.ca.chain().map_err(e)?,
+            ca: p.ca.chain()?,
             by_kind,
-            server_name: server_name("localhost").map_err(e)?,
+            server_name: server_name("localhost")?,
         })
     }
 
-    fn from_profile(profile: &TargetProfile) -> Result<Option<Self>, String> {
+    fn from_profile(profile: &TargetProfile) -> Result<Option<Self>, BackendError> {
         let Some(t) = &profile.tls else {
             return Ok(None);
         };
-        let e = |e: crate::net::tls::TlsError| e.to_string();
         let mut by_kind = HashMap::new();
         by_kind.insert(
             "client",
-            (
-                load_certs(&t.client_cert).map_err(e)?,
-                load_key(&t.client_key).map_err(e)?,
-            ),
+            (load_certs(&t.client_cert)?, load_key(&t.client_key)?),
         );
         if let (Some(c), Some(k)) = (&t.other_cert, &t.other_key) {
-            by_kind.insert(
-                "other",
-                (load_certs(c).map_err(e)?, load_key(k).map_err(e)?),
-            );
+            by_kind.insert("other", (load_certs(c)?, load_key(k)?));
         }
         if let (Some(c), Some(k)) = (&t.untrusted_cert, &t.untrusted_key) {
-            by_kind.insert(
-                "untrusted",
-                (load_certs(c).map_err(e)?, load_key(k).map_err(e)?),
-            );
+            by_kind.insert("untrusted", (load_certs(c)?, load_key(k)?));
         }
         Ok(Some(ClientCerts {
-            ca: load_certs(&t.ca).map_err(e)?,
+            ca: load_certs(&t.ca)?,
             by_kind,
-            server_name: server_name(&t.server_name).map_err(e)?,
+            server_name: server_name(&t.server_name)?,
         }))
     }
 
-    fn connector(&self, cert: Certificate) -> Result<(TlsConnector, ServerName<'static>), String> {
+    fn connector(
+        &self,
+        cert: Certificate,
+    ) -> Result<(TlsConnector, ServerName<'static>), BackendError> {
         let kind = match cert {
             Certificate::Client => "client",
             Certificate::Other => "other",
@@ -107,13 +161,12 @@ impl ClientCerts {
             Certificate::None => {
                 let mut roots = rustls::RootCertStore::empty();
                 for c in &self.ca {
-                    roots.add(c.clone()).map_err(|e| e.to_string())?;
+                    roots.add(c.clone())?;
                 }
                 let config = rustls::ClientConfig::builder_with_provider(Arc::new(
                     rustls::crypto::ring::default_provider(),
                 ))
-                .with_safe_default_protocol_versions()
-                .map_err(|e| e.to_string())?
+                .with_safe_default_protocol_versions()?
                 .with_root_certificates(roots)
                 .with_no_client_auth();
                 return Ok((
@@ -125,9 +178,8 @@ impl ClientCerts {
         let (chain, key) = self
             .by_kind
             .get(kind)
-            .ok_or_else(|| format!("the target profile has no '{kind}' certificate"))?;
-        let config =
-            client_config(&self.ca, chain.clone(), key.clone_key()).map_err(|e| e.to_string())?;
+            .ok_or(BackendError::NoCertificate(kind))?;
+        let config = client_config(&self.ca, chain.clone(), key.clone_key())?;
         Ok((TlsConnector::from(config), self.server_name.clone()))
     }
 }
@@ -141,47 +193,40 @@ struct ServerCerts {
 impl ServerCerts {
     fn untrusted(
         p: &TestPki,
-    ) -> Result<(Vec<CertificateDer<'static>>, PrivateKeyDer<'static>), String> {
-        let e = |e: crate::net::tls::TlsError| e.to_string();
+    ) -> Result<(Vec<CertificateDer<'static>>, PrivateKeyDer<'static>), BackendError> {
         Ok((
-            p.untrusted_server.chain().map_err(e)?,
-            p.untrusted_server.private_key().map_err(e)?,
+            p.untrusted_server.chain()?,
+            p.untrusted_server.private_key()?,
         ))
     }
 
-    fn from_pki(p: &TestPki) -> Result<Self, String> {
-        let e = |e: crate::net::tls::TlsError| e.to_string();
+    fn from_pki(p: &TestPki) -> Result<Self, BackendError> {
         Ok(ServerCerts {
-            valid: (
-                p.server.chain().map_err(e)?,
-                p.server.private_key().map_err(e)?,
-            ),
+            valid: (p.server.chain()?, p.server.private_key()?),
             untrusted: Self::untrusted(p)?,
         })
     }
 
-    fn from_profile(profile: &TargetProfile) -> Result<Option<Self>, String> {
+    fn from_profile(profile: &TargetProfile) -> Result<Option<Self>, BackendError> {
         let Some(t) = &profile.tls else {
             return Ok(None);
         };
         let (Some(cert), Some(key)) = (&t.server_cert, &t.server_key) else {
             return Ok(None);
         };
-        let e = |e: crate::net::tls::TlsError| e.to_string();
         Ok(Some(ServerCerts {
-            valid: (load_certs(cert).map_err(e)?, load_key(key).map_err(e)?),
+            valid: (load_certs(cert)?, load_key(key)?),
             untrusted: Self::untrusted(pki()?)?,
         }))
     }
 
-    fn acceptor(&self, cert: ServerCertificate) -> Result<Option<TlsAcceptor>, String> {
+    fn acceptor(&self, cert: ServerCertificate) -> Result<Option<TlsAcceptor>, BackendError> {
         let (chain, key) = match cert {
             ServerCertificate::Valid => &self.valid,
             ServerCertificate::Untrusted => &self.untrusted,
             ServerCertificate::Garbage => return Ok(None),
         };
-        let config = server_config_without_client_auth(chain.clone(), key.clone_key())
-            .map_err(|e| e.to_string())?;
+        let config = server_config_without_client_auth(chain.clone(), key.clone_key())?;
         Ok(Some(TlsAcceptor::from(config)))
     }
 }
@@ -269,7 +314,10 @@ impl Backend {
         builder.enable_all().build()
     }
 
-    pub async fn start(profile: &TargetProfile, scenario: &Scenario) -> Result<Backend, String> {
+    pub async fn start(
+        profile: &TargetProfile,
+        scenario: &Scenario,
+    ) -> Result<Backend, BackendError> {
         let needs = |n: Need| scenario.needs.contains(&n);
         match (profile.kind, scenario.role) {
             (TargetKind::Reference, Role::Requestor) => {
@@ -287,19 +335,12 @@ impl Backend {
                     Shared::new(LeaseStore::new(pool, history, 3600, REFERENCE_EPOCH), clock);
                 let p = pki()?;
                 let tls = if mode == ServerMode::Secure {
-                    let e = |e: crate::net::tls::TlsError| e.to_string();
-                    let chain = p.server.chain().map_err(e)?;
-                    let key = p.server.private_key().map_err(e)?;
+                    let chain = p.server.chain()?;
+                    let key = p.server.private_key()?;
                     let config = if profile.faults.has(Fault::NoClientCertificateCheck) {
-                        server_config_without_client_auth(chain, key).map_err(e)?
+                        server_config_without_client_auth(chain, key)?
                     } else {
-                        server_config(
-                            chain,
-                            key,
-                            &p.ca.chain().map_err(e)?,
-                            Some(p.client.chain().map_err(e)?),
-                        )
-                        .map_err(e)?
+                        server_config(chain, key, &p.ca.chain()?, Some(p.client.chain()?))?
                     };
                     Some(tokio_rustls::TlsAcceptor::from(config))
                 } else {
@@ -348,18 +389,14 @@ impl Backend {
                 };
                 let p = pki()?;
                 let tls = if config.secure {
-                    let e = |e: crate::net::tls::TlsError| e.to_string();
-                    let chain = p.client.chain().map_err(e)?;
-                    let key = p.client.private_key().map_err(e)?;
+                    let chain = p.client.chain()?;
+                    let key = p.client.private_key()?;
                     let tls = if config.faults.has(Fault::AcceptsAnyServerCertificate) {
-                        client_config_trusting_anyone(chain, key).map_err(e)?
+                        client_config_trusting_anyone(chain, key)?
                     } else {
-                        client_config(&p.ca.chain().map_err(e)?, chain, key).map_err(e)?
+                        client_config(&p.ca.chain()?, chain, key)?
                     };
-                    Some((
-                        TlsConnector::from(tls),
-                        server_name("localhost").map_err(e)?,
-                    ))
+                    Some((TlsConnector::from(tls), server_name("localhost")?))
                 } else {
                     None
                 };
@@ -386,7 +423,9 @@ impl Backend {
                 })
             }
             (TargetKind::Tcp, _) => {
-                let address = profile.address.ok_or("the profile has no address")?;
+                let address = profile
+                    .address
+                    .ok_or(BackendError::NotInProfile("address"))?;
                 let trigger = match &profile.trigger {
                     Some(TriggerConfig::Relay { dhcp, giaddr, port }) => Trigger::Relay(
                         RelayAgent::bind(
@@ -395,7 +434,7 @@ impl Backend {
                             Duration::from_secs(5),
                         )
                         .await
-                        .map_err(|e| format!("relay agent on {giaddr}: {e}"))?,
+                        .map_err(BackendError::relay(format!("relay agent on {giaddr}")))?,
                     ),
                     Some(TriggerConfig::Shell { command }) => Trigger::Shell(command.clone()),
                     None => Trigger::None,
@@ -418,8 +457,10 @@ impl Backend {
             (TargetKind::Launch, _) => {
                 let listener = TcpListener::bind("127.0.0.1:0")
                     .await
-                    .map_err(|e| e.to_string())?;
-                let addr = listener.local_addr().map_err(|e| e.to_string())?;
+                    .map_err(BackendError::io("listening for the launched requestor"))?;
+                let addr = listener
+                    .local_addr()
+                    .map_err(BackendError::io("listening for the launched requestor"))?;
                 let command = profile.command.clone().unwrap_or_default();
                 let fill = |s: &str| {
                     s.replace("{addr}", &addr.to_string())
@@ -428,14 +469,14 @@ impl Backend {
                 };
                 let (program, args) = command
                     .split_first()
-                    .ok_or("the profile has an empty command")?;
+                    .ok_or(BackendError::NotInProfile("command to launch"))?;
                 let child = tokio::process::Command::new(fill(program))
                     .args(args.iter().map(|a| fill(a)))
                     .stdout(std::process::Stdio::null())
                     .stderr(std::process::Stdio::null())
                     .kill_on_drop(true)
                     .spawn()
-                    .map_err(|e| format!("cannot start {program}: {e}"))?;
+                    .map_err(BackendError::io(format!("cannot start {program}")))?;
                 Ok(Backend {
                     kind: Kind::Launched { listener, child },
                     trigger: Trigger::None,
@@ -461,7 +502,7 @@ impl Backend {
         recv_buffer: Option<usize>,
         reset_on_close: bool,
         from_denied: bool,
-    ) -> Result<BoxedIo, String> {
+    ) -> Result<BoxedIo, BackendError> {
         match &self.kind {
             Kind::ReferenceServer { dial, .. } => {
                 let from = if from_denied {
@@ -470,7 +511,7 @@ impl Backend {
                     MEMORY_PEER
                 };
                 dial.connect_memory(recv_buffer.unwrap_or(MEMORY_PIPE_BYTES), from)
-                    .map_err(|e| e.to_string())
+                    .map_err(BackendError::io("connecting to the reference server"))
             }
             Kind::Tcp {
                 address,
@@ -482,12 +523,15 @@ impl Backend {
                 } else {
                     TcpSocket::new_v6()
                 }
-                .map_err(|e| e.to_string())?;
+                .map_err(BackendError::io("a socket"))?;
                 if from_denied {
-                    let source = denied_source.ok_or("the target profile has no denied-source")?;
+                    let source =
+                        denied_source.ok_or(BackendError::NotInProfile("denied-source"))?;
                     socket
                         .bind(SocketAddr::new(source, 0))
-                        .map_err(|e| format!("cannot bind the denied source {source}: {e}"))?;
+                        .map_err(BackendError::io(format!(
+                            "cannot bind the denied source {source}"
+                        )))?;
                 }
                 if let Some(size) = recv_buffer {
                     let _ = socket.set_recv_buffer_size(u32::try_from(size).unwrap_or(u32::MAX));
@@ -495,16 +539,22 @@ impl Backend {
                 let stream =
                     tokio::time::timeout(Duration::from_secs(10), socket.connect(*address))
                         .await
-                        .map_err(|_| format!("connect to {address} timed out"))?
-                        .map_err(|e| format!("connect to {address}: {e}"))?;
+                        .map_err(|_| BackendError::Io {
+                            doing: format!("connect to {address}"),
+                            error: std::io::ErrorKind::TimedOut.into(),
+                        })?
+                        .map_err(BackendError::io(format!("connect to {address}")))?;
                 if reset_on_close {
-                    stream
-                        .set_zero_linger()
-                        .map_err(|e| format!("SO_LINGER on a connection to {address}: {e}"))?;
+                    stream.set_zero_linger().map_err(BackendError::io(format!(
+                        "SO_LINGER on a connection to {address}"
+                    )))?;
                 }
                 Ok(Box::new(stream))
             }
-            _ => Err("connect needs a server target (role = \"requestor\")".into()),
+            _ => Err(BackendError::WrongTarget {
+                step: "connect",
+                target: "server (role = \"requestor\")",
+            }),
         }
     }
 
@@ -512,7 +562,7 @@ impl Backend {
     pub async fn accept(
         &mut self,
         deadline: tokio::time::Instant,
-    ) -> Result<Option<BoxedIo>, String> {
+    ) -> Result<Option<BoxedIo>, BackendError> {
         match &mut self.kind {
             Kind::ReferenceRequestor { incoming, .. } => {
                 Ok(tokio::time::timeout_at(deadline, incoming.accept())
@@ -524,21 +574,24 @@ impl Backend {
             Kind::Launched { listener, .. } => {
                 match tokio::time::timeout_at(deadline, listener.accept()).await {
                     Ok(Ok((stream, _))) => Ok(Some(Box::new(stream))),
-                    Ok(Err(e)) => Err(e.to_string()),
+                    Ok(Err(e)) => Err(BackendError::io("accepting the requestor's connection")(e)),
                     Err(_) => Ok(None),
                 }
             }
-            _ => Err("accept needs a requestor target (role = \"server\")".into()),
+            _ => Err(BackendError::WrongTarget {
+                step: "accept",
+                target: "requestor (role = \"server\")",
+            }),
         }
     }
 
     pub fn tls_connector(
         &self,
         cert: Certificate,
-    ) -> Result<(TlsConnector, ServerName<'static>), String> {
+    ) -> Result<(TlsConnector, ServerName<'static>), BackendError> {
         self.certs
             .as_ref()
-            .ok_or("the target profile has no TLS material")?
+            .ok_or(BackendError::NotInProfile("[tls] material"))?
             .connector(cert)
     }
 
@@ -548,7 +601,7 @@ impl Backend {
         action: &str,
         client: &RelayedClient,
         addr: Option<Ipv4Addr>,
-    ) -> Result<String, String> {
+    ) -> Result<String, BackendError> {
         let mac = crate::wire::describe::hex(&client.mac, ":");
         let line = command
             .replace("{action}", action)
@@ -562,37 +615,33 @@ impl Backend {
     pub async fn bind(
         &mut self,
         options: &[(u8, Bytes)],
-    ) -> Result<(Ipv4Addr, [u8; 6], Vec<u8>), String> {
+    ) -> Result<(Ipv4Addr, [u8; 6], Vec<u8>), BackendError> {
         let client = RelayedClient {
             options: options.to_vec(),
             ..fresh_client()
         };
         let addr = match &mut self.trigger {
-            Trigger::Reference => self
-                .reference()?
-                .control
-                .bind(
-                    None,
-                    Client {
-                        htype: 1,
-                        chaddr: client.mac.to_vec(),
-                        client_id: client.client_id.clone(),
-                        relay_info: Some(client.relay_info.clone()),
-                        options: client.options.clone(),
-                    },
-                )
-                .map_err(|e| e.to_string())?,
-            Trigger::Relay(agent) => agent.dora(&client).await.map_err(|e| e.to_string())?,
-            Trigger::Shell(_) if !options.is_empty() => {
-                return Err("a shell trigger cannot send client options".into())
-            }
+            Trigger::Reference => self.reference()?.control.bind(
+                None,
+                Client {
+                    htype: 1,
+                    chaddr: client.mac.to_vec(),
+                    client_id: client.client_id.clone(),
+                    relay_info: Some(client.relay_info.clone()),
+                    options: client.options.clone(),
+                },
+            )?,
+            Trigger::Relay(agent) => agent
+                .dora(&client)
+                .await
+                .map_err(BackendError::relay("the relay trigger"))?,
+            Trigger::Shell(_) if !options.is_empty() => return Err(BackendError::ShellWithOptions),
             Trigger::Shell(command) => {
                 let command = command.clone();
                 let out = self.shell(&command, "bind", &client, None).await?;
-                out.parse()
-                    .map_err(|_| format!("trigger command printed '{out}', not an address"))?
+                out.parse().map_err(|_| BackendError::NotAnAddress(out))?
             }
-            Trigger::None => return Err("the target profile has no trigger".into()),
+            Trigger::None => return Err(BackendError::NotInProfile("trigger")),
         };
         if matches!(self.trigger, Trigger::Reference) {
             // Changes reach the server one at a time, as DHCP traffic would.
@@ -607,39 +656,40 @@ impl Backend {
         Ok(result)
     }
 
-    pub async fn renew(&mut self, addr: Ipv4Addr) -> Result<(), String> {
+    pub async fn renew(&mut self, addr: Ipv4Addr) -> Result<(), BackendError> {
         self.change(addr, Change::Renew).await
     }
 
-    pub async fn release(&mut self, addr: Ipv4Addr) -> Result<(), String> {
+    pub async fn release(&mut self, addr: Ipv4Addr) -> Result<(), BackendError> {
         self.change(addr, Change::Release).await
     }
 
-    pub async fn decline(&mut self, addr: Ipv4Addr) -> Result<(), String> {
+    pub async fn decline(&mut self, addr: Ipv4Addr) -> Result<(), BackendError> {
         self.change(addr, Change::Decline).await
     }
 
     /// The running reference server.
-    fn reference(&self) -> Result<&RunningServer, String> {
+    fn reference(&self) -> Result<&RunningServer, BackendError> {
         match &self.kind {
             Kind::ReferenceServer {
                 server: Some(server),
                 ..
             } => Ok(server),
-            Kind::ReferenceServer { server: None, .. } => {
-                Err("the reference server was stopped".into())
-            }
-            _ => Err("no reference server".into()),
+            Kind::ReferenceServer { server: None, .. } => Err(BackendError::ReferenceStopped),
+            _ => Err(BackendError::WrongTarget {
+                step: "a reference trigger",
+                target: "reference server",
+            }),
         }
     }
 
     /// Changes a lease this scenario bound, as its client would.
-    async fn change(&mut self, addr: Ipv4Addr, change: Change) -> Result<(), String> {
+    async fn change(&mut self, addr: Ipv4Addr, change: Change) -> Result<(), BackendError> {
         let client = self
             .clients
             .get(&addr)
             .cloned()
-            .ok_or(format!("{addr} was not bound by this scenario"))?;
+            .ok_or(BackendError::NotBound(addr))?;
         match &mut self.trigger {
             Trigger::Reference => {
                 let control = &self.reference()?.control;
@@ -650,21 +700,21 @@ impl Backend {
                 };
                 // Changes reach the server one at a time, as DHCP traffic would.
                 tokio::task::yield_now().await;
-                result.map_err(|e| e.to_string())
+                Ok(result?)
             }
             Trigger::Relay(agent) => match change {
                 Change::Renew => agent.renew(&client, addr).await,
                 Change::Release => agent.release(&client, addr).await,
                 Change::Decline => agent.decline(&client, addr).await,
             }
-            .map_err(|e| e.to_string()),
+            .map_err(BackendError::relay("the relay trigger")),
             Trigger::Shell(command) => {
                 let command = command.clone();
                 self.shell(&command, change.action(), &client, Some(addr))
                     .await
                     .map(|_| ())
             }
-            Trigger::None => Err("the target profile has no trigger".into()),
+            Trigger::None => Err(BackendError::NotInProfile("trigger")),
         }
     }
 
@@ -674,14 +724,14 @@ impl Backend {
     }
 
     /// Stops the target server gracefully.
-    pub async fn stop(&mut self) -> Result<(), String> {
+    pub async fn stop(&mut self) -> Result<(), BackendError> {
         match &mut self.kind {
             Kind::ReferenceServer { server, .. } => match server.take() {
                 Some(s) => {
                     s.shutdown().await;
                     Ok(())
                 }
-                None => Err("the reference server was already stopped".into()),
+                None => Err(BackendError::ReferenceStopped),
             },
             Kind::Tcp {
                 control, stopped, ..
@@ -689,16 +739,19 @@ impl Backend {
                 let command = control
                     .as_ref()
                     .and_then(|c| c.stop.clone())
-                    .ok_or("the target profile has no [control] stop command")?;
+                    .ok_or(BackendError::NotInProfile("[control] stop command"))?;
                 *stopped = true;
                 run_command(&command, "stop").await.map(|_| ())
             }
-            _ => Err("stop-target needs a server target".into()),
+            _ => Err(BackendError::WrongTarget {
+                step: "stop-target",
+                target: "server",
+            }),
         }
     }
 
     /// An administrative action that aborts the server's queries.
-    pub async fn reload(&mut self) -> Result<(), String> {
+    pub async fn reload(&mut self) -> Result<(), BackendError> {
         match &self.kind {
             Kind::ReferenceServer { .. } => {
                 self.reference()?.reload();
@@ -709,18 +762,26 @@ impl Backend {
                 let command = control
                     .as_ref()
                     .and_then(|c| c.reload.clone())
-                    .ok_or("the target profile has no [control] reload command")?;
+                    .ok_or(BackendError::NotInProfile("[control] reload command"))?;
                 run_command(&command, "reload").await.map(|_| ())
             }
-            _ => Err("a reload needs a server target".into()),
+            _ => Err(BackendError::WrongTarget {
+                step: "a reload",
+                target: "server",
+            }),
         }
     }
 
     /// What the harness shows a secure requestor; `None` for garbage.
-    pub fn tls_acceptor(&self, cert: ServerCertificate) -> Result<Option<TlsAcceptor>, String> {
+    pub fn tls_acceptor(
+        &self,
+        cert: ServerCertificate,
+    ) -> Result<Option<TlsAcceptor>, BackendError> {
         self.server_certs
             .as_ref()
-            .ok_or("the target profile has no [tls] server-cert and server-key")?
+            .ok_or(BackendError::NotInProfile(
+                "[tls] server-cert and server-key",
+            ))?
             .acceptor(cert)
     }
 
@@ -775,18 +836,23 @@ impl Change {
 }
 
 /// Runs a profile's control command through `sh -c`.
-async fn run_command(line: &str, what: &str) -> Result<String, String> {
+async fn run_command(line: &str, what: &'static str) -> Result<String, BackendError> {
     let out = tokio::process::Command::new("sh")
         .arg("-c")
         .arg(line)
         .output()
         .await
-        .map_err(|e| format!("{what} command '{line}': {e}"))?;
+        .map_err(|e| BackendError::Command {
+            what,
+            line: line.to_string(),
+            outcome: format!("did not run: {e}"),
+        })?;
     if !out.status.success() {
-        return Err(format!(
-            "{what} command '{line}' failed: {}",
-            String::from_utf8_lossy(&out.stderr).trim()
-        ));
+        return Err(BackendError::Command {
+            what,
+            line: line.to_string(),
+            outcome: format!("failed: {}", String::from_utf8_lossy(&out.stderr).trim()),
+        });
     }
     Ok(String::from_utf8_lossy(&out.stdout).trim().to_string())
 }
@@ -804,23 +870,25 @@ async fn wait_until_listening(address: SocketAddr) {
 }
 
 /// Checks that a TCP target answers before any scenario runs.
-pub async fn preflight(profile: &TargetProfile) -> Result<(), String> {
+pub async fn preflight(profile: &TargetProfile) -> Result<(), BackendError> {
     if profile.kind != TargetKind::Tcp {
         return Ok(());
     }
-    let address = profile.address.ok_or("the profile has no address")?;
+    let address = profile
+        .address
+        .ok_or(BackendError::NotInProfile("address"))?;
+    let unreachable = |why: String| BackendError::Unreachable {
+        name: profile.name.clone(),
+        address,
+        why,
+    };
     tokio::time::timeout(
         Duration::from_secs(5),
         tokio::net::TcpStream::connect(address),
     )
     .await
-    .map_err(|_| {
-        format!(
-            "target {} ({address}) did not accept a TCP connection within 5 s",
-            profile.name
-        )
-    })?
-    .map_err(|e| format!("target {} ({address}) is unreachable: {e}", profile.name))?;
+    .map_err(|_| unreachable("did not accept a TCP connection within 5 s".into()))?
+    .map_err(|e| unreachable(format!("is unreachable: {e}")))?;
     if let Some(TriggerConfig::Relay { dhcp, giaddr, port }) = &profile.trigger {
         let mut agent = RelayAgent::bind(
             SocketAddr::from((*giaddr, *port)),
@@ -828,10 +896,15 @@ pub async fn preflight(profile: &TargetProfile) -> Result<(), String> {
             Duration::from_secs(5),
         )
         .await
-        .map_err(|e| format!("relay trigger: cannot bind {giaddr}: {e}"))?;
-        agent.offer(&fresh_client()).await.map_err(|e| {
-            format!("relay trigger: the DHCP server at {dhcp} does not answer: {e}")
-        })?;
+        .map_err(BackendError::relay(format!(
+            "relay trigger: cannot bind {giaddr}"
+        )))?;
+        agent
+            .offer(&fresh_client())
+            .await
+            .map_err(BackendError::relay(format!(
+                "relay trigger: the DHCP server at {dhcp} does not answer"
+            )))?;
     }
     Ok(())
 }

@@ -38,6 +38,13 @@ enum Stop {
     Error(String),
 }
 
+/// What the backend could not set up stops the scenario as a harness error.
+impl From<crate::iut::backend::BackendError> for Stop {
+    fn from(e: crate::iut::backend::BackendError) -> Self {
+        Stop::Error(e.to_string())
+    }
+}
+
 pub struct Exec<'a> {
     scenario: &'a Scenario,
     strict: bool,
@@ -53,9 +60,10 @@ pub struct Exec<'a> {
     message_limit: usize,
     /// Requirements the per-message checks evaluated at least once.
     checked: checks::Judged,
-    /// Requirements the steps run so far judged, and the framing requirement
-    /// once a message framed.
+    /// Requirements the steps run so far judged.
     judged: Vec<&'a str>,
+    /// A message framed: the framing requirement was judged.
+    framed: bool,
     /// Every connection accepted, when, and its kind where a step asked.
     accepted: Vec<accept::Accepted>,
     vars: Vars,
@@ -108,6 +116,7 @@ impl<'a> Exec<'a> {
             message_limit: profile.message_limit.max(1),
             checked: Default::default(),
             judged: Vec::new(),
+            framed: false,
             accepted: Vec::new(),
             vars: Vars::new(),
             transcript: Transcript::new(profile.transcript_limit),
@@ -380,10 +389,7 @@ impl<'a> Exec<'a> {
                     text: Text::Message(Brief::of(msg)),
                 });
                 let broken = c.peer.received(msg, &mut self.checked);
-                let framing = stream::framing(self.scenario.role);
-                if !self.judged.contains(&framing) {
-                    self.judged.push(framing);
-                }
+                self.framed = true;
                 let mut failed = false;
                 for b in broken {
                     let level = (b.level == checks::Level::Should).then_some(LevelOverride::Should);
@@ -418,8 +424,11 @@ impl<'a> Exec<'a> {
             let done = self.step(step).await;
             self.decide_alike(step, before);
             if !matches!(done, Err(Stop::Error(_))) {
-                self.judged
-                    .extend(checks::scenario::judged_by(scenario, step));
+                for id in checks::scenario::judged_by(scenario, step) {
+                    if !self.judged.contains(&id) {
+                        self.judged.push(id);
+                    }
+                }
             }
             // Nothing reads a socket between steps (a paused connection
             // must not drain), whatever the step was.
@@ -457,7 +466,11 @@ impl<'a> Exec<'a> {
             .scenario
             .covers
             .iter()
-            .filter(|r| self.judged.contains(&r.as_str()) || self.checked.judged(r))
+            .filter(|r| {
+                self.judged.contains(&r.as_str())
+                    || self.checked.judged(r)
+                    || (self.framed && r.as_str() == stream::framing(self.scenario.role))
+            })
             .cloned()
             .collect();
         for req in std::mem::take(&mut self.checked).construction() {
@@ -519,7 +532,7 @@ impl<'a> Exec<'a> {
             Step::OpenConnections(o) => self.open_connections(o).await,
             Step::AnswerBulk(a) => self.answer_bulk(a).await,
             Step::StopTarget(_) => {
-                self.backend.stop().await.map_err(Stop::Error)?;
+                self.backend.stop().await?;
                 self.log("", Direction::Note, "target server stopped".into());
                 Ok(())
             }
@@ -560,8 +573,7 @@ impl<'a> Exec<'a> {
         let io = self
             .backend
             .connect(c.recv_buffer, c.reset_on_close, denied)
-            .await
-            .map_err(Stop::Error)?;
+            .await?;
         self.open(&c.conn, io);
         self.conn(&c.conn)?.resets = c.reset_on_close;
         let from = if denied {

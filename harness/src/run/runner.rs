@@ -138,7 +138,9 @@ pub fn run_one(
         .map_err(|e| e.to_string())
         .and_then(|rt| {
             rt.block_on(async {
-                let backend = Backend::start(profile, s).await?;
+                let backend = Backend::start(profile, s)
+                    .await
+                    .map_err(|e| e.to_string())?;
                 let mut exec = Exec::new(s, profile, backend, options.strict)?;
                 exec.seed_now();
                 // Every wait inside is bounded; this bounds the whole scenario too.

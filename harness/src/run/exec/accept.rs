@@ -35,7 +35,7 @@ impl Exec<'_> {
         let deadline = self.step_start + within + self.slack;
         let mut set_aside = 0usize;
         let (conn, at) = loop {
-            let Some(io) = self.backend.accept(deadline).await.map_err(Stop::Error)? else {
+            let Some(io) = self.backend.accept(deadline).await? else {
                 let frame = self.log(&a.conn, Direction::Note, "no connection".into());
                 let what = a
                     .kind

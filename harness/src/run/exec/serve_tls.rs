@@ -48,7 +48,7 @@ impl Exec<'_> {
                 "serve-tls with cert = \"garbage\" cannot expect a handshake to succeed".into(),
             ));
         }
-        let acceptor = self.backend.tls_acceptor(t.cert).map_err(Stop::Error)?;
+        let acceptor = self.backend.tls_acceptor(t.cert)?;
         let mut stream = self
             .conn(&t.conn)?
             .take_stream()

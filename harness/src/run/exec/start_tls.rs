@@ -8,7 +8,7 @@ use std::time::Duration;
 
 impl Exec<'_> {
     pub(super) async fn start_tls(&mut self, t: &StartTls) -> Result<(), Stop> {
-        let (connector, name) = self.backend.tls_connector(t.cert).map_err(Stop::Error)?;
+        let (connector, name) = self.backend.tls_connector(t.cert)?;
         let stream = self
             .conn(&t.conn)?
             .take_stream()

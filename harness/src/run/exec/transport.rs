@@ -82,7 +82,7 @@ impl Exec<'_> {
         let (connector, name) = self
             .backend
             .tls_connector(Certificate::Client)
-            .map_err(&setup)?;
+            .map_err(|e| setup(e.to_string()))?;
         let stream = self
             .conn(conn)?
             .take_stream()
@@ -141,7 +141,7 @@ impl Exec<'_> {
         let acceptor = self
             .backend
             .tls_acceptor(ServerCertificate::Valid)
-            .map_err(&setup)?
+            .map_err(|e| setup(e.to_string()))?
             .ok_or_else(|| setup("no server certificate to show".into()))?;
         let stream = self
             .conn(conn)?

@@ -17,8 +17,7 @@ impl Exec<'_> {
         }
         for _ in 0..t.repeat.unwrap_or(1).max(1) {
             for _ in 0..t.bind.unwrap_or(0) {
-                let (addr, mac, client_id) =
-                    self.backend.bind(&options).await.map_err(Stop::Error)?;
+                let (addr, mac, client_id) = self.backend.bind(&options).await?;
                 if !self.vars.contains_key("mac") {
                     self.vars.insert("mac".into(), Var::Bytes(mac.to_vec()));
                     self.vars.insert("client_id".into(), Var::Bytes(client_id));
@@ -31,20 +30,20 @@ impl Exec<'_> {
             ]
             .concat();
             for addr in all.iter().take(t.renew.unwrap_or(0)) {
-                self.backend.renew(*addr).await.map_err(Stop::Error)?;
+                self.backend.renew(*addr).await?;
                 renewed += 1;
             }
             for addr in all.iter().take(t.release.unwrap_or(0)) {
-                self.backend.release(*addr).await.map_err(Stop::Error)?;
+                self.backend.release(*addr).await?;
                 released.push(*addr);
             }
             for addr in all.iter().take(t.decline.unwrap_or(0)) {
-                self.backend.decline(*addr).await.map_err(Stop::Error)?;
+                self.backend.decline(*addr).await?;
                 declined.push(*addr);
             }
         }
         if t.reload {
-            self.backend.reload().await.map_err(Stop::Error)?;
+            self.backend.reload().await?;
         }
         let list = |v: &[Ipv4Addr]| {
             v.iter()
