@@ -149,4 +149,12 @@ fn a_secure_only_requestor_that_skips_dhcptls_breaks_alq_r_08_in_any_scenario() 
         .unwrap_or_else(|| panic!("no failure: {:#?}", o.findings));
     assert_eq!(f.requirement, "ALQ-R-08");
     assert!(f.message.contains("not DHCPTLS"), "{}", f.message);
+    // The evidence carries the name the scenario gave the connection.
+    let evidence = f.frame.and_then(|i| o.transcript.get(i));
+    assert_eq!(
+        evidence.map(|e| e.conn.as_str()),
+        Some("a"),
+        "{:#?}",
+        o.transcript
+    );
 }

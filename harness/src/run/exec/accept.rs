@@ -59,7 +59,13 @@ impl Exec<'_> {
             let provisional = format!("(incoming {})", self.accepted.len() + 1);
             let mut conn = if self.transport == Transport::Tls {
                 self.open(&provisional, io);
-                self.serve_transport(&provisional).await?;
+                if let Err(stop) = self.serve_transport(&provisional).await {
+                    // What it showed is evidence under the step's name.
+                    if let Some(conn) = self.conns.remove(&provisional) {
+                        self.keep_as(conn, &a.conn);
+                    }
+                    return Err(stop);
+                }
                 self.conns
                     .remove(&provisional)
                     .ok_or_else(|| super::not_open(&provisional))?
