@@ -98,6 +98,7 @@ faults! {
     AbandonedReportedAsExpired => "abandoned-reported-as-expired", Server, ["BLQ-S-09"];
     ClientOptionsNotReturned => "client-options-not-returned", Server, ["BLQ-S-36"];
     AccessControlIgnored => "access-control-ignored", Server, ["BLQ-S-30"];
+    KeepaliveWhenActiveOff => "keepalive-when-active-off", Server, ["ALQ-S-02"];
     AdoptsBaseTimeDuringCatchUp => "adopts-base-time-during-catch-up", Requestor, ["ALQ-R-21"];
     RetriesTooFast => "retries-too-fast", Requestor, ["ALQ-R-01", "ALQ-R-02"];
     IgnoresTlsRefusal => "ignores-tls-refusal", Requestor, ["ALQ-R-12"];

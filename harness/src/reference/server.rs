@@ -310,6 +310,20 @@ impl ServerSession {
                     epoch,
                 );
             }
+            MessageType::ActiveLeaseQuery if self.config.has(Fault::KeepaliveWhenActiveOff) => {
+                let keepalive = status_reply(
+                    self.config.status_type(),
+                    msg.xid(),
+                    Some((StatusCode::ConnectionActive, "")),
+                    Some(epoch),
+                    Some(self.config.server_id),
+                );
+                self.queue.push_back(frame(&self.config.faults, &keepalive));
+                // After what is queued, unlike the close of a conformant one.
+                self.close(CloseReason::Unsupported(Some(
+                    MessageType::ActiveLeaseQuery,
+                )));
+            }
             _ if self.config.has(Fault::KeepConnectionOnUnsupported) => {}
             other => self.close_now(CloseReason::Unsupported(Some(other))),
         }
