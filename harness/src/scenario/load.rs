@@ -43,6 +43,10 @@ fn line_of(text: &str, needle: &str) -> usize {
     text.find(needle).map_or(1, |at| line_column(text, at).0)
 }
 
+/// Lease changes one trigger may ask for: each is a DHCP exchange with the
+/// target, so more would keep a scenario running for hours.
+const TRIGGER_CHANGE_LIMIT: usize = 1_000_000;
+
 /// The line of the `index`th (0-based) `[[step]]` header.
 fn line_of_step(text: &str, index: usize) -> usize {
     text.match_indices("[[step]]")
@@ -188,6 +192,27 @@ pub fn parse_scenario(path: &Path, text: &str) -> Result<Scenario, ScenarioError
                 ));
             }
             _ => {}
+        }
+        if let Step::Trigger(t) = step {
+            let changes = [t.bind, t.renew, t.release, t.decline]
+                .iter()
+                .try_fold(0usize, |sum, n| sum.checked_add(n.unwrap_or(0)))
+                .and_then(|per_round| per_round.checked_mul(t.repeat.unwrap_or(1).max(1)));
+            if changes == Some(0) && !t.reload {
+                return Err(invalid(
+                    "trigger",
+                    format!("step {n}: a trigger must bind, renew, release, decline or reload"),
+                ));
+            }
+            if changes.is_none_or(|c| c > TRIGGER_CHANGE_LIMIT) {
+                return Err(invalid(
+                    "trigger",
+                    format!(
+                        "step {n}: a trigger makes at most {TRIGGER_CHANGE_LIMIT} lease changes \
+                         (binds, renewals, releases and declines, times repeat)"
+                    ),
+                ));
+            }
         }
         if let Step::ServeTls(t) = step {
             if t.cert == ServerCertificate::Garbage && t.expect == Outcome::Ok {
@@ -416,5 +441,25 @@ expect-close = { within = "5s" }
             err.starts_with("s.toml:10: ") && err.contains("expect = \"fail\""),
             "{err}"
         );
+    }
+
+    #[test]
+    fn a_trigger_that_does_nothing_or_too_much_does_not_load() {
+        let with = |trigger: &str| {
+            let text = GOOD.replace(
+                "[[step]]\nconnect = {}",
+                &format!("[[step]]\ntrigger = {trigger}\n\n[[step]]\nconnect = {{}}"),
+            );
+            parse(&text)
+                .err()
+                .map(|e| e.to_string())
+                .unwrap_or_default()
+        };
+        assert!(with("{}").contains("must bind, renew"), "{}", with("{}"));
+        let huge = with("{ bind = 18446744073709551615, renew = 1 }");
+        assert!(huge.contains("at most 1000000 lease changes"), "{huge}");
+        let repeated = with("{ renew = 40, repeat = 30000 }");
+        assert!(repeated.contains("at most 1000000"), "{repeated}");
+        assert_eq!(with("{ renew = 40, repeat = 300 }"), "");
     }
 }
