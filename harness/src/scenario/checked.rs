@@ -3,6 +3,7 @@
 //! errors), so `check` rejects it too. What depends on a variable is checked
 //! for its shape here and resolved when the step runs.
 
+use super::expr::{parse_int, terms, variable_name};
 use super::model::Value;
 use crate::wire::describe::parse_hex;
 use crate::wire::options::option_code;
@@ -11,20 +12,11 @@ use serde::de::Error as _;
 use serde::{Deserialize, Deserializer};
 use std::net::Ipv4Addr;
 
-/// `${name}`, the whole of `term`.
+/// `${name}`, the whole of `term`, with a name steps can set.
 fn is_variable(term: &str) -> bool {
-    term.strip_prefix("${")
-        .and_then(|t| t.strip_suffix('}'))
-        .is_some_and(|name| {
-            !name.is_empty() && name.chars().all(|c| c.is_ascii_alphanumeric() || c == '_')
-        })
-}
-
-fn is_integer(term: &str) -> bool {
-    match term.strip_prefix("0x") {
-        Some(hex) => u32::from_str_radix(hex, 16).is_ok(),
-        None => term.parse::<u32>().is_ok(),
-    }
+    variable_name(term).is_some_and(|name| {
+        !name.is_empty() && name.chars().all(|c| c.is_ascii_alphanumeric() || c == '_')
+    })
 }
 
 /// The words some fields take instead of a value.
@@ -37,20 +29,8 @@ pub fn is_value_text(text: &str) -> bool {
     if VALUE_WORDS.contains(&t) || t.parse::<Ipv4Addr>().is_ok() {
         return true;
     }
-    let mut terms = Vec::new();
-    let mut current = String::new();
-    for ch in t.chars() {
-        match ch {
-            '+' | '-' if !current.trim().is_empty() => {
-                terms.push(std::mem::take(&mut current));
-            }
-            _ => current.push(ch),
-        }
-    }
-    terms.push(current);
-    terms.iter().all(|term| {
-        let term = term.trim();
-        is_variable(term) || is_integer(term)
+    terms(t).iter().all(|(_, term)| {
+        is_variable(term) || parse_int(term).is_some_and(|n| u32::try_from(n).is_ok())
     })
 }
 

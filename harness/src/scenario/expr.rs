@@ -100,7 +100,7 @@ fn named(name: &str, names: &Durations) -> Option<Duration> {
 }
 
 /// Splits "a + b - c" into signed terms.
-fn terms(expr: &str) -> Vec<(bool, String)> {
+pub(super) fn terms(expr: &str) -> Vec<(bool, String)> {
     let mut out = Vec::new();
     let mut negative = false;
     let mut current = String::new();
@@ -176,7 +176,7 @@ fn lookup<'a>(name: &str, vars: &'a Vars) -> Result<&'a Var, ExprError> {
         .ok_or_else(|| ExprError::Unset(name.to_string()))
 }
 
-fn variable_name(term: &str) -> Option<&str> {
+pub(super) fn variable_name(term: &str) -> Option<&str> {
     term.strip_prefix("${").and_then(|t| t.strip_suffix('}'))
 }
 
@@ -208,7 +208,7 @@ pub fn number(value: &Value, vars: &Vars) -> Result<u32, ExprError> {
         .map_err(|_| ExprError::BadValue(text.clone()))
 }
 
-fn parse_int(text: &str) -> Option<i64> {
+pub(super) fn parse_int(text: &str) -> Option<i64> {
     match text.strip_prefix("0x") {
         Some(hex) => i64::from_str_radix(hex, 16).ok(),
         None => text.parse().ok(),
