@@ -185,3 +185,37 @@ fn check_rejects_a_covered_requirement_nothing_judges() {
         .unwrap();
     assert_eq!(check.status.code(), Some(0));
 }
+
+#[test]
+fn a_run_where_nothing_applies_is_exit_2_with_the_reason() {
+    let dir = tempfile::tempdir().unwrap();
+    let profile = dir.path().join("bare.toml");
+    // A launched requestor that declares nothing: every requestor scenario
+    // needs a feature it lacks, and no server scenario fits its role.
+    std::fs::write(
+        &profile,
+        "name = \"bare\"\nkind = \"launch\"\ncommand = [\"true\"]\nfeatures = []\n",
+    )
+    .unwrap();
+    let out = harness()
+        .args([
+            "run",
+            "--target",
+            profile.to_str().unwrap(),
+            "--filter",
+            "ALQ-R-07",
+            "--reports",
+        ])
+        .arg(dir.path().join("reports"))
+        .output()
+        .unwrap();
+    let text =
+        String::from_utf8_lossy(&out.stdout).to_string() + &String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(2), "{text}");
+    assert!(
+        text.contains(
+            "nothing ran: no selected scenario applies to bare (features declared: none)"
+        ),
+        "{text}"
+    );
+}

@@ -314,8 +314,18 @@ pub fn run_suite(
         .collect()
 }
 
-/// 0 conformant, 1 non-conformance found, 2 harness or setup error.
+/// Every outcome is not applicable: the run judged nothing, which says
+/// nothing about conformance.
+pub fn nothing_ran(outcomes: &[ScenarioOutcome]) -> bool {
+    !outcomes.is_empty() && outcomes.iter().all(|o| o.verdict == Verdict::NotApplicable)
+}
+
+/// 0 conformant, 1 non-conformance found, 2 harness or setup error, or
+/// nothing ran.
 pub fn exit_code(outcomes: &[ScenarioOutcome], strict: bool) -> u8 {
+    if nothing_ran(outcomes) {
+        return 2;
+    }
     let worst = outcomes
         .iter()
         .map(|o| o.verdict)

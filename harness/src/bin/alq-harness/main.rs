@@ -33,7 +33,7 @@ struct Cli {
 enum Command {
     /// Run the conformance scenarios against a target (the embedded reference
     /// by default). Exit code 0: conformant; 1: non-conformance found; 2: harness
-    /// or setup error.
+    /// or setup error, or no selected scenario applied.
     Run(RunArgs),
     /// List the scenarios with their role, requirements and needs.
     List {

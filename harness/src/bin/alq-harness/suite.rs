@@ -240,6 +240,16 @@ fn run_suite_cli(args: RunArgs) -> Result<u8> {
         count(Verdict::Inconclusive),
         count(Verdict::Error)
     );
+    if alq_harness::run::runner::nothing_ran(&outcomes) {
+        say!(
+            "nothing ran: no selected scenario applies to {} (features declared: {})",
+            profile.name,
+            match alq_harness::scenario::model::needs_list(&profile.features) {
+                list if list.is_empty() => "none".to_string(),
+                list => list,
+            }
+        );
+    }
     let kind = match profile.kind {
         alq_harness::iut::profile::TargetKind::Reference => "reference",
         alq_harness::iut::profile::TargetKind::Tcp => "tcp",
