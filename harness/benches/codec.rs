@@ -84,11 +84,6 @@ fn message(c: &mut Criterion) {
                 sent_xids: &[0x51],
                 requested: &[51, 91, 152, 153, 156],
                 repeated: false,
-                clock: alq_harness::checks::reply::Clock {
-                    now: 0,
-                    opened: 0,
-                    skew: 5,
-                },
             };
             alq_harness::checks::server_message(black_box(&received), &conn, &mut judged)
         })

@@ -16,20 +16,6 @@ pub struct ServerConn<'a> {
     pub requested: &'a [u8],
     /// This message's (xid, ciaddr) came in a binding reply before it.
     pub repeated: bool,
-    /// The harness's clock when the message arrived, in seconds since 1970,
-    /// and how far the target's clock may be from it.
-    pub clock: Clock,
-}
-
-/// The harness's clock at a message's arrival.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct Clock {
-    /// Seconds since 1970.
-    pub now: u32,
-    /// When the connection opened: no message on it was sent sooner.
-    pub opened: u32,
-    /// Seconds the target's clock may differ by (the profile's clock-skew).
-    pub skew: u32,
 }
 
 /// A message from a server, of a known type, and its connection.
@@ -79,68 +65,6 @@ registry! {
     cltt_relative: "LQ-S-07", Must, "every client-last-transaction-time (91)";
     no_authentication: "BLQ-S-37", Must, EVERY;
     active_has_no_done: "ALQ-S-45", Should, "every message on an active connection";
-    base_time_is_now: "BLQ-S-05", Must, "every base-time (152)";
-    start_time_of_state_relative: "BLQ-S-06", Must, "every start-time-of-state (153)";
-}
-
-/// Seconds from 1900 (NTP, and Wireshark's rendering) to 1970 (RFC 6926).
-const NTP_TO_UNIX: u32 = 2_208_988_800;
-
-/// 2000-01-01: no state a server reports began before it.
-const EARLIEST_STATE_START: u32 = 946_684_800;
-
-fn base_time_is_now(m: &ServerMessage<'_>, j: &mut Judgement<'_>) {
-    let Ok(Some(base)) = m.msg.base_time() else {
-        return;
-    };
-    // The server's time when it sent the message: after the connection
-    // opened and before it arrived (it may have waited in buffers meanwhile).
-    let Clock { now, opened, skew } = m.conn.clock;
-    let earliest = opened.saturating_sub(skew);
-    let latest = now.saturating_add(skew);
-    if (earliest..=latest).contains(&base) {
-        j.held();
-        return;
-    }
-    let looks = if base.abs_diff(now.wrapping_add(NTP_TO_UNIX)) <= skew
-        || base.abs_diff(opened.wrapping_add(NTP_TO_UNIX)) <= skew
-        || (base > latest
-            && base.wrapping_sub(NTP_TO_UNIX) >= earliest
-            && base.wrapping_sub(NTP_TO_UNIX) <= latest)
-    {
-        ": it counts from 1900, not 1970"
-    } else if base < EARLIEST_STATE_START {
-        ": it looks relative, not an absolute time"
-    } else {
-        ""
-    };
-    let (side, by) = if base > latest {
-        ("after the message arrived", base - now)
-    } else {
-        ("before the connection opened", opened - base)
-    };
-    j.broken(format!(
-        "base-time {base} is {by} s {side} by the harness's clock, more than the {skew} s \
-         allowed{looks}"
-    ));
-}
-
-fn start_time_of_state_relative(m: &ServerMessage<'_>, j: &mut Judgement<'_>) {
-    let Ok(Some(ago)) = m.msg.start_time_of_state() else {
-        return;
-    };
-    // Relative to base-time when present (RFC 6926 §6.2.4), else to arrival.
-    let from = match m.msg.base_time() {
-        Ok(Some(base)) => base,
-        _ => m.conn.clock.now,
-    };
-    let began = from.saturating_sub(ago);
-    j.unless(began < EARLIEST_STATE_START, || {
-        format!(
-            "start-time-of-state {ago} puts the state's start {ago} s before {from}, before \
-             2000: it looks like an absolute time, not seconds back from base-time"
-        )
-    });
 }
 
 fn binding_has_ciaddr(m: &ServerMessage<'_>, j: &mut Judgement<'_>) {
@@ -316,7 +240,7 @@ fn active_has_no_done(m: &ServerMessage<'_>, j: &mut Judgement<'_>) {
 mod tests {
     use super::*;
     use crate::checks::Broken;
-    use crate::wire::{DhcpOption, MessageBuilder, OptionItem, RawMessage, Received};
+    use crate::wire::{MessageBuilder, OptionItem, RawMessage, Received};
     use std::net::Ipv4Addr;
 
     const BULK: ServerConn<'static> = ServerConn {
@@ -324,15 +248,7 @@ mod tests {
         sent_xids: &[7],
         requested: &[code::RENEWAL_TIME, code::DATA_SOURCE],
         repeated: false,
-        clock: Clock {
-            now: NOW,
-            opened: NOW - 100,
-            skew: 5,
-        },
     };
-
-    /// The harness's clock in these tests: 2027-01-15.
-    const NOW: u32 = 1_800_000_000;
 
     /// What the reply checks break in `msg` on `conn`; `judged` collects
     /// which checks judged it.
@@ -440,74 +356,5 @@ mod tests {
         };
         let broken = judge_on(&assoc, &active, &mut [false; CHECKS.len()]);
         assert_eq!(names(&broken), vec!["ALQ-S-21"]);
-    }
-
-    fn with_times(base: Option<u32>, start_of_state: Option<u32>) -> RawMessage {
-        let mut b =
-            MessageBuilder::reply(MessageType::LeaseActive, 7).ciaddr(Ipv4Addr::new(192, 0, 2, 9));
-        if let Some(t) = base {
-            b = b.option(DhcpOption::BaseTime(t));
-        }
-        if let Some(t) = start_of_state {
-            b = b.option(DhcpOption::StartTimeOfState(t));
-        }
-        b.build()
-    }
-
-    fn broken_on(msg: &RawMessage, id: &str) -> Vec<String> {
-        judged(msg)
-            .into_iter()
-            .filter(|b| b.requirement == id)
-            .map(|b| b.message)
-            .collect()
-    }
-
-    #[test]
-    fn base_time_is_judged_against_the_harness_clock_within_the_skew() {
-        // Sent any time from the opening (100 s ago) to the arrival.
-        for ok in [NOW, NOW - 105, NOW - 50, NOW + 5] {
-            let at = broken_on(&with_times(Some(ok), None), "BLQ-S-05");
-            assert!(at.is_empty(), "{ok}: {at:?}");
-        }
-        let late = broken_on(&with_times(Some(NOW + 6), None), "BLQ-S-05");
-        let said = |b: &[String], text: &str| b.first().is_some_and(|m| m.contains(text));
-        assert!(said(&late, "6 s after the message arrived"), "{late:?}");
-        let early = broken_on(&with_times(Some(NOW - 106), None), "BLQ-S-05");
-        assert!(
-            said(&early, "6 s before the connection opened"),
-            "{early:?}"
-        );
-        let ntp = broken_on(
-            &with_times(Some(NOW.wrapping_add(NTP_TO_UNIX)), None),
-            "BLQ-S-05",
-        );
-        assert!(
-            ntp.first().is_some_and(|m| m.contains("counts from 1900")),
-            "{ntp:?}"
-        );
-        let relative = broken_on(&with_times(Some(3600), None), "BLQ-S-05");
-        assert!(
-            relative
-                .first()
-                .is_some_and(|m| m.contains("looks relative")),
-            "{relative:?}"
-        );
-    }
-
-    #[test]
-    fn start_time_of_state_must_count_back_from_base_time() {
-        let relative = with_times(Some(NOW), Some(86_400));
-        assert!(broken_on(&relative, "BLQ-S-06").is_empty());
-        // An absolute time sent as the offset puts the start near 1970.
-        let absolute = broken_on(&with_times(Some(NOW), Some(NOW - 60)), "BLQ-S-06");
-        assert!(
-            absolute
-                .first()
-                .is_some_and(|m| m.contains("looks like an absolute time")),
-            "{absolute:?}"
-        );
-        // Without base-time it counts back from the arrival.
-        assert!(broken_on(&with_times(None, Some(60)), "BLQ-S-06").is_empty());
-        assert_eq!(broken_on(&with_times(None, Some(NOW)), "BLQ-S-06").len(), 1);
     }
 }

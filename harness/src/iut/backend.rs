@@ -496,11 +496,6 @@ impl Backend {
         self.clock.epoch()
     }
 
-    /// [`epoch`](Self::epoch) at `at`.
-    pub fn epoch_of(&self, at: tokio::time::Instant) -> u32 {
-        self.clock.epoch_of(at)
-    }
-
     /// Opens a connection to the target server.
     pub async fn connect(
         &mut self,

@@ -114,11 +114,6 @@ pub struct TargetProfile {
     /// Added to every `within` deadline.
     #[serde(default = "default_slack")]
     pub slack: String,
-    /// How far the target's clock may be from the harness's: base-time
-    /// (BLQ-S-05) is judged against the harness's clock within this. The
-    /// default suits a target on the same host.
-    #[serde(default = "default_clock_skew")]
-    pub clock_skew: String,
     /// How long the target takes to act on what it was just sent: what
     /// `SETTLE` stands for in scenarios, and the pause before and after the
     /// scenarios that must run alone. A plain duration.
@@ -179,10 +174,6 @@ fn default_slack() -> String {
     "1s".to_string()
 }
 
-fn default_clock_skew() -> String {
-    "5s".to_string()
-}
-
 fn default_settle() -> String {
     humantime::format_duration(crate::scenario::expr::DEFAULT_SETTLE).to_string()
 }
@@ -227,7 +218,6 @@ impl TargetProfile {
             ],
             timers: Timers::default(),
             slack: default_slack(),
-            clock_skew: default_clock_skew(),
             settle: default_settle(),
             expect_timeout: default_expect(),
             trigger: None,
@@ -291,8 +281,6 @@ impl TargetProfile {
         }
         humantime::parse_duration(&profile.settle)
             .map_err(|e| invalid(&format!("settle = \"{}\": {e}", profile.settle)))?;
-        humantime::parse_duration(&profile.clock_skew)
-            .map_err(|e| invalid(&format!("clock-skew = \"{}\": {e}", profile.clock_skew)))?;
         if profile.kind == TargetKind::Tcp
             && profile.features.contains(&Need::Secure)
             && profile.tls.is_none()
@@ -320,12 +308,6 @@ impl TargetProfile {
             settle: humantime::parse_duration(&self.settle)
                 .unwrap_or(crate::scenario::expr::DEFAULT_SETTLE),
         }
-    }
-
-    /// [`clock_skew`](Self::clock_skew) in whole seconds.
-    pub fn clock_skew_seconds(&self) -> u32 {
-        humantime::parse_duration(&self.clock_skew)
-            .map_or(5, |d| u32::try_from(d.as_secs()).unwrap_or(u32::MAX))
     }
 
     /// A target outside the harness that allows one connection per requestor.

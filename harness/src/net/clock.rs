@@ -38,11 +38,6 @@ impl Clock {
         self.epoch_at(self.mono())
     }
 
-    /// Seconds since 1970 at `at`.
-    pub fn epoch_of(&self, at: Instant) -> u32 {
-        self.epoch_at(at.saturating_duration_since(self.origin))
-    }
-
     pub fn epoch_at(&self, mono: Duration) -> u32 {
         let secs = u32::try_from(mono.as_secs()).unwrap_or(u32::MAX);
         self.epoch_at_origin.saturating_add(secs)

@@ -92,12 +92,7 @@ pub fn binding_reply(
         b = b.option(DhcpOption::ServerId(id));
     }
     if policy.wants(code::BASE_TIME) {
-        let base = if policy.faults.has(Fault::BaseTimeFrom1900) {
-            now.wrapping_add(2_208_988_800)
-        } else {
-            now
-        };
-        b = b.option(DhcpOption::BaseTime(base));
+        b = b.option(DhcpOption::BaseTime(now));
     }
     if policy.wants(code::LEASE_TIME) {
         if let Some(expires) = binding.expires.filter(|_| active) {
@@ -129,12 +124,9 @@ pub fn binding_reply(
     }
     let ever_bound = binding.ever_bound();
     if policy.wants(code::START_TIME_OF_STATE) && (ever_bound || binding.state_since > 0) {
-        let since = if policy.faults.has(Fault::AbsoluteStartTimeOfState) {
-            binding.state_since
-        } else {
-            now.saturating_sub(binding.state_since)
-        };
-        b = b.option(DhcpOption::StartTimeOfState(since));
+        b = b.option(DhcpOption::StartTimeOfState(
+            now.saturating_sub(binding.state_since),
+        ));
     }
     if policy.wants(code::CLIENT_LAST_TRANSACTION_TIME) && ever_bound {
         let cltt = if policy.faults.has(Fault::AbsoluteClientLastTransactionTime) {

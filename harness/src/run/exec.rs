@@ -16,7 +16,6 @@ use super::conn::HarnessConn;
 use super::conns::Conns;
 use super::transcript::{Line, Text, Transcript};
 use crate::capture::pcap::ConnectionTap;
-use crate::checks::reply::Clock;
 use crate::checks::{self, stream};
 use crate::iut::backend::Backend;
 use crate::iut::profile::TargetProfile;
@@ -82,8 +81,6 @@ pub struct Exec<'a> {
     next_xid: u32,
     /// What the scenario's connections run over.
     transport: crate::iut::profile::Transport,
-    /// Seconds the target's clock may be from the harness's.
-    clock_skew: u32,
 }
 
 /// The outcome of running one scenario's steps.
@@ -134,7 +131,6 @@ impl<'a> Exec<'a> {
                 .map_err(|e| e.to_string())?,
             next_xid: 0x0a1a_0001,
             transport: transport::of_scenario(scenario, profile.transport()),
-            clock_skew: profile.clock_skew_seconds(),
         })
     }
 
@@ -368,11 +364,6 @@ impl<'a> Exec<'a> {
             return Ok(None);
         };
         self.arrived = c.read_at();
-        let clock = Clock {
-            now: self.backend.epoch_of(self.arrived),
-            opened: self.backend.epoch_of(c.opened_at),
-            skew: self.clock_skew,
-        };
         if seen.is_some() {
             return Ok(Some((event, seen)));
         }
@@ -397,7 +388,7 @@ impl<'a> Exec<'a> {
                     dir: Direction::Recv,
                     text: Text::Message(Brief::of(msg)),
                 });
-                let broken = c.peer.received(msg, clock, &mut self.checked);
+                let broken = c.peer.received(msg, &mut self.checked);
                 self.framed = true;
                 let mut failed = false;
                 for b in broken {

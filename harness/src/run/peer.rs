@@ -2,11 +2,10 @@
 //! the harness sends and takes each message received, keeps what later
 //! messages and steps are judged against (xids, the query's parameter
 //! request list, reported addresses, statuses) and returns what each received
-//! message breaks. No socket and no clock of its own (each message comes with
-//! the harness's clock reading): tested by feeding it messages.
+//! message breaks. No socket, no clock: tested by feeding it messages.
 
 use super::reported::{Reported, ReportedAs};
-use crate::checks::reply::{Clock, ServerConn};
+use crate::checks::reply::ServerConn;
 use crate::checks::request::RequestorConn;
 use crate::checks::{self, Broken, Judged};
 use crate::scenario::model::Role;
@@ -70,13 +69,7 @@ impl Peer {
 
     /// Takes `msg`, received on this connection, and returns what it breaks.
     /// `judged` learns which per-message checks judged it.
-    /// Takes `msg`, received when the harness's clock read `clock`.
-    pub fn received(
-        &mut self,
-        msg: &Rc<Received>,
-        clock: Clock,
-        judged: &mut Judged,
-    ) -> Vec<Broken> {
+    pub fn received(&mut self, msg: &Rc<Received>, judged: &mut Judged) -> Vec<Broken> {
         let kind = msg.kind();
         if let Ok(Some(status)) = msg.status() {
             self.statuses.insert(status.code);
@@ -99,7 +92,6 @@ impl Peer {
                     sent_xids: &self.sent_xids,
                     requested: &self.requested,
                     repeated,
-                    clock,
                 };
                 checks::server_message(msg, &conn, judged)
             }
@@ -150,12 +142,6 @@ mod tests {
     use crate::wire::{MessageBuilder, OptionItem, RawMessage};
     use std::net::Ipv4Addr;
 
-    const CLOCK: Clock = Clock {
-        now: 0,
-        opened: 0,
-        skew: 5,
-    };
-
     fn received(msg: &RawMessage) -> Rc<Received> {
         Rc::new(Received::from_raw(msg))
     }
@@ -177,12 +163,12 @@ mod tests {
         peer.sent(&Received::from_raw(&query));
         let mut judged = Judged::default();
         assert!(peer
-            .received(&received(&lease_active(0x51, 10)), CLOCK, &mut judged)
+            .received(&received(&lease_active(0x51, 10)), &mut judged)
             .is_empty());
         // Another xid than the query's, and an address reported twice.
-        let foreign = peer.received(&received(&lease_active(0x52, 11)), CLOCK, &mut judged);
+        let foreign = peer.received(&received(&lease_active(0x52, 11)), &mut judged);
         assert_eq!(names(&foreign), vec!["ALQ-S-43"]);
-        let twice = peer.received(&received(&lease_active(0x51, 10)), CLOCK, &mut judged);
+        let twice = peer.received(&received(&lease_active(0x51, 10)), &mut judged);
         assert_eq!(names(&twice), vec!["BLQ-S-19"]);
         assert_eq!(peer.last_received().map(|m| m.xid()), Some(0x51));
         assert!(judged.construction().contains(&"ALQ-S-20"));
@@ -193,22 +179,18 @@ mod tests {
         let mut peer = Peer::new(Role::Server);
         let mut judged = Judged::default();
         let tls = MessageBuilder::request(MessageType::Tls, 1).build();
-        assert!(peer
-            .received(&received(&tls), CLOCK, &mut judged)
-            .is_empty());
+        assert!(peer.received(&received(&tls), &mut judged).is_empty());
         let active = MessageBuilder::request(MessageType::ActiveLeaseQuery, 2)
             .item(OptionItem::tlv(code::PARAMETER_REQUEST_LIST, vec![51]))
             .build();
-        assert!(peer
-            .received(&received(&active), CLOCK, &mut judged)
-            .is_empty());
+        assert!(peer.received(&received(&active), &mut judged).is_empty());
         // A bulk query after the active one on the same connection.
         let bulk = MessageBuilder::request(MessageType::BulkLeaseQuery, 3).build();
-        let broken = peer.received(&received(&bulk), CLOCK, &mut judged);
+        let broken = peer.received(&received(&bulk), &mut judged);
         assert!(names(&broken).contains(&"ALQ-R-05"), "{broken:?}");
         assert_eq!(peer.bulk_query_xids(), &[3]);
         // The same xid again.
-        let again = peer.received(&received(&bulk), CLOCK, &mut judged);
+        let again = peer.received(&received(&bulk), &mut judged);
         assert!(names(&again).contains(&"ALQ-R-03"), "{again:?}");
     }
 }
