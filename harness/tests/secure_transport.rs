@@ -11,6 +11,20 @@ use alq_harness::scenario::load::load_dir;
 use alq_harness::scenario::model::{Need, Role};
 use std::path::Path;
 
+/// The findings of `o` that are neither pass, info nor not-applicable.
+fn not_passed(o: &alq_harness::outcome::ScenarioOutcome) -> Vec<String> {
+    o.findings
+        .iter()
+        .filter(|f| {
+            matches!(
+                f.verdict,
+                Verdict::Fail | Verdict::Warn | Verdict::Error | Verdict::Inconclusive
+            )
+        })
+        .map(|f| format!("{} {}: {}", f.verdict.label(), f.requirement, f.message))
+        .collect()
+}
+
 #[test]
 fn every_server_scenario_not_about_cleartext_runs_over_tls_against_a_secure_only_server() {
     let profile = TargetProfile::reference_with(VariantSet::one(Variant::SecureOnly));
@@ -31,12 +45,7 @@ fn every_server_scenario_not_about_cleartext_runs_over_tls_against_a_secure_only
             continue;
         }
         ran += 1;
-        let broken: Vec<String> = o
-            .findings
-            .iter()
-            .filter(|f| matches!(f.verdict, Verdict::Fail | Verdict::Warn | Verdict::Error))
-            .map(|f| format!("{} {}: {}", f.verdict.label(), f.requirement, f.message))
-            .collect();
+        let broken = not_passed(&o);
         assert!(broken.is_empty(), "{}: {broken:#?}", o.id);
         let about_tls = needs.contains(&Need::Secure);
         let set_up_tls = o.transcript.iter().any(|e| e.text == "TLS established");
@@ -75,17 +84,7 @@ fn every_requestor_scenario_not_about_cleartext_runs_over_tls_against_a_secure_o
             continue;
         }
         ran += 1;
-        let broken: Vec<String> = o
-            .findings
-            .iter()
-            .filter(|f| {
-                matches!(
-                    f.verdict,
-                    Verdict::Fail | Verdict::Warn | Verdict::Error | Verdict::Inconclusive
-                )
-            })
-            .map(|f| format!("{} {}: {}", f.verdict.label(), f.requirement, f.message))
-            .collect();
+        let broken = not_passed(&o);
         assert!(broken.is_empty(), "{}: {broken:#?}", o.id);
         // Scenarios about TLS answer the DHCPTLS themselves; every other one
         // took its connections inside TLS the harness served.

@@ -304,47 +304,19 @@ pub enum Judges<'a> {
 }
 
 impl Step {
-    /// The requirements a step's findings are repeated on (see
-    /// [`Requirements`]).
-    pub fn decided_alike(&self) -> &[String] {
+    /// The `requirement` a judging step has (absent, or one or more IDs);
+    /// `None` for a step that only acts: send, wait, close, trigger.
+    fn requirement(&self) -> Option<&Option<Requirements>> {
         match self {
-            Step::Accept(a) => decided_alike(&a.requirement),
-            Step::Expect(e) | Step::Check(e) => decided_alike(&e.requirement),
-            Step::ExpectClose(e) => decided_alike(&e.requirement),
-            Step::ExpectSilence(e) => decided_alike(&e.requirement),
-            Step::ExpectAddresses(e) => decided_alike(&e.requirement),
-            Step::StartTls(t) => decided_alike(&t.requirement),
-            Step::ServeTls(t) => decided_alike(&t.requirement),
-            Step::OpenConnections(o) => decided_alike(&o.requirement),
-            _ => &[],
-        }
-    }
-
-    /// The requirements this step can find broken (none for a step that only
-    /// acts: send, wait, close, trigger).
-    pub fn judges(&self) -> Vec<Judges<'_>> {
-        fn named(r: &Option<Requirements>) -> Vec<Judges<'_>> {
-            match r.as_ref().map(Requirements::as_slice) {
-                Some(ids) if !ids.is_empty() => {
-                    ids.iter().map(|id| Judges::Named(id.as_str())).collect()
-                }
-                _ => vec![Judges::Default],
-            }
-        }
-        match self {
-            Step::Accept(a) => named(&a.requirement),
-            Step::Expect(e) | Step::Check(e) => named(&e.requirement),
-            Step::ExpectClose(e) => named(&e.requirement),
-            Step::ExpectSilence(e) => named(&e.requirement),
-            Step::ExpectAddresses(e) => named(&e.requirement),
-            Step::StartTls(t) => named(&t.requirement),
-            Step::ServeTls(t) => {
-                let mut out = named(&t.requirement);
-                out.extend(t.hello_requirement.as_deref().map(Judges::Named));
-                out
-            }
-            Step::OpenConnections(o) => named(&o.requirement),
-            Step::Capture(_) => vec![Judges::Default],
+            Step::Accept(a) => Some(&a.requirement),
+            Step::Expect(e) | Step::Check(e) => Some(&e.requirement),
+            Step::ExpectClose(e) => Some(&e.requirement),
+            Step::ExpectSilence(e) => Some(&e.requirement),
+            Step::ExpectAddresses(e) => Some(&e.requirement),
+            Step::StartTls(t) => Some(&t.requirement),
+            Step::ServeTls(t) => Some(&t.requirement),
+            Step::OpenConnections(o) => Some(&o.requirement),
+            Step::Capture(_) => Some(&None),
             Step::Connect(_)
             | Step::Send(_)
             | Step::AnswerBulk(_)
@@ -354,8 +326,32 @@ impl Step {
             | Step::Trigger(_)
             | Step::Wait(_)
             | Step::Close(_)
-            | Step::Repeat(_) => Vec::new(),
+            | Step::Repeat(_) => None,
         }
+    }
+
+    /// The requirements a step's findings are repeated on (see
+    /// [`Requirements`]).
+    pub fn decided_alike(&self) -> &[String] {
+        self.requirement().map_or(&[], decided_alike)
+    }
+
+    /// The requirements this step can find broken (none for a step that only
+    /// acts).
+    pub fn judges(&self) -> Vec<Judges<'_>> {
+        let Some(requirement) = self.requirement() else {
+            return Vec::new();
+        };
+        let mut out: Vec<Judges<'_>> = match requirement.as_ref().map(Requirements::as_slice) {
+            Some(ids) if !ids.is_empty() => {
+                ids.iter().map(|id| Judges::Named(id.as_str())).collect()
+            }
+            _ => vec![Judges::Default],
+        };
+        if let Step::ServeTls(t) = self {
+            out.extend(t.hello_requirement.as_deref().map(Judges::Named));
+        }
+        out
     }
 }
 
