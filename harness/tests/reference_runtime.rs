@@ -214,6 +214,7 @@ fn tls_runtime(mode: ServerMode, pki: &TestPki, allowed: Option<&PemPair>) -> Se
         pki.server.private_key().unwrap(),
         &ca,
         allowed,
+        alq_harness::net::tls::ALL_VERSIONS,
     )
     .unwrap();
     let mut rt = runtime(mode, shared());
@@ -244,6 +245,7 @@ async fn tls_client(
         &pki.ca.chain().unwrap(),
         who.chain().unwrap(),
         who.private_key().unwrap(),
+        alq_harness::net::tls::ALL_VERSIONS,
     )
     .unwrap();
     let connector = tokio_rustls::TlsConnector::from(config);
@@ -371,6 +373,7 @@ fn secure_requestor(
         &trust.ca.chain().unwrap(),
         trust.client.chain().unwrap(),
         trust.client.private_key().unwrap(),
+        alq_harness::net::tls::ALL_VERSIONS,
     )
     .unwrap();
     req.tls = Some((

@@ -9,13 +9,15 @@ use crate::net::requestor::{run_active, RequestorRuntime};
 use crate::net::server::{RunningServer, ServerRuntime, Shared};
 use crate::net::tls::{
     client_config, client_config_trusting_anyone, load_certs, load_key, server_config,
-    server_config_without_client_auth, server_name, PemPair, TestPki, TlsError,
+    server_config_without_client_auth, server_name, PemPair, TestPki, TlsError, Versions,
+    ALL_VERSIONS,
 };
 use crate::net::transport::{BoxedIo, Dial, Incoming, MEMORY_PEER, MEMORY_PIPE_BYTES};
 use crate::reference::faults::Fault;
 use crate::reference::leases::{Client, LeaseError, LeaseStore};
-use crate::reference::requestor::{RequestorConfig, RequestorPolicy};
+use crate::reference::requestor::{RequestorConfig, RequestorPolicy, MINIMAL_PRL, REQUESTOR_PRL};
 use crate::reference::server::{ServerConfig, ServerMode};
+use crate::reference::variants::{Variant, VariantSet};
 use crate::scenario::model::{Certificate, Need, Role, Scenario, ServerCertificate};
 use crate::wire::RelayAgentInfo;
 use bytes::Bytes;
@@ -179,7 +181,7 @@ impl ClientCerts {
             .by_kind
             .get(kind)
             .ok_or(BackendError::NoCertificate(kind))?;
-        let config = client_config(&self.ca, chain.clone(), key.clone_key())?;
+        let config = client_config(&self.ca, chain.clone(), key.clone_key(), ALL_VERSIONS)?;
         Ok((TlsConnector::from(config), self.server_name.clone()))
     }
 }
@@ -226,8 +228,22 @@ impl ServerCerts {
             ServerCertificate::Untrusted => &self.untrusted,
             ServerCertificate::Garbage => return Ok(None),
         };
-        let config = server_config_without_client_auth(chain.clone(), key.clone_key())?;
+        let config =
+            server_config_without_client_auth(chain.clone(), key.clone_key(), ALL_VERSIONS)?;
         Ok(Some(TlsAcceptor::from(config)))
+    }
+}
+
+/// The TLS versions a reference target offers.
+fn tls_versions(variants: &VariantSet) -> Versions {
+    static TLS12: [&rustls::SupportedProtocolVersion; 1] = [&rustls::version::TLS12];
+    static TLS13: [&rustls::SupportedProtocolVersion; 1] = [&rustls::version::TLS13];
+    if variants.has(Variant::Tls12Only) {
+        &TLS12
+    } else if variants.has(Variant::Tls13Only) {
+        &TLS13
+    } else {
+        ALL_VERSIONS
     }
 }
 
@@ -337,10 +353,12 @@ impl Backend {
                 let tls = if mode == ServerMode::Secure {
                     let chain = p.server.chain()?;
                     let key = p.server.private_key()?;
+                    let versions = tls_versions(&profile.variants);
                     let config = if profile.faults.has(Fault::NoClientCertificateCheck) {
-                        server_config_without_client_auth(chain, key)?
+                        server_config_without_client_auth(chain, key, versions)?
                     } else {
-                        server_config(chain, key, &p.ca.chain()?, Some(p.client.chain()?))?
+                        let allowed = Some(p.client.chain()?);
+                        server_config(chain, key, &p.ca.chain()?, allowed, versions)?
                     };
                     Some(tokio_rustls::TlsAcceptor::from(config))
                 } else {
@@ -359,6 +377,7 @@ impl Backend {
                         allowed_requestors: needs(Need::DeniedSource)
                             .then(|| vec![MEMORY_PEER.ip()]),
                         faults: profile.faults.clone(),
+                        variants: profile.variants.clone(),
                         ..ServerConfig::default()
                     }),
                     shared,
@@ -385,16 +404,21 @@ impl Backend {
                     secure: needs(Need::Secure) || profile.transport() == Transport::Tls,
                     faults: profile.faults.clone(),
                     variants: profile.variants.clone(),
-                    ..RequestorConfig::default()
+                    prl: if profile.variants.has(Variant::MinimalPrl) {
+                        MINIMAL_PRL.to_vec()
+                    } else {
+                        REQUESTOR_PRL.to_vec()
+                    },
                 };
                 let p = pki()?;
                 let tls = if config.secure {
                     let chain = p.client.chain()?;
                     let key = p.client.private_key()?;
+                    let versions = tls_versions(&profile.variants);
                     let tls = if config.faults.has(Fault::AcceptsAnyServerCertificate) {
-                        client_config_trusting_anyone(chain, key)?
+                        client_config_trusting_anyone(chain, key, versions)?
                     } else {
-                        client_config(&p.ca.chain()?, chain, key)?
+                        client_config(&p.ca.chain()?, chain, key, versions)?
                     };
                     Some((TlsConnector::from(tls), server_name("localhost")?))
                 } else {

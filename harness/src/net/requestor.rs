@@ -277,6 +277,19 @@ pub async fn run_active(rt: RequestorRuntime, mut shutdown: watch::Receiver<bool
         // The bulk connection opens first.
         tokio::task::yield_now().await;
     }
+    if rt
+        .policy()
+        .config
+        .variants
+        .has(Variant::BulkSyncAfterActive)
+    {
+        let (rt, mut shutdown) = (rt.clone(), shutdown.clone());
+        tokio::spawn(async move {
+            // A moment after the active query went out on its connection.
+            tokio::time::sleep(Duration::from_secs(1)).await;
+            initial_sync(&rt, &mut shutdown).await
+        });
+    }
     loop {
         if *shutdown.borrow() {
             return;

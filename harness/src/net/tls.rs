@@ -119,6 +119,13 @@ impl ClientCertVerifier for AllowListVerifier {
     }
 }
 
+/// The TLS versions an endpoint offers: 1.2 and 1.3 unless a reference
+/// variant narrows them (RFC 7724 §8.1 asks for TLS 1.2 or later, AMB-11).
+pub type Versions = &'static [&'static rustls::SupportedProtocolVersion];
+
+/// TLS 1.2 and 1.3.
+pub const ALL_VERSIONS: Versions = rustls::ALL_VERSIONS;
+
 /// Server side: its certificate chain and key, the CA that signs requestor
 /// certificates, and an optional allow-list of requestor certificates.
 pub fn server_config(
@@ -126,6 +133,7 @@ pub fn server_config(
     key: PrivateKeyDer<'static>,
     client_ca: &[CertificateDer<'static>],
     allowed_clients: Option<Vec<CertificateDer<'static>>>,
+    versions: Versions,
 ) -> Result<Arc<rustls::ServerConfig>, TlsError> {
     let inner = WebPkiClientVerifier::builder_with_provider(roots(client_ca)?, provider())
         .build()
@@ -135,7 +143,7 @@ pub fn server_config(
         allowed: allowed_clients,
     });
     let config = rustls::ServerConfig::builder_with_provider(provider())
-        .with_safe_default_protocol_versions()
+        .with_protocol_versions(versions)
         .map_err(|e| TlsError::Config(e.to_string()))?
         .with_client_cert_verifier(verifier)
         .with_single_cert(chain, key)
@@ -148,9 +156,10 @@ pub fn server_config(
 pub fn server_config_without_client_auth(
     chain: Vec<CertificateDer<'static>>,
     key: PrivateKeyDer<'static>,
+    versions: Versions,
 ) -> Result<Arc<rustls::ServerConfig>, TlsError> {
     let config = rustls::ServerConfig::builder_with_provider(provider())
-        .with_safe_default_protocol_versions()
+        .with_protocol_versions(versions)
         .map_err(|e| TlsError::Config(e.to_string()))?
         .with_no_client_auth()
         .with_single_cert(chain, key)
@@ -164,9 +173,10 @@ pub fn client_config(
     server_ca: &[CertificateDer<'static>],
     chain: Vec<CertificateDer<'static>>,
     key: PrivateKeyDer<'static>,
+    versions: Versions,
 ) -> Result<Arc<rustls::ClientConfig>, TlsError> {
     let config = rustls::ClientConfig::builder_with_provider(provider())
-        .with_safe_default_protocol_versions()
+        .with_protocol_versions(versions)
         .map_err(|e| TlsError::Config(e.to_string()))?
         .with_root_certificates(roots(server_ca)?)
         .with_client_auth_cert(chain, key)
@@ -228,9 +238,10 @@ impl rustls::client::danger::ServerCertVerifier for AcceptAnyServer {
 pub fn client_config_trusting_anyone(
     chain: Vec<CertificateDer<'static>>,
     key: PrivateKeyDer<'static>,
+    versions: Versions,
 ) -> Result<Arc<rustls::ClientConfig>, TlsError> {
     let config = rustls::ClientConfig::builder_with_provider(provider())
-        .with_safe_default_protocol_versions()
+        .with_protocol_versions(versions)
         .map_err(|e| TlsError::Config(e.to_string()))?
         .dangerous()
         .with_custom_certificate_verifier(Arc::new(AcceptAnyServer(provider())))

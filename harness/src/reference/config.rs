@@ -143,6 +143,8 @@ impl ServeConfig {
             suppress: self.suppress.clone(),
             allowed_requestors: self.allowed_requestors.clone(),
             faults: Default::default(),
+            variants: Default::default(),
+            first_active_query: Default::default(),
         })
     }
 

@@ -10,4 +10,5 @@ pub mod leases;
 pub mod replies;
 pub mod requestor;
 pub mod server;
+pub mod shaping;
 pub mod variants;

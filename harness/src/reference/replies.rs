@@ -3,6 +3,7 @@
 
 use crate::reference::faults::{Fault, FaultSet};
 use crate::reference::leases::Binding;
+use crate::reference::variants::{Variant, VariantSet};
 use crate::wire::options::code;
 use crate::wire::{
     DhcpOption, DhcpState, MessageBuilder, MessageType, RawMessage, Status, StatusCode,
@@ -47,6 +48,8 @@ pub struct ReplyPolicy<'a> {
     pub suppress: &'a [u8],
     /// Deliberate defects (none in normal use).
     pub faults: &'a FaultSet,
+    /// Conformant choices (none by default).
+    pub variants: &'a VariantSet,
 }
 
 impl ReplyPolicy<'_> {
@@ -85,11 +88,20 @@ pub fn binding_reply(
     } else {
         binding.addr
     };
-    let mut b = MessageBuilder::reply(kind, xid)
-        .ciaddr(ciaddr)
-        .hardware(binding.htype, &binding.chaddr);
+    // A DHCPLEASEUNASSIGNED may or may not name the previous client (AMB-25).
+    let names_client = active || !policy.variants.has(Variant::UnassignedWithoutClient);
+    let mut b = MessageBuilder::reply(kind, xid).ciaddr(ciaddr);
+    if names_client {
+        b = b.hardware(binding.htype, &binding.chaddr);
+    }
     if let Some(id) = policy.server_id {
         b = b.option(DhcpOption::ServerId(id));
+    }
+    if policy.variants.has(Variant::SuccessStatusWithText) {
+        b = b.option(DhcpOption::Status(Status::new(
+            StatusCode::Success,
+            "binding reported",
+        )));
     }
     if policy.wants(code::BASE_TIME) {
         b = b.option(DhcpOption::BaseTime(now));
@@ -136,7 +148,8 @@ pub fn binding_reply(
         };
         b = b.option(DhcpOption::ClientLastTransactionTime(cltt));
     }
-    if policy.wants(code::DHCP_STATE) {
+    let state_left_out = active && policy.variants.has(Variant::NoStateInLeaseActive);
+    if policy.wants(code::DHCP_STATE) && !state_left_out {
         let state = match binding.state {
             DhcpState::Active if policy.faults.has(Fault::StateMismatch) => DhcpState::Expired,
             DhcpState::Abandoned if policy.faults.has(Fault::AbandonedReportedAsExpired) => {
@@ -156,6 +169,9 @@ pub fn binding_reply(
     }
     if policy.faults.has(Fault::AssociatedIpSent) {
         b = b.option(DhcpOption::AssociatedIp(vec![binding.addr]));
+    }
+    if !names_client {
+        return b.build();
     }
     if policy.wants(code::CLIENT_ID) {
         if let Some(id) = &binding.client_id {

@@ -5,7 +5,8 @@
 //! gap.
 
 use crate::reference::faults::{Fault, FaultSet};
-use crate::reference::variants::VariantSet;
+use crate::reference::shaping::shape;
+use crate::reference::variants::{Variant, VariantSet};
 use crate::session::timers::Timers;
 use crate::wire::framing::encode_frame;
 use crate::wire::options::code;
@@ -27,6 +28,14 @@ pub const REQUESTOR_PRL: &[u8] = &[
     code::RELAY_AGENT_INFO,
     code::DHCP_STATE,
     code::DATA_SOURCE,
+];
+
+/// The four options RFC 6926 §7.2 suggests, and nothing more.
+pub const MINIMAL_PRL: &[u8] = &[
+    code::BASE_TIME,
+    code::LEASE_TIME,
+    code::START_TIME_OF_STATE,
+    code::CLIENT_LAST_TRANSACTION_TIME,
 ];
 
 #[derive(Debug, Clone)]
@@ -186,12 +195,20 @@ pub struct RequestorSession {
     events: VecDeque<RequestorEvent>,
     last_rx: Duration,
     faults: FaultSet,
+    variants: VariantSet,
     prl: Vec<u8>,
     last_binding: Option<BindingUpdate>,
 }
 
-fn frame(msg: &RawMessage) -> RequestorOutput {
-    match encode_frame(&msg.encode()) {
+fn frame(variants: &VariantSet, msg: &RawMessage) -> RequestorOutput {
+    let bytes = if variants.is_empty() {
+        msg.encode()
+    } else {
+        let mut shaped = msg.clone();
+        shape(&mut shaped, variants);
+        shaped.encode()
+    };
+    match encode_frame(&bytes) {
         Ok(bytes) => RequestorOutput::Transmit(bytes),
         Err(e) => RequestorOutput::Close(RequestorCloseReason::ProtocolError(e.to_string())),
     }
@@ -220,6 +237,7 @@ impl RequestorSession {
             events: VecDeque::new(),
             last_rx: now,
             faults: config.faults.clone(),
+            variants: config.variants.clone(),
             prl: config.prl.clone(),
             last_binding: None,
         };
@@ -229,7 +247,9 @@ impl RequestorSession {
             if config.faults.has(Fault::OptionsInDhcpTls) {
                 tls = tls.option(DhcpOption::ParameterRequestList(config.prl.clone()));
             }
-            session.queue.push_back(frame(&tls.build()));
+            session
+                .queue
+                .push_back(frame(&config.variants, &tls.build()));
         } else {
             session.send_next_query();
         }
@@ -246,6 +266,9 @@ impl RequestorSession {
     ) -> Self {
         let mut b = MessageBuilder::request(MessageType::ActiveLeaseQuery, xid)
             .option(DhcpOption::ParameterRequestList(config.prl.clone()));
+        if config.variants.has(Variant::HardwareTypeInActiveQuery) {
+            b = b.hardware(1, &[]);
+        }
         if config.faults.has(Fault::ClientFieldsInActiveQuery) {
             b = b.ciaddr(std::net::Ipv4Addr::new(192, 0, 2, 99));
         }
@@ -275,11 +298,11 @@ impl RequestorSession {
         match self.queries.pop_front() {
             Some(q) => {
                 self.outstanding = Some(q.header.xid);
-                self.queue.push_back(frame(&q));
+                self.queue.push_back(frame(&self.variants, &q));
                 if !self.active && self.faults.has(Fault::PipelinesWithoutDemux) {
                     let mut second = q;
                     second.header.xid = second.header.xid.wrapping_add(1);
-                    self.queue.push_back(frame(&second));
+                    self.queue.push_back(frame(&self.variants, &second));
                 }
             }
             None => self.close(RequestorCloseReason::Finished),
@@ -454,7 +477,7 @@ impl RequestorSession {
                             self.query_start,
                             base_time,
                         );
-                        self.queue.push_back(frame(&gap));
+                        self.queue.push_back(frame(&self.variants, &gap));
                     }
                     StatusCode::DataMissing => self.events.push_back(RequestorEvent::DataMissing {
                         query_start: self.query_start,
@@ -506,6 +529,9 @@ pub fn bulk_query(
 ) -> RawMessage {
     let mut b = MessageBuilder::request(MessageType::BulkLeaseQuery, xid)
         .option(DhcpOption::ParameterRequestList(config.prl.clone()));
+    if config.variants.has(Variant::HardwareTypeInActiveQuery) {
+        b = b.hardware(1, &[]);
+    }
     if let Some(s) = start {
         b = b.option(DhcpOption::QueryStartTime(s));
     }
@@ -568,10 +594,13 @@ impl RequestorPolicy {
     /// Earliest time of the next connection attempt: at most one per
     /// ACTIVE_LQ_IDLE_TIMEOUT (RFC 7724 §7.1).
     pub fn next_attempt_at(&self) -> Duration {
+        let idle = self.config.timers.active_idle;
         let spacing = if self.config.faults.has(Fault::RetriesTooFast) {
             Duration::from_secs(1)
+        } else if self.config.variants.has(Variant::RetriesLater) {
+            idle + idle / 2
         } else {
-            self.config.timers.active_idle
+            idle
         };
         self.last_attempt.map_or(Duration::ZERO, |t| t + spacing)
     }
@@ -612,11 +641,12 @@ impl RequestorPolicy {
         if self.config.faults.has(Fault::AdoptsBaseTimeDuringCatchUp) {
             self.tracking = Tracking::Live;
         }
-        if let Some(t) = base_time {
-            match self.tracking {
-                Tracking::Live => self.set_base_time(t),
-                _ => self.provisional = Some(self.provisional.map_or(t, |p| p.max(t))),
-            }
+        let Some(t) = base_time else {
+            return;
+        };
+        match self.tracking {
+            Tracking::Live => self.set_base_time(t),
+            _ => self.provisional = Some(self.provisional.map_or(t, |p| p.max(t))),
         }
     }
 

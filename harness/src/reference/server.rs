@@ -9,6 +9,8 @@
 use super::replies::{apply_faults, binding_reply, status_reply, ReplyPolicy, DEFAULT_PRL};
 use crate::reference::faults::{Fault, FaultSet};
 use crate::reference::leases::{Binding, Coverage, LeaseStore};
+use crate::reference::shaping::shape;
+use crate::reference::variants::{Variant, VariantSet};
 use crate::session::timers::Timers;
 use crate::wire::framing::encode_frame;
 use crate::wire::{
@@ -18,7 +20,7 @@ use crate::wire::{
 use indexmap::IndexSet;
 use std::collections::{HashSet, VecDeque};
 use std::net::Ipv4Addr;
-use std::sync::Arc;
+use std::sync::{Arc, OnceLock};
 use std::time::Duration;
 
 /// How the server treats Active Leasequery and TLS (RFC 7724 §8.1).
@@ -47,6 +49,11 @@ pub struct ServerConfig {
     pub allowed_requestors: Option<Vec<std::net::IpAddr>>,
     /// Deliberate defects (none in normal use).
     pub faults: FaultSet,
+    /// Conformant choices (none by default).
+    pub variants: VariantSet,
+    /// When the first active query reached this server, for a server whose
+    /// history starts then (shared by its connections).
+    pub first_active_query: Arc<OnceLock<u32>>,
 }
 
 impl ServerConfig {
@@ -62,6 +69,16 @@ impl ServerConfig {
     fn has(&self, fault: Fault) -> bool {
         self.faults.has(fault)
     }
+
+    fn chooses(&self, variant: Variant) -> bool {
+        self.variants.has(variant)
+    }
+
+    /// The base-time of a status that need not carry one (ConnectionActive,
+    /// CatchUpComplete; AMB-17).
+    fn optional_base_time(&self, epoch: u32) -> Option<u32> {
+        (!self.chooses(Variant::StatusWithoutBaseTime)).then_some(epoch)
+    }
 }
 
 impl Default for ServerConfig {
@@ -74,6 +91,8 @@ impl Default for ServerConfig {
             suppress: Vec::new(),
             allowed_requestors: None,
             faults: FaultSet::default(),
+            variants: VariantSet::default(),
+            first_active_query: Arc::default(),
         }
     }
 }
@@ -126,6 +145,9 @@ struct CatchUp {
     cursor: u64,
     end: u64,
     sent: HashSet<Ipv4Addr>,
+    /// The addresses to report, when the set was taken on the query's
+    /// arrival rather than read from the history as it goes.
+    fixed: Option<VecDeque<Ipv4Addr>>,
 }
 
 #[derive(Debug)]
@@ -135,7 +157,9 @@ struct ActiveQuery {
     first_sent: bool,
     catch_up: Option<CatchUp>,
     live_cursor: u64,
-    pending: IndexSet<Ipv4Addr>,
+    /// Changes to report: one entry per address, or per change when the
+    /// server never coalesces (then keyed by the change's sequence number).
+    pending: IndexSet<(Ipv4Addr, u64)>,
 }
 
 /// One leasequery TCP connection, server side.
@@ -158,13 +182,14 @@ pub struct ServerSession {
     history_overrun: bool,
 }
 
-fn frame(faults: &FaultSet, msg: &RawMessage) -> Output {
-    let bytes = if faults.is_empty() {
+fn frame(config: &ServerConfig, msg: &RawMessage) -> Output {
+    let bytes = if config.faults.is_empty() && config.variants.is_empty() {
         msg.encode()
     } else {
-        let mut faulty = msg.clone();
-        apply_faults(&mut faulty, faults);
-        faulty.encode()
+        let mut changed = msg.clone();
+        apply_faults(&mut changed, &config.faults);
+        shape(&mut changed, &config.variants);
+        changed.encode()
     };
     match encode_frame(&bytes) {
         Ok(bytes) => Output::Transmit(bytes),
@@ -236,7 +261,10 @@ impl ServerSession {
             ));
             return;
         }
-        let events: Vec<Result<_, FrameError>> = self.decoder.decode(bytes).collect();
+        let mut events: Vec<Result<_, FrameError>> = self.decoder.decode(bytes).collect();
+        if self.config.has(Fault::DropsSecondQueryInOneRead) {
+            events.truncate(1);
+        }
         for event in events {
             if self.closing || self.tls_pending {
                 break;
@@ -266,11 +294,9 @@ impl ServerSession {
             MessageType::Tls if first && !self.in_tls => {
                 let reply = MessageBuilder::reply(MessageType::Tls, msg.xid());
                 if !secure && self.config.has(Fault::TlsAcceptedInInsecureMode) {
-                    self.queue
-                        .push_back(frame(&self.config.faults, &reply.build()));
+                    self.queue.push_back(frame(&self.config, &reply.build()));
                 } else if secure {
-                    self.queue
-                        .push_back(frame(&self.config.faults, &reply.build()));
+                    self.queue.push_back(frame(&self.config, &reply.build()));
                     self.queue.push_back(Output::StartTls);
                     self.tls_pending = true;
                 } else {
@@ -280,7 +306,7 @@ impl ServerSession {
                             "",
                         )))
                         .build();
-                    self.queue.push_back(frame(&self.config.faults, &refused));
+                    self.queue.push_back(frame(&self.config, &refused));
                 }
             }
             _ if secure && !self.in_tls && !self.config.has(Fault::CleartextServedInSecureMode) => {
@@ -318,7 +344,7 @@ impl ServerSession {
                     Some(epoch),
                     Some(self.config.server_id),
                 );
-                self.queue.push_back(frame(&self.config.faults, &keepalive));
+                self.queue.push_back(frame(&self.config, &keepalive));
                 // After what is queued, unlike the close of a conformant one.
                 self.close(CloseReason::Unsupported(Some(
                     MessageType::ActiveLeaseQuery,
@@ -330,6 +356,10 @@ impl ServerSession {
     }
 
     fn refuse_active(&mut self, xid: u32, status: StatusCode, text: &str, epoch: u32) {
+        // A query beside a running active one may be refused by closing alone (AMB-15).
+        if self.active.is_some() && self.config.chooses(Variant::RefusesByClose) {
+            return self.close_now(CloseReason::QueryFailed(status));
+        }
         let server_id = match &self.active {
             Some(a) if a.first_sent => None,
             _ => Some(self.config.server_id),
@@ -341,7 +371,7 @@ impl ServerSession {
             Some(epoch),
             server_id,
         );
-        self.queue.push_back(frame(&self.config.faults, &msg));
+        self.queue.push_back(frame(&self.config, &msg));
         self.close(CloseReason::QueryFailed(status));
     }
 
@@ -353,7 +383,7 @@ impl ServerSession {
             None,
             Some(self.config.server_id),
         );
-        self.queue.push_back(frame(&self.config.faults, &msg));
+        self.queue.push_back(frame(&self.config, &msg));
     }
 
     fn bulk_key(&self, msg: &Received) -> Result<BulkKey, (StatusCode, &'static str)> {
@@ -450,7 +480,7 @@ impl ServerSession {
             }
         };
         let bound = |b: &Binding| b.state == DhcpState::Active;
-        let addrs: VecDeque<Ipv4Addr> = store
+        let mut addrs: VecDeque<Ipv4Addr> = store
             .bindings()
             .filter(|b| vss_ok && in_window(b))
             .filter(|b| match &key {
@@ -476,12 +506,15 @@ impl ServerSession {
             })
             .map(|b| b.addr)
             .collect();
+        if self.config.chooses(Variant::BulkRepliesReversed) {
+            addrs.make_contiguous().reverse();
+        }
         if addrs.is_empty()
             && !matches!(key, BulkKey::All)
             && self.config.has(Fault::LeaseUnknownOnBulk)
         {
             let unknown = MessageBuilder::reply(MessageType::LeaseUnknown, xid).build();
-            self.queue.push_back(frame(&self.config.faults, &unknown));
+            self.queue.push_back(frame(&self.config, &unknown));
         }
         self.bulk.push_back(BulkQuery {
             xid,
@@ -538,13 +571,33 @@ impl ServerSession {
             live_cursor: store.next_seq(),
             pending: IndexSet::new(),
         };
+        let history_since = *self.config.first_active_query.get_or_init(|| epoch);
+        let coverage = |start: u32| {
+            let untracked =
+                start < history_since && self.config.chooses(Variant::HistoryFromFirstActiveQuery);
+            if untracked {
+                Coverage::Missing
+            } else {
+                store.coverage(start)
+            }
+        };
         if let Some(start) = start {
-            match store.coverage(start) {
+            match coverage(start) {
                 Coverage::Complete { from } => {
+                    let fixed = self
+                        .config
+                        .chooses(Variant::CatchUpFixedOnArrival)
+                        .then(|| {
+                            let changed: IndexSet<Ipv4Addr> = (from..store.next_seq())
+                                .filter_map(|seq| store.change(seq).map(|c| c.addr))
+                                .collect();
+                            changed.into_iter().collect()
+                        });
                     active.catch_up = Some(CatchUp {
                         cursor: from,
                         end: store.next_seq(),
                         sent: HashSet::new(),
+                        fixed,
                     })
                 }
                 Coverage::Missing if self.config.has(Fault::NeverDataMissing) => {
@@ -552,6 +605,7 @@ impl ServerSession {
                         cursor: store.oldest_seq(),
                         end: store.next_seq(),
                         sent: HashSet::new(),
+                        fixed: None,
                     })
                 }
                 Coverage::Missing => {
@@ -565,7 +619,7 @@ impl ServerSession {
                         Some(self.config.server_id),
                     );
                     active.first_sent = true;
-                    self.queue.push_back(frame(&self.config.faults, &msg));
+                    self.queue.push_back(frame(&self.config, &msg));
                 }
             }
         }
@@ -584,9 +638,11 @@ impl ServerSession {
             self.history_overrun = true;
             return;
         }
+        let per_change = self.config.chooses(Variant::MessagePerChange);
         for seq in a.live_cursor..store.next_seq() {
             if let Some(change) = store.change(seq) {
-                a.pending.insert(change.addr);
+                a.pending
+                    .insert((change.addr, if per_change { seq } else { 0 }));
             }
         }
         a.live_cursor = store.next_seq();
@@ -641,7 +697,7 @@ impl ServerSession {
                 Some(epoch),
                 server_id,
             );
-            self.queue.push_back(frame(&self.config.faults, &msg));
+            self.queue.push_back(frame(&self.config, &msg));
             if self.config.has(Fault::MessageAfterQueryTerminated) {
                 let keepalive = status_reply(
                     self.config.status_type(),
@@ -650,7 +706,7 @@ impl ServerSession {
                     None,
                     None,
                 );
-                self.queue.push_back(frame(&self.config.faults, &keepalive));
+                self.queue.push_back(frame(&self.config, &keepalive));
             }
         } else if let Some(q) = self.bulk.front() {
             let server_id = (!q.first_sent).then_some(self.config.server_id);
@@ -661,10 +717,21 @@ impl ServerSession {
                 Some(epoch),
                 server_id,
             );
-            self.queue.push_back(frame(&self.config.faults, &msg));
+            self.queue.push_back(frame(&self.config, &msg));
         }
         self.bulk.clear();
         self.close(CloseReason::Shutdown);
+    }
+
+    /// Silence after which ConnectionActive is sent: ACTIVE_LQ_IDLE_TIMEOUT,
+    /// or a little later within the requestor's tolerance.
+    fn keepalive_after(&self) -> Duration {
+        let late = if self.config.chooses(Variant::KeepaliveLate) {
+            Duration::from_millis(500)
+        } else {
+            Duration::ZERO
+        };
+        self.config.timers.active_idle + late
     }
 
     fn send_timeout(&self) -> Duration {
@@ -693,7 +760,7 @@ impl ServerSession {
             if self.config.has(Fault::NoKeepalive) {
                 return None;
             }
-            return Some(self.last_tx + self.config.timers.active_idle);
+            return Some(self.last_tx + self.keepalive_after());
         }
         if self.bulk.is_empty()
             && self.queue.is_empty()
@@ -725,19 +792,23 @@ impl ServerSession {
             }
             return;
         }
-        if let Some(a) = &mut self.active {
+        if self.active.is_some() {
             let keepalive = !self.config.has(Fault::NoKeepalive);
-            if keepalive && now >= self.last_tx + timers.active_idle && self.queue.is_empty() {
+            let due = self.last_tx + self.keepalive_after();
+            let Some(a) = &mut self.active else {
+                return;
+            };
+            if keepalive && now >= due && self.queue.is_empty() {
                 let server_id = (!a.first_sent).then_some(self.config.server_id);
                 a.first_sent = true;
                 let msg = status_reply(
                     self.config.status_type(),
                     a.xid,
                     Some((StatusCode::ConnectionActive, "")),
-                    Some(epoch),
+                    self.config.optional_base_time(epoch),
                     server_id,
                 );
-                self.queue.push_back(frame(&self.config.faults, &msg));
+                self.queue.push_back(frame(&self.config, &msg));
             }
             return;
         }
@@ -787,16 +858,20 @@ impl ServerSession {
                         server_id: id,
                         suppress,
                         faults,
+                        variants: &config.variants,
                     };
-                    return Some(frame(faults, &binding_reply(b, q.xid, epoch, &policy)));
+                    return Some(frame(&config, &binding_reply(b, q.xid, epoch, &policy)));
                 }
             }
-            let done = status_reply(MessageType::LeaseQueryDone, q.xid, None, None, id);
+            let success = config
+                .chooses(Variant::SuccessStatusWithText)
+                .then_some((StatusCode::Success, "query complete"));
+            let done = status_reply(MessageType::LeaseQueryDone, q.xid, success, None, id);
             self.bulk.pop_front();
             if faults.has(Fault::NoDone) {
                 return None;
             }
-            return Some(frame(faults, &done));
+            return Some(frame(&config, &done));
         }
         if self.peer_eof && !faults.has(Fault::StaysOpenAfterRequestorCloses) {
             self.close(CloseReason::PeerClosed);
@@ -821,7 +896,7 @@ impl ServerSession {
                 Some(epoch),
                 id,
             );
-            self.queue.push_back(frame(&self.config.faults, &msg));
+            self.queue.push_back(frame(&self.config, &msg));
             self.close(CloseReason::HistoryOverrun);
             return self.queue.pop_front();
         }
@@ -832,20 +907,44 @@ impl ServerSession {
                 server_id: first.then_some(server_id),
                 suppress,
                 faults,
+                variants: &config.variants,
             };
-            frame(faults, &binding_reply(b, a.xid, epoch, &policy))
+            frame(&config, &binding_reply(b, a.xid, epoch, &policy))
         };
-        if let Some(addr) = a.pending.shift_remove_index(0) {
-            if let Some(b) = store.get(addr) {
-                a.first_sent = true;
-                return Some(reply(a, b));
+        // Live updates go out before the rest of the catch-up unless the
+        // server finishes the catch-up first (both allowed, ALQ-T-02).
+        let live_waits = a.catch_up.is_some() && config.chooses(Variant::CatchUpBeforeLive);
+        if !live_waits {
+            if let Some((addr, _)) = a.pending.shift_remove_index(0) {
+                if let Some(b) = store.get(addr) {
+                    a.first_sent = true;
+                    return Some(reply(a, b));
+                }
             }
         }
         while let Some(cu) = &mut a.catch_up {
             if cu.cursor < store.oldest_seq() && faults.has(Fault::NeverDataMissing) {
                 cu.cursor = store.oldest_seq();
             }
-            let status = if cu.cursor < store.oldest_seq() {
+            let status = if let Some(fixed) = &mut cu.fixed {
+                let Some(addr) = fixed.pop_front() else {
+                    a.catch_up = None;
+                    a.first_sent = true;
+                    let msg = status_reply(
+                        config.status_type(),
+                        a.xid,
+                        Some((StatusCode::CatchUpComplete, "")),
+                        config.optional_base_time(epoch),
+                        first.then_some(server_id),
+                    );
+                    return Some(frame(&config, &msg));
+                };
+                if let Some(b) = store.get(addr) {
+                    a.first_sent = true;
+                    return Some(reply(a, b));
+                }
+                continue;
+            } else if cu.cursor < store.oldest_seq() {
                 StatusCode::DataMissing
             } else if cu.cursor >= cu.end {
                 StatusCode::CatchUpComplete
@@ -866,9 +965,11 @@ impl ServerSession {
             if status == StatusCode::CatchUpComplete && faults.has(Fault::NoCatchUpComplete) {
                 return None;
             }
-            let base = (status != StatusCode::DataMissing
-                || !faults.has(Fault::DataMissingWithoutBaseTime))
-            .then_some(epoch);
+            let base = match status {
+                StatusCode::DataMissing if faults.has(Fault::DataMissingWithoutBaseTime) => None,
+                StatusCode::DataMissing => Some(epoch),
+                _ => config.optional_base_time(epoch),
+            };
             let msg = status_reply(
                 config.status_type(),
                 a.xid,
@@ -877,9 +978,9 @@ impl ServerSession {
                 first.then_some(server_id),
             );
             if status == StatusCode::CatchUpComplete && faults.has(Fault::CatchUpCompleteTwice) {
-                self.queue.push_back(frame(faults, &msg));
+                self.queue.push_back(frame(&config, &msg));
             }
-            return Some(frame(faults, &msg));
+            return Some(frame(&config, &msg));
         }
         None
     }

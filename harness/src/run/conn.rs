@@ -42,6 +42,8 @@ pub struct HarnessConn {
     pub tls: bool,
     /// Closing this connection sends RST (SO_LINGER 0).
     pub resets: bool,
+    /// Bytes a `send` held back to go out in one write with the next one.
+    pub held: Vec<u8>,
 }
 
 impl HarnessConn {
@@ -72,6 +74,7 @@ impl HarnessConn {
             opened_seq,
             tls: false,
             resets: false,
+            held: Vec::new(),
         }
     }
 

@@ -36,6 +36,25 @@ enum Stop {
     Failed,
     /// The harness or target setup broke.
     Error(String),
+    /// The situation the scenario tests did not come about, for a reason
+    /// the RFC allows (a requestor that does not retry): what it covers is
+    /// inconclusive, not judged either way.
+    Unmet(Unmet),
+}
+
+/// Why a scenario could not test what it covers, and which of its
+/// requirements that leaves untested (every one when `only` is empty).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Unmet {
+    pub reason: String,
+    pub only: Vec<String>,
+}
+
+impl Unmet {
+    /// Whether `requirement` is left untested.
+    pub fn leaves(&self, requirement: &str) -> bool {
+        self.only.is_empty() || self.only.iter().any(|r| r == requirement)
+    }
 }
 
 /// What the backend could not set up stops the scenario as a harness error.
@@ -91,6 +110,8 @@ pub struct Ran {
     /// Each covered requirement some step or check judged.
     pub judged: Vec<String>,
     pub error: Option<String>,
+    /// Why the scenario stopped before setting up what it tests.
+    pub unmet: Option<Unmet>,
     pub elapsed: Duration,
 }
 
@@ -176,7 +197,7 @@ impl<'a> Exec<'a> {
         loop {
             match self.receive_read(name) {
                 Ok(Some(_)) | Err(Stop::Failed) => {}
-                Ok(None) | Err(Stop::Error(_)) => return,
+                Ok(None) | Err(Stop::Error(_) | Stop::Unmet(_)) => return,
             }
         }
     }
@@ -418,12 +439,13 @@ impl<'a> Exec<'a> {
 
     pub async fn run(mut self) -> Ran {
         let mut error = None;
+        let mut unmet = None;
         let scenario = self.scenario;
         for (index, step) in scenario.steps.iter().enumerate() {
             let before = self.findings.len();
             let done = self.step(step).await;
             self.decide_alike(step, before);
-            if !matches!(done, Err(Stop::Error(_))) {
+            if !matches!(done, Err(Stop::Error(_) | Stop::Unmet(_))) {
                 for id in checks::scenario::judged_by(scenario, step) {
                     if !self.judged.contains(&id) {
                         self.judged.push(id);
@@ -443,6 +465,18 @@ impl<'a> Exec<'a> {
                         Direction::Note,
                         format!("stopped after step {} failed", index + 1),
                     );
+                    break;
+                }
+                Err(Stop::Unmet(why)) => {
+                    self.log(
+                        "",
+                        Direction::Note,
+                        format!("stopped at step {}: {}", index + 1, why.reason),
+                    );
+                    unmet = Some(Unmet {
+                        reason: format!("step {}: {}", index + 1, why.reason),
+                        ..why
+                    });
                     break;
                 }
                 Err(Stop::Error(e)) => {
@@ -513,6 +547,7 @@ impl<'a> Exec<'a> {
             findings: self.findings,
             judged,
             error,
+            unmet,
             elapsed,
         }
     }
@@ -548,6 +583,7 @@ impl<'a> Exec<'a> {
             }
             Step::Trigger(t) => self.trigger(t).await,
             Step::Capture(c) => self.capture(c),
+            Step::InconclusiveIf(i) => self.inconclusive_if(i),
             Step::Wait(w) => {
                 let d = self.duration(&w.duration)?;
                 tokio::time::sleep(d).await;

@@ -8,3 +8,4 @@ pub mod peer;
 pub mod reported;
 pub mod runner;
 pub mod transcript;
+pub mod variant_matrix;

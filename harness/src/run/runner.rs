@@ -150,12 +150,13 @@ pub fn run_one(
                     .map_err(|_| format!("scenario did not finish within {}", Shown(limit)))
             })
         });
-    let (mut findings, judged, transcript, error, elapsed, connections) = match ran {
+    let (mut findings, judged, transcript, error, unmet, elapsed, connections) = match ran {
         Ok(r) => (
             r.findings,
             r.judged,
             r.transcript,
             r.error,
+            r.unmet,
             r.elapsed,
             r.connections,
         ),
@@ -164,6 +165,7 @@ pub fn run_one(
             Vec::new(),
             Vec::new(),
             Some(e),
+            None,
             Duration::ZERO,
             Vec::new(),
         ),
@@ -178,26 +180,43 @@ pub fn run_one(
         });
     }
     for req in &s.covers {
-        if findings.iter().any(|f| &f.requirement == req) {
+        let mine = || findings.iter().filter(move |f| &f.requirement == req);
+        if let Some(unmet) = unmet.as_ref().filter(|u| u.leaves(req)) {
+            // Checks that held on the way are evidence, not a verdict on
+            // what the scenario never got to test.
+            if !mine().any(|f| f.verdict >= Verdict::Warn) {
+                findings.push(Finding {
+                    requirement: req.clone(),
+                    verdict: Verdict::Inconclusive,
+                    message: format!(
+                        "not judged: what it tests did not come about ({})",
+                        unmet.reason
+                    ),
+                    frame: None,
+                });
+            }
+            continue;
+        }
+        if mine().next().is_some() {
             continue;
         }
         let (verdict, message) = if !completed {
             (
                 Verdict::Inconclusive,
-                "not judged: the scenario stopped before any step judged it",
+                "not judged: the scenario stopped before any step judged it".into(),
             )
         } else if judged.contains(req) {
-            (Verdict::Pass, "every step held")
+            (Verdict::Pass, "every step held".into())
         } else {
             (
                 Verdict::Inconclusive,
-                "nothing judged it: no step names it and nothing it is judged on arrived",
+                "nothing judged it: no step names it and nothing it is judged on arrived".into(),
             )
         };
         findings.push(Finding {
             requirement: req.clone(),
             verdict,
-            message: message.into(),
+            message,
             frame: None,
         });
     }

@@ -2,7 +2,7 @@
 //! it can, the line and column, plus the closest valid name.
 
 use super::expr::{check_duration, DURATION_NAMES};
-use super::model::{Judges, Outcome, Role, Scenario, ServerCertificate, Step};
+use super::model::{Judges, Outcome, Role, Scenario, ServerCertificate, StatusName, Step};
 use super::repeat::expand;
 use crate::catalog::requirement;
 use crate::toml_load::{edit_distance, line_column, parse_toml, LoadError};
@@ -159,6 +159,45 @@ pub fn parse_scenario(path: &Path, text: &str) -> Result<Scenario, ScenarioError
                 ));
             }
         }
+        if let Step::Send(first) = step {
+            let next_sends_there = matches!(
+                scenario.steps.get(index + 1),
+                Some(Step::Send(next)) if next.conn == first.conn
+            );
+            if first.with_next && !next_sends_there {
+                return Err(invalid(
+                    "with-next",
+                    format!(
+                        "step {n}: a send with with-next = true must be followed by a send on \
+                         connection '{}'",
+                        first.conn
+                    ),
+                ));
+            }
+        }
+        if let Step::InconclusiveIf(i) = step {
+            // Exactly one of the two conditions.
+            let by_status = matches!(i.status, Some(StatusName(Some(_))));
+            let by_options = !i.lacks.is_empty();
+            if by_status == by_options {
+                return Err(invalid(
+                    "inconclusive-if",
+                    format!(
+                        "step {n}: inconclusive-if needs one condition: a status (not none) or \
+                         lacks = [options]"
+                    ),
+                ));
+            }
+            let about = i.about.as_ref().map(|r| r.as_slice()).unwrap_or_default();
+            if let Some(id) = about.iter().find(|id| !scenario.covers.contains(id)) {
+                return Err(invalid(
+                    id,
+                    format!(
+                        "step {n}: inconclusive-if is about '{id}', which covers does not name"
+                    ),
+                ));
+            }
+        }
         if let Some(Judges::Named(first)) = step.judges().first() {
             let level = |id: &str| requirement(id).map(|r| r.strength());
             if let Some(other) = step
@@ -225,19 +264,20 @@ pub fn parse_scenario(path: &Path, text: &str) -> Result<Scenario, ScenarioError
                 ));
             }
         }
-        if let Step::Capture(c) = step {
-            if c.into.is_empty()
-                || !c
-                    .into
+        let defined = match step {
+            Step::Capture(c) => Some(&c.into),
+            Step::Trigger(t) => t.into.as_ref(),
+            _ => None,
+        };
+        if let Some(name) = defined {
+            let valid = !name.is_empty()
+                && name
                     .chars()
-                    .all(|ch| ch.is_ascii_alphanumeric() || ch == '_')
-            {
+                    .all(|ch| ch.is_ascii_alphanumeric() || ch == '_');
+            if !valid {
                 return Err(invalid(
-                    &c.into,
-                    format!(
-                        "step {n}: variable name '{}' must be letters, digits and _",
-                        c.into
-                    ),
+                    name,
+                    format!("step {n}: variable name '{name}' must be letters, digits and _"),
                 ));
             }
         }

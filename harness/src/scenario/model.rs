@@ -277,6 +277,10 @@ pub enum Step {
     ResumeReading(ConnRef),
     Trigger(Trigger),
     Capture(Capture),
+    /// Stops the scenario as inconclusive when the connection received a
+    /// status showing that the target chose, as the RFC allows, a way that
+    /// keeps the situation under test from arising.
+    InconclusiveIf(InconclusiveIf),
     Wait(Wait),
     Close(Close),
     /// Runs its steps once for each item of a list; expanded on loading, so
@@ -324,6 +328,7 @@ impl Step {
             | Step::PauseReading(_)
             | Step::ResumeReading(_)
             | Step::Trigger(_)
+            | Step::InconclusiveIf(_)
             | Step::Wait(_)
             | Step::Close(_)
             | Step::Repeat(_) => None,
@@ -400,6 +405,21 @@ pub struct Accept {
     /// DHCPLEASEQUERYDONE), never taken for this one. Any connection when
     /// absent.
     pub kind: Option<ConnKind>,
+    /// What it means when no connection comes in time.
+    #[serde(default)]
+    pub if_none: IfNone,
+}
+
+/// What an `accept` that sees no connection in time concludes.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum IfNone {
+    /// The step's requirement is broken.
+    #[default]
+    Judge,
+    /// The requestor was free not to connect (RFC 7724 §7.1: it MAY retry):
+    /// the scenario stops and what it covers is inconclusive.
+    Inconclusive,
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -461,6 +481,11 @@ pub struct Send {
     pub raw_hex: Option<String>,
     /// Send the same message this many times.
     pub repeat: Option<usize>,
+    /// Hold these bytes and write them in one write with the next step's,
+    /// a `send` on the same connection: both messages reach the peer in one
+    /// TCP segment, and so most likely in one read.
+    #[serde(default)]
+    pub with_next: bool,
 }
 
 /// What a received message must look like.
@@ -723,6 +748,26 @@ pub struct Trigger {
     pub client_options: Vec<OptionValue>,
     /// Repeat the whole trigger this many times.
     pub repeat: Option<usize>,
+    /// Also keep the addresses this trigger bound in `${NAME}`.
+    pub into: Option<String>,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "kebab-case")]
+pub struct InconclusiveIf {
+    #[serde(default = "default_conn")]
+    pub conn: String,
+    /// A status received on the connection so far.
+    pub status: Option<StatusName>,
+    /// Options the last message received on the connection lacks (any of
+    /// them): a query without query-start-time cannot be answered with
+    /// DataMissing, for one.
+    #[serde(default, deserialize_with = "checked::options")]
+    pub lacks: Vec<u8>,
+    /// Why that status means the scenario cannot judge, for the report.
+    pub because: String,
+    /// The covered requirements left untested; every one when absent.
+    pub about: Option<Requirements>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]

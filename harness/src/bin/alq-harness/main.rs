@@ -58,6 +58,15 @@ enum Command {
         #[arg(long, default_value_t = 2)]
         jobs: usize,
     },
+    /// The variant matrix: the suite against the reference making each
+    /// conformant choice the RFCs allow, and any failure, warning or error it
+    /// drew (there should be none). Exit code 1 when a variant drew one.
+    Variants {
+        #[arg(long)]
+        scenarios: Option<PathBuf>,
+        #[arg(long, default_value_t = 2)]
+        jobs: usize,
+    },
     /// Join the reports of a sharded run (`run --shard K/N`) into one:
     /// DIR/<target>/ with report.json, junit.xml, index.html and the pcaps.
     /// Exit code as for `run` over the whole suite.
@@ -166,6 +175,7 @@ fn main() -> ExitCode {
         Command::Check { files } => suite::check(&files),
         Command::Coverage { scenarios, report } => suite::coverage(scenarios, &report),
         Command::Faults { scenarios, jobs } => return suite::faults(scenarios, jobs),
+        Command::Variants { scenarios, jobs } => return suite::variants(scenarios, jobs),
         Command::Merge { reports, out } => return suite::merge(&reports, &out),
         Command::Bench {
             bindings,

@@ -184,6 +184,7 @@ pub(crate) async fn serve(args: ServeArgs) -> Result<()> {
                 load_key(&files.key)?,
                 &load_certs(&files.client_ca)?,
                 allowed,
+                alq_harness::net::tls::ALL_VERSIONS,
             )?;
             Some(tokio_rustls::TlsAcceptor::from(config))
         }
@@ -311,6 +312,7 @@ pub(crate) async fn watch_server(args: WatchArgs) -> Result<()> {
                 &ca,
                 load_certs(&dir.join("client.pem"))?,
                 load_key(&dir.join("client.key"))?,
+                alq_harness::net::tls::ALL_VERSIONS,
             )?;
             Some((
                 tokio_rustls::TlsConnector::from(client),

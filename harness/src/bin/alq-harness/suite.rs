@@ -370,6 +370,56 @@ pub(crate) fn faults(dir: Option<PathBuf>, jobs: usize) -> ExitCode {
     ExitCode::from(u8::from(escaped > 0))
 }
 
+pub(crate) fn variants(dir: Option<PathBuf>, jobs: usize) -> ExitCode {
+    use alq_harness::reference::variants::{Side, Variant};
+    let scenarios = match alq_harness::scenario::load::load_dir(&scenario_dir(dir)) {
+        Ok(s) => s,
+        Err(e) => {
+            eprintln!("error: {e}");
+            return ExitCode::from(2);
+        }
+    };
+    let mut drew = 0;
+    for variant in Variant::ALL {
+        let row = alq_harness::run::variant_matrix::run_variant(*variant, &scenarios, jobs);
+        let side = match variant.side() {
+            Side::Server => "server",
+            Side::Requestor => "requestor",
+            Side::Both => "both",
+        };
+        let status = if row.clean() { "clean" } else { "DREW" };
+        say!(
+            "{status:<6} {:<32} {side:<9} {:>2} ran, {} inconclusive, {} failures/warnings ({})",
+            variant.name(),
+            row.ran,
+            row.inconclusive.len(),
+            row.false_verdicts.len(),
+            variant.basis()
+        );
+        if !row.inconclusive.is_empty() {
+            say!("         inconclusive: {}", row.inconclusive.join(" "));
+        }
+        for f in &row.false_verdicts {
+            say!(
+                "         {} {} in {}: {}",
+                f.verdict.label(),
+                f.requirement,
+                f.scenario,
+                f.message
+            );
+        }
+        if !row.clean() {
+            drew += 1;
+        }
+    }
+    let total = Variant::ALL.len();
+    say!(
+        "{} of {total} variants drew no failure, warning or error",
+        total - drew
+    );
+    ExitCode::from(u8::from(drew > 0))
+}
+
 pub(crate) fn check(files: &[PathBuf]) -> Result<()> {
     let mut bad = 0;
     for f in files {

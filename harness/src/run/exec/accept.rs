@@ -10,7 +10,7 @@ use crate::net::stream_reader::StreamEvent;
 use crate::outcome::Direction;
 use crate::run::conn::HarnessConn;
 use crate::scenario::expr::Shown;
-use crate::scenario::model::{primary, Accept, ConnKind, Send, TypeName, Value};
+use crate::scenario::model::{primary, Accept, ConnKind, IfNone, Send, TypeName, Value};
 use crate::wire::MessageType;
 use tokio::time::Instant;
 
@@ -37,18 +37,21 @@ impl Exec<'_> {
         let (conn, at) = loop {
             let Some(io) = self.backend.accept(deadline).await? else {
                 let frame = self.log(&a.conn, Direction::Note, "no connection".into());
-                let what = a
-                    .kind
-                    .map_or(String::new(), |k| format!("with a {k} query "));
-                self.judge(
-                    primary(&a.requirement),
-                    None,
-                    format!(
-                        "the requestor did not connect {what}within {}",
-                        Shown(within)
-                    ),
-                    Some(frame),
-                )?;
+                let what = a.kind.map_or(String::new(), |k| match k {
+                    ConnKind::Active => "with an active query ".to_string(),
+                    other => format!("with a {other} query "),
+                });
+                let message = format!(
+                    "the requestor did not connect {what}within {}",
+                    Shown(within)
+                );
+                if a.if_none == IfNone::Inconclusive {
+                    return Err(Stop::Unmet(super::Unmet {
+                        reason: message,
+                        only: Vec::new(),
+                    }));
+                }
+                self.judge(primary(&a.requirement), None, message, Some(frame))?;
                 // Later steps need the connection.
                 return Err(Stop::Failed);
             };

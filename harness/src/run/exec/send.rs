@@ -140,6 +140,21 @@ impl Exec<'_> {
             text
         };
         let bytes = bytes.repeat(times);
+        let conn = self.conn(&s.conn)?;
+        if s.with_next {
+            conn.held.extend_from_slice(&bytes);
+            let text = format!("{text} (held for the next send)");
+            self.log(&s.conn, Direction::Send, text);
+            return Ok(());
+        }
+        let held = std::mem::take(&mut conn.held);
+        let together = !held.is_empty();
+        let bytes = [held, bytes].concat();
+        let text = if together {
+            format!("{text} (in one write with the held bytes)")
+        } else {
+            text
+        };
         self.log(&s.conn, Direction::Send, text);
         let mut cuts: Vec<usize> = s
             .split

@@ -72,6 +72,10 @@ impl Exec<'_> {
             self.vars
                 .insert("last".into(), Var::Addresses(bound.clone()));
         }
+        if let Some(name) = &t.into {
+            self.vars
+                .insert(name.clone(), Var::Addresses(bound.clone()));
+        }
         for (name, new) in [
             ("bound", bound),
             ("released", released),

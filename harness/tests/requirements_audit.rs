@@ -1,0 +1,56 @@
+//! docs/requirements-audit.md (written by tools/requirements_audit.py)
+//! answers for every black-box requirement of the catalog, and every fault
+//! and variant it names exists.
+
+use alq_harness::catalog::catalog;
+use alq_harness::reference::faults::Fault;
+use alq_harness::reference::variants::Variant;
+use std::path::Path;
+
+fn audit() -> String {
+    let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("../docs/requirements-audit.md");
+    std::fs::read_to_string(path).unwrap()
+}
+
+/// The cells of the audit row for `id`.
+fn row<'a>(text: &'a str, id: &str) -> Option<Vec<&'a str>> {
+    let start = format!("| {id} |");
+    text.lines()
+        .find(|l| l.starts_with(&start))
+        .map(|l| l.trim_matches('|').split(" | ").map(str::trim).collect())
+}
+
+/// The names written `like-this` in a cell.
+fn quoted(cell: &str) -> Vec<&str> {
+    cell.split('`').skip(1).step_by(2).collect()
+}
+
+#[test]
+fn every_black_box_requirement_has_a_row_naming_real_faults_and_variants() {
+    let text = audit();
+    let black_box: Vec<_> = catalog().values().filter(|r| r.black_box()).collect();
+    assert_eq!(black_box.len(), 134);
+    for r in black_box {
+        let cells = row(&text, &r.id).unwrap_or_else(|| panic!("{} has no row", r.id));
+        assert_eq!(cells.len(), 6, "{}: {cells:?}", r.id);
+        for name in quoted(cells[4]) {
+            assert!(
+                Fault::from_name(name).is_some(),
+                "{}: no fault {name}",
+                r.id
+            );
+        }
+        for name in quoted(cells[5]) {
+            assert!(
+                Variant::from_name(name).is_some(),
+                "{}: no variant {name}",
+                r.id
+            );
+        }
+        assert_ne!(
+            cells[3], "—",
+            "{}: nothing judges it and no reason is given",
+            r.id
+        );
+    }
+}
