@@ -35,7 +35,9 @@ for sid,d in scen.items():
     for step in d.get('step',[]):
         kind=next(iter(step))
         v=step[kind]
-        if kind in ('send','wait','close','trigger','connect','pause-reading','resume-reading','stop-target','answer-bulk','inconclusive-if','capture','repeat'):
+        if kind == 'send' and isinstance(v, dict) and 'trickle' in v:
+            kind, v = 'send (trickle)', v['trickle']
+        elif kind in ('send','wait','close','trigger','connect','pause-reading','resume-reading','stop-target','answer-bulk','inconclusive-if','capture','repeat'):
             continue
         rs=v.get('requirement') if isinstance(v,dict) else None
         rs=(rs if isinstance(rs,list) else [rs]) if rs else [first]

@@ -778,3 +778,65 @@ async fn requestor_rejects_a_server_certificate_from_an_unknown_ca() {
         }
     }
 }
+
+#[tokio::test(start_paused = true)]
+async fn ten_tricklers_do_not_hold_every_slot_past_bulk_lq_data_timeout() {
+    let (incoming, dial) = Incoming::memory();
+    let rt = runtime(ServerMode::Insecure, shared());
+    assert_eq!(rt.max_connections, 10);
+    let _server = RunningServer::start(incoming, rt);
+    // Each declares a 4,095-octet message and sends it a byte a second: a
+    // timer restarted by every byte would never fire.
+    let mut tricklers = Vec::new();
+    for _ in 0..10 {
+        let mut io = dial.connect().await.unwrap();
+        tricklers.push(tokio::spawn(async move {
+            let started = Instant::now();
+            let mut byte = vec![0x0f, 0xff];
+            while io.write_all(&byte).await.is_ok() {
+                byte = vec![0];
+                tokio::time::sleep(Duration::from_secs(1)).await;
+            }
+            started.elapsed()
+        }));
+    }
+    tokio::time::sleep(Duration::from_secs(5)).await;
+    let mut refused = dial.connect().await.unwrap();
+    let mut buf = [0u8; 16];
+    let n = tokio::time::timeout(Duration::from_secs(1), refused.read(&mut buf))
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(n, 0, "every slot is taken by a trickler");
+    for t in tricklers {
+        let lasted = tokio::time::timeout(Duration::from_secs(400), t)
+            .await
+            .expect("a trickler held its slot for 400 s")
+            .unwrap();
+        assert!(
+            lasted <= Duration::from_secs(302),
+            "a trickler lasted {lasted:?}"
+        );
+    }
+    let mut fresh = dial.connect().await.unwrap();
+    let query = MessageBuilder::request(MessageType::BulkLeaseQuery, 7).build();
+    fresh
+        .write_all(&encode_frame(&query.encode()).unwrap())
+        .await
+        .unwrap();
+    let mut decoder = FrameDecoder::new();
+    loop {
+        let n = tokio::time::timeout(Duration::from_secs(5), fresh.read(&mut buf))
+            .await
+            .unwrap()
+            .unwrap();
+        assert!(n > 0, "the fresh query was not answered");
+        let done = decoder.decode(&buf[..n]).any(|f| {
+            Received::decode(f.unwrap().payload).unwrap().message_type()
+                == Ok(MessageType::LeaseQueryDone)
+        });
+        if done {
+            break;
+        }
+    }
+}

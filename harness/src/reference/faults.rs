@@ -82,6 +82,7 @@ faults! {
     AuthenticationOption => "authentication-option", Server, ["BLQ-S-37", "WIRE-08"];
     StaysOpenAfterRequestorCloses => "stays-open-after-requestor-closes", Server, ["ALQ-S-38"];
     ReadStallNeverClosed => "read-stall-never-closed", Server, ["ALQ-S-15"];
+    ReadStallRestartsOnEveryByte => "read-stall-restarts-on-every-byte", Server, ["ALQ-S-15"];
     QueryEndTimeAccepted => "query-end-time-accepted", Server, ["ALQ-S-28"];
     MalformedActiveQueryServed => "malformed-active-query-served", Server, ["ALQ-S-29"];
     LeaseUnknownOnBulk => "lease-unknown-on-bulk", Server, ["BLQ-S-15", "BLQ-S-18"];

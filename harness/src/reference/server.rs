@@ -176,6 +176,10 @@ pub struct ServerSession {
     closing: bool,
     peer_eof: bool,
     last_rx: Duration,
+    /// When the first byte of a message not yet complete arrived: the
+    /// message must be whole within BULK_LQ_DATA_TIMEOUT of it, however
+    /// slowly the rest comes (RFC 7724 §8.1, RFC 6926 §8.1).
+    partial_since: Option<Duration>,
     last_tx: Duration,
     write_started: Option<Duration>,
     /// The change history moved past what this connection had absorbed.
@@ -219,6 +223,7 @@ impl ServerSession {
             closing: false,
             peer_eof: false,
             last_rx: now,
+            partial_since: None,
             last_tx: now,
             write_started: None,
             history_overrun: false,
@@ -253,7 +258,9 @@ impl ServerSession {
         if self.closing || bytes.is_empty() {
             return;
         }
-        self.last_rx = now;
+        if self.config.has(Fault::ReadStallRestartsOnEveryByte) {
+            self.last_rx = now;
+        }
         if self.tls_pending {
             // Nothing may follow DHCPTLS in clear before the TLS handshake.
             self.close_now(CloseReason::Malformed(
@@ -265,6 +272,16 @@ impl ServerSession {
         if self.config.has(Fault::DropsSecondQueryInOneRead) {
             events.truncate(1);
         }
+        if !events.is_empty() {
+            self.last_rx = now;
+        }
+        self.partial_since = match (self.decoder.buffered(), events.is_empty()) {
+            (0, _) => None,
+            // Still the message that was already under way.
+            (_, true) => self.partial_since.or(Some(now)),
+            // A new one began in these bytes.
+            (_, false) => Some(now),
+        };
         for event in events {
             if self.closing || self.tls_pending {
                 break;
@@ -723,6 +740,15 @@ impl ServerSession {
         self.close(CloseReason::Shutdown);
     }
 
+    /// When an idle connection, or one whose message stalls, is dropped.
+    fn read_deadline(&self) -> Duration {
+        let since = match self.partial_since {
+            Some(first_byte) if !self.config.has(Fault::ReadStallRestartsOnEveryByte) => first_byte,
+            _ => self.last_rx.max(self.last_tx),
+        };
+        since + self.config.timers.bulk_data
+    }
+
     /// Silence after which ConnectionActive is sent: ACTIVE_LQ_IDLE_TIMEOUT,
     /// or a little later within the requestor's tolerance.
     fn keepalive_after(&self) -> Duration {
@@ -766,7 +792,7 @@ impl ServerSession {
             && self.queue.is_empty()
             && !self.config.has(Fault::ReadStallNeverClosed)
         {
-            return Some(self.last_rx.max(self.last_tx) + self.config.timers.bulk_data);
+            return Some(self.read_deadline());
         }
         None
     }
@@ -815,7 +841,7 @@ impl ServerSession {
         if self.bulk.is_empty()
             && self.queue.is_empty()
             && !self.config.has(Fault::ReadStallNeverClosed)
-            && now >= self.last_rx.max(self.last_tx) + timers.bulk_data
+            && now >= self.read_deadline()
         {
             self.close_now(CloseReason::ReadStall);
         }

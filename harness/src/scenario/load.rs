@@ -78,6 +78,11 @@ fn durations(step: &Step) -> Vec<&str> {
         Step::ExpectClose(e) => out.push(e.within.as_deref()),
         Step::ExpectSilence(e) => out.push(Some(e.duration.as_str())),
         Step::Wait(w) => out.push(Some(w.duration.as_str())),
+        Step::Send(s) => {
+            if let Some(t) = &s.trickle {
+                out.extend([Some(t.every.as_str()), Some(t.duration.as_str())]);
+            }
+        }
         _ => {}
     }
     out.into_iter().flatten().collect()

@@ -321,6 +321,9 @@ impl Step {
             Step::ServeTls(t) => Some(&t.requirement),
             Step::OpenConnections(o) => Some(&o.requirement),
             Step::Capture(_) => Some(&None),
+            Step::Send(Send {
+                trickle: Some(t), ..
+            }) => Some(&t.requirement),
             Step::Connect(_)
             | Step::Send(_)
             | Step::AnswerBulk(_)
@@ -486,6 +489,21 @@ pub struct Send {
     /// TCP segment, and so most likely in one read.
     #[serde(default)]
     pub with_next: bool,
+    /// Write the framed message a byte at a time, as a slow peer would.
+    pub trickle: Option<Trickle>,
+}
+
+/// `trickle = { every = "2s", for = "BULK_LQ_DATA_TIMEOUT - 5s" }`: one
+/// byte per `every`, for at most `for` (the rest is never sent). The peer
+/// closing before `for` is up breaks `requirement` (a read timer below its
+/// default); closing later is for the next step to judge.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "kebab-case")]
+pub struct Trickle {
+    pub every: DurationExpr,
+    #[serde(rename = "for")]
+    pub duration: DurationExpr,
+    pub requirement: Option<Requirements>,
 }
 
 /// What a received message must look like.

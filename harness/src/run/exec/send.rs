@@ -2,7 +2,8 @@
 
 use super::{Exec, Stop};
 use crate::outcome::Direction;
-use crate::scenario::model::{Role, Send, StatusName, TypeName};
+use crate::scenario::expr::Shown;
+use crate::scenario::model::{primary, Role, Send, StatusName, Trickle, TypeName};
 use crate::wire::describe::summary;
 use crate::wire::framing::{encode_frame, encode_frame_with_prefix};
 use crate::wire::options::code;
@@ -156,6 +157,9 @@ impl Exec<'_> {
             text
         };
         self.log(&s.conn, Direction::Send, text);
+        if let Some(t) = &s.trickle {
+            return self.trickle(&s.conn, &bytes, t).await;
+        }
         let mut cuts: Vec<usize> = s
             .split
             .iter()
@@ -176,6 +180,58 @@ impl Exec<'_> {
                 tokio::time::sleep(Duration::from_millis(10)).await;
             }
         }
+        Ok(())
+    }
+
+    /// Writes `bytes` one at a time, `t.every` apart, for at most
+    /// `t.duration`; the peer closing sooner breaks `t.requirement`.
+    async fn trickle(&mut self, conn: &str, bytes: &[u8], t: &Trickle) -> Result<(), Stop> {
+        let every = self.duration(&t.every)?.max(Duration::from_millis(1));
+        let budget = self.duration(&t.duration)?;
+        let started = tokio::time::Instant::now();
+        let mut sent = 0usize;
+        for byte in bytes {
+            if started.elapsed() >= budget {
+                break;
+            }
+            // Nothing reads during a step: a close shows as a write that
+            // fails (the peer's RST answers the first byte after its FIN).
+            if self
+                .conn(conn)?
+                .write(std::slice::from_ref(byte))
+                .await
+                .is_err()
+            {
+                let elapsed = started.elapsed();
+                let frame = self.log(
+                    conn,
+                    Direction::Note,
+                    format!(
+                        "peer closed after {sent} trickled bytes, {}",
+                        Shown(elapsed)
+                    ),
+                );
+                return self.judge(
+                    primary(&t.requirement),
+                    None,
+                    format!(
+                        "closed {} into a message trickled one byte per {}, before {}",
+                        Shown(elapsed),
+                        Shown(every),
+                        Shown(budget)
+                    ),
+                    Some(frame),
+                );
+            }
+            sent += 1;
+            tokio::time::sleep(every).await;
+        }
+        let text = format!(
+            "{sent} of {} bytes trickled in {}",
+            bytes.len(),
+            Shown(started.elapsed())
+        );
+        self.log(conn, Direction::Note, text);
         Ok(())
     }
 }
