@@ -146,7 +146,7 @@ fn scenarios_pass_against_reference_server_processes_in_each_mode() {
     let (code, out) = run(&profile, &[]);
     // Requestor-role scenarios and secure/bulk-only/configured ones are not
     // applicable here.
-    assert_all_pass(code, &out, 36);
+    assert_all_pass(code, &out, 37);
 
     let (serve_cfg, profile) = server_target(dir.path(), "secure", "secure", "\"secure\"", true);
     let _secure = serve(&serve_cfg);
