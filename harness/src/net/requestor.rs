@@ -10,7 +10,6 @@ use crate::reference::faults::Fault;
 use crate::reference::requestor::{
     RequestorCloseReason, RequestorEvent, RequestorOutput, RequestorPolicy, RequestorSession,
 };
-use crate::reference::variants::Variant;
 use crate::session::{Action, Session};
 use rustls::pki_types::ServerName;
 use std::sync::{Arc, Mutex, MutexGuard};
@@ -266,29 +265,17 @@ pub async fn initial_sync(rt: &RequestorRuntime, shutdown: &mut watch::Receiver<
 
 /// Keeps an active query running until `shutdown`.
 pub async fn run_active(rt: RequestorRuntime, mut shutdown: watch::Receiver<bool>) {
-    if rt
-        .policy()
-        .config
-        .variants
-        .has(Variant::BulkSyncBesideActive)
-    {
-        let (rt, mut shutdown) = (rt.clone(), shutdown.clone());
-        tokio::spawn(async move { initial_sync(&rt, &mut shutdown).await });
-        // The bulk connection opens first.
-        tokio::task::yield_now().await;
-    }
-    if rt
-        .policy()
-        .config
-        .variants
-        .has(Variant::BulkSyncAfterActive)
-    {
+    let sync_after = rt.policy().bulk_sync_beside_active();
+    if let Some(delay) = sync_after {
         let (rt, mut shutdown) = (rt.clone(), shutdown.clone());
         tokio::spawn(async move {
-            // A moment after the active query went out on its connection.
-            tokio::time::sleep(Duration::from_secs(1)).await;
+            tokio::time::sleep(delay).await;
             initial_sync(&rt, &mut shutdown).await
         });
+        if delay.is_zero() {
+            // The bulk connection opens first.
+            tokio::task::yield_now().await;
+        }
     }
     loop {
         if *shutdown.borrow() {

@@ -591,6 +591,21 @@ impl RequestorPolicy {
         xid
     }
 
+    /// When, after it starts, the requestor runs an all-configured bulk sync
+    /// on a connection of its own beside its active query (RFC 7724 §4):
+    /// at once (opened before the active query) or a moment after the active
+    /// query went out; never when absent.
+    pub fn bulk_sync_beside_active(&self) -> Option<Duration> {
+        let variants = &self.config.variants;
+        if variants.has(Variant::BulkSyncBesideActive) {
+            Some(Duration::ZERO)
+        } else if variants.has(Variant::BulkSyncAfterActive) {
+            Some(Duration::from_secs(1))
+        } else {
+            None
+        }
+    }
+
     /// Earliest time of the next connection attempt: at most one per
     /// ACTIVE_LQ_IDLE_TIMEOUT (RFC 7724 §7.1).
     pub fn next_attempt_at(&self) -> Duration {

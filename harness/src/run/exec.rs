@@ -5,6 +5,7 @@ mod addresses;
 mod answer_bulk;
 mod closing;
 mod expect;
+mod inconclusive;
 mod quota;
 mod send;
 mod serve_tls;

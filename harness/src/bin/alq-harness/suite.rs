@@ -337,13 +337,19 @@ pub(crate) fn coverage(dir: Option<PathBuf>, report: &Path) -> Result<()> {
     Ok(())
 }
 
+/// The scenarios a fault or variant matrix runs; `None` (said on stderr)
+/// when they do not load.
+fn matrix_scenarios(
+    dir: Option<PathBuf>,
+) -> Option<Vec<alq_harness::scenario::load::LoadedScenario>> {
+    alq_harness::scenario::load::load_dir(&scenario_dir(dir))
+        .map_err(|e| eprintln!("error: {e}"))
+        .ok()
+}
+
 pub(crate) fn faults(dir: Option<PathBuf>, jobs: usize) -> ExitCode {
-    let scenarios = match alq_harness::scenario::load::load_dir(&scenario_dir(dir)) {
-        Ok(s) => s,
-        Err(e) => {
-            eprintln!("error: {e}");
-            return ExitCode::from(2);
-        }
+    let Some(scenarios) = matrix_scenarios(dir) else {
+        return ExitCode::from(2);
     };
     let mut escaped = 0;
     for fault in alq_harness::reference::faults::Fault::ALL {
@@ -372,12 +378,8 @@ pub(crate) fn faults(dir: Option<PathBuf>, jobs: usize) -> ExitCode {
 
 pub(crate) fn variants(dir: Option<PathBuf>, jobs: usize) -> ExitCode {
     use alq_harness::reference::variants::{Side, Variant};
-    let scenarios = match alq_harness::scenario::load::load_dir(&scenario_dir(dir)) {
-        Ok(s) => s,
-        Err(e) => {
-            eprintln!("error: {e}");
-            return ExitCode::from(2);
-        }
+    let Some(scenarios) = matrix_scenarios(dir) else {
+        return ExitCode::from(2);
     };
     let mut drew = 0;
     for variant in Variant::ALL {

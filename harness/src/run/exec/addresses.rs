@@ -4,37 +4,9 @@ use super::{Exec, Stop};
 use crate::outcome::Direction;
 use crate::run::reported::ReportedAs;
 use crate::scenario::expr;
-use crate::scenario::model::{primary, ExpectAddresses, InconclusiveIf, StatusName, TypeName};
-use crate::wire::describe::summary;
+use crate::scenario::model::{primary, ExpectAddresses, StatusName, TypeName};
 
 impl Exec<'_> {
-    pub(super) fn inconclusive_if(&mut self, i: &InconclusiveIf) -> Result<(), Stop> {
-        let conn = self.conn(&i.conn)?;
-        let seen = match i.status {
-            Some(StatusName(Some(status))) if conn.peer.statuses().contains(&status) => {
-                Some(format!("{status} received"))
-            }
-            _ => None,
-        };
-        let lacking = conn.peer.last_received().and_then(|msg| {
-            i.lacks
-                .iter()
-                .find(|c| !msg.has(**c))
-                .map(|c| format!("option {c} absent from {}", summary(msg)))
-        });
-        match seen.or(lacking) {
-            Some(what) => Err(Stop::Unmet(super::Unmet {
-                reason: format!("{what}: {}", i.because),
-                only: i
-                    .about
-                    .as_ref()
-                    .map(|r| r.as_slice().to_vec())
-                    .unwrap_or_default(),
-            })),
-            None => Ok(()),
-        }
-    }
-
     pub(super) fn expect_addresses(&mut self, e: &ExpectAddresses) -> Result<(), Stop> {
         let wanted =
             expr::addresses(&e.include, &self.vars).map_err(|err| Stop::Error(err.to_string()))?;
