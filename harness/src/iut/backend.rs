@@ -520,6 +520,11 @@ impl Backend {
         self.clock.epoch()
     }
 
+    /// The clock [`Backend::epoch`] reads.
+    pub fn clock(&self) -> Clock {
+        self.clock
+    }
+
     /// Opens a connection to the target server.
     pub async fn connect(
         &mut self,

@@ -122,6 +122,10 @@ pub struct TargetProfile {
     /// How long an `expect` waits when the scenario gives no `within`.
     #[serde(default = "default_expect")]
     pub expect_timeout: String,
+    /// How far the target's clock may be from the harness's: the tolerance of
+    /// the base-time checks (RFC 6926 §6.2.3). A plain duration.
+    #[serde(default = "default_clock_skew")]
+    pub clock_skew: String,
     pub trigger: Option<TriggerConfig>,
     pub tls: Option<TlsProfile>,
     /// Connections one requestor can hold at once: the server's connection
@@ -182,6 +186,11 @@ fn default_expect() -> String {
     "5s".to_string()
 }
 
+/// Same host, or hosts kept in step by NTP.
+fn default_clock_skew() -> String {
+    "5s".to_string()
+}
+
 #[derive(Debug, thiserror::Error)]
 pub enum ProfileError {
     #[error(transparent)]
@@ -220,6 +229,7 @@ impl TargetProfile {
             slack: default_slack(),
             settle: default_settle(),
             expect_timeout: default_expect(),
+            clock_skew: default_clock_skew(),
             trigger: None,
             tls: None,
             max_connections: default_max_connections(),
@@ -281,6 +291,8 @@ impl TargetProfile {
         }
         humantime::parse_duration(&profile.settle)
             .map_err(|e| invalid(&format!("settle = \"{}\": {e}", profile.settle)))?;
+        humantime::parse_duration(&profile.clock_skew)
+            .map_err(|e| invalid(&format!("clock-skew = \"{}\": {e}", profile.clock_skew)))?;
         if profile.kind == TargetKind::Tcp
             && profile.features.contains(&Need::Secure)
             && profile.tls.is_none()
@@ -308,6 +320,14 @@ impl TargetProfile {
             settle: humantime::parse_duration(&self.settle)
                 .unwrap_or(crate::scenario::expr::DEFAULT_SETTLE),
         }
+    }
+
+    /// The tolerance of base-time checks, in whole seconds (checked when the
+    /// profile was loaded).
+    pub fn clock_skew_secs(&self) -> u32 {
+        humantime::parse_duration(&self.clock_skew)
+            .map(|d| u32::try_from(d.as_secs()).unwrap_or(u32::MAX))
+            .unwrap_or(5)
     }
 
     /// A target outside the harness that allows one connection per requestor.

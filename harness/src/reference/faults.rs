@@ -70,6 +70,8 @@ faults! {
     NonzeroCiaddrServed => "nonzero-ciaddr-served", Server, ["BLQ-S-20"];
     NoBaseTime => "no-base-time", Server, ["BLQ-S-05"];
     NoStartTimeOfState => "no-start-time-of-state", Server, ["BLQ-S-06"];
+    BaseTimeFrom1900 => "base-time-from-1900", Server, ["BLQ-S-05"];
+    AbsoluteStartTimeOfState => "absolute-start-time-of-state", Server, ["BLQ-S-06"];
     NoLeaseTime => "no-lease-time", Server, ["BLQ-S-11"];
     NoClientLastTransactionTime => "no-client-last-transaction-time", Server, ["BLQ-S-12"];
     NoRelayAgentInfo => "no-relay-agent-info", Server, ["LQ-S-05"];

@@ -136,9 +136,12 @@ pub fn binding_reply(
     }
     let ever_bound = binding.ever_bound();
     if policy.wants(code::START_TIME_OF_STATE) && (ever_bound || binding.state_since > 0) {
-        b = b.option(DhcpOption::StartTimeOfState(
-            now.saturating_sub(binding.state_since),
-        ));
+        let since = if policy.faults.has(Fault::AbsoluteStartTimeOfState) {
+            binding.state_since
+        } else {
+            now.saturating_sub(binding.state_since)
+        };
+        b = b.option(DhcpOption::StartTimeOfState(since));
     }
     if policy.wants(code::CLIENT_LAST_TRANSACTION_TIME) && ever_bound {
         let cltt = if policy.faults.has(Fault::AbsoluteClientLastTransactionTime) {
@@ -243,6 +246,18 @@ pub fn apply_faults(msg: &mut RawMessage, faults: &FaultSet) {
             1.min(msg.options.len()),
             DhcpOption::ServerId(Ipv4Addr::LOCALHOST).to_item(),
         );
+    }
+    if faults.has(Fault::BaseTimeFrom1900) {
+        // Seconds from 1900 to 1970, the offset of the NTP epoch.
+        const FROM_1900: u32 = 2_208_988_800;
+        for item in &mut msg.options {
+            if let OptionItem::Tlv { code: c, data } = item {
+                if let (code::BASE_TIME, Ok(bytes)) = (*c, <[u8; 4]>::try_from(data.as_ref())) {
+                    let shifted = u32::from_be_bytes(bytes).wrapping_add(FROM_1900);
+                    *data = shifted.to_be_bytes().to_vec().into();
+                }
+            }
+        }
     }
     if faults.has(Fault::NulInStatusText) {
         for item in &mut msg.options {

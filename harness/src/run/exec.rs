@@ -98,6 +98,10 @@ pub struct Exec<'a> {
     arrived_ms: (Instant, u64),
     slack: Duration,
     expect_timeout: Duration,
+    /// How far the target's clock may be from the harness's, in seconds.
+    clock_skew: u32,
+    /// When the scenario's last bind completed, seconds since 1970.
+    bound_at: Option<u32>,
     next_xid: u32,
     /// What the scenario's connections run over.
     transport: crate::iut::profile::Transport,
@@ -151,6 +155,8 @@ impl<'a> Exec<'a> {
             slack: expr::duration(&profile.slack, &durations).map_err(|e| e.to_string())?,
             expect_timeout: expr::duration(&profile.expect_timeout, &durations)
                 .map_err(|e| e.to_string())?,
+            clock_skew: profile.clock_skew_secs(),
+            bound_at: None,
             next_xid: 0x0a1a_0001,
             transport: transport::of_scenario(scenario, profile.transport()),
         })

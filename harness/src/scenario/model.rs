@@ -527,6 +527,12 @@ pub struct Expect {
     pub absent: Vec<u8>,
     pub query_start_time: Option<Value>,
     pub query_end_time: Option<Value>,
+    /// base-time (152) must be present and read as the harness's clock, within
+    /// the profile's `clock-skew`.
+    pub base_time: Option<BaseTimeWanted>,
+    /// start-time-of-state (153) must be present and count back from
+    /// base-time to a moment the state can have begun.
+    pub start_time_of_state: Option<StateStartWanted>,
     /// dhcp-state (156) must be present with this state ("abandoned", ...).
     #[serde(default, deserialize_with = "checked::optional_state")]
     pub dhcp_state: Option<String>,
@@ -552,6 +558,24 @@ pub struct Expect {
     pub requirement: Option<Requirements>,
     /// Grade a mismatch as this level instead of the requirement's.
     pub level: Option<LevelOverride>,
+}
+
+/// What an `expect`'s base-time must read.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum BaseTimeWanted {
+    /// Seconds since 1970 on the harness's clock when the message arrived.
+    Now,
+}
+
+/// What an `expect`'s start-time-of-state must read.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum StateStartWanted {
+    /// Seconds back from base-time (or from the arrival, without base-time)
+    /// to a start no earlier than 2001 and, after the scenario bound a lease,
+    /// no later than the bind.
+    Relative,
 }
 
 #[derive(Debug, Clone, Deserialize)]

@@ -1,11 +1,12 @@
 //! `expect` and `check`: matching received messages against a scenario's shape.
 
 use super::{Exec, Stop};
+use crate::net::clock::Clock;
 use crate::net::stream_reader::StreamEvent;
 use crate::outcome::Direction;
 use crate::scenario::expr::Shown;
 use crate::scenario::model::{primary, Expect, Value};
-use crate::wire::describe::summary;
+use crate::wire::describe::{self, summary};
 use crate::wire::{DhcpState, Indexed, MessageType, OptionError, Received, StatusCode};
 use std::net::Ipv4Addr;
 use std::rc::Rc;
@@ -40,6 +41,80 @@ pub(super) struct Wanted<'e> {
     when_present: Vec<(u8, Vec<u8>)>,
     query_start_time: Option<TimeWanted>,
     query_end_time: Option<TimeWanted>,
+    clock: ClockCheck,
+}
+
+/// What the base-time and start-time-of-state checks judge against.
+pub(super) struct ClockCheck {
+    pub clock: Clock,
+    /// How far the target's clock may be from the harness's, in seconds.
+    pub skew: u32,
+    /// When the scenario's last bind completed, seconds since 1970.
+    pub bound_at: Option<u32>,
+}
+
+/// A start of state before this (2001-09-09) means the value was absolute.
+const EARLIEST_STATE_START: u32 = 1_000_000_000;
+
+impl ClockCheck {
+    /// Why `msg`'s base-time is not the harness's clock, or `None`.
+    fn base_time_mismatch(&self, msg: Indexed<'_>) -> Option<String> {
+        let got = match msg.base_time() {
+            Ok(Some(t)) => t,
+            Ok(None) => return Some(format!("base-time (152) is missing from {}", summary(msg))),
+            Err(e) => return Some(format!("base-time (152): {e}")),
+        };
+        let now = self.clock.epoch();
+        let off = got.abs_diff(now);
+        (off > self.skew).then(|| {
+            let side = if got > now { "ahead of" } else { "behind" };
+            format!(
+                "base-time {got} ({}) is {off} s {side} the harness clock ({}), more than the {} s clock-skew allows",
+                describe::absolute_time(got),
+                describe::absolute_time(now),
+                self.skew
+            )
+        })
+    }
+
+    /// Why `msg`'s start-time-of-state does not count back to a moment its
+    /// state can have begun, or `None`.
+    fn state_start_mismatch(&self, msg: Indexed<'_>) -> Option<String> {
+        let back = match msg.start_time_of_state() {
+            Ok(Some(t)) => t,
+            Ok(None) => {
+                return Some(format!(
+                    "start-time-of-state (153) is missing from {}",
+                    summary(msg)
+                ))
+            }
+            Err(e) => return Some(format!("start-time-of-state (153): {e}")),
+        };
+        // Counted back from base-time, or from the harness clock when there
+        // is no base-time to count from (its own check says so).
+        let now = self.clock.epoch();
+        let base = match msg.base_time() {
+            Ok(Some(t)) if t.abs_diff(now) <= self.skew => t,
+            _ => now,
+        };
+        let began = base
+            .checked_sub(back)
+            .filter(|b| *b >= EARLIEST_STATE_START);
+        let Some(began) = began else {
+            return Some(format!(
+                "start-time-of-state {back} counts back from {base} to before 2001: it looks absolute, not seconds before base-time"
+            ));
+        };
+        let bound = self.bound_at?;
+        (began > bound.saturating_add(self.skew)).then(|| {
+            format!(
+                "start-time-of-state {back} puts the start of the state at {}, {} s after the lease was bound ({})",
+                describe::absolute_time(began),
+                began - bound,
+                describe::absolute_time(bound)
+            )
+        })
+    }
 }
 
 impl Wanted<'_> {
@@ -130,6 +205,16 @@ impl Wanted<'_> {
                 }
             }
         }
+        if e.base_time.is_some() {
+            if let Some(why) = self.clock.base_time_mismatch(msg) {
+                return Some(why);
+            }
+        }
+        if e.start_time_of_state.is_some() {
+            if let Some(why) = self.clock.state_start_mismatch(msg) {
+                return Some(why);
+            }
+        }
         type Read = fn(&Received) -> Result<Option<u32>, OptionError>;
         let times: [(_, Read, _); 2] = [
             (
@@ -199,6 +284,11 @@ impl Exec<'_> {
                 .collect::<Result<_, Stop>>()?,
             query_start_time: time(&e.query_start_time)?,
             query_end_time: time(&e.query_end_time)?,
+            clock: ClockCheck {
+                clock: self.backend.clock(),
+                skew: self.clock_skew,
+                bound_at: self.bound_at,
+            },
         })
     }
 
@@ -381,5 +471,83 @@ impl Exec<'_> {
                 Err(other) => Err(other),
             },
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::wire::{DhcpOption, MessageBuilder};
+
+    const NOW: u32 = 1_800_000_000;
+
+    fn check(bound_at: Option<u32>) -> ClockCheck {
+        ClockCheck {
+            clock: Clock::starting_at(NOW),
+            skew: 5,
+            bound_at,
+        }
+    }
+
+    fn active(options: &[DhcpOption]) -> Received {
+        let mut b =
+            MessageBuilder::reply(MessageType::LeaseActive, 7).ciaddr(Ipv4Addr::new(192, 0, 2, 9));
+        for o in options {
+            b = b.option(o.clone());
+        }
+        Received::from_raw(&b.build())
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn base_time_holds_within_the_skew_and_fails_beyond_it() {
+        let c = check(None);
+        for (base, holds) in [
+            (NOW, true),
+            (NOW + 5, true),
+            (NOW - 5, true),
+            (NOW + 6, false),
+            (NOW - 6, false),
+            // The NTP epoch, and a relative number.
+            (NOW.wrapping_add(2_208_988_800), false),
+            (300, false),
+        ] {
+            let msg = active(&[DhcpOption::BaseTime(base)]);
+            assert_eq!(c.base_time_mismatch(&msg).is_none(), holds, "{base}");
+        }
+        assert!(c.base_time_mismatch(&active(&[])).is_some());
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn start_time_of_state_must_count_back_to_a_start_after_2001_and_not_after_the_bind() {
+        let bound = NOW - 60;
+        let c = check(Some(bound));
+        let with = |back: u32| {
+            active(&[
+                DhcpOption::BaseTime(NOW),
+                DhcpOption::StartTimeOfState(back),
+            ])
+        };
+        // Begun at the bind, or at an earlier bind of a lease renewed since.
+        assert!(c.state_start_mismatch(&with(60)).is_none());
+        assert!(c.state_start_mismatch(&with(86_400)).is_none());
+        // Within the skew of the bind, and not after it.
+        assert!(c.state_start_mismatch(&with(55)).is_none());
+        assert!(c.state_start_mismatch(&with(50)).is_some());
+        // The start itself, seconds since 1970, is no duration.
+        assert!(c.state_start_mismatch(&with(bound)).is_some());
+        // Past 1970 altogether.
+        assert!(c.state_start_mismatch(&with(NOW + 1)).is_some());
+        // Without a bind, only an absolute value fails.
+        assert!(check(None).state_start_mismatch(&with(0)).is_none());
+        assert!(check(None).state_start_mismatch(&with(bound)).is_some());
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn start_time_of_state_counts_from_the_harness_clock_when_base_time_is_off() {
+        let msg = active(&[
+            DhcpOption::BaseTime(NOW.wrapping_add(2_208_988_800)),
+            DhcpOption::StartTimeOfState(30),
+        ]);
+        assert!(check(Some(NOW - 30)).state_start_mismatch(&msg).is_none());
     }
 }

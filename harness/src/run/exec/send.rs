@@ -156,10 +156,10 @@ impl Exec<'_> {
         } else {
             text
         };
-        self.log(&s.conn, Direction::Send, text);
         if let Some(t) = &s.trickle {
-            return self.trickle(&s.conn, &bytes, t).await;
+            return self.trickle(&s.conn, &bytes, &text, t).await;
         }
+        self.log(&s.conn, Direction::Send, text);
         let mut cuts: Vec<usize> = s
             .split
             .iter()
@@ -184,11 +184,25 @@ impl Exec<'_> {
     }
 
     /// Writes `bytes` one at a time, `t.every` apart, for at most
-    /// `t.duration`; the peer closing sooner breaks `t.requirement`.
-    async fn trickle(&mut self, conn: &str, bytes: &[u8], t: &Trickle) -> Result<(), Stop> {
+    /// `t.duration`; the peer closing sooner breaks `t.requirement`. The
+    /// transcript shows `text` as sent only once every byte was: what the
+    /// pcap holds until then is part of a message.
+    async fn trickle(
+        &mut self,
+        conn: &str,
+        bytes: &[u8],
+        text: &str,
+        t: &Trickle,
+    ) -> Result<(), Stop> {
         let every = self.duration(&t.every)?.max(Duration::from_millis(1));
         let budget = self.duration(&t.duration)?;
         let started = tokio::time::Instant::now();
+        let start = format!(
+            "trickling {text} ({} bytes) one byte per {}",
+            bytes.len(),
+            Shown(every)
+        );
+        self.log(conn, Direction::Note, start);
         let mut sent = 0usize;
         for byte in bytes {
             if started.elapsed() >= budget {
@@ -225,6 +239,9 @@ impl Exec<'_> {
             }
             sent += 1;
             tokio::time::sleep(every).await;
+        }
+        if sent == bytes.len() {
+            self.log(conn, Direction::Send, text.to_string());
         }
         let text = format!(
             "{sent} of {} bytes trickled in {}",

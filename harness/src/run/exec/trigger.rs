@@ -23,6 +23,7 @@ impl Exec<'_> {
                     self.vars.insert("client_id".into(), Var::Bytes(client_id));
                 }
                 bound.push(addr);
+                self.bound_at = Some(self.backend.epoch());
             }
             let all = [
                 expr::addresses("${bound}", &self.vars).unwrap_or_default(),
