@@ -37,6 +37,8 @@ pub struct Tap {
     budget: Arc<AtomicUsize>,
     /// Traffic went unrecorded because the budget ran out.
     truncated: bool,
+    /// Bytes the peer sent, recorded or not.
+    received: u64,
 }
 
 impl Tap {
@@ -53,6 +55,7 @@ impl Tap {
             order,
             budget,
             truncated: false,
+            received: 0,
         }
     }
 
@@ -78,7 +81,14 @@ impl Tap {
 
     /// Bytes the peer sent, read at `at`.
     pub fn theirs(&mut self, bytes: &[u8], at: Instant) {
+        let len = u64::try_from(bytes.len()).unwrap_or(u64::MAX);
+        self.received = self.received.saturating_add(len);
         self.bytes(false, bytes, at);
+    }
+
+    /// How many bytes the peer sent so far (after TLS, the plaintext).
+    pub fn received(&self) -> u64 {
+        self.received
     }
 
     /// The harness (`by_harness`) or the peer closed its side, at `at`.

@@ -252,6 +252,8 @@ enum Kind {
         /// `None` once a scenario stopped it.
         server: Option<RunningServer>,
         dial: Dial,
+        /// Bytes a connection takes before the server's send blocks, at least.
+        send_buffer: usize,
     },
     ReferenceRequestor {
         incoming: Incoming,
@@ -388,7 +390,16 @@ impl Backend {
                 let (incoming, dial) = Incoming::memory();
                 let server = Some(RunningServer::start(incoming, rt));
                 Ok(Backend {
-                    kind: Kind::ReferenceServer { server, dial },
+                    kind: Kind::ReferenceServer {
+                        server,
+                        dial,
+                        send_buffer: if profile.variants.has(Variant::LargeSocketBuffers) {
+                            usize::try_from(crate::reference::variants::LARGE_SOCKET_BUFFER)
+                                .unwrap_or(usize::MAX)
+                        } else {
+                            0
+                        },
+                    },
                     trigger: Trigger::Reference,
                     certs: Some(ClientCerts::from_pki(p)?),
                     server_certs: None,
@@ -533,13 +544,16 @@ impl Backend {
         from_denied: bool,
     ) -> Result<BoxedIo, BackendError> {
         match &self.kind {
-            Kind::ReferenceServer { dial, .. } => {
+            Kind::ReferenceServer {
+                dial, send_buffer, ..
+            } => {
                 let from = if from_denied {
                     SocketAddr::from((REFERENCE_DENIED_SOURCE, 0))
                 } else {
                     MEMORY_PEER
                 };
-                dial.connect_memory(recv_buffer.unwrap_or(MEMORY_PIPE_BYTES), from)
+                let buffer = recv_buffer.unwrap_or(MEMORY_PIPE_BYTES).max(*send_buffer);
+                dial.connect_memory(buffer, from)
                     .map_err(BackendError::io("connecting to the reference server"))
             }
             Kind::Tcp {

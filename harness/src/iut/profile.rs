@@ -126,6 +126,10 @@ pub struct TargetProfile {
     /// the base-time checks (RFC 6926 §6.2.3). A plain duration.
     #[serde(default = "default_clock_skew")]
     pub clock_skew: String,
+    /// The most the server's socket send buffer can hold, in bytes: a
+    /// scenario that needs the server's send to block drives changes past it.
+    #[serde(default = "default_send_buffer")]
+    pub send_buffer: u32,
     pub trigger: Option<TriggerConfig>,
     pub tls: Option<TlsProfile>,
     /// Connections one requestor can hold at once: the server's connection
@@ -186,6 +190,14 @@ fn default_expect() -> String {
     "5s".to_string()
 }
 
+/// Linux's ceiling for an auto-tuned TCP send buffer (`net.ipv4.tcp_wmem`).
+fn default_send_buffer() -> u32 {
+    4 << 20
+}
+
+/// A send buffer no scenario can fill with the lease changes it may make.
+const SEND_BUFFER_LIMIT: u32 = 64 << 20;
+
 /// Same host, or hosts kept in step by NTP.
 fn default_clock_skew() -> String {
     "5s".to_string()
@@ -230,6 +242,7 @@ impl TargetProfile {
             settle: default_settle(),
             expect_timeout: default_expect(),
             clock_skew: default_clock_skew(),
+            send_buffer: default_send_buffer(),
             trigger: None,
             tls: None,
             max_connections: default_max_connections(),
@@ -252,6 +265,9 @@ impl TargetProfile {
             profile
                 .features
                 .retain(|f| !matches!(f, Need::Insecure | Need::BulkOnly));
+        }
+        if variants.has(Variant::LargeSocketBuffers) {
+            profile.send_buffer = crate::reference::variants::LARGE_SOCKET_BUFFER;
         }
         profile.variants = variants;
         profile
@@ -305,6 +321,12 @@ impl TargetProfile {
                     "[control] stop needs start, so later scenarios find the server",
                 ));
             }
+        }
+        if profile.send_buffer > SEND_BUFFER_LIMIT {
+            return Err(invalid(&format!(
+                "send-buffer = {} is more than the {SEND_BUFFER_LIMIT} bytes a scenario can fill",
+                profile.send_buffer
+            )));
         }
         if profile.max_connections == 0 {
             return Err(invalid("max-connections must be at least 1"));

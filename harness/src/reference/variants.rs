@@ -6,6 +6,10 @@
 
 use std::collections::BTreeSet;
 
+/// What a connection of the reference server takes before its send blocks
+/// under [`Variant::LargeSocketBuffers`].
+pub const LARGE_SOCKET_BUFFER: u32 = 16 << 20;
+
 /// Which reference implementation a variant changes.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Side {
@@ -99,6 +103,8 @@ variants! {
         "the requestor waits one and a half ACTIVE_LQ_IDLE_TIMEOUTs between connection attempts";
     MinimalPrl => "minimal-prl", Requestor, "BLQ-R-07, RFC 6926 §7.2",
         "the requestor asks for base-time, lease time, start-time-of-state and client-last-transaction-time only";
+    LargeSocketBuffers => "large-socket-buffers", Server, "ALQ-S-36, RFC 7724 §8.2",
+        "a connection takes 16 MiB before the server's send blocks (its profile declares that send-buffer)";
     HardwareTypeInActiveQuery => "hardware-type-in-active-query", Requestor, "AMB-31",
         "active and bulk queries carry htype 1 with hlen 0 and an empty chaddr";
 }

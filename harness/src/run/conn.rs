@@ -44,6 +44,8 @@ pub struct HarnessConn {
     pub resets: bool,
     /// Bytes a `send` held back to go out in one write with the next one.
     pub held: Vec<u8>,
+    /// Lease changes the scenario's triggers had made when it opened.
+    pub changes_before: usize,
 }
 
 impl HarnessConn {
@@ -75,6 +77,7 @@ impl HarnessConn {
             tls: false,
             resets: false,
             held: Vec::new(),
+            changes_before: 0,
         }
     }
 

@@ -102,6 +102,9 @@ pub struct Exec<'a> {
     clock_skew: u32,
     /// When the scenario's last bind completed, seconds since 1970.
     bound_at: Option<u32>,
+    /// Lease changes the scenario's triggers made (binds, renewals,
+    /// releases, declines).
+    changes: usize,
     next_xid: u32,
     /// What the scenario's connections run over.
     transport: crate::iut::profile::Transport,
@@ -144,7 +147,7 @@ impl<'a> Exec<'a> {
             judged: Vec::new(),
             framed: false,
             accepted: Vec::new(),
-            vars: Vars::new(),
+            vars: Vars::from([("send_buffer".to_string(), Var::Number(profile.send_buffer))]),
             transcript: Transcript::new(profile.transcript_limit),
             findings: Vec::new(),
             start: now,
@@ -157,6 +160,7 @@ impl<'a> Exec<'a> {
                 .map_err(|e| e.to_string())?,
             clock_skew: profile.clock_skew_secs(),
             bound_at: None,
+            changes: 0,
             next_xid: 0x0a1a_0001,
             transport: transport::of_scenario(scenario, profile.transport()),
         })
@@ -169,14 +173,16 @@ impl<'a> Exec<'a> {
 
     /// A connection opened now, not kept yet.
     fn new_conn(&self, name: &str, io: crate::net::transport::BoxedIo) -> HarnessConn {
-        HarnessConn::new(
+        let mut conn = HarnessConn::new(
             name,
             io,
             self.start,
             self.scenario.role,
             self.order.clone(),
             self.pcap_budget.clone(),
-        )
+        );
+        conn.changes_before = self.changes;
+        conn
     }
 
     /// Keeps `conn` under its name; a connection of that name before it is

@@ -34,6 +34,8 @@ pub struct Peer {
     bulk_query_xids: Vec<u32>,
     /// (xid, ciaddr) of the binding replies received, with their types.
     reported: Reported,
+    /// How many binding replies were received, repeats included.
+    binding_replies: usize,
     /// xids of the requests received (harness as server).
     request_xids: HashSet<u32>,
     /// An active query was received on this connection (harness as server).
@@ -51,6 +53,7 @@ impl Peer {
             statuses: HashSet::new(),
             bulk_query_xids: Vec::new(),
             reported: Reported::default(),
+            binding_replies: 0,
             request_xids: HashSet::new(),
             active_query_received: false,
             last_received: None,
@@ -82,7 +85,10 @@ impl Peer {
             self.bulk_query_xids.push(xid);
         }
         let repeated = match kind.and_then(ReportedAs::of) {
-            Some(reported_as) => self.reported.note(xid, msg.ciaddr(), reported_as),
+            Some(reported_as) => {
+                self.binding_replies = self.binding_replies.saturating_add(1);
+                self.reported.note(xid, msg.ciaddr(), reported_as)
+            }
             None => false,
         };
         let broken = match self.role {
@@ -132,6 +138,11 @@ impl Peer {
 
     pub fn reported(&self) -> &Reported {
         &self.reported
+    }
+
+    /// How many DHCPLEASEACTIVE and DHCPLEASEUNASSIGNED were received.
+    pub fn binding_replies(&self) -> usize {
+        self.binding_replies
     }
 }
 

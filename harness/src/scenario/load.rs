@@ -238,6 +238,12 @@ pub fn parse_scenario(path: &Path, text: &str) -> Result<Scenario, ScenarioError
             _ => {}
         }
         if let Step::Trigger(t) = step {
+            if t.fill.is_some() && t.repeat.is_some() {
+                return Err(invalid(
+                    "fill",
+                    format!("step {n}: a trigger takes repeat or fill, not both"),
+                ));
+            }
             let changes = [t.bind, t.renew, t.release, t.decline]
                 .iter()
                 .try_fold(0usize, |sum, n| sum.checked_add(n.unwrap_or(0)))
@@ -506,5 +512,11 @@ expect-close = { within = "5s" }
         let repeated = with("{ renew = 40, repeat = 30000 }");
         assert!(repeated.contains("at most 1000000"), "{repeated}");
         assert_eq!(with("{ renew = 40, repeat = 300 }"), "");
+        let both = with(r#"{ renew = 40, repeat = 3, fill = "${send_buffer}" }"#);
+        assert!(both.contains("repeat or fill, not both"), "{both}");
+        assert_eq!(
+            with(r#"{ renew = 40, fill = "${send_buffer} + 262144" }"#),
+            ""
+        );
     }
 }

@@ -615,6 +615,11 @@ pub struct ExpectClose {
     pub how: CloseKind,
     /// Grade for messages received before the close (default: should).
     pub messages_before: Option<LevelOverride>,
+    /// A server's send can only have blocked once it had more than this many
+    /// bytes queued (its send buffer): a connection still open that carried
+    /// no more than this from the server stops the scenario inconclusive,
+    /// since its send may never have blocked.
+    pub blocked_past: Option<Value>,
     pub requirement: Option<Requirements>,
     pub level: Option<LevelOverride>,
 }
@@ -790,6 +795,11 @@ pub struct Trigger {
     pub client_options: Vec<OptionValue>,
     /// Repeat the whole trigger this many times.
     pub repeat: Option<usize>,
+    /// Repeat the whole trigger until the replies its changes cause, each at
+    /// the smallest a framed DHCPLEASEACTIVE can be, add up to more than this
+    /// many bytes ("${send_buffer} + 64KiB"-style sums of numbers and
+    /// variables): enough to fill any buffer that size. Instead of `repeat`.
+    pub fill: Option<Value>,
     /// Also keep the addresses this trigger bound in `${NAME}`.
     pub into: Option<String>,
 }

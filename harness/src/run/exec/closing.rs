@@ -1,6 +1,6 @@
 //! `expect-close` and `expect-silence`: how and when a peer ends or keeps quiet.
 
-use super::{Exec, Stop};
+use super::{Exec, Stop, Unmet};
 use crate::capture::tap::Closed;
 use crate::checks::stream;
 use crate::net::stream_reader::StreamEvent;
@@ -52,6 +52,7 @@ impl Exec<'_> {
                 }
                 StreamEvent::Timeout => {
                     let frame = self.log(&e.conn, Direction::Note, "still open".into());
+                    self.never_blocked(e)?;
                     return self.judge(
                         req,
                         e.level,
@@ -61,6 +62,32 @@ impl Exec<'_> {
                 }
             }
         }
+    }
+
+    /// Stops the scenario inconclusive when nothing shows the server's send
+    /// blocked: it sent no more on the connection than `e.blocked_past`
+    /// (all of it fits the buffers) and reported every change the scenario
+    /// made since the connection opened (a server loses transitions only
+    /// while blocked, RFC 7724 §6).
+    fn never_blocked(&mut self, e: &ExpectClose) -> Result<(), Stop> {
+        let Some(past) = &e.blocked_past else {
+            return Ok(());
+        };
+        let past = u64::from(self.number(past)?);
+        let changes = self.changes;
+        let conn = self.conn(&e.conn)?;
+        let received = conn.tap.received();
+        let made = changes.saturating_sub(conn.changes_before);
+        if received > past || conn.peer.binding_replies() < made {
+            return Ok(());
+        }
+        Err(Stop::Unmet(Unmet {
+            reason: format!(
+                "the server sent {received} bytes on '{}' in all, which a {past}-byte send buffer holds, and reported each of the {made} changes: its send may never have blocked",
+                e.conn
+            ),
+            only: Vec::new(),
+        }))
     }
 
     pub(super) async fn expect_silence(&mut self, e: &ExpectSilence) -> Result<(), Stop> {

@@ -15,7 +15,7 @@ impl Exec<'_> {
         for o in &t.client_options {
             options.push((o.code, Bytes::from(self.bytes(&o.hex)?)));
         }
-        for _ in 0..t.repeat.unwrap_or(1).max(1) {
+        for _ in 0..self.rounds(t)? {
             for _ in 0..t.bind.unwrap_or(0) {
                 let (addr, mac, client_id) = self.backend.bind(&options).await?;
                 if !self.vars.contains_key("mac") {
@@ -43,6 +43,9 @@ impl Exec<'_> {
                 declined.push(*addr);
             }
         }
+        self.changes = self
+            .changes
+            .saturating_add(bound.len() + renewed + released.len() + declined.len());
         if t.reload {
             self.backend.reload().await?;
         }
@@ -98,4 +101,37 @@ impl Exec<'_> {
             .insert("now".into(), Var::Number(self.backend.epoch()));
         Ok(())
     }
+
+    /// How many times `t` runs: `repeat`, or enough rounds that the replies
+    /// its changes cause outgrow `fill` bytes.
+    fn rounds(&self, t: &Trigger) -> Result<usize, Stop> {
+        let Some(fill) = &t.fill else {
+            return Ok(t.repeat.unwrap_or(1).max(1));
+        };
+        let bytes = usize::try_from(self.number(fill)?).unwrap_or(usize::MAX);
+        let per_round = [t.bind, t.renew, t.release, t.decline]
+            .iter()
+            .map(|n| n.unwrap_or(0))
+            .fold(0usize, usize::saturating_add);
+        let per_round_bytes = per_round.saturating_mul(SMALLEST_REPLY);
+        if per_round_bytes == 0 {
+            return Err(Stop::Error(
+                "a trigger with fill must bind, renew, release or decline".into(),
+            ));
+        }
+        let rounds = bytes / per_round_bytes + 1;
+        if rounds.saturating_mul(per_round) > FILL_CHANGE_LIMIT {
+            return Err(Stop::Error(format!(
+                "filling {bytes} bytes takes more than {FILL_CHANGE_LIMIT} lease changes"
+            )));
+        }
+        Ok(rounds)
+    }
 }
+
+/// The smallest a framed DHCPLEASEACTIVE can be: the length prefix, the
+/// fixed header, the magic cookie, option 53 and the end option.
+const SMALLEST_REPLY: usize = 2 + crate::wire::raw::HEADER_LEN + 4 + 3 + 1;
+
+/// Lease changes one trigger with `fill` makes at most.
+const FILL_CHANGE_LIMIT: usize = 1_000_000;
