@@ -130,6 +130,9 @@ pub struct ScenarioOutcome {
     /// What went over each connection, for the pcap.
     #[serde(skip)]
     pub connections: Vec<ConnectionTap>,
+    /// What a launched implementation wrote on stdout and stderr, for its log.
+    #[serde(skip)]
+    pub iut_output: Option<String>,
 }
 
 #[cfg(test)]

@@ -65,6 +65,8 @@ pub enum BackendError {
     },
     #[error("the reference server: {0}")]
     Lease(#[from] LeaseError),
+    #[error("the launched requestor {how} before connecting; its last output:\n{tail}")]
+    RequestorExited { how: String, tail: String },
     #[error("the reference server was stopped")]
     ReferenceStopped,
     #[error("{0} was not bound by this scenario")]
@@ -269,6 +271,7 @@ enum Kind {
     Launched {
         listener: TcpListener,
         child: tokio::process::Child,
+        output: super::launched::Output,
     },
 }
 
@@ -505,15 +508,27 @@ impl Backend {
                 let (program, args) = command
                     .split_first()
                     .ok_or(BackendError::NotInProfile("command to launch"))?;
-                let child = tokio::process::Command::new(fill(program))
+                let mut child = tokio::process::Command::new(fill(program))
                     .args(args.iter().map(|a| fill(a)))
-                    .stdout(std::process::Stdio::null())
-                    .stderr(std::process::Stdio::null())
+                    .stdin(std::process::Stdio::null())
+                    .stdout(std::process::Stdio::piped())
+                    .stderr(std::process::Stdio::piped())
                     .kill_on_drop(true)
                     .spawn()
                     .map_err(BackendError::io(format!("cannot start {program}")))?;
+                let output = super::launched::Output::default();
+                if let Some(out) = child.stdout.take() {
+                    output.collect(out);
+                }
+                if let Some(err) = child.stderr.take() {
+                    output.collect(err);
+                }
                 Ok(Backend {
-                    kind: Kind::Launched { listener, child },
+                    kind: Kind::Launched {
+                        listener,
+                        child,
+                        output,
+                    },
                     trigger: Trigger::None,
                     certs: ClientCerts::from_profile(profile)?,
                     server_certs: ServerCerts::from_profile(profile)?,
@@ -614,11 +629,33 @@ impl Backend {
                     .flatten()
                     .map(|(io, _)| io))
             }
-            Kind::Launched { listener, .. } => {
-                match tokio::time::timeout_at(deadline, listener.accept()).await {
-                    Ok(Ok((stream, _))) => Ok(Some(Box::new(stream))),
-                    Ok(Err(e)) => Err(BackendError::io("accepting the requestor's connection")(e)),
-                    Err(_) => Ok(None),
+            Kind::Launched {
+                listener,
+                child,
+                output,
+            } => {
+                // A requestor that exited cannot connect: waiting for it
+                // would blame the requirement for a set-up failure.
+                let exited = async {
+                    match child.wait().await {
+                        Ok(status) => super::launched::exit_text(status),
+                        Err(e) => format!("cannot be waited for: {e}"),
+                    }
+                };
+                tokio::select! {
+                    accepted = tokio::time::timeout_at(deadline, listener.accept()) => match accepted {
+                        Ok(Ok((stream, _))) => Ok(Some(Box::new(stream))),
+                        Ok(Err(e)) => Err(BackendError::io("accepting the requestor's connection")(e)),
+                        Err(_) => Ok(None),
+                    },
+                    how = exited => {
+                        // What it wrote last may still be in the pipes.
+                        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+                        Err(BackendError::RequestorExited {
+                            how,
+                            tail: output.tail(),
+                        })
+                    }
                 }
             }
             _ => Err(BackendError::WrongTarget {
@@ -828,8 +865,9 @@ impl Backend {
             .acceptor(cert)
     }
 
-    /// Stops what the backend started.
-    pub async fn finish(self) {
+    /// Stops what the backend started; returns what a launched requestor
+    /// wrote, for the report.
+    pub async fn finish(self) -> Option<String> {
         match self.kind {
             Kind::ReferenceServer { server, .. } => {
                 if let Some(server) = server {
@@ -839,8 +877,15 @@ impl Backend {
             Kind::ReferenceRequestor { stop, .. } => {
                 stop.send_replace(true);
             }
-            Kind::Launched { mut child, .. } => {
-                let _ = child.kill().await;
+            Kind::Launched {
+                mut child, output, ..
+            } => {
+                super::launched::stop(&mut child).await;
+                let how = match child.try_wait() {
+                    Ok(Some(status)) => super::launched::exit_text(status),
+                    _ => "did not stop".to_string(),
+                };
+                return Some(format!("{}\n[the requestor {how}]\n", output.text()));
             }
             Kind::Tcp {
                 address,
@@ -857,6 +902,7 @@ impl Backend {
             }
             Kind::Tcp { .. } => {}
         }
+        None
     }
 }
 

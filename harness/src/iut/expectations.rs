@@ -157,6 +157,7 @@ mod tests {
             error: None,
             missing: Vec::new(),
             connections: Vec::new(),
+            iut_output: None,
         }
     }
 

@@ -2,5 +2,6 @@
 
 pub mod backend;
 pub mod expectations;
+pub mod launched;
 pub mod profile;
 pub mod relay;

@@ -216,3 +216,9 @@ pub(crate) fn sort_key(id: &str) -> (String, u32) {
 pub fn pcap_name(id: &str) -> String {
     format!("pcap/{id}.pcap")
 }
+
+/// Where a scenario's log of the launched implementation goes, relative to
+/// the report directory.
+pub fn iut_log_name(id: &str) -> String {
+    format!("iut/{id}.log")
+}

@@ -43,8 +43,18 @@ pub struct PcapSink {
 }
 
 impl PcapSink {
-    /// Writes the outcome's pcap and drops its capture.
+    /// Writes the outcome's pcap and the launched implementation's output
+    /// (`iut/<scenario>.log`), and drops them.
     pub fn take(&self, outcome: &mut ScenarioOutcome) {
+        if let Some(output) = outcome.iut_output.take() {
+            let path = self.dir.join(super::iut_log_name(&outcome.id));
+            if let Err(e) = write_atomic(&path, output.as_bytes()) {
+                outcome
+                    .error
+                    .get_or_insert(format!("requestor log not written: {e}"));
+                outcome.verdict = Verdict::Error;
+            }
+        }
         if outcome.connections.is_empty() {
             return;
         }

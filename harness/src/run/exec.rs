@@ -111,6 +111,7 @@ pub struct Exec<'a> {
 }
 
 /// The outcome of running one scenario's steps.
+#[derive(Default)]
 pub struct Ran {
     pub transcript: Vec<Entry>,
     pub connections: Vec<ConnectionTap>,
@@ -121,6 +122,8 @@ pub struct Ran {
     /// Why the scenario stopped before setting up what it tests.
     pub unmet: Option<Unmet>,
     pub elapsed: Duration,
+    /// What a launched implementation wrote on stdout and stderr.
+    pub iut_output: Option<String>,
 }
 
 impl<'a> Exec<'a> {
@@ -493,12 +496,9 @@ impl<'a> Exec<'a> {
                     break;
                 }
                 Err(Stop::Error(e)) => {
-                    self.log(
-                        "",
-                        Direction::Note,
-                        format!("step {}: harness error: {e}", index + 1),
-                    );
-                    error = Some(format!("step {}: {e}", index + 1));
+                    let which = format!("step {} ({})", index + 1, step.keyword());
+                    self.log("", Direction::Note, format!("{which}: harness error: {e}"));
+                    error = Some(format!("{which}: {e}"));
                     break;
                 }
             }
@@ -549,7 +549,7 @@ impl<'a> Exec<'a> {
             );
         }
         let connections = self.taps();
-        self.backend.finish().await;
+        let iut_output = self.backend.finish().await;
         let (transcript, index) = self.transcript.finish();
         for f in &mut self.findings {
             f.frame = f.frame.and_then(&index);
@@ -562,6 +562,7 @@ impl<'a> Exec<'a> {
             error,
             unmet,
             elapsed,
+            iut_output,
         }
     }
 

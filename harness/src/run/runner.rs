@@ -2,7 +2,7 @@
 //! runs the rest (one tokio runtime each, paused for the reference target), in
 //! parallel when asked, and grades each scenario per requirement.
 
-use super::exec::Exec;
+use super::exec::{Exec, Ran};
 use crate::iut::backend::Backend;
 use crate::iut::profile::{TargetKind, TargetProfile};
 use crate::outcome::{Finding, ScenarioOutcome, Verdict};
@@ -64,6 +64,7 @@ impl ScenarioOutcome {
             error: None,
             missing: Vec::new(),
             connections: Vec::new(),
+            iut_output: None,
         }
     }
 }
@@ -150,26 +151,20 @@ pub fn run_one(
                     .map_err(|_| format!("scenario did not finish within {}", Shown(limit)))
             })
         });
-    let (mut findings, judged, transcript, error, unmet, elapsed, connections) = match ran {
-        Ok(r) => (
-            r.findings,
-            r.judged,
-            r.transcript,
-            r.error,
-            r.unmet,
-            r.elapsed,
-            r.connections,
-        ),
-        Err(e) => (
-            Vec::new(),
-            Vec::new(),
-            Vec::new(),
-            Some(e),
-            None,
-            Duration::ZERO,
-            Vec::new(),
-        ),
-    };
+    let ran = ran.unwrap_or_else(|e| Ran {
+        error: Some(e),
+        ..Ran::default()
+    });
+    let Ran {
+        mut findings,
+        judged,
+        transcript,
+        error,
+        unmet,
+        elapsed,
+        connections,
+        iut_output,
+    } = ran;
     let completed = error.is_none() && !findings.iter().any(|f| f.verdict == Verdict::Fail);
     if let Some(e) = &error {
         findings.push(Finding {
@@ -236,6 +231,7 @@ pub fn run_one(
         elapsed_ms: u64::try_from(elapsed.as_millis()).unwrap_or(u64::MAX),
         error,
         connections,
+        iut_output,
         ..ScenarioOutcome::empty(l, Verdict::Pass)
     }
 }

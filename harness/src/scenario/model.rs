@@ -288,6 +288,35 @@ pub enum Step {
     Repeat(Repeat),
 }
 
+impl Step {
+    /// The step's name as scenario files spell it.
+    pub fn keyword(&self) -> &'static str {
+        match self {
+            Step::Connect(_) => "connect",
+            Step::Accept(_) => "accept",
+            Step::Send(_) => "send",
+            Step::Expect(_) => "expect",
+            Step::Check(_) => "check",
+            Step::ExpectClose(_) => "expect-close",
+            Step::ExpectSilence(_) => "expect-silence",
+            Step::ExpectAddresses(_) => "expect-addresses",
+            Step::StartTls(_) => "start-tls",
+            Step::ServeTls(_) => "serve-tls",
+            Step::AnswerBulk(_) => "answer-bulk",
+            Step::OpenConnections(_) => "open-connections",
+            Step::StopTarget(_) => "stop-target",
+            Step::PauseReading(_) => "pause-reading",
+            Step::ResumeReading(_) => "resume-reading",
+            Step::Trigger(_) => "trigger",
+            Step::Capture(_) => "capture",
+            Step::InconclusiveIf(_) => "inconclusive-if",
+            Step::Wait(_) => "wait",
+            Step::Close(_) => "close",
+            Step::Repeat(_) => "repeat",
+        }
+    }
+}
+
 /// `repeat = { each = [{ conn = "t1", type = "DHCPDISCOVER" }, ...], steps =
 /// [{ send = { conn = "${each.conn}", type = "${each.type}" } }, ...] }`: a
 /// string that is all `${each.KEY}` becomes the item's value as it is (a
