@@ -100,8 +100,8 @@ pub struct Exec<'a> {
     expect_timeout: Duration,
     /// How far the target's clock may be from the harness's, in seconds.
     clock_skew: u32,
-    /// When the scenario's last bind completed, seconds since 1970.
-    bound_at: Option<u32>,
+    /// When the scenario's last trigger completed, seconds since 1970.
+    changed_at: Option<u32>,
     /// Lease changes the scenario's triggers made (binds, renewals,
     /// releases, declines).
     changes: usize,
@@ -162,7 +162,7 @@ impl<'a> Exec<'a> {
             expect_timeout: expr::duration(&profile.expect_timeout, &durations)
                 .map_err(|e| e.to_string())?,
             clock_skew: profile.clock_skew_secs(),
-            bound_at: None,
+            changed_at: None,
             changes: 0,
             next_xid: 0x0a1a_0001,
             transport: transport::of_scenario(scenario, profile.transport()),

@@ -602,8 +602,8 @@ pub enum BaseTimeWanted {
 #[serde(rename_all = "kebab-case")]
 pub enum StateStartWanted {
     /// Seconds back from base-time (or from the arrival, without base-time)
-    /// to a start no earlier than 2001 and, after the scenario bound a lease,
-    /// no later than the bind.
+    /// to a start no earlier than 2001 and, after the scenario changed a
+    /// lease, no later than its last change.
     Relative,
 }
 

@@ -49,8 +49,8 @@ pub(super) struct ClockCheck {
     pub clock: Clock,
     /// How far the target's clock may be from the harness's, in seconds.
     pub skew: u32,
-    /// When the scenario's last bind completed, seconds since 1970.
-    pub bound_at: Option<u32>,
+    /// When the scenario's last trigger completed, seconds since 1970.
+    pub changed_at: Option<u32>,
 }
 
 /// A start of state before this (2001-09-09) means the value was absolute.
@@ -105,10 +105,10 @@ impl ClockCheck {
                 "start-time-of-state {back} counts back from {base} to before 2001: it looks absolute, not seconds before base-time"
             ));
         };
-        let bound = self.bound_at?;
+        let bound = self.changed_at?;
         (began > bound.saturating_add(self.skew)).then(|| {
             format!(
-                "start-time-of-state {back} puts the start of the state at {}, {} s after the lease was bound ({})",
+                "start-time-of-state {back} puts the start of the state at {}, {} s after the scenario's last lease change ({})",
                 describe::absolute_time(began),
                 began - bound,
                 describe::absolute_time(bound)
@@ -287,7 +287,7 @@ impl Exec<'_> {
             clock: ClockCheck {
                 clock: self.backend.clock(),
                 skew: self.clock_skew,
-                bound_at: self.bound_at,
+                changed_at: self.changed_at,
             },
         })
     }
@@ -481,11 +481,11 @@ mod tests {
 
     const NOW: u32 = 1_800_000_000;
 
-    fn check(bound_at: Option<u32>) -> ClockCheck {
+    fn check(changed_at: Option<u32>) -> ClockCheck {
         ClockCheck {
             clock: Clock::starting_at(NOW),
             skew: 5,
-            bound_at,
+            changed_at,
         }
     }
 

@@ -23,7 +23,6 @@ impl Exec<'_> {
                     self.vars.insert("client_id".into(), Var::Bytes(client_id));
                 }
                 bound.push(addr);
-                self.bound_at = Some(self.backend.epoch());
             }
             let all = [
                 expr::addresses("${bound}", &self.vars).unwrap_or_default(),
@@ -43,6 +42,7 @@ impl Exec<'_> {
                 declined.push(*addr);
             }
         }
+        self.changed_at = Some(self.backend.epoch());
         self.changes = self
             .changes
             .saturating_add(bound.len() + renewed + released.len() + declined.len());
