@@ -292,3 +292,80 @@ fn a_silence_keeping_the_others_leaves_them_for_the_next_step() {
     );
     assert_eq!(o.verdict, Verdict::Fail, "{:#?}", o.findings);
 }
+
+/// An active connection the harness stops reading while `renewals` change
+/// one lease, then an `expect-close` allowing `blocked_past` bytes.
+fn blocked_send(renewals: usize, blocked_past: &str) -> LoadedScenario {
+    scenario(
+        "ALQ-S-36-probe",
+        &format!(
+            r#"
+id = "ALQ-S-36-probe"
+title = "t"
+role = "requestor"
+covers = ["ALQ-S-36"]
+needs = ["active", "trigger"]
+
+[[step]]
+connect = {{ recv-buffer = 2048 }}
+
+[[step]]
+send = {{ type = "ACTIVELEASEQUERY", xid = 0x71, prl = [51] }}
+
+[[step]]
+wait = {{ for = "SETTLE" }}
+
+[[step]]
+pause-reading = {{}}
+
+[[step]]
+trigger = {{ bind = 1 }}
+
+[[step]]
+trigger = {{ renew = 1, repeat = {renewals} }}
+
+[[step]]
+wait = {{ for = "5s" }}
+
+[[step]]
+resume-reading = {{}}
+
+[[step]]
+expect-close = {{ within = "2s", messages-before = "info", blocked-past = "{blocked_past}", requirement = "ALQ-S-36" }}
+"#
+        ),
+    )
+}
+
+#[test]
+fn a_close_that_never_came_is_inconclusive_only_while_nothing_shows_the_send_blocked() {
+    let profile = TargetProfile::reference();
+    // Two changes, both reported, in far fewer bytes than a send buffer:
+    // nothing blocked, so ALQ-S-36 is not judged.
+    let o = run_one(
+        &blocked_send(1, "${send_buffer}"),
+        &profile,
+        &RunOptions::default(),
+    );
+    assert_eq!(o.verdict, Verdict::Inconclusive, "{:?}", o.findings);
+    assert!(
+        o.findings
+            .iter()
+            .any(|f| f.message.contains("may never have blocked")),
+        "{:?}",
+        o.findings
+    );
+    // More bytes than the bound allows: the send must have blocked, and the
+    // connection still open is the SHOULD broken.
+    let o = run_one(&blocked_send(1, "100"), &profile, &RunOptions::default());
+    assert_eq!(o.verdict, Verdict::Warn, "{:?}", o.findings);
+    // Fewer replies than changes: the server lost transitions, which it
+    // does only while blocked (the 2 KiB pipe fills long before 2,000
+    // replies), so the open connection is judged too.
+    let o = run_one(
+        &blocked_send(2_000, "${send_buffer}"),
+        &profile,
+        &RunOptions::default(),
+    );
+    assert_eq!(o.verdict, Verdict::Warn, "{:?}", o.findings);
+}
