@@ -24,7 +24,7 @@ fn client(last: u8, remote: &'static [u8]) -> RelayedClient {
     }
 }
 
-async fn front() -> (std::sync::Arc<Shared>, SocketAddr) {
+async fn front(offers: dhcp_front::Offers) -> (std::sync::Arc<Shared>, SocketAddr) {
     let pool = (10..14).map(|i| Ipv4Addr::new(192, 0, 2, i));
     let shared = Shared::new(
         LeaseStore::new(pool, 64, 600, 1_800_000_000),
@@ -32,19 +32,62 @@ async fn front() -> (std::sync::Arc<Shared>, SocketAddr) {
     );
     let socket = tokio::net::UdpSocket::bind("127.0.0.1:0").await.unwrap();
     let addr = socket.local_addr().unwrap();
-    tokio::spawn(serve_dhcp(socket, shared.clone(), Ipv4Addr::LOCALHOST));
+    tokio::spawn(serve_dhcp(
+        socket,
+        shared.clone(),
+        Ipv4Addr::LOCALHOST,
+        offers,
+    ));
     (shared, addr)
+}
+
+#[test]
+fn dhcp_front_reserves_nothing_and_relays_share_one_port_and_four_doras_at_once_all_bind() {
+    // As four scenarios of `--jobs 4` would: four runtimes, one relay
+    // address and port, a server that gives every DISCOVER the same offer.
+    let port = std::net::UdpSocket::bind("127.0.0.2:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let server = tokio::runtime::Runtime::new().unwrap();
+    let (_shared, addr) = server.block_on(front(dhcp_front::Offers::unreserved()));
+    let bound: Vec<Ipv4Addr> = std::thread::scope(|scope| {
+        let jobs: Vec<_> = (1..=4u8)
+            .map(|n| {
+                scope.spawn(move || {
+                    let rt = tokio::runtime::Builder::new_current_thread()
+                        .enable_all()
+                        .build()
+                        .unwrap();
+                    rt.block_on(async {
+                        let relay = RelayAgent::new(
+                            SocketAddr::from(([127, 0, 0, 2], port)),
+                            addr,
+                            Duration::from_secs(5),
+                        )
+                        .unwrap();
+                        relay.dora(&client(n, b"remote")).await
+                    })
+                })
+            })
+            .collect();
+        jobs.into_iter()
+            .map(|j| j.join().unwrap().unwrap())
+            .collect()
+    });
+    let distinct: std::collections::HashSet<_> = bound.iter().collect();
+    assert_eq!(distinct.len(), 4, "{bound:?}");
 }
 
 #[tokio::test]
 async fn relayed_dora_release_and_decline_change_the_store() {
-    let (shared, addr) = front().await;
-    let mut relay = RelayAgent::bind(
+    let (shared, addr) = front(dhcp_front::Offers::default()).await;
+    let relay = RelayAgent::new(
         SocketAddr::from(([127, 0, 0, 2], 0)),
         addr,
         Duration::from_secs(5),
     )
-    .await
     .unwrap();
     let a = relay.dora(&client(1, b"remote-A")).await.unwrap();
     let b = relay.dora(&client(2, b"remote-B")).await.unwrap();
@@ -122,6 +165,30 @@ fn concurrent_discovers_get_different_offers() {
     assert_ne!(first, second);
     assert_eq!(offer(3), None, "both addresses are held");
     assert_eq!(offer(1), first, "a client's own offer is repeated");
+}
+
+#[test]
+fn unreserved_offers_give_concurrent_discovers_the_same_address() {
+    let mut store = LeaseStore::new((10..12).map(|i| Ipv4Addr::new(192, 0, 2, i)), 8, 600, 0);
+    let mut offers = dhcp_front::Offers::unreserved();
+    let mut offer = |mac: u8| {
+        let mut m = MessageBuilder::request(MessageType::Discover, 1)
+            .hardware(1, &[2, 0, 0, 0, 0, mac])
+            .build();
+        m.header.giaddr = Ipv4Addr::new(127, 0, 0, 2);
+        dhcp_front::handle(
+            &mut store,
+            &mut offers,
+            &Received::from_raw(&m),
+            Ipv4Addr::LOCALHOST,
+            1,
+        )
+        .unwrap()
+        .map(|m| m.header.yiaddr)
+    };
+    let first = offer(1);
+    assert!(first.is_some());
+    assert_eq!(offer(2), first);
 }
 
 #[test]

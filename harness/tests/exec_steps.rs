@@ -369,3 +369,141 @@ fn a_close_that_never_came_is_inconclusive_only_while_nothing_shows_the_send_blo
     );
     assert_eq!(o.verdict, Verdict::Warn, "{:?}", o.findings);
 }
+
+/// A TCP target at a port nothing listens on: every connection attempt is
+/// answered with a reset.
+fn refusing_target(dir: &std::path::Path) -> TargetProfile {
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let path = dir.join("refusing.toml");
+    std::fs::write(
+        &path,
+        format!("name = \"refusing\"\nkind = \"tcp\"\naddress = \"127.0.0.1:{port}\"\nfeatures = [\"bulk\"]\n"),
+    )
+    .unwrap();
+    TargetProfile::load(&path).unwrap()
+}
+
+#[test]
+fn a_connection_the_target_resets_is_judged_by_the_steps_not_a_harness_error() {
+    let dir = tempfile::tempdir().unwrap();
+    let profile = refusing_target(dir.path());
+    let answered = bulk_scenario(
+        "BLQ-S-18-refused",
+        r#"["BLQ-S-18"]"#,
+        "\n[[step]]\nexpect = { type = \"LEASEQUERYDONE\", xid = 0x51 }\n",
+    );
+    let o = run_one(&answered, &profile, &RunOptions::default());
+    assert_eq!(o.error, None);
+    assert_eq!(o.verdict, Verdict::Fail, "{:#?}", o.findings);
+    assert!(transcript_says(&o, "refused the connection"));
+
+    let closed = bulk_scenario(
+        "ALQ-S-28-refused",
+        r#"["ALQ-S-28"]"#,
+        "\n[[step]]\nexpect-close = { within = \"1s\" }\n",
+    );
+    let o = run_one(&closed, &profile, &RunOptions::default());
+    assert_eq!(o.error, None, "{:#?}", o.transcript);
+    assert_eq!(o.verdict, Verdict::Pass, "{:#?}", o.findings);
+}
+
+/// A TCP target profile whose `[trigger]` table is `trigger`; the server
+/// address is never connected to.
+fn triggered_target(dir: &std::path::Path, trigger: &str) -> TargetProfile {
+    let path = dir.join("triggered.toml");
+    std::fs::write(
+        &path,
+        format!("name = \"triggered\"\nkind = \"tcp\"\naddress = \"127.0.0.1:9\"\nfeatures = [\"bulk\"]\n\n[trigger]\n{trigger}\n"),
+    )
+    .unwrap();
+    TargetProfile::load(&path).unwrap()
+}
+
+fn binding(id: &str) -> LoadedScenario {
+    scenario(
+        id,
+        &format!("id = \"{id}\"\ntitle = \"t\"\nrole = \"requestor\"\ncovers = [\"BLQ-S-18\"]\nneeds = [\"bulk\", \"trigger\"]\n\n[[step]]\nwait = {{ for = \"10ms\" }}\n\n[[step]]\ntrigger = {{ bind = 1 }}\n"),
+    )
+}
+
+/// What a set-up failure must come to: an error naming the step, and no
+/// finding against a requirement.
+fn assert_setup_error(o: &ScenarioOutcome, says: &[&str]) {
+    assert_eq!(o.verdict, Verdict::Error, "{:#?}", o.findings);
+    let error = o.error.clone().unwrap_or_default();
+    assert!(error.starts_with("step 2 (trigger): "), "{error}");
+    for text in says {
+        assert!(error.contains(text), "{error}");
+    }
+    assert!(
+        o.findings
+            .iter()
+            .all(|f| !matches!(f.verdict, Verdict::Fail | Verdict::Warn)),
+        "{:#?}",
+        o.findings
+    );
+}
+
+#[test]
+fn a_trigger_command_that_fails_is_an_error_of_its_step_with_its_exit_status() {
+    let dir = tempfile::tempdir().unwrap();
+    let profile = triggered_target(
+        dir.path(),
+        "kind = \"shell\"\ncommand = \"echo no such pool >&2; exit 3\"",
+    );
+    let o = run_one(&binding("BLQ-S-18-shell"), &profile, &RunOptions::default());
+    assert_setup_error(&o, &["exited with status 3", "no such pool"]);
+}
+
+/// A DHCP server on a loopback port that offers 192.0.2.7 and answers every
+/// DHCPREQUEST with DHCPNAK; the number of REQUESTs it refused.
+fn nakking_server() -> (
+    std::net::SocketAddr,
+    std::sync::Arc<std::sync::atomic::AtomicUsize>,
+) {
+    use alq_harness::wire::{MessageBuilder, MessageType, RawMessage, Received};
+    let socket = std::net::UdpSocket::bind("127.0.0.1:0").unwrap();
+    let addr = socket.local_addr().unwrap();
+    let nakked = std::sync::Arc::new(std::sync::atomic::AtomicUsize::new(0));
+    let count = nakked.clone();
+    std::thread::spawn(move || {
+        let mut buf = [0u8; 2048];
+        while let Ok((n, from)) = socket.recv_from(&mut buf) {
+            let Ok(msg) = RawMessage::decode(&buf[..n]) else {
+                continue;
+            };
+            let answer = match Received::from_raw(&msg).message_type() {
+                Ok(MessageType::Discover) => MessageType::Offer,
+                Ok(MessageType::Request) => {
+                    count.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                    MessageType::Nak
+                }
+                _ => continue,
+            };
+            let mut reply = MessageBuilder::reply(answer, msg.header.xid).build();
+            reply.header.giaddr = msg.header.giaddr;
+            if answer == MessageType::Offer {
+                reply.header.yiaddr = std::net::Ipv4Addr::new(192, 0, 2, 7);
+            }
+            let _ = socket.send_to(&reply.encode(), from);
+        }
+    });
+    (addr, nakked)
+}
+
+#[test]
+fn a_relay_trigger_the_server_keeps_refusing_is_an_error_of_its_step_after_asking_again() {
+    let (server, nakked) = nakking_server();
+    let dir = tempfile::tempdir().unwrap();
+    let profile = triggered_target(
+        dir.path(),
+        &format!("kind = \"relay\"\ndhcp = \"{server}\"\ngiaddr = \"127.0.0.2\""),
+    );
+    let o = run_one(&binding("BLQ-S-18-nak"), &profile, &RunOptions::default());
+    assert_setup_error(&o, &["DHCPNAK"]);
+    assert_eq!(nakked.load(std::sync::atomic::Ordering::Relaxed), 3);
+}

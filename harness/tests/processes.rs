@@ -84,12 +84,11 @@ fn serve_and_watch_as_processes_report_three_relayed_doras() {
         .build()
         .unwrap();
     let bound: Vec<Ipv4Addr> = rt.block_on(async {
-        let mut relay = RelayAgent::bind(
+        let relay = RelayAgent::new(
             SocketAddr::from(([127, 0, 0, 2], 0)),
             udp,
             Duration::from_secs(10),
         )
-        .await
         .unwrap();
         let mut out = Vec::new();
         for last in 1..=3u8 {

@@ -44,6 +44,8 @@ pub struct ConnectionTap {
     pub opened_seq: u64,
     /// The bytes after DHCPTLS are the decrypted stream, not the ciphertext.
     pub decrypted_after_tls: bool,
+    /// The server answered the SYN with RST: no handshake, nothing after.
+    pub refused: bool,
     pub records: Vec<TapRecord>,
 }
 
@@ -112,6 +114,10 @@ pub fn render(
         let (t, s0) = (conn.opened_at, conn.opened_seq);
         push(t, s0, segment(&client, &server, 0, "S", &[]));
         client.seq = client.seq.wrapping_add(1);
+        if conn.refused {
+            push(t, s0, segment(&server, &client, client.seq, "RA", &[]));
+            continue;
+        }
         push(t, s0, segment(&server, &client, client.seq, "SA", &[]));
         server.seq = server.seq.wrapping_add(1);
         push(t, s0, segment(&client, &server, server.seq, "A", &[]));
@@ -179,6 +185,7 @@ mod tests {
             opened_at: Duration::from_millis(5),
             opened_seq: 0,
             decrypted_after_tls: false,
+            refused: false,
             records: vec![
                 TapRecord {
                     at: Duration::from_millis(6),
@@ -217,5 +224,36 @@ mod tests {
         assert_eq!(c.to_client.data, big);
         assert!(c.to_client.fin && c.to_server.fin);
         assert_eq!(c.to_client.unplaced + c.to_server.unplaced, 0);
+    }
+
+    #[test]
+    fn a_refused_connection_is_a_syn_answered_by_a_reset_and_nothing_else() {
+        let conn = ConnectionTap {
+            name: "a".into(),
+            client: SocketAddrV4::new([127, 0, 0, 1].into(), 40001),
+            server: SocketAddrV4::new([127, 0, 0, 2].into(), 67),
+            opened_at: Duration::from_millis(5),
+            opened_seq: 0,
+            decrypted_after_tls: false,
+            refused: true,
+            // Whatever a refused connection's tap holds is not on the wire.
+            records: vec![TapRecord {
+                at: Duration::from_millis(6),
+                seq: 6,
+                event: TapEvent::FromClient(b"hello".to_vec()),
+            }],
+        };
+        let bytes = render(&[conn], Duration::from_secs(1_800_000_000)).unwrap();
+        let mut reader = pcap_file::pcap::PcapReader::new(&bytes[..]).unwrap();
+        let mut flags = Vec::new();
+        while let Some(packet) = reader.next_packet() {
+            let packet = packet.unwrap();
+            let parsed = etherparse::SlicedPacket::from_ethernet(&packet.data).unwrap();
+            let Some(etherparse::TransportSlice::Tcp(tcp)) = parsed.transport else {
+                panic!("not TCP");
+            };
+            flags.push((tcp.syn(), tcp.ack(), tcp.rst(), tcp.payload().len()));
+        }
+        assert_eq!(flags, [(true, false, false, 0), (false, true, true, 0)]);
     }
 }

@@ -75,6 +75,13 @@ pub enum BackendError {
     ShellWithOptions,
     #[error("trigger command printed '{0}', not an address")]
     NotAnAddress(String),
+    /// The target answered the connection attempt with a reset: behaviour
+    /// the scenario's steps judge, not a set-up failure.
+    #[error("{address} refused the connection: {error}")]
+    Refused {
+        address: SocketAddr,
+        error: std::io::Error,
+    },
     #[error("target {name} ({address}) {why}")]
     Unreachable {
         name: String,
@@ -466,12 +473,11 @@ impl Backend {
                     .ok_or(BackendError::NotInProfile("address"))?;
                 let trigger = match &profile.trigger {
                     Some(TriggerConfig::Relay { dhcp, giaddr, port }) => Trigger::Relay(
-                        RelayAgent::bind(
+                        RelayAgent::new(
                             SocketAddr::from((*giaddr, *port)),
                             *dhcp,
                             Duration::from_secs(5),
                         )
-                        .await
                         .map_err(BackendError::relay(format!("relay agent on {giaddr}")))?,
                     ),
                     Some(TriggerConfig::Shell { command }) => Trigger::Shell(command.clone()),
@@ -601,7 +607,17 @@ impl Backend {
                             doing: format!("connect to {address}"),
                             error: std::io::ErrorKind::TimedOut.into(),
                         })?
-                        .map_err(BackendError::io(format!("connect to {address}")))?;
+                        .map_err(|error| match error.kind() {
+                            std::io::ErrorKind::ConnectionRefused
+                            | std::io::ErrorKind::ConnectionReset => BackendError::Refused {
+                                address: *address,
+                                error,
+                            },
+                            _ => BackendError::Io {
+                                doing: format!("connect to {address}"),
+                                error,
+                            },
+                        })?;
                 if reset_on_close {
                     stream.set_zero_linger().map_err(BackendError::io(format!(
                         "SO_LINGER on a connection to {address}"
@@ -926,25 +942,39 @@ impl Change {
 
 /// Runs a profile's control command through `sh -c`.
 async fn run_command(line: &str, what: &'static str) -> Result<String, BackendError> {
-    let out = tokio::process::Command::new("sh")
+    let failed = |outcome: String| BackendError::Command {
+        what,
+        line: line.to_string(),
+        outcome,
+    };
+    let run = tokio::process::Command::new("sh")
         .arg("-c")
         .arg(line)
-        .output()
+        .kill_on_drop(true)
+        .output();
+    let out = tokio::time::timeout(COMMAND_TIME, run)
         .await
-        .map_err(|e| BackendError::Command {
-            what,
-            line: line.to_string(),
-            outcome: format!("did not run: {e}"),
-        })?;
+        .map_err(|_| {
+            failed(format!(
+                "did not finish within {} s",
+                COMMAND_TIME.as_secs()
+            ))
+        })?
+        .map_err(|e| failed(format!("did not run: {e}")))?;
     if !out.status.success() {
-        return Err(BackendError::Command {
-            what,
-            line: line.to_string(),
-            outcome: format!("failed: {}", String::from_utf8_lossy(&out.stderr).trim()),
-        });
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        return Err(failed(format!(
+            "{}: {}",
+            super::launched::exit_text(out.status),
+            stderr.trim()
+        )));
     }
     Ok(String::from_utf8_lossy(&out.stdout).trim().to_string())
 }
+
+/// How long a trigger or control command may take: one that hangs would
+/// hold its scenario forever.
+const COMMAND_TIME: Duration = Duration::from_secs(60);
 
 /// Waits up to 30 s for a restarted server to accept TCP again.
 async fn wait_until_listening(address: SocketAddr) {
@@ -979,20 +1009,17 @@ pub async fn preflight(profile: &TargetProfile) -> Result<(), BackendError> {
     .map_err(|_| unreachable("did not accept a TCP connection within 5 s".into()))?
     .map_err(|e| unreachable(format!("is unreachable: {e}")))?;
     if let Some(TriggerConfig::Relay { dhcp, giaddr, port }) = &profile.trigger {
-        let mut agent = RelayAgent::bind(
+        let agent = RelayAgent::new(
             SocketAddr::from((*giaddr, *port)),
             *dhcp,
             Duration::from_secs(5),
         )
-        .await
-        .map_err(BackendError::relay(format!(
-            "relay trigger: cannot bind {giaddr}"
-        )))?;
+        .map_err(BackendError::relay(format!("relay trigger on {giaddr}")))?;
         agent
             .offer(&fresh_client())
             .await
             .map_err(BackendError::relay(format!(
-                "relay trigger: the DHCP server at {dhcp} does not answer"
+                "relay trigger: a DISCOVER to the DHCP server at {dhcp}"
             )))?;
     }
     Ok(())

@@ -92,6 +92,31 @@ pub struct ControlCommands {
     pub reload: Option<String>,
 }
 
+impl TlsProfile {
+    /// Every file named, with its key.
+    pub fn files(&self) -> Vec<(&'static str, &Path)> {
+        let mut files = vec![
+            ("ca", self.ca.as_path()),
+            ("client-cert", self.client_cert.as_path()),
+            ("client-key", self.client_key.as_path()),
+        ];
+        let optional = [
+            ("other-cert", &self.other_cert),
+            ("other-key", &self.other_key),
+            ("untrusted-cert", &self.untrusted_cert),
+            ("untrusted-key", &self.untrusted_key),
+            ("server-cert", &self.server_cert),
+            ("server-key", &self.server_key),
+        ];
+        files.extend(
+            optional
+                .into_iter()
+                .filter_map(|(key, file)| file.as_deref().map(|f| (key, f))),
+        );
+        files
+    }
+}
+
 fn default_server_name() -> String {
     "localhost".to_string()
 }
@@ -315,6 +340,16 @@ impl TargetProfile {
         {
             return Err(invalid("feature \"secure\" needs a [tls] table"));
         }
+        if let Some(t) = &profile.tls {
+            for (key, file) in t.files() {
+                if let Err(e) = std::fs::metadata(file) {
+                    return Err(invalid(&format!(
+                        "[tls] {key} = \"{}\": {e}",
+                        file.display()
+                    )));
+                }
+            }
+        }
         if let Some(c) = &profile.control {
             if c.stop.is_some() && c.start.is_none() {
                 return Err(invalid(
@@ -407,5 +442,29 @@ mod tests {
             .unwrap_or_default();
         assert!(err.contains("target.toml"), "{err}");
         assert!(err.contains("settle = \"soon\""), "{err}");
+    }
+
+    #[test]
+    fn a_missing_tls_file_names_the_profile_the_key_and_the_path() {
+        let dir = tempfile::tempdir().expect("a temporary directory");
+        let ca = dir.path().join("ca.pem");
+        std::fs::write(&ca, "").expect("the CA written");
+        let table = |key_file: &str| {
+            format!(
+                "{TCP}[tls]\nca = \"{}\"\nclient-cert = \"{}\"\nclient-key = \"{key_file}\"\n",
+                ca.display(),
+                ca.display()
+            )
+        };
+        assert!(load_text(&table(&ca.display().to_string())).is_ok());
+        let err = load_text(&table("/nonexistent/client.key"))
+            .err()
+            .map(|e| e.to_string())
+            .unwrap_or_default();
+        assert!(err.contains("target.toml"), "{err}");
+        assert!(
+            err.contains("client-key = \"/nonexistent/client.key\""),
+            "{err}"
+        );
     }
 }

@@ -7,6 +7,7 @@ use crate::wire::{
 };
 use bytes::Bytes;
 use std::net::{Ipv4Addr, SocketAddr};
+use std::sync::atomic::{AtomicU32, Ordering};
 use std::time::Duration;
 use tokio::net::UdpSocket;
 
@@ -16,6 +17,11 @@ const REQUESTED_IP: u8 = 50;
 pub enum RelayError {
     #[error("relay socket: {0}")]
     Io(#[from] std::io::Error),
+    #[error("cannot bind the relay address {local}: {error}")]
+    Bind {
+        local: SocketAddr,
+        error: std::io::Error,
+    },
     #[error("no {expected} from {server} within {}", crate::scenario::expr::Shown(*waited))]
     NoReply {
         expected: &'static str,
@@ -37,21 +43,30 @@ pub struct RelayedClient {
 }
 
 pub struct RelayAgent {
-    socket: UdpSocket,
+    local: SocketAddr,
     server: SocketAddr,
     giaddr: Ipv4Addr,
     wait: Duration,
-    next_xid: u32,
 }
 
+/// One relayed exchange at a time in this process. Every scenario running
+/// at once relays from the same address and port, and a server that does
+/// not reserve what it offers (RFC 2131 §4.3.1) gives DORAs that overlap the
+/// same address, so all but one would be refused.
+static TURN: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(());
+
+/// xids of relayed requests, unique in the process: a late answer to one
+/// exchange cannot pass for the answer to the next on the same port.
+static NEXT_XID: AtomicU32 = AtomicU32::new(0x5eed_0000);
+
+/// Attempts of a DORA that a DHCPNAK interrupts.
+const DORA_ATTEMPTS: u32 = 3;
+
 impl RelayAgent {
-    /// Binds a UDP socket on `local` (its address is the giaddr) to talk to
-    /// `server`.
-    pub async fn bind(
-        local: SocketAddr,
-        server: SocketAddr,
-        wait: Duration,
-    ) -> Result<Self, RelayError> {
+    /// An agent that relays from `local` (its address is the giaddr) to
+    /// `server`, waiting `wait` for each answer. The socket is bound for
+    /// each exchange only, so scenarios running at once share the port.
+    pub fn new(local: SocketAddr, server: SocketAddr, wait: Duration) -> Result<Self, RelayError> {
         let giaddr = match local.ip() {
             std::net::IpAddr::V4(a) => a,
             std::net::IpAddr::V6(_) => {
@@ -60,19 +75,26 @@ impl RelayAgent {
                 )))
             }
         };
-        let socket = UdpSocket::bind(local).await?;
         Ok(RelayAgent {
-            socket,
+            local,
             server,
             giaddr,
             wait,
-            next_xid: 0x5eed_0000,
         })
     }
 
-    fn request(&mut self, kind: MessageType, client: &RelayedClient) -> MessageBuilder {
-        self.next_xid = self.next_xid.wrapping_add(1);
-        let mut b = MessageBuilder::request(kind, self.next_xid).hardware(1, &client.mac);
+    async fn socket(&self) -> Result<UdpSocket, RelayError> {
+        UdpSocket::bind(self.local)
+            .await
+            .map_err(|error| RelayError::Bind {
+                local: self.local,
+                error,
+            })
+    }
+
+    fn request(&self, kind: MessageType, client: &RelayedClient) -> MessageBuilder {
+        let xid = NEXT_XID.fetch_add(1, Ordering::Relaxed);
+        let mut b = MessageBuilder::request(kind, xid).hardware(1, &client.mac);
         if let Some(id) = &client.client_id {
             b = b.option(DhcpOption::ClientId(id.clone()));
         }
@@ -93,18 +115,18 @@ impl RelayAgent {
 
     async fn exchange(
         &self,
+        socket: &UdpSocket,
         msg: &RawMessage,
         expected: MessageType,
         label: &'static str,
     ) -> Result<RawMessage, RelayError> {
-        self.socket.send_to(&msg.encode(), self.server).await?;
+        socket.send_to(&msg.encode(), self.server).await?;
         let mut buf = vec![0u8; 4096];
         let deadline = tokio::time::Instant::now() + self.wait;
         loop {
             // A server flooding other datagrams keeps recv ready; the
             // deadline still holds.
-            let received =
-                crate::net::deadline::by(deadline, self.socket.recv_from(&mut buf)).await;
+            let received = crate::net::deadline::by(deadline, socket.recv_from(&mut buf)).await;
             let Some(received) = received else {
                 return Err(RelayError::NoReply {
                     expected: label,
@@ -128,36 +150,47 @@ impl RelayAgent {
     }
 
     /// DISCOVER and OFFER only: checks the server answers, binds nothing.
-    pub async fn offer(&mut self, client: &RelayedClient) -> Result<Ipv4Addr, RelayError> {
+    pub async fn offer(&self, client: &RelayedClient) -> Result<Ipv4Addr, RelayError> {
+        let _turn = TURN.lock().await;
+        let socket = self.socket().await?;
         let discover = self.request(MessageType::Discover, client);
         let discover = self.finish(discover, client);
         let offer = self
-            .exchange(&discover, MessageType::Offer, "DHCPOFFER")
+            .exchange(&socket, &discover, MessageType::Offer, "DHCPOFFER")
             .await?;
         Ok(offer.header.yiaddr)
     }
 
     /// DISCOVER, OFFER, REQUEST, ACK; returns the address bound. A DHCPNAK
-    /// (another client took the offered address meanwhile) restarts the
-    /// exchange, as a client would, up to three times.
-    pub async fn dora(&mut self, client: &RelayedClient) -> Result<Ipv4Addr, RelayError> {
-        let mut last = None;
-        for _ in 0..3 {
-            match self.dora_once(client).await {
-                Err(RelayError::Unexpected(got, want)) if got == "DHCPNAK" => {
-                    last = Some(RelayError::Unexpected(got, want))
+    /// (a client elsewhere took the offered address meanwhile) restarts the
+    /// exchange after a pause, as a client would, [`DORA_ATTEMPTS`] times
+    /// in all.
+    pub async fn dora(&self, client: &RelayedClient) -> Result<Ipv4Addr, RelayError> {
+        let _turn = TURN.lock().await;
+        let socket = self.socket().await?;
+        let mut attempt = 1;
+        loop {
+            match self.dora_once(&socket, client).await {
+                Err(RelayError::Unexpected(got, _))
+                    if got == "DHCPNAK" && attempt < DORA_ATTEMPTS =>
+                {
+                    tokio::time::sleep(Duration::from_millis(100) * attempt).await;
+                    attempt += 1;
                 }
                 other => return other,
             }
         }
-        Err(last.unwrap_or(RelayError::Unexpected("DHCPNAK".into(), "DHCPACK")))
     }
 
-    async fn dora_once(&mut self, client: &RelayedClient) -> Result<Ipv4Addr, RelayError> {
+    async fn dora_once(
+        &self,
+        socket: &UdpSocket,
+        client: &RelayedClient,
+    ) -> Result<Ipv4Addr, RelayError> {
         let discover = self.request(MessageType::Discover, client);
         let discover = self.finish(discover, client);
         let offer = self
-            .exchange(&discover, MessageType::Offer, "DHCPOFFER")
+            .exchange(socket, &discover, MessageType::Offer, "DHCPOFFER")
             .await?;
         let offered = offer.header.yiaddr;
         let mut request = self
@@ -167,46 +200,43 @@ impl RelayAgent {
             request = request.option(DhcpOption::ServerId(id));
         }
         let request = self.finish(request, client);
-        let ack = self.exchange(&request, MessageType::Ack, "DHCPACK").await?;
+        let ack = self
+            .exchange(socket, &request, MessageType::Ack, "DHCPACK")
+            .await?;
         Ok(ack.header.yiaddr)
     }
 
     /// A renewal: REQUEST with ciaddr set, answered by ACK.
-    pub async fn renew(
-        &mut self,
-        client: &RelayedClient,
-        addr: Ipv4Addr,
-    ) -> Result<(), RelayError> {
+    pub async fn renew(&self, client: &RelayedClient, addr: Ipv4Addr) -> Result<(), RelayError> {
+        let _turn = TURN.lock().await;
+        let socket = self.socket().await?;
         let request = self.request(MessageType::Request, client).ciaddr(addr);
         let request = self.finish(request, client);
-        self.exchange(&request, MessageType::Ack, "DHCPACK")
+        self.exchange(&socket, &request, MessageType::Ack, "DHCPACK")
             .await
             .map(|_| ())
     }
 
     /// RELEASE (no reply is expected).
-    pub async fn release(
-        &mut self,
-        client: &RelayedClient,
-        addr: Ipv4Addr,
-    ) -> Result<(), RelayError> {
+    pub async fn release(&self, client: &RelayedClient, addr: Ipv4Addr) -> Result<(), RelayError> {
         let release = self.request(MessageType::Release, client).ciaddr(addr);
         let release = self.finish(release, client);
-        self.socket.send_to(&release.encode(), self.server).await?;
-        Ok(())
+        self.send(&release).await
     }
 
     /// DECLINE of `addr` (no reply is expected).
-    pub async fn decline(
-        &mut self,
-        client: &RelayedClient,
-        addr: Ipv4Addr,
-    ) -> Result<(), RelayError> {
+    pub async fn decline(&self, client: &RelayedClient, addr: Ipv4Addr) -> Result<(), RelayError> {
         let decline = self
             .request(MessageType::Decline, client)
             .item(OptionItem::tlv(REQUESTED_IP, addr.octets().to_vec()));
         let decline = self.finish(decline, client);
-        self.socket.send_to(&decline.encode(), self.server).await?;
+        self.send(&decline).await
+    }
+
+    async fn send(&self, msg: &RawMessage) -> Result<(), RelayError> {
+        let _turn = TURN.lock().await;
+        let socket = self.socket().await?;
+        socket.send_to(&msg.encode(), self.server).await?;
         Ok(())
     }
 }

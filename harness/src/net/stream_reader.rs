@@ -57,15 +57,25 @@ pub struct StreamReader {
 
 impl StreamReader {
     pub fn new(stream: BoxedIo) -> Self {
+        StreamReader::with(Some(stream), None)
+    }
+
+    /// A reader of a connection the peer refused: it was reset before it
+    /// carried anything.
+    pub fn refused() -> Self {
+        StreamReader::with(None, Some(Closed::Rst))
+    }
+
+    fn with(stream: Option<BoxedIo>, closed: Option<Closed>) -> Self {
         StreamReader {
-            stream: Some(stream),
+            stream,
             ahead: None,
             size: ReadSize::default(),
             unframed: BytesMut::new(),
             decoder: FrameDecoder::new(),
             framed: VecDeque::new(),
             recent: VecDeque::new(),
-            closed: None,
+            closed,
             discarding: false,
             read_at: Instant::now(),
         }

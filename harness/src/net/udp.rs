@@ -8,10 +8,15 @@ use std::net::Ipv4Addr;
 use std::sync::Arc;
 use tokio::net::UdpSocket;
 
-/// Serves relayed DHCP traffic on `socket` until the task is dropped.
-pub async fn serve_dhcp(socket: UdpSocket, shared: Arc<Shared>, server_id: Ipv4Addr) {
+/// Serves relayed DHCP traffic on `socket` until the task is dropped, with
+/// `offers` reserving what it offers or not.
+pub async fn serve_dhcp(
+    socket: UdpSocket,
+    shared: Arc<Shared>,
+    server_id: Ipv4Addr,
+    mut offers: dhcp_front::Offers,
+) {
     let mut buf = vec![0u8; 65_536];
-    let mut offers = dhcp_front::Offers::default();
     loop {
         let Ok((n, from)) = socket.recv_from(&mut buf).await else {
             continue;

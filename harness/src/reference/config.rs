@@ -47,6 +47,9 @@ pub struct ServeConfig {
     pub seed: Option<PathBuf>,
     pub timers: Timers,
     pub tls: Option<TlsFiles>,
+    /// An offered address is held for its client until it requests it;
+    /// `false` offers it to anyone who asks meanwhile (RFC 2131 §4.3.1).
+    pub reserve_offers: bool,
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -79,6 +82,7 @@ impl Default for ServeConfig {
             seed: None,
             timers: Timers::default(),
             tls: None,
+            reserve_offers: true,
         }
     }
 }

@@ -88,15 +88,34 @@ fn reply(
 
 /// Addresses offered and not yet requested, held for the client they were
 /// offered to for [`OFFER_HOLD`] seconds, so concurrent clients do not get the
-/// same offer.
-#[derive(Debug, Default)]
+/// same offer; or, as RFC 2131 §4.3.1 also allows, held for no one: the first
+/// REQUEST takes the address and the others get DHCPNAK.
+#[derive(Debug)]
 pub struct Offers {
     held: HashMap<Ipv4Addr, (Vec<u8>, u32)>,
+    hold: u32,
 }
 
 pub const OFFER_HOLD: u32 = 10;
 
+impl Default for Offers {
+    fn default() -> Self {
+        Offers {
+            held: HashMap::new(),
+            hold: OFFER_HOLD,
+        }
+    }
+}
+
 impl Offers {
+    /// Offers that reserve nothing.
+    pub fn unreserved() -> Self {
+        Offers {
+            hold: 0,
+            ..Offers::default()
+        }
+    }
+
     fn held_for_other(&self, addr: Ipv4Addr, chaddr: &[u8], now: u32) -> bool {
         self.held
             .get(&addr)
@@ -147,10 +166,10 @@ pub fn handle(
                         .or_else(|| store.bindings().find(|b| free(b) && usable(b.addr)))
                         .map(|b| b.addr)
                 });
-            if let Some(a) = offered {
+            if let Some(a) = offered.filter(|_| offers.hold > 0) {
                 offers
                     .held
-                    .insert(a, (client.chaddr.clone(), now.saturating_add(OFFER_HOLD)));
+                    .insert(a, (client.chaddr.clone(), now.saturating_add(offers.hold)));
             }
             Ok(offered.map(|a| reply(MessageType::Offer, msg, a, server_id, Some(lease_time))))
         }

@@ -46,6 +46,8 @@ pub struct HarnessConn {
     pub held: Vec<u8>,
     /// Lease changes the scenario's triggers had made when it opened.
     pub changes_before: usize,
+    /// The peer reset the connection attempt: it never opened.
+    pub refused: bool,
 }
 
 impl HarnessConn {
@@ -59,12 +61,43 @@ impl HarnessConn {
         order: Arc<AtomicU64>,
         budget: Arc<AtomicUsize>,
     ) -> Self {
+        Self::with(name, StreamReader::new(stream), start, role, order, budget)
+    }
+
+    /// A connection the peer refused now (RST to the SYN): reads see the
+    /// reset, writes fail and record nothing.
+    pub fn refused(
+        name: &str,
+        start: Instant,
+        order: Arc<AtomicU64>,
+        budget: Arc<AtomicUsize>,
+    ) -> Self {
+        let mut conn = Self::with(
+            name,
+            StreamReader::refused(),
+            start,
+            Role::Requestor,
+            order,
+            budget,
+        );
+        conn.refused = true;
+        conn
+    }
+
+    fn with(
+        name: &str,
+        reader: StreamReader,
+        start: Instant,
+        role: Role,
+        order: Arc<AtomicU64>,
+        budget: Arc<AtomicUsize>,
+    ) -> Self {
         let tap = Tap::new(start, role == Role::Requestor, order, budget);
         let opened_seq = tap.next_seq();
         HarnessConn {
             name: name.to_string(),
             line_id: None,
-            reader: StreamReader::new(stream),
+            reader,
             tap,
             peer: Peer::new(role),
             unread: VecDeque::new(),
@@ -78,6 +111,7 @@ impl HarnessConn {
             resets: false,
             held: Vec::new(),
             changes_before: 0,
+            refused: false,
         }
     }
 
@@ -131,12 +165,12 @@ impl HarnessConn {
     }
 
     pub async fn write(&mut self, bytes: &[u8]) -> io::Result<()> {
-        self.tap.ours(bytes, Instant::now());
         let stream = self
             .reader
             .stream(&mut self.tap)
             .await
             .ok_or_else(|| io::Error::from(io::ErrorKind::NotConnected))?;
+        self.tap.ours(bytes, Instant::now());
         stream.write_all(bytes).await?;
         stream.flush().await
     }

@@ -18,7 +18,7 @@ use super::conns::Conns;
 use super::transcript::{Line, Text, Transcript};
 use crate::capture::pcap::ConnectionTap;
 use crate::checks::{self, stream};
-use crate::iut::backend::Backend;
+use crate::iut::backend::{Backend, BackendError};
 use crate::iut::profile::TargetProfile;
 use crate::net::stream_reader::StreamEvent;
 use crate::outcome::{broken, Direction, Entry, Finding, Verdict};
@@ -258,6 +258,7 @@ impl<'a> Exec<'a> {
                     opened_at: c.opened_at.duration_since(self.start),
                     opened_seq: c.opened_seq,
                     decrypted_after_tls: c.tls,
+                    refused: c.refused,
                     records: c.tap.into_records(),
                 }
             })
@@ -620,10 +621,26 @@ impl<'a> Exec<'a> {
 
     async fn connect(&mut self, c: &Connect) -> Result<(), Stop> {
         let denied = c.from == Some(Source::DeniedSource);
-        let io = self
+        let connected = self
             .backend
             .connect(c.recv_buffer, c.reset_on_close, denied)
-            .await?;
+            .await;
+        let io = match connected {
+            Ok(io) => io,
+            Err(refused @ BackendError::Refused { .. }) => {
+                let mut conn = HarnessConn::refused(
+                    &c.conn,
+                    self.start,
+                    self.order.clone(),
+                    self.pcap_budget.clone(),
+                );
+                conn.changes_before = self.changes;
+                self.keep(conn);
+                self.log(&c.conn, Direction::Note, refused.to_string());
+                return Ok(());
+            }
+            Err(e) => return Err(e.into()),
+        };
         self.open(&c.conn, io);
         self.conn(&c.conn)?.resets = c.reset_on_close;
         let from = if denied {

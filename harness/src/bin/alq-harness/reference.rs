@@ -8,6 +8,7 @@ use alq_harness::net::tls::{
 };
 use alq_harness::net::transport::{Dial, Incoming};
 use alq_harness::reference::config::ServeConfig;
+use alq_harness::reference::dhcp_front;
 use alq_harness::reference::requestor::{
     RequestorCloseReason, RequestorConfig, RequestorEvent, RequestorPolicy,
 };
@@ -216,6 +217,11 @@ pub(crate) async fn serve(args: ServeArgs) -> Result<()> {
             socket,
             shared.clone(),
             cfg.server_id,
+            if cfg.reserve_offers {
+                dhcp_front::Offers::default()
+            } else {
+                dhcp_front::Offers::unreserved()
+            },
         ))
     });
     let mode = match cfg.mode {
@@ -390,12 +396,11 @@ pub(crate) async fn relay(args: RelayArgs) -> Result<()> {
         relay_info: info,
         options: Vec::new(),
     };
-    let mut agent = RelayAgent::bind(
+    let agent = RelayAgent::new(
         std::net::SocketAddr::from((args.giaddr, args.relay_port)),
         args.dhcp,
         std::time::Duration::from_secs(5),
-    )
-    .await?;
+    )?;
     let need_addr = || {
         args.addr
             .ok_or_else(|| anyhow::anyhow!("{} needs --addr", args.action))
