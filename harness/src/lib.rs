@@ -11,6 +11,7 @@
 pub mod capture;
 pub mod catalog;
 pub mod checks;
+pub mod file_names;
 pub mod iut;
 pub mod net;
 pub mod outcome;

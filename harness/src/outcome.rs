@@ -127,6 +127,10 @@ pub struct ScenarioOutcome {
     pub error: Option<String>,
     /// Needs the target does not offer.
     pub missing: Vec<Need>,
+    /// The run was interrupted while this scenario ran: what it covers and
+    /// had not judged yet is inconclusive.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub interrupted: bool,
     /// What went over each connection, for the pcap.
     #[serde(skip)]
     pub connections: Vec<ConnectionTap>,

@@ -11,6 +11,10 @@ pub enum LoadError {
         path: PathBuf,
         error: std::io::Error,
     },
+    #[error("cannot read {}: not a regular file", path.display())]
+    NotAFile { path: PathBuf },
+    #[error("cannot read {}: larger than the {} KiB an input file may be", path.display(), INPUT_LIMIT / 1024)]
+    TooLarge { path: PathBuf },
     #[error("{}:{line}:{column}: {message}", path.display())]
     Parse {
         path: PathBuf,
@@ -82,12 +86,46 @@ pub fn parse_toml<T: DeserializeOwned>(path: &Path, text: &str) -> Result<T, Loa
     })
 }
 
-/// Reads and parses a TOML file.
-pub fn load_toml<T: DeserializeOwned>(path: &Path) -> Result<T, LoadError> {
-    let text = std::fs::read_to_string(path).map_err(|error| LoadError::Read {
+/// The most a scenario, profile, configuration or expectations file may
+/// hold: the largest real one is a few KiB.
+pub const INPUT_LIMIT: u64 = 1024 * 1024;
+
+/// Reads an input file as text: a regular file (a link to one is fine) of
+/// at most [`INPUT_LIMIT`] bytes. A device, a FIFO or a file that grows
+/// while it is read is refused, never read without end.
+pub fn read_input(path: &Path) -> Result<String, LoadError> {
+    use std::io::Read;
+    let read = |error| LoadError::Read {
         path: path.to_path_buf(),
         error,
-    })?;
+    };
+    let file = std::fs::File::open(path).map_err(read)?;
+    let meta = file.metadata().map_err(read)?;
+    if !meta.is_file() {
+        return Err(LoadError::NotAFile {
+            path: path.to_path_buf(),
+        });
+    }
+    if meta.len() > INPUT_LIMIT {
+        return Err(LoadError::TooLarge {
+            path: path.to_path_buf(),
+        });
+    }
+    let mut text = String::new();
+    file.take(INPUT_LIMIT + 1)
+        .read_to_string(&mut text)
+        .map_err(read)?;
+    if text.len() as u64 > INPUT_LIMIT {
+        return Err(LoadError::TooLarge {
+            path: path.to_path_buf(),
+        });
+    }
+    Ok(text)
+}
+
+/// Reads and parses a TOML file.
+pub fn load_toml<T: DeserializeOwned>(path: &Path) -> Result<T, LoadError> {
+    let text = read_input(path)?;
     parse_toml(path, &text)
 }
 
@@ -127,5 +165,29 @@ mod tests {
     fn line_column_counts_from_one() {
         assert_eq!(line_column("ab\ncd", 0), (1, 1));
         assert_eq!(line_column("ab\ncd", 4), (2, 2));
+    }
+
+    #[test]
+    fn an_input_that_is_no_regular_file_or_too_large_is_refused_unread() {
+        let dir = tempfile::tempdir().expect("a temporary directory");
+        let zero = dir.path().join("zero.toml");
+        std::os::unix::fs::symlink("/dev/zero", &zero).expect("a link");
+        let err = read_input(&zero).map(|_| ()).map_err(|e| e.to_string());
+        assert_eq!(
+            err,
+            Err(format!(
+                "cannot read {}: not a regular file",
+                zero.display()
+            ))
+        );
+        let big = dir.path().join("big.toml");
+        std::fs::write(&big, vec![b'#'; INPUT_LIMIT as usize + 1]).expect("written");
+        assert!(matches!(read_input(&big), Err(LoadError::TooLarge { .. })));
+        let fits = dir.path().join("fits.toml");
+        std::fs::write(&fits, vec![b'#'; INPUT_LIMIT as usize]).expect("written");
+        assert_eq!(
+            read_input(&fits).map(|t| t.len()).ok(),
+            Some(INPUT_LIMIT as usize)
+        );
     }
 }

@@ -8,6 +8,8 @@ use alq_harness::run::runner::{run_one, run_suite, RunOptions};
 use alq_harness::scenario::load::{parse_scenario, LoadedScenario};
 use std::path::PathBuf;
 
+mod common;
+
 fn scenario(name: &str, text: &str) -> LoadedScenario {
     let path = PathBuf::from(format!("{name}.toml"));
     LoadedScenario {
@@ -506,4 +508,73 @@ fn a_relay_trigger_the_server_keeps_refusing_is_an_error_of_its_step_after_askin
     let o = run_one(&binding("BLQ-S-18-nak"), &profile, &RunOptions::default());
     assert_setup_error(&o, &["DHCPNAK"]);
     assert_eq!(nakked.load(std::sync::atomic::Ordering::Relaxed), 3);
+}
+
+/// A secure server on a loopback port that answers DHCPTLS and resets the
+/// connection as soon as the TLS handshake starts.
+fn resetting_in_handshake() -> std::net::SocketAddr {
+    use alq_harness::wire::framing::encode_frame;
+    use alq_harness::wire::{MessageBuilder, MessageType, RawMessage};
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let addr = listener.local_addr().unwrap();
+    listener.set_nonblocking(true).unwrap();
+    std::thread::spawn(move || {
+        let rt = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .unwrap();
+        rt.block_on(async move {
+            let listener = tokio::net::TcpListener::from_std(listener).unwrap();
+            while let Ok((mut stream, _)) = listener.accept().await {
+                let mut len = [0u8; 2];
+                if stream.read_exact(&mut len).await.is_err() {
+                    continue;
+                }
+                let mut query = vec![0u8; usize::from(u16::from_be_bytes(len))];
+                if stream.read_exact(&mut query).await.is_err() {
+                    continue;
+                }
+                let Ok(query) = RawMessage::decode(&query) else {
+                    continue;
+                };
+                let answer = MessageBuilder::reply(MessageType::Tls, query.header.xid).build();
+                let frame = encode_frame(&answer.encode()).unwrap();
+                let _ = stream.write_all(&frame).await;
+                let mut hello = [0u8; 1];
+                let _ = stream.read(&mut hello).await;
+                let _ = stream.set_zero_linger();
+            }
+        });
+    });
+    addr
+}
+
+#[test]
+fn a_secure_target_that_resets_in_the_handshake_is_judged_by_the_steps_not_a_harness_error() {
+    let dir = tempfile::tempdir().unwrap();
+    alq_harness::net::tls::TestPki::generate()
+        .unwrap()
+        .write(dir.path())
+        .unwrap();
+    let path = dir.path().join("secure.toml");
+    std::fs::write(
+        &path,
+        format!(
+            "name = \"secure\"\nkind = \"tcp\"\naddress = \"{}\"\nfeatures = [\"bulk\", \"secure\"]\n{}",
+            resetting_in_handshake(),
+            common::tls_table(dir.path())
+        ),
+    )
+    .unwrap();
+    let profile = TargetProfile::load(&path).unwrap();
+    let answered = bulk_scenario(
+        "BLQ-S-18-reset-in-handshake",
+        r#"["BLQ-S-18"]"#,
+        "\n[[step]]\nexpect = { type = \"LEASEQUERYDONE\", xid = 0x51 }\n",
+    );
+    let o = run_one(&answered, &profile, &RunOptions::default());
+    assert_eq!(o.error, None, "{:#?}", o.transcript);
+    assert_eq!(o.verdict, Verdict::Fail, "{:#?}", o.findings);
+    assert!(transcript_says(&o, "during the TLS handshake"));
 }

@@ -10,6 +10,7 @@ use std::path::{Path, PathBuf};
 const LAYERS: &[&str] = &[
     "catalog",
     "toml_load",
+    "file_names",
     "wire",
     "capture",
     "session",

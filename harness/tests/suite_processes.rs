@@ -41,16 +41,20 @@ fn free_udp_port() -> u16 {
         .port()
 }
 
-/// Starts `serve` and waits for its "listening" line.
+/// Starts `serve` with timers divided by 20 and waits for its "listening" line.
 fn serve(config: &Path) -> Running {
+    start_serve(config, &["--timer-scale", "20"])
+}
+
+/// Starts `serve` at its configured timers.
+fn serve_unscaled(config: &Path) -> Running {
+    start_serve(config, &[])
+}
+
+fn start_serve(config: &Path, extra: &[&str]) -> Running {
     let mut child = Command::new(exe())
-        .args([
-            "serve",
-            "--config",
-            config.to_str().unwrap(),
-            "--timer-scale",
-            "20",
-        ])
+        .args(["serve", "--config", config.to_str().unwrap()])
+        .args(extra)
         .stdout(Stdio::piped())
         .stderr(Stdio::null())
         .spawn()
@@ -260,4 +264,73 @@ fn an_unreachable_target_is_one_error_and_exit_2() {
         "no reports for a run that never started"
     );
     assert!(out.contains("is unreachable"), "{out}");
+}
+
+/// Sends `signal` (a name `kill` knows) to process `pid`.
+fn signal(pid: u32, signal: &str) {
+    let status = Command::new("kill")
+        .args([&format!("-{signal}"), &pid.to_string()])
+        .status()
+        .unwrap();
+    assert!(status.success());
+}
+
+#[test]
+fn two_interrupts_end_a_run_against_rfc_timers_within_5_s_with_reports_marked_interrupted() {
+    let dir = tempfile::tempdir().unwrap();
+    let (serve_cfg, profile) = server_target(
+        dir.path(),
+        "rfc-timers",
+        "insecure",
+        "\"bulk\", \"active\", \"insecure\", \"slow\"",
+        false,
+    );
+    // The server and the profile at the RFC's timers: scenarios under way
+    // wait 60 to 300 s for them.
+    let text = std::fs::read_to_string(&profile)
+        .unwrap()
+        .replace(TIMERS, "");
+    std::fs::write(&profile, text).unwrap();
+    let _server = serve_unscaled(&serve_cfg);
+    let reports = dir.path().join("reports");
+    let mut run = Command::new(exe())
+        .current_dir(root())
+        .args(["run", "--jobs", "4", "--target", profile.to_str().unwrap()])
+        .args(["--reports", reports.to_str().unwrap()])
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    std::thread::sleep(std::time::Duration::from_secs(4));
+    assert!(
+        run.try_wait().unwrap().is_none(),
+        "the run ended on its own"
+    );
+    signal(run.id(), "INT");
+    std::thread::sleep(std::time::Duration::from_millis(500));
+    signal(run.id(), "INT");
+    let second = std::time::Instant::now();
+    let status = loop {
+        if let Some(status) = run.try_wait().unwrap() {
+            break status;
+        }
+        assert!(
+            second.elapsed() < std::time::Duration::from_secs(5),
+            "still running 5 s after the second interrupt"
+        );
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    };
+    assert_eq!(status.code(), Some(2));
+    let report: serde_json::Value = serde_json::from_slice(
+        &std::fs::read(reports.join("rfc-timers").join("report.json")).unwrap(),
+    )
+    .unwrap();
+    assert_eq!(report["interrupted"], true);
+    let stopped = report["scenarios"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|s| s["interrupted"] == true)
+        .count();
+    assert!(stopped >= 1, "no scenario marked interrupted");
 }

@@ -881,9 +881,10 @@ impl Backend {
             .acceptor(cert)
     }
 
-    /// Stops what the backend started; returns what a launched requestor
-    /// wrote, for the report.
-    pub async fn finish(self) -> Option<String> {
+    /// Stops what the backend started (a launched requestor gets `grace` to
+    /// exit after SIGTERM); returns what a launched requestor wrote, for the
+    /// report.
+    pub async fn finish(self, grace: Duration) -> Option<String> {
         match self.kind {
             Kind::ReferenceServer { server, .. } => {
                 if let Some(server) = server {
@@ -896,7 +897,7 @@ impl Backend {
             Kind::Launched {
                 mut child, output, ..
             } => {
-                super::launched::stop(&mut child).await;
+                super::launched::stop(&mut child, grace).await;
                 let how = match child.try_wait() {
                     Ok(Some(status)) => super::launched::exit_text(status),
                     _ => "did not stop".to_string(),

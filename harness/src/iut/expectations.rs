@@ -156,6 +156,7 @@ mod tests {
             elapsed_ms: 0,
             error: None,
             missing: Vec::new(),
+            interrupted: false,
             connections: Vec::new(),
             iut_output: None,
         }

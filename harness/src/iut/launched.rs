@@ -75,8 +75,9 @@ fn signal(_: ExitStatus) -> Option<i32> {
     None
 }
 
-/// Stops `child`: SIGTERM, [`STOP_GRACE`] to exit, then SIGKILL.
-pub async fn stop(child: &mut Child) {
+/// Stops `child`: SIGTERM, `grace` to exit ([`STOP_GRACE`] unless the run
+/// is being interrupted), then SIGKILL.
+pub async fn stop(child: &mut Child, grace: Duration) {
     if matches!(child.try_wait(), Ok(Some(_))) {
         return;
     }
@@ -87,7 +88,7 @@ pub async fn stop(child: &mut Child) {
             .status()
             .await
             .is_ok_and(|s| s.success());
-        if asked && tokio::time::timeout(STOP_GRACE, child.wait()).await.is_ok() {
+        if asked && tokio::time::timeout(grace, child.wait()).await.is_ok() {
             return;
         }
     }
@@ -130,7 +131,7 @@ mod tests {
         // Let the shell set its trap before the signal comes.
         tokio::time::sleep(Duration::from_millis(200)).await;
         let started = std::time::Instant::now();
-        stop(&mut child).await;
+        stop(&mut child, STOP_GRACE).await;
         let status = child.try_wait().unwrap().expect("stopped");
         assert_eq!(signal(status), Some(9), "{}", exit_text(status));
         assert!(started.elapsed() >= STOP_GRACE);
@@ -143,7 +144,7 @@ mod tests {
             .arg("30")
             .spawn()
             .unwrap();
-        stop(&mut child).await;
+        stop(&mut child, STOP_GRACE).await;
         let status = child.try_wait().unwrap().expect("stopped");
         assert_eq!(signal(status), Some(15), "{}", exit_text(status));
     }

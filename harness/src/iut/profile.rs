@@ -313,6 +313,12 @@ impl TargetProfile {
             path: path.to_path_buf(),
             message: message.to_string(),
         };
+        if let Err(e) = crate::file_names::check(&profile.name) {
+            return Err(invalid(&format!(
+                "name = \"{}\" {e}: it names the target's report folder",
+                profile.name.escape_debug()
+            )));
+        }
         match profile.kind {
             TargetKind::Tcp if profile.address.is_none() => {
                 return Err(invalid("kind = \"tcp\" needs address"))
@@ -330,9 +336,9 @@ impl TargetProfile {
         for expr in [&profile.slack, &profile.expect_timeout] {
             crate::scenario::expr::check_duration(expr).map_err(|e| invalid(&e.to_string()))?;
         }
-        humantime::parse_duration(&profile.settle)
+        crate::session::timers::parse_duration(&profile.settle)
             .map_err(|e| invalid(&format!("settle = \"{}\": {e}", profile.settle)))?;
-        humantime::parse_duration(&profile.clock_skew)
+        crate::session::timers::parse_duration(&profile.clock_skew)
             .map_err(|e| invalid(&format!("clock-skew = \"{}\": {e}", profile.clock_skew)))?;
         if profile.kind == TargetKind::Tcp
             && profile.features.contains(&Need::Secure)
@@ -466,5 +472,36 @@ mod tests {
             err.contains("client-key = \"/nonexistent/client.key\""),
             "{err}"
         );
+    }
+
+    #[test]
+    fn a_name_that_could_leave_the_reports_folder_does_not_load() {
+        for bad in ["../../x", "/tmp/x", "", ".."] {
+            let text = TCP.replace("name = \"t\"", &format!("name = \"{bad}\""));
+            let err = load_text(&text)
+                .err()
+                .map(|e| e.to_string())
+                .unwrap_or_default();
+            assert!(
+                err.contains("names the target's report folder"),
+                "{bad}: {err}"
+            );
+        }
+    }
+
+    #[test]
+    fn a_timer_or_settle_beyond_the_limit_is_an_error_naming_it() {
+        let timer = load_text(&format!("{TCP}[timers]\nbulk_data = \"500000000000y\"\n"))
+            .err()
+            .map(|e| e.to_string())
+            .unwrap_or_default();
+        assert!(timer.contains("target.toml:"), "{timer}");
+        assert!(timer.contains("the most a duration may be"), "{timer}");
+        let settle = load_text(&format!("{TCP}settle = \"2d\"\n"))
+            .err()
+            .map(|e| e.to_string())
+            .unwrap_or_default();
+        assert!(settle.contains("settle = \"2d\""), "{settle}");
+        assert!(settle.contains("the most a duration may be"), "{settle}");
     }
 }

@@ -253,6 +253,14 @@ impl StreamReader {
         }
     }
 
+    /// The peer closed the connection while the stream was out of the
+    /// reader (a TLS handshake it broke off): the stream is gone, reads
+    /// see the close.
+    pub fn closed_while_out(&mut self, how: Closed, tap: &mut Tap) {
+        self.stream = None;
+        self.peer_closed(how, Instant::now(), tap);
+    }
+
     fn peer_closed(&mut self, how: Closed, at: Instant, tap: &mut Tap) {
         self.release_buffer();
         if self.closed.is_none() {

@@ -5,6 +5,7 @@ use std::io;
 use std::net::SocketAddr;
 use std::pin::Pin;
 use std::task::{Context, Poll};
+use std::time::Duration;
 use tokio::io::{AsyncRead, AsyncWrite, DuplexStream, ReadBuf};
 use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::mpsc;
@@ -72,14 +73,28 @@ impl Incoming {
     }
 
     /// The next connection and its peer's address; `None` when no more can come.
+    /// A failed accept (no file descriptor left, EMFILE or ENFILE, leaves the
+    /// connection queued and the listener ready) is logged and retried after
+    /// a pause that grows while the failures last, instead of at once.
     pub async fn accept(&mut self) -> Option<(BoxedIo, SocketAddr)> {
         match self {
-            Incoming::Tcp(listener) => loop {
-                match listener.accept().await {
-                    Ok((stream, peer)) => return Some((Box::new(stream), peer)),
-                    Err(e) => tracing::debug!(error = %e, "accept failed"),
+            Incoming::Tcp(listener) => {
+                let mut backoff = AcceptBackoff::default();
+                loop {
+                    match listener.accept().await {
+                        Ok((stream, peer)) => return Some((Box::new(stream), peer)),
+                        Err(e) => {
+                            let pause = backoff.failed();
+                            tracing::warn!(
+                                error = %e,
+                                retry_in_ms = pause.as_millis() as u64,
+                                "cannot accept a connection"
+                            );
+                            tokio::time::sleep(pause).await;
+                        }
+                    }
                 }
-            },
+            }
             Incoming::Memory(rx) => rx
                 .recv()
                 .await
@@ -92,6 +107,27 @@ impl Incoming {
             Incoming::Tcp(listener) => listener.local_addr().ok(),
             Incoming::Memory(_) => None,
         }
+    }
+}
+
+/// The pause after each failed accept in a row: 10 ms, doubling to 1 s.
+#[derive(Debug, Default)]
+pub struct AcceptBackoff {
+    failures: u32,
+}
+
+impl AcceptBackoff {
+    const FIRST: Duration = Duration::from_millis(10);
+    const MOST: Duration = Duration::from_secs(1);
+
+    /// Counts a failure; how long to wait before accepting again.
+    pub fn failed(&mut self) -> Duration {
+        let pause = Self::FIRST
+            .checked_mul(1u32 << self.failures.min(16))
+            .unwrap_or(Self::MOST)
+            .min(Self::MOST);
+        self.failures = self.failures.saturating_add(1);
+        pause
     }
 }
 
@@ -160,5 +196,16 @@ mod tests {
         let mut back = [0u8; 2];
         theirs.read_exact(&mut back).await.unwrap();
         assert_eq!(&back, b"xy");
+    }
+
+    #[test]
+    fn accept_failures_in_a_row_wait_longer_up_to_a_second() {
+        let mut b = AcceptBackoff::default();
+        let pauses: Vec<u128> = (0..10).map(|_| b.failed().as_millis()).collect();
+        assert_eq!(pauses, [10, 20, 40, 80, 160, 320, 640, 1000, 1000, 1000]);
+        for _ in 0..100 {
+            b.failed();
+        }
+        assert_eq!(b.failed(), Duration::from_secs(1));
     }
 }

@@ -93,7 +93,10 @@ mod humantime_duration {
 
     pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<Duration, D::Error> {
         let text = String::deserialize(d)?;
-        humantime::parse_duration(&text).map_err(|e| D::Error::custom(format!("'{text}': {e}")))
+        // A lease time goes on the wire in 32-bit seconds (RFC 2132 §9.2).
+        let year = Duration::from_secs(365 * 24 * 3600);
+        crate::session::timers::parse_duration_at_most(&text, year)
+            .map_err(|e| D::Error::custom(format!("'{text}': {e}")))
     }
 }
 

@@ -3,7 +3,7 @@
 
 use super::{pcap_name, RunReport};
 use crate::outcome::Verdict;
-use minijinja::{context, Environment};
+use minijinja::{context, AutoEscape, Environment};
 use serde::Serialize;
 use std::collections::BTreeSet;
 
@@ -55,6 +55,10 @@ struct SectionView<'a> {
 
 pub fn render(report: &RunReport) -> Result<String, String> {
     let mut env = Environment::new();
+    // Everything on the page comes from a profile, a scenario file or the
+    // implementation under test: all of it is text, whatever the template's
+    // name says about its kind.
+    env.set_auto_escape_callback(|_| AutoEscape::Html);
     env.add_template("report", TEMPLATE)
         .map_err(|e| e.to_string())?;
     let mut sections: Vec<SectionView<'_>> = Vec::new();
@@ -103,7 +107,9 @@ pub fn render(report: &RunReport) -> Result<String, String> {
                 verdict: s.verdict.label(),
                 elapsed_ms: s.elapsed_ms,
                 path: s.path.display().to_string(),
-                pcap: (!s.connections.is_empty()).then(|| pcap_name(&s.id)),
+                pcap: (!s.connections.is_empty())
+                    .then(|| pcap_name(&s.id).ok())
+                    .flatten(),
                 decrypted: s.connections.iter().any(|c| c.decrypted_after_tls),
                 findings: s
                     .findings
@@ -130,4 +136,66 @@ pub fn render(report: &RunReport) -> Result<String, String> {
             scenarios => scenarios,
         })
         .map_err(|e| e.to_string())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::outcome::{Direction, Entry, Finding, ScenarioOutcome};
+    use crate::scenario::model::Role;
+
+    const SCRIPT: &str = "<script>alert(1)</script>";
+    const IMG: &str = "<img src=x onerror=alert(2)>";
+
+    #[test]
+    fn markup_from_the_profile_the_scenario_and_the_target_is_shown_as_text() {
+        let outcome = ScenarioOutcome {
+            id: "ALQ-S-01-x".into(),
+            title: format!("title {IMG}"),
+            path: format!("scenarios/{SCRIPT}.toml").into(),
+            role: Role::Requestor,
+            covers: vec!["ALQ-S-01".into()],
+            verdict: Verdict::Fail,
+            findings: vec![Finding {
+                requirement: "ALQ-S-01".into(),
+                verdict: Verdict::Fail,
+                message: format!("trigger printed {IMG}"),
+                frame: Some(0),
+            }],
+            transcript: vec![Entry {
+                at_ms: 0,
+                conn: SCRIPT.into(),
+                dir: Direction::Note,
+                text: format!("stderr: {SCRIPT}"),
+            }],
+            elapsed_ms: 1,
+            error: Some(IMG.into()),
+            missing: Vec::new(),
+            interrupted: false,
+            connections: Vec::new(),
+            iut_output: None,
+        };
+        let report = RunReport::new(
+            SCRIPT,
+            "tcp",
+            std::time::SystemTime::UNIX_EPOCH,
+            std::time::Duration::from_secs(1),
+            false,
+            false,
+            vec![outcome],
+        );
+        let html = render(&report).unwrap_or_default();
+        assert!(
+            html.contains("&lt;script&gt;alert(1)&lt;&#x2f;script&gt;"),
+            "{html}"
+        );
+        assert!(
+            html.contains("&lt;img src=x onerror=alert(2)&gt;"),
+            "{html}"
+        );
+        assert!(
+            !html.contains("<script") && !html.contains("<img"),
+            "{html}"
+        );
+    }
 }

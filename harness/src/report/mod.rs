@@ -212,13 +212,16 @@ pub(crate) fn sort_key(id: &str) -> (String, u32) {
     (prefix.to_string(), number.parse().unwrap_or(0))
 }
 
-/// The path of a scenario's pcap, relative to the report directory.
-pub fn pcap_name(id: &str) -> String {
-    format!("pcap/{id}.pcap")
+/// The path of a scenario's pcap, relative to the report directory; none
+/// for an id that could not be a file name.
+pub fn pcap_name(id: &str) -> Result<String, crate::file_names::NameError> {
+    crate::file_names::check(id)?;
+    Ok(format!("pcap/{id}.pcap"))
 }
 
 /// Where a scenario's log of the launched implementation goes, relative to
 /// the report directory.
-pub fn iut_log_name(id: &str) -> String {
-    format!("iut/{id}.log")
+pub fn iut_log_name(id: &str) -> Result<String, crate::file_names::NameError> {
+    crate::file_names::check(id)?;
+    Ok(format!("iut/{id}.log"))
 }

@@ -1,8 +1,11 @@
-//! Writing report files: each goes to a temporary file first and is renamed
-//! into place, so a reader never sees half a report.
+//! Writing a report folder as a set: every file of a run goes into a fresh
+//! folder beside the old one, created exclusively, and the finished folder
+//! replaces the old in one rename. A reader sees the old set or the new one,
+//! never a mix, and no file of an earlier run survives into a new report.
 
 use super::{html, junit, RunReport};
 use crate::outcome::{ScenarioOutcome, Verdict};
+use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
@@ -17,21 +20,124 @@ pub enum ReportError {
     Encode { what: &'static str, reason: String },
 }
 
-/// Writes `bytes` to `path` through a temporary file in the same directory.
-pub fn write_atomic(path: &Path, bytes: &[u8]) -> Result<(), ReportError> {
-    let io = |error| ReportError::Io {
+fn io_error(path: &Path) -> impl FnOnce(std::io::Error) -> ReportError + '_ {
+    move |error| ReportError::Io {
         path: path.to_path_buf(),
         error,
-    };
-    let dir = path.parent().unwrap_or(Path::new("."));
-    std::fs::create_dir_all(dir).map_err(io)?;
-    let name = path
-        .file_name()
-        .map(|n| n.to_string_lossy().into_owned())
-        .unwrap_or_default();
-    let tmp = dir.join(format!(".{name}.tmp-{}", std::process::id()));
-    std::fs::write(&tmp, bytes).map_err(io)?;
-    std::fs::rename(&tmp, path).map_err(io)
+    }
+}
+
+/// A report folder being written: files go into a staging folder beside
+/// `target`, which [`StagedDir::commit`] puts in its place. Dropped without
+/// a commit, the staging folder is removed and `target` is left as it was.
+#[derive(Debug)]
+pub struct StagedDir {
+    target: PathBuf,
+    staging: PathBuf,
+    committed: bool,
+}
+
+impl StagedDir {
+    /// Creates the staging folder for `target` (and `target`'s parents):
+    /// what cannot be written fails here, before anything runs.
+    pub fn create(target: &Path) -> Result<Self, ReportError> {
+        let parent = target
+            .parent()
+            .filter(|p| !p.as_os_str().is_empty())
+            .unwrap_or(Path::new("."));
+        std::fs::create_dir_all(parent).map_err(io_error(parent))?;
+        let name = target
+            .file_name()
+            .map(|n| n.to_string_lossy().into_owned())
+            .unwrap_or_default();
+        let stamp = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map(|d| d.as_nanos())
+            .unwrap_or(0);
+        let staging = parent.join(format!(".{name}.partial-{}-{stamp}", std::process::id()));
+        // create_dir fails on anything already there, a link included.
+        std::fs::create_dir(&staging).map_err(io_error(&staging))?;
+        Ok(StagedDir {
+            target: target.to_path_buf(),
+            staging,
+            committed: false,
+        })
+    }
+
+    /// Where the files go until the commit.
+    pub fn path(&self) -> &Path {
+        &self.staging
+    }
+
+    /// Where the report will be.
+    pub fn target(&self) -> &Path {
+        &self.target
+    }
+
+    /// Puts the staging folder in the target's place and removes the old
+    /// report folder.
+    pub fn commit(mut self) -> Result<PathBuf, ReportError> {
+        let io = io_error(&self.target);
+        let replaced = match std::fs::symlink_metadata(&self.target) {
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+                std::fs::rename(&self.staging, &self.target).map_err(io)?;
+                None
+            }
+            Err(e) => return Err(io(e)),
+            Ok(_) => Some(exchange(&self.staging, &self.target).map_err(io)?),
+        };
+        self.committed = true;
+        if let Some(old) = replaced {
+            // The old report, now at the staging name (or aside).
+            let _ = std::fs::remove_dir_all(&old);
+        }
+        Ok(self.target.clone())
+    }
+}
+
+impl Drop for StagedDir {
+    fn drop(&mut self) {
+        if !self.committed {
+            let _ = std::fs::remove_dir_all(&self.staging);
+        }
+    }
+}
+
+/// Swaps `new` and `old` in one rename where the file system can
+/// (RENAME_EXCHANGE); else moves `old` aside first. Returns where the old
+/// folder now is.
+fn exchange(new: &Path, old: &Path) -> std::io::Result<PathBuf> {
+    use rustix::fs::{renameat_with, RenameFlags, CWD};
+    match renameat_with(CWD, new, CWD, old, RenameFlags::EXCHANGE) {
+        Ok(()) => Ok(new.to_path_buf()),
+        Err(e)
+            if e == rustix::io::Errno::INVAL
+                || e == rustix::io::Errno::NOSYS
+                || e == rustix::io::Errno::OPNOTSUPP =>
+        {
+            let aside = PathBuf::from(format!("{}.old", new.display()));
+            std::fs::rename(old, &aside)?;
+            std::fs::rename(new, old)?;
+            Ok(aside)
+        }
+        Err(e) => Err(e.into()),
+    }
+}
+
+/// Writes `bytes` to the new file `path` in a staging folder, and flushes it
+/// to disk: an existing file or link there is an error, never followed.
+pub fn write_new(path: &Path, bytes: &[u8]) -> Result<(), ReportError> {
+    let io = io_error(path);
+    if let Some(dir) = path.parent() {
+        std::fs::create_dir_all(dir).map_err(io_error(dir))?;
+    }
+    let mut file = std::fs::OpenOptions::new()
+        .write(true)
+        .create_new(true)
+        .open(path)
+        .map_err(io_error(path))?;
+    file.write_all(bytes).map_err(io_error(path))?;
+    file.sync_all().map_err(io)
 }
 
 /// The report directory (pcaps go to its `pcap/`) and the wall-clock time the
@@ -47,8 +153,12 @@ impl PcapSink {
     /// (`iut/<scenario>.log`), and drops them.
     pub fn take(&self, outcome: &mut ScenarioOutcome) {
         if let Some(output) = outcome.iut_output.take() {
-            let path = self.dir.join(super::iut_log_name(&outcome.id));
-            if let Err(e) = write_atomic(&path, output.as_bytes()) {
+            let written = super::iut_log_name(&outcome.id)
+                .map_err(|e| format!("scenario id {e}"))
+                .and_then(|name| {
+                    write_new(&self.dir.join(name), output.as_bytes()).map_err(|e| e.to_string())
+                });
+            if let Err(e) = written {
                 outcome
                     .error
                     .get_or_insert(format!("requestor log not written: {e}"));
@@ -62,10 +172,13 @@ impl PcapSink {
             .started
             .duration_since(std::time::UNIX_EPOCH)
             .unwrap_or(Duration::ZERO);
-        let path = self.dir.join(super::pcap_name(&outcome.id));
-        let written = crate::capture::pcap::render(&outcome.connections, base)
-            .map_err(|e| e.to_string())
-            .and_then(|bytes| write_atomic(&path, &bytes).map_err(|e| e.to_string()));
+        let written = super::pcap_name(&outcome.id)
+            .map_err(|e| format!("scenario id {e}"))
+            .and_then(|name| {
+                let bytes = crate::capture::pcap::render(&outcome.connections, base)
+                    .map_err(|e| e.to_string())?;
+                write_new(&self.dir.join(name), &bytes).map_err(|e| e.to_string())
+            });
         outcome.connections = Vec::new();
         if let Err(e) = written {
             outcome
@@ -98,7 +211,7 @@ pub fn write_documents(dir: &Path, report: &RunReport) -> Result<Vec<PathBuf>, R
         ("index.html", html.into_bytes()),
     ] {
         let path = dir.join(name);
-        write_atomic(&path, &bytes)?;
+        write_new(&path, &bytes)?;
         written.push(path);
     }
     Ok(written)

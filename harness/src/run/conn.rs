@@ -215,6 +215,12 @@ impl HarnessConn {
         self.reader.resume_discarding(stream);
     }
 
+    /// The peer closed (`how`) while the stream was taken out for a TLS
+    /// handshake.
+    pub fn closed_in_handshake(&mut self, how: Closed) {
+        self.reader.closed_while_out(how, &mut self.tap);
+    }
+
     /// Puts back the TLS stream of a successful upgrade.
     pub fn resume_tls(&mut self, stream: BoxedIo) {
         self.reader.resume_tls(stream);

@@ -15,6 +15,7 @@ mod trigger;
 
 use super::conn::HarnessConn;
 use super::conns::Conns;
+use super::interrupt::Interrupt;
 use super::transcript::{Line, Text, Transcript};
 use crate::capture::pcap::ConnectionTap;
 use crate::checks::{self, stream};
@@ -124,6 +125,8 @@ pub struct Ran {
     pub elapsed: Duration,
     /// What a launched implementation wrote on stdout and stderr.
     pub iut_output: Option<String>,
+    /// The step the run was interrupted at, if it was.
+    pub interrupted: Option<String>,
 }
 
 impl<'a> Exec<'a> {
@@ -454,13 +457,29 @@ impl<'a> Exec<'a> {
         Ok(Some((event, frame)))
     }
 
-    pub async fn run(mut self) -> Ran {
+    /// Runs the steps until one stops the scenario, or `interrupt` aborts
+    /// the run (what happened so far is kept).
+    pub async fn run(mut self, interrupt: &Interrupt) -> Ran {
         let mut error = None;
         let mut unmet = None;
+        let mut interrupted = None;
         let scenario = self.scenario;
         for (index, step) in scenario.steps.iter().enumerate() {
             let before = self.findings.len();
-            let done = self.step(step).await;
+            let done = tokio::select! {
+                done = self.step(step) => Some(done),
+                () = interrupt.until_aborted() => None,
+            };
+            let Some(done) = done else {
+                let which = format!("step {} ({})", index + 1, step.keyword());
+                self.log(
+                    "",
+                    Direction::Note,
+                    format!("{which}: the run was interrupted"),
+                );
+                interrupted = Some(which);
+                break;
+            };
             self.decide_alike(step, before);
             if !matches!(done, Err(Stop::Error(_) | Stop::Unmet(_))) {
                 for id in checks::scenario::judged_by(scenario, step) {
@@ -550,7 +569,13 @@ impl<'a> Exec<'a> {
             );
         }
         let connections = self.taps();
-        let iut_output = self.backend.finish().await;
+        // An interrupted run has seconds to exit: a launched requestor gets
+        // one to stop before it is killed.
+        let grace = match interrupted {
+            Some(_) => Duration::from_secs(1),
+            None => crate::iut::launched::STOP_GRACE,
+        };
+        let iut_output = self.backend.finish(grace).await;
         let (transcript, index) = self.transcript.finish();
         for f in &mut self.findings {
             f.frame = f.frame.and_then(&index);
@@ -564,6 +589,7 @@ impl<'a> Exec<'a> {
             unmet,
             elapsed,
             iut_output,
+            interrupted,
         }
     }
 

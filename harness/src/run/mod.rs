@@ -3,6 +3,7 @@
 pub mod conn;
 pub mod conns;
 pub mod exec;
+pub mod interrupt;
 pub mod kill_matrix;
 pub mod peer;
 pub mod reported;

@@ -25,8 +25,9 @@ pub struct RunOptions {
     pub filter: Vec<String>,
     /// Skip scenarios that need `slow`.
     pub skip_slow: bool,
-    /// Set (by Ctrl-C) to stop starting scenarios; finished ones are kept.
-    pub cancel: std::sync::Arc<std::sync::atomic::AtomicBool>,
+    /// Stops the run from outside (Ctrl-C): no new scenarios, then the
+    /// running ones aborted; what finished is kept.
+    pub interrupt: super::interrupt::Interrupt,
     /// Known deviations of the target.
     pub expectations: crate::iut::expectations::Expectations,
     /// Milliseconds each scenario took in an earlier run on the same target:
@@ -63,6 +64,7 @@ impl ScenarioOutcome {
             elapsed_ms: 0,
             error: None,
             missing: Vec::new(),
+            interrupted: false,
             connections: Vec::new(),
             iut_output: None,
         }
@@ -146,7 +148,7 @@ pub fn run_one(
                 exec.seed_now();
                 // Every wait inside is bounded; this bounds the whole scenario too.
                 let limit = Duration::from_secs(3600);
-                tokio::time::timeout(limit, exec.run())
+                tokio::time::timeout(limit, exec.run(&options.interrupt))
                     .await
                     .map_err(|_| format!("scenario did not finish within {}", Shown(limit)))
             })
@@ -164,8 +166,11 @@ pub fn run_one(
         elapsed,
         connections,
         iut_output,
+        interrupted,
     } = ran;
-    let completed = error.is_none() && !findings.iter().any(|f| f.verdict == Verdict::Fail);
+    let completed = error.is_none()
+        && interrupted.is_none()
+        && !findings.iter().any(|f| f.verdict == Verdict::Fail);
     if let Some(e) = &error {
         findings.push(Finding {
             requirement: s.covers.first().cloned().unwrap_or_default(),
@@ -195,7 +200,12 @@ pub fn run_one(
         if mine().next().is_some() {
             continue;
         }
-        let (verdict, message) = if !completed {
+        let (verdict, message) = if let Some(at) = &interrupted {
+            (
+                Verdict::Inconclusive,
+                format!("not judged: the run was interrupted at {at}"),
+            )
+        } else if !completed {
             (
                 Verdict::Inconclusive,
                 "not judged: the scenario stopped before any step judged it".into(),
@@ -232,6 +242,7 @@ pub fn run_one(
         error,
         connections,
         iut_output,
+        interrupted: interrupted.is_some(),
         ..ScenarioOutcome::empty(l, Verdict::Pass)
     }
 }
@@ -297,7 +308,7 @@ pub fn run_suite(
     };
     let ran_alone = !alone.is_empty();
     for i in alone {
-        if options.cancel.load(Ordering::Relaxed) {
+        if options.interrupt.stopping() {
             break;
         }
         settle();
@@ -311,7 +322,7 @@ pub fn run_suite(
     std::thread::scope(|scope| {
         for _ in 0..jobs {
             scope.spawn(|| loop {
-                if options.cancel.load(Ordering::Relaxed) {
+                if options.interrupt.stopping() {
                     break;
                 }
                 let Some(i) = shared.get(next.fetch_add(1, Ordering::Relaxed)) else {

@@ -42,6 +42,8 @@ impl Default for Durations {
 pub enum ExprError {
     #[error("'{0}' is not a duration or timer name (names: {names})", names = DURATION_NAMES.join(", "))]
     BadDuration(String),
+    #[error("'{0}' comes to more than 8 days, the most a duration may be")]
+    TooLong(String),
     #[error("variable '{0}' is not set (capture it first)")]
     Unset(String),
     #[error("'{0}' is not a number, address or variable")]
@@ -134,12 +136,19 @@ pub fn duration(expr: &str, names: &Durations) -> Result<Duration, ExprError> {
         .checked_mul(factor)
         .ok_or_else(bad)?;
         let ms = i128::try_from(d.as_millis()).map_err(|_| bad())?;
-        total += if negative { -ms } else { ms };
+        total = total.saturating_add(if negative { -ms } else { ms });
+    }
+    if total > EXPRESSION_LIMIT.as_millis() as i128 {
+        return Err(ExprError::TooLong(expr.to_string()));
     }
     u64::try_from(total.max(0))
         .map(Duration::from_millis)
         .map_err(|_| bad())
 }
+
+/// The longest a duration expression may come to: a few timers of the
+/// longest an input may give, summed or multiplied.
+pub const EXPRESSION_LIMIT: Duration = Duration::from_secs(8 * 24 * 3600);
 
 /// A duration as a vendor reads it, in the units scenarios write: seconds
 /// to the millisecond ("60s", "59.998s"), milliseconds below a second

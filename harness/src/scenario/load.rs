@@ -6,7 +6,7 @@ use super::model::{Judges, Outcome, Role, Scenario, ServerCertificate, StatusNam
 use super::repeat::expand;
 use crate::catalog::requirement;
 use crate::toml_load::{edit_distance, line_column, parse_toml, LoadError};
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 use std::path::{Path, PathBuf};
 
 #[derive(Debug, thiserror::Error)]
@@ -24,6 +24,8 @@ pub enum ScenarioError {
         path: PathBuf,
         error: std::io::Error,
     },
+    #[error("{} leads to {}, a folder the scenario walk was in already (a link loop)", path.display(), resolved.display())]
+    Loop { path: PathBuf, resolved: PathBuf },
     #[error("scenario id '{id}' is used by both {} and {}", first.display(), second.display())]
     DuplicateId {
         id: String,
@@ -131,6 +133,15 @@ pub fn parse_scenario(path: &Path, text: &str) -> Result<Scenario, ScenarioError
             ));
         }
     }
+    if let Err(e) = crate::file_names::check(&scenario.id) {
+        return Err(invalid(
+            "id",
+            format!(
+                "id '{}' {e}: it names the scenario's files in the report",
+                scenario.id.escape_debug()
+            ),
+        ));
+    }
     let id_requirement = scenario.id.split('-').take(3).collect::<Vec<_>>().join("-");
     let id_requirement2 = scenario.id.split('-').take(2).collect::<Vec<_>>().join("-");
     if requirement(&id_requirement).is_none() && requirement(&id_requirement2).is_none() {
@@ -145,14 +156,20 @@ pub fn parse_scenario(path: &Path, text: &str) -> Result<Scenario, ScenarioError
     for (index, step) in scenario.steps.iter().enumerate() {
         let n = index + 1;
         for expr in durations(step) {
-            if check_duration(expr).is_err() {
-                let hint = closest_timer(expr)
-                    .map(|t| format!("; did you mean {t}?"))
-                    .unwrap_or_default();
-                return Err(invalid(
-                    expr,
-                    format!("step {n}: '{expr}' is not a duration or timer name{hint}"),
-                ));
+            match check_duration(expr) {
+                Ok(()) => {}
+                Err(too_long @ crate::scenario::expr::ExprError::TooLong(_)) => {
+                    return Err(invalid(expr, format!("step {n}: {too_long}")));
+                }
+                Err(_) => {
+                    let hint = closest_timer(expr)
+                        .map(|t| format!("; did you mean {t}?"))
+                        .unwrap_or_default();
+                    return Err(invalid(
+                        expr,
+                        format!("step {n}: '{expr}' is not a duration or timer name{hint}"),
+                    ));
+                }
             }
         }
         for judges in step.judges() {
@@ -298,21 +315,33 @@ pub fn parse_scenario(path: &Path, text: &str) -> Result<Scenario, ScenarioError
 
 /// Loads one scenario file.
 pub fn load_scenario(path: &Path) -> Result<LoadedScenario, ScenarioError> {
-    let text = std::fs::read_to_string(path).map_err(|error| LoadError::Read {
-        path: path.to_path_buf(),
-        error,
-    })?;
+    let text = crate::toml_load::read_input(path)?;
     Ok(LoadedScenario {
         path: path.to_path_buf(),
         scenario: parse_scenario(path, &text)?,
     })
 }
 
-fn collect(dir: &Path, out: &mut Vec<PathBuf>) -> Result<(), ScenarioError> {
-    let entries = std::fs::read_dir(dir).map_err(|error| ScenarioError::List {
+/// Appends every `*.toml` below `dir` to `out`; `entered` holds the folders
+/// the walk has been in (resolved), so a link back into one is an error and
+/// not a walk without end.
+fn collect(
+    dir: &Path,
+    out: &mut Vec<PathBuf>,
+    entered: &mut BTreeSet<PathBuf>,
+) -> Result<(), ScenarioError> {
+    let list = |error| ScenarioError::List {
         path: dir.to_path_buf(),
         error,
-    })?;
+    };
+    let resolved = std::fs::canonicalize(dir).map_err(list)?;
+    if !entered.insert(resolved.clone()) {
+        return Err(ScenarioError::Loop {
+            path: dir.to_path_buf(),
+            resolved,
+        });
+    }
+    let entries = std::fs::read_dir(dir).map_err(list)?;
     for entry in entries {
         let entry = entry.map_err(|error| ScenarioError::List {
             path: dir.to_path_buf(),
@@ -320,7 +349,7 @@ fn collect(dir: &Path, out: &mut Vec<PathBuf>) -> Result<(), ScenarioError> {
         })?;
         let path = entry.path();
         if path.is_dir() {
-            collect(&path, out)?;
+            collect(&path, out, entered)?;
         } else if path.extension().is_some_and(|e| e == "toml") {
             out.push(path);
         }
@@ -331,7 +360,7 @@ fn collect(dir: &Path, out: &mut Vec<PathBuf>) -> Result<(), ScenarioError> {
 /// Every `*.toml` under `dir`, sorted by path; ids must be unique.
 pub fn load_dir(dir: &Path) -> Result<Vec<LoadedScenario>, ScenarioError> {
     let mut paths = Vec::new();
-    collect(dir, &mut paths)?;
+    collect(dir, &mut paths, &mut BTreeSet::new())?;
     paths.sort();
     let mut seen: BTreeMap<String, PathBuf> = BTreeMap::new();
     let mut out = Vec::new();
@@ -518,5 +547,40 @@ expect-close = { within = "5s" }
             with(r#"{ renew = 40, fill = "${send_buffer} + 262144" }"#),
             ""
         );
+    }
+
+    #[test]
+    fn an_id_that_could_name_a_file_outside_the_report_does_not_load() {
+        let text = GOOD.replace("ALQ-S-16-example", "ALQ-S-16-x/../../escaped");
+        let err = parse(&text)
+            .err()
+            .map(|e| e.to_string())
+            .unwrap_or_default();
+        assert!(err.starts_with("s.toml:2: "), "{err}");
+        assert!(err.contains("has '/'"), "{err}");
+    }
+
+    #[test]
+    fn links_back_into_the_scenarios_folder_are_a_loop_error() {
+        let dir = tempfile::tempdir().expect("a temporary directory");
+        std::fs::write(dir.path().join("a.toml"), GOOD).expect("written");
+        std::os::unix::fs::symlink(".", dir.path().join("again")).expect("a link");
+        std::os::unix::fs::symlink(".", dir.path().join("more")).expect("a link");
+        let err = load_dir(dir.path())
+            .err()
+            .map(|e| e.to_string())
+            .unwrap_or_default();
+        assert!(err.contains("a link loop"), "{err}");
+    }
+
+    #[test]
+    fn a_duration_beyond_the_limit_is_an_error_at_its_line() {
+        let text = GOOD.replace("within = \"5s\"", "within = \"500000000000y\"");
+        let err = parse(&text)
+            .err()
+            .map(|e| e.to_string())
+            .unwrap_or_default();
+        assert!(err.contains("more than 8 days"), "{err}");
+        assert!(err.starts_with("s.toml:"), "{err}");
     }
 }

@@ -50,6 +50,29 @@ impl Timers {
     }
 }
 
+/// The longest duration any input may give (a timer, a settle time, a
+/// `within`): far above the RFC's 300 s, and small enough that no instant it
+/// is added to can overflow.
+pub const DURATION_LIMIT: Duration = Duration::from_secs(24 * 3600);
+
+/// A humantime duration ("300s", "2m", "150ms") of at most `limit`; the
+/// error says what is wrong with `text`, for the caller to name it.
+pub fn parse_duration_at_most(text: &str, limit: Duration) -> Result<Duration, String> {
+    let d = humantime::parse_duration(text).map_err(|e| e.to_string())?;
+    if d > limit {
+        return Err(format!(
+            "longer than {}, the most a duration may be",
+            humantime::format_duration(limit)
+        ));
+    }
+    Ok(d)
+}
+
+/// [`parse_duration_at_most`] [`DURATION_LIMIT`].
+pub fn parse_duration(text: &str) -> Result<Duration, String> {
+    parse_duration_at_most(text, DURATION_LIMIT)
+}
+
 /// Durations written as humantime strings ("300s", "2m", "150ms") in TOML.
 mod humantime_serde_secs {
     use serde::{de::Error, Deserialize, Deserializer, Serializer};
@@ -61,6 +84,6 @@ mod humantime_serde_secs {
 
     pub fn deserialize<'de, D: Deserializer<'de>>(deserializer: D) -> Result<Duration, D::Error> {
         let text = String::deserialize(deserializer)?;
-        humantime::parse_duration(&text).map_err(|e| D::Error::custom(format!("'{text}': {e}")))
+        super::parse_duration(&text).map_err(|e| D::Error::custom(format!("'{text}': {e}")))
     }
 }

@@ -6,6 +6,9 @@ use anyhow::{Context, Result};
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
+/// How long scenarios under way may go on after the first Ctrl-C or SIGTERM.
+const INTERRUPT_GRACE: std::time::Duration = std::time::Duration::from_secs(3);
+
 #[derive(clap::Args)]
 pub(crate) struct RunArgs {
     /// A target profile (TOML); the embedded reference target when absent.
@@ -144,27 +147,43 @@ fn run_suite_cli(args: RunArgs) -> Result<u8> {
         Some(s) => args
             .reports
             .join(format!("{}-shard-{}-of-{}", profile.name, s.index, s.count)),
-        None => args.reports.join(&profile.name),
+        None => alq_harness::file_names::join(&args.reports, &profile.name)
+            .map_err(|e| anyhow::anyhow!("target name '{}' {e}", profile.name.escape_debug()))?,
     };
+    // The report folder is written as a set, beside the old one until the
+    // end; a folder that cannot be written fails now, before any scenario.
+    let staged = alq_harness::report::write::StagedDir::create(&dir)?;
     let started = std::time::SystemTime::now();
     let options = RunOptions {
         strict: args.strict,
         jobs: args.jobs,
         filter: args.filter.clone(),
         skip_slow: args.skip_slow,
-        cancel: Default::default(),
+        interrupt: Default::default(),
         expectations,
         durations: earlier_durations(&dir),
     };
-    let cancel = options.cancel.clone();
+    let interrupt = options.interrupt.clone();
     std::thread::spawn(move || {
         if let Ok(rt) = tokio::runtime::Builder::new_current_thread()
             .enable_all()
             .build()
         {
-            rt.block_on(stop_signal());
-            eprintln!("interrupted: finishing the scenarios under way, then writing reports");
-            cancel.store(true, std::sync::atomic::Ordering::Relaxed);
+            rt.block_on(async {
+                stop_signal().await;
+                eprintln!(
+                    "interrupted: no scenario starts now; those under way get {} s to finish \
+                     (interrupt again to stop them at once), then reports are written",
+                    INTERRUPT_GRACE.as_secs()
+                );
+                interrupt.stop_starting();
+                tokio::select! {
+                    () = tokio::time::sleep(INTERRUPT_GRACE) => {}
+                    () = stop_signal() => {}
+                }
+                eprintln!("interrupted: stopping the scenarios under way");
+                interrupt.abort();
+            });
         }
     });
     let clock = std::time::Instant::now();
@@ -172,7 +191,7 @@ fn run_suite_cli(args: RunArgs) -> Result<u8> {
     let done = std::sync::atomic::AtomicUsize::new(0);
     let verbose = args.verbose;
     let pcaps = alq_harness::report::write::PcapSink {
-        dir: dir.clone(),
+        dir: staged.path().to_path_buf(),
         started,
     };
     let finished = |o: &mut alq_harness::outcome::ScenarioOutcome| {
@@ -226,7 +245,7 @@ fn run_suite_cli(args: RunArgs) -> Result<u8> {
         say!("{text}");
     };
     let outcomes = run_suite(&chosen, &profile, &options, &finished);
-    let interrupted = options.cancel.load(std::sync::atomic::Ordering::Relaxed);
+    let interrupted = options.interrupt.stopping();
     let code = exit_code(&outcomes, args.strict);
     let count = |v: Verdict| outcomes.iter().filter(|o| o.verdict == v).count();
     say!(
@@ -240,7 +259,14 @@ fn run_suite_cli(args: RunArgs) -> Result<u8> {
         count(Verdict::Inconclusive),
         count(Verdict::Error)
     );
-    if alq_harness::run::runner::nothing_ran(&outcomes) {
+    if interrupted {
+        say!(
+            "interrupted: {} scenarios stopped before they finished, {} not started",
+            outcomes.iter().filter(|o| o.interrupted).count(),
+            total.saturating_sub(outcomes.len())
+        );
+    }
+    if !interrupted && alq_harness::run::runner::nothing_ran(&outcomes) {
         say!(
             "nothing ran: no selected scenario applies to {} (features declared: {})",
             profile.name,
@@ -270,7 +296,8 @@ fn run_suite_cli(args: RunArgs) -> Result<u8> {
         peak_rss_kb: alq_harness::report::peak_rss_kb(),
         ..report
     };
-    alq_harness::report::write::write_documents(&dir, &report)?;
+    alq_harness::report::write::write_documents(staged.path(), &report)?;
+    let dir = staged.commit()?;
     say!("reports in {}", dir.display());
     Ok(if interrupted { code.max(2) } else { code })
 }
@@ -498,20 +525,39 @@ pub(crate) fn merge(inputs: &[PathBuf], reports: &Path) -> ExitCode {
             .map(|(p, _)| p.parent().unwrap_or(Path::new(".")).to_path_buf())
             .collect();
         let report = alq_harness::report::merge::merge(loaded)?;
-        let dir = reports.join(&report.target);
+        let dir = alq_harness::file_names::join(reports, &report.target).map_err(|e| {
+            anyhow::anyhow!(
+                "the shard reports name their target '{}', which {e}",
+                report.target.escape_debug()
+            )
+        })?;
+        let staged = alq_harness::report::write::StagedDir::create(&dir)?;
         for s in &report.scenarios {
-            let name = alq_harness::report::pcap_name(&s.id);
-            if let Some(from) = shard_dirs
-                .iter()
-                .map(|d| d.join(&name))
-                .find(|p| p.exists())
-            {
+            let bad_id = |e| {
+                anyhow::anyhow!(
+                    "a shard report names scenario '{}', which {e}",
+                    s.id.escape_debug()
+                )
+            };
+            let names = [
+                alq_harness::report::pcap_name(&s.id).map_err(bad_id)?,
+                alq_harness::report::iut_log_name(&s.id).map_err(bad_id)?,
+            ];
+            for name in names {
+                let Some(from) = shard_dirs
+                    .iter()
+                    .map(|d| d.join(&name))
+                    .find(|p| p.is_file())
+                else {
+                    continue;
+                };
                 let bytes = std::fs::read(&from)
                     .with_context(|| format!("cannot read {}", from.display()))?;
-                alq_harness::report::write::write_atomic(&dir.join(&name), &bytes)?;
+                alq_harness::report::write::write_new(&staged.path().join(&name), &bytes)?;
             }
         }
-        alq_harness::report::write::write_documents(&dir, &report)?;
+        alq_harness::report::write::write_documents(staged.path(), &report)?;
+        let dir = staged.commit()?;
         let code = alq_harness::run::runner::exit_code(&report.scenarios, report.strict);
         let c = &report.scenario_counts;
         say!(

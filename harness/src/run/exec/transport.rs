@@ -7,6 +7,7 @@
 //! certificate. The scenario's steps start inside TLS.
 
 use super::{Exec, Stop};
+use crate::capture::tap::Closed;
 use crate::checks::stream;
 use crate::iut::profile::Transport;
 use crate::net::stream_reader::StreamEvent;
@@ -17,6 +18,7 @@ use crate::scenario::model::{
 };
 use crate::wire::describe::summary;
 use crate::wire::MessageType;
+use std::io::ErrorKind;
 use tokio::time::Instant;
 
 /// The transport the harness sets up for `scenario` against a target of
@@ -31,6 +33,15 @@ pub(super) fn of_scenario(scenario: &Scenario, target: Transport) -> Transport {
         Transport::Cleartext
     } else {
         target
+    }
+}
+
+/// How the peer closed the connection, when `e` says it did.
+fn closed_by_peer(e: &std::io::Error) -> Option<Closed> {
+    match e.kind() {
+        ErrorKind::ConnectionReset | ErrorKind::ConnectionAborted => Some(Closed::Rst),
+        ErrorKind::UnexpectedEof | ErrorKind::BrokenPipe => Some(Closed::Fin),
+        _ => None,
     }
 }
 
@@ -89,13 +100,28 @@ impl Exec<'_> {
             .await
             .ok_or_else(|| setup("the connection is gone".into()))?;
         let within = self.expect_timeout + self.slack;
-        match tokio::time::timeout(within, connector.connect(name, stream)).await {
+        let handshake = connector.connect(name, stream).into_fallible();
+        match tokio::time::timeout(within, handshake).await {
             Ok(Ok(tls)) => {
                 self.conn(conn)?.resume_tls(Box::new(tls));
                 self.log(conn, Direction::Note, "TLS established".into());
                 Ok(())
             }
-            Ok(Err(e)) => Err(setup(format!("the handshake failed: {e}"))),
+            // A server that drops the connection mid-handshake did so as
+            // behaviour (a limit, a refusal) the scenario's steps judge; a
+            // handshake it answered with an alert is a set-up failure.
+            Ok(Err((e, _))) => match closed_by_peer(&e) {
+                Some(how) => {
+                    self.conn(conn)?.closed_in_handshake(how);
+                    self.log(
+                        conn,
+                        Direction::Note,
+                        format!("closed by the target ({how}) during the TLS handshake: {e}"),
+                    );
+                    Ok(())
+                }
+                None => Err(setup(format!("the handshake failed: {e}"))),
+            },
             Err(_) => Err(setup(format!(
                 "the handshake did not finish within {}",
                 Shown(within)
