@@ -461,6 +461,27 @@ fn a_trigger_command_that_fails_is_an_error_of_its_step_with_its_exit_status() {
     assert_setup_error(&o, &["exited with status 3", "no such pool"]);
 }
 
+#[test]
+fn a_trigger_commands_control_characters_are_shown_escaped() {
+    let dir = tempfile::tempdir().unwrap();
+    let profile = triggered_target(
+        dir.path(),
+        r#"kind = "shell"
+command = "printf '\\033[31mred\\nnext' >&2; exit 1""#,
+    );
+    let o = run_one(
+        &binding("BLQ-S-18-escapes"),
+        &profile,
+        &RunOptions::default(),
+    );
+    assert_setup_error(&o, &[r"\u{1b}[31mred\nnext"]);
+    let error = o.error.unwrap_or_default();
+    assert!(
+        !error.contains('\u{1b}') && !error.contains('\n'),
+        "{error:?}"
+    );
+}
+
 /// A DHCP server on a loopback port that offers 192.0.2.7 and answers every
 /// DHCPREQUEST with DHCPNAK; the number of REQUESTs it refused.
 fn nakking_server() -> (

@@ -242,3 +242,89 @@ fn markup_in_a_scenario_title_is_text_in_the_html_report() {
     );
     assert!(html.contains("&lt;img src=x onerror=alert(2)&gt;"));
 }
+
+#[test]
+fn certs_writes_private_keys_for_their_owner_only() {
+    use std::os::unix::fs::PermissionsExt;
+    let dir = tempfile::tempdir().unwrap();
+    let certs = dir.path().join("certs");
+    let (out, ..) = harness(dir.path(), &["certs", "certs"]);
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    let mode = |name: &str| {
+        std::fs::metadata(certs.join(name))
+            .unwrap()
+            .permissions()
+            .mode()
+            & 0o777
+    };
+    for key in [
+        "server.key",
+        "client.key",
+        "other-client.key",
+        "untrusted-client.key",
+    ] {
+        assert_eq!(mode(key), 0o600, "{key}");
+    }
+    assert_eq!(mode("ca.pem"), 0o644);
+}
+
+#[test]
+fn decode_into_a_reader_that_stopped_ends_quietly() {
+    let pcap = root().join("fixtures/interop/kea-3.0.4-blq4-loopback.pcap");
+    let mut child = Command::new(exe())
+        .arg("decode")
+        .arg(&pcap)
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    // The reading end goes before anything is written, as `| head -0` would.
+    drop(child.stdout.take());
+    let out = child.wait_with_output().unwrap();
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    assert_eq!(stderr(&out), "");
+}
+
+#[test]
+fn merge_refuses_shard_reports_whose_names_would_leave_the_reports_folder() {
+    let dir = tempfile::tempdir().unwrap();
+    let reports = dir.path().join("reports");
+    let (out, ..) = harness(
+        &root(),
+        &[
+            "run",
+            "--filter",
+            "BLQ-S-33-two-queries-spaced",
+            "--shard",
+            "1/1",
+            "--reports",
+            reports.to_str().unwrap(),
+        ],
+    );
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    let shard = reports.join("reference-shard-1-of-1/report.json");
+    let json = std::fs::read_to_string(&shard).unwrap();
+    for (from, to, says) in [
+        (
+            "\"target\": \"reference\"",
+            "\"target\": \"../../escaped\"",
+            "target",
+        ),
+        (
+            "\"id\": \"BLQ-S-33-two-queries-spaced\"",
+            "\"id\": \"BLQ-S-33-x/../../../escaped\"",
+            "scenario",
+        ),
+    ] {
+        assert!(json.contains(from), "{json}");
+        std::fs::write(&shard, json.replace(from, to)).unwrap();
+        let (out, ..) = harness(
+            dir.path(),
+            &["merge", shard.to_str().unwrap(), "--reports-dir", "merged"],
+        );
+        assert_eq!(out.status.code(), Some(2), "{}", stderr(&out));
+        assert!(stderr(&out).contains(says), "{}", stderr(&out));
+        assert!(!dir.path().join("escaped").exists());
+        assert!(!dir.path().parent().unwrap().join("escaped").exists());
+    }
+}

@@ -137,7 +137,10 @@ fn a_bad_config_is_one_line_and_exit_2() {
             "[server]\nmode = \"secure\"\n[server.tls]\ncert = \"/nonexistent/server.pem\"\nkey = \"/nonexistent/server.key\"\nclient_ca = \"/nonexistent/ca.pem\"\n",
             "/nonexistent/server.pem",
         ),
-        ("[server]\npool = [\"192.0.2.50-192.0.2.10\"]\n", "pool entry '192.0.2.50-192.0.2.10'"),
+        ("[server]\npool = [\"192.0.2.50-192.0.2.10\"]\n", "pool entry '192.0.2.50-192.0.2.10' ends before it starts"),
+        ("[server]\npool = [\"10.0.0.0-10.255.255.255\"]\n", "takes the pool past 1048576 addresses"),
+        ("[server]\nlease_time = \"2y\"\n", "the most a duration may be"),
+        ("[server.timers]\nbulk_data = \"500000000000y\"\n", "bad.toml:2:13: '500000000000y': longer than"),
     ];
     for (text, needle) in cases {
         let path = dir.path().join("bad.toml");

@@ -432,6 +432,34 @@ fn secure_mode_closes_a_connection_that_skips_tls() {
 }
 
 #[test]
+fn secure_mode_closes_at_once_on_cleartext_read_with_dhcptls() {
+    // The cleartext is a whole message or the start of one: either way it
+    // is where the ClientHello must come, and nothing waits for a handshake.
+    for tail in [
+        encode_frame(&active_query(2).build().encode()).unwrap(),
+        b"\x00\x10GET".to_vec(),
+    ] {
+        let mut rig = Rig::new(ServerMode::Secure);
+        let mut bytes = encode_frame(
+            &MessageBuilder::request(MessageType::Tls, 0x79)
+                .build()
+                .encode(),
+        )
+        .unwrap();
+        bytes.extend_from_slice(&tail);
+        rig.send_bytes(&bytes);
+        assert!(rig.drain().is_empty());
+        assert!(!rig.tls_started);
+        assert_eq!(
+            rig.closed,
+            Some(CloseReason::Malformed(
+                "cleartext bytes after DHCPTLS".into()
+            ))
+        );
+    }
+}
+
+#[test]
 fn live_updates_flow_and_keepalives_fill_idle_minutes() {
     let mut rig = Rig::new(ServerMode::Insecure);
     rig.send(&active_query(0x51).build());

@@ -735,7 +735,8 @@ impl Backend {
             Trigger::Shell(command) => {
                 let command = command.clone();
                 let out = self.shell(&command, "bind", &client, None).await?;
-                out.parse().map_err(|_| BackendError::NotAnAddress(out))?
+                out.parse()
+                    .map_err(|_| BackendError::NotAnAddress(printable(&out)))?
             }
             Trigger::None => return Err(BackendError::NotInProfile("trigger")),
         };
@@ -967,10 +968,26 @@ async fn run_command(line: &str, what: &'static str) -> Result<String, BackendEr
         return Err(failed(format!(
             "{}: {}",
             super::launched::exit_text(out.status),
-            stderr.trim()
+            printable(stderr.trim())
         )));
     }
     Ok(String::from_utf8_lossy(&out.stdout).trim().to_string())
+}
+
+/// `text` from a command of the target's, with control characters (escape
+/// sequences, line breaks) shown escaped: it goes to a terminal and into
+/// one-line errors.
+fn printable(text: &str) -> String {
+    text.chars()
+        .flat_map(|c| {
+            let escaped: Vec<char> = if c.is_control() {
+                c.escape_default().collect()
+            } else {
+                vec![c]
+            };
+            escaped
+        })
+        .collect()
 }
 
 /// How long a trigger or control command may take: one that hangs would

@@ -2,7 +2,7 @@
 
 use crate::scenario::model::Need;
 use crate::session::timers::Timers;
-use crate::toml_load::{load_toml, LoadError};
+use crate::toml_load::LoadError;
 use serde::Deserialize;
 use std::net::{Ipv4Addr, SocketAddr};
 use std::path::{Path, PathBuf};
@@ -308,7 +308,13 @@ impl TargetProfile {
     }
 
     pub fn load(path: &Path) -> Result<Self, ProfileError> {
-        let profile: TargetProfile = load_toml(path)?;
+        let text = crate::toml_load::read_input(path)?;
+        Self::parse(path, &text)
+    }
+
+    /// Parses and checks the text of the profile at `path`.
+    pub fn parse(path: &Path, text: &str) -> Result<Self, ProfileError> {
+        let profile: TargetProfile = crate::toml_load::parse_toml(path, text)?;
         let invalid = |message: &str| ProfileError::Invalid {
             path: path.to_path_buf(),
             message: message.to_string(),

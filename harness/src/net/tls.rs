@@ -276,6 +276,20 @@ impl PemPair {
     }
 }
 
+/// Writes `bytes` to `path` (replacing it) with permission bits `mode`.
+fn write_with_mode(path: &Path, bytes: &[u8], mode: u32) -> std::io::Result<()> {
+    use std::io::Write;
+    use std::os::unix::fs::{OpenOptionsExt, PermissionsExt};
+    let mut file = std::fs::OpenOptions::new()
+        .write(true)
+        .create(true)
+        .truncate(true)
+        .mode(mode)
+        .open(path)?;
+    file.set_permissions(std::fs::Permissions::from_mode(mode))?;
+    file.write_all(bytes)
+}
+
 /// A small PKI for tests and for `alq-harness certs`: a CA; a server certificate
 /// for `localhost` and 127.0.0.1; an authorised requestor; a second requestor the
 /// CA signed but that is not on the allow-list; and a self-signed requestor no
@@ -389,7 +403,10 @@ impl TestPki {
         let mut written = Vec::new();
         for (name, text) in files {
             let path = dir.join(name);
-            std::fs::write(&path, text).map_err(|e| TlsError::Write {
+            // Private keys are for their owner only, from the moment they
+            // exist; an existing file's mode is set the same.
+            let mode = if name.ends_with(".key") { 0o600 } else { 0o644 };
+            write_with_mode(&path, text.as_bytes(), mode).map_err(|e| TlsError::Write {
                 path: path.clone(),
                 reason: e.to_string(),
             })?;

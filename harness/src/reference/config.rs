@@ -12,6 +12,9 @@ use std::net::{Ipv4Addr, SocketAddr};
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
+/// The most addresses a pool may hold (each is a binding in memory).
+pub const POOL_LIMIT: usize = 1 << 20;
+
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct ServeFile {
@@ -104,8 +107,8 @@ mod humantime_duration {
 pub enum ConfigError {
     #[error(transparent)]
     Load(#[from] LoadError),
-    #[error("pool entry '{0}' is not an address or a first-last range")]
-    Pool(String),
+    #[error("pool entry '{entry}' {why}")]
+    Pool { entry: String, why: String },
     #[error("secure mode needs a [server.tls] section with cert, key and client_ca")]
     SecureWithoutTls,
     #[error("seed lease {addr}: {reason}")]
@@ -117,23 +120,43 @@ impl ServeConfig {
         Ok(load_toml::<ServeFile>(path)?.server)
     }
 
+    /// Parses the text of the configuration file at `path`.
+    pub fn parse(path: &Path, text: &str) -> Result<Self, ConfigError> {
+        Ok(crate::toml_load::parse_toml::<ServeFile>(path, text)?.server)
+    }
+
     /// The configured addresses, in order.
     pub fn addresses(&self) -> Result<Vec<Ipv4Addr>, ConfigError> {
         let mut out = Vec::new();
         for entry in &self.pool {
-            let bad = || ConfigError::Pool(entry.clone());
-            match entry.split_once('-') {
+            let bad = |why: &str| ConfigError::Pool {
+                entry: entry.clone(),
+                why: why.to_string(),
+            };
+            let not_an_address = || bad("is not an address or a first-last range");
+            let (a, b) = match entry.split_once('-') {
                 Some((first, last)) => {
-                    let first: Ipv4Addr = first.trim().parse().map_err(|_| bad())?;
-                    let last: Ipv4Addr = last.trim().parse().map_err(|_| bad())?;
-                    let (a, b) = (u32::from(first), u32::from(last));
-                    if b < a || b - a > 1 << 20 {
-                        return Err(bad());
-                    }
-                    out.extend((a..=b).map(Ipv4Addr::from));
+                    let first: Ipv4Addr = first.trim().parse().map_err(|_| not_an_address())?;
+                    let last: Ipv4Addr = last.trim().parse().map_err(|_| not_an_address())?;
+                    (u32::from(first), u32::from(last))
                 }
-                None => out.push(entry.trim().parse().map_err(|_| bad())?),
+                None => {
+                    let one: Ipv4Addr = entry.trim().parse().map_err(|_| not_an_address())?;
+                    (u32::from(one), u32::from(one))
+                }
+            };
+            if b < a {
+                return Err(bad("ends before it starts"));
             }
+            let count = usize::try_from(b - a)
+                .unwrap_or(usize::MAX)
+                .saturating_add(1);
+            if out.len().saturating_add(count) > POOL_LIMIT {
+                return Err(bad(&format!(
+                    "takes the pool past {POOL_LIMIT} addresses, the most it may hold"
+                )));
+            }
+            out.extend((a..=b).map(Ipv4Addr::from));
         }
         Ok(out)
     }

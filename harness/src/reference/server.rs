@@ -282,13 +282,25 @@ impl ServerSession {
             // A new one began in these bytes.
             (_, false) => Some(now),
         };
-        for event in events {
-            if self.closing || self.tls_pending {
+        let mut events = events.into_iter().peekable();
+        while let Some(event) = events.next() {
+            if self.closing {
                 break;
             }
             match event {
                 Ok(frame) => self.handle_message(frame.payload, store, epoch),
                 Err(e) => self.close_now(CloseReason::Malformed(e.to_string())),
+            }
+            if self.tls_pending {
+                // The requestor waits for the answer to DHCPTLS before its
+                // ClientHello (RFC 7724 §7.2): anything read with DHCPTLS is
+                // cleartext where TLS must begin.
+                if events.peek().is_some() || self.decoder.buffered() > 0 {
+                    self.close_now(CloseReason::Malformed(
+                        "cleartext bytes after DHCPTLS".into(),
+                    ));
+                }
+                break;
             }
         }
     }

@@ -17,8 +17,20 @@ pub(crate) fn decode(file: &std::path::Path, port: Option<u16>) -> Result<()> {
         .min()
         .unwrap_or_default();
     let stdout = std::io::stdout();
-    let mut out = stdout.lock();
-    for m in &messages {
+    match print(&mut stdout.lock(), &conversations, &messages, origin) {
+        // A reader that stopped early (`| head`) has what it wanted.
+        Err(e) if e.kind() == std::io::ErrorKind::BrokenPipe => Ok(()),
+        other => Ok(other?),
+    }
+}
+
+fn print(
+    out: &mut impl Write,
+    conversations: &[Conversation],
+    messages: &[alq_harness::capture::CapturedMessage],
+    origin: std::time::Duration,
+) -> std::io::Result<()> {
+    for m in messages {
         let Some(conv) = conversations.iter().find(|c| c.index == m.conversation) else {
             continue;
         };
@@ -41,7 +53,7 @@ pub(crate) fn decode(file: &std::path::Path, port: Option<u16>) -> Result<()> {
             CapturedEvent::Framing(error) => writeln!(out, "framing error: {error}")?,
         }
     }
-    for conv in &conversations {
+    for conv in conversations {
         let ends = |fin: bool, rst: bool| match (fin, rst) {
             (_, true) => "RST",
             (true, false) => "FIN",
