@@ -362,10 +362,34 @@ pub fn load_dir(dir: &Path) -> Result<Vec<LoadedScenario>, ScenarioError> {
     let mut paths = Vec::new();
     collect(dir, &mut paths, &mut BTreeSet::new())?;
     paths.sort();
+    unique(paths.iter().map(|p| load_scenario(p)))
+}
+
+mod embedded {
+    include!(concat!(env!("OUT_DIR"), "/embedded_scenarios.rs"));
+}
+
+/// The scenarios built into the binary (the project's `scenarios/` folder
+/// when it was built), each with its path as `scenarios/<role>/<file>`.
+pub fn load_embedded() -> Result<Vec<LoadedScenario>, ScenarioError> {
+    unique(embedded::SCENARIOS.iter().map(|(relative, text)| {
+        let path = Path::new("scenarios").join(relative);
+        Ok(LoadedScenario {
+            scenario: parse_scenario(&path, text)?,
+            path,
+        })
+    }))
+}
+
+/// The scenarios in `loaded`, in order, once no two share an id.
+fn unique(
+    loaded: impl Iterator<Item = Result<LoadedScenario, ScenarioError>>,
+) -> Result<Vec<LoadedScenario>, ScenarioError> {
     let mut seen: BTreeMap<String, PathBuf> = BTreeMap::new();
     let mut out = Vec::new();
-    for path in paths {
-        let loaded = load_scenario(&path)?;
+    for loaded in loaded {
+        let loaded = loaded?;
+        let path = loaded.path.clone();
         if let Some(first) = seen.insert(loaded.scenario.id.clone(), path.clone()) {
             return Err(ScenarioError::DuplicateId {
                 id: loaded.scenario.id,

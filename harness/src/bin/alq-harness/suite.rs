@@ -56,15 +56,17 @@ pub(crate) struct RunArgs {
     shard: Option<alq_harness::report::Shard>,
 }
 
-fn scenario_dir(arg: Option<PathBuf>) -> PathBuf {
-    arg.unwrap_or_else(|| {
-        let local = PathBuf::from("scenarios");
-        if local.is_dir() {
-            local
-        } else {
-            Path::new(env!("CARGO_MANIFEST_DIR")).join("../scenarios")
-        }
-    })
+/// The scenarios of folder `dir`, or those built into the binary.
+fn load_scenarios(
+    dir: Option<&Path>,
+) -> Result<
+    Vec<alq_harness::scenario::load::LoadedScenario>,
+    alq_harness::scenario::load::ScenarioError,
+> {
+    match dir {
+        Some(dir) => alq_harness::scenario::load::load_dir(dir),
+        None => alq_harness::scenario::load::load_embedded(),
+    }
 }
 
 pub(crate) fn run(args: RunArgs) -> ExitCode {
@@ -117,7 +119,7 @@ fn run_suite_cli(args: RunArgs) -> Result<u8> {
             ..TargetProfile::reference_with(VariantSet::one(variant))
         };
     }
-    let scenarios = alq_harness::scenario::load::load_dir(&scenario_dir(args.scenarios))?;
+    let scenarios = load_scenarios(args.scenarios.as_deref())?;
     let mut chosen = selected(&scenarios, &args.filter);
     if chosen.is_empty() {
         anyhow::bail!("no scenario matches the filter {:?}", args.filter);
@@ -303,7 +305,7 @@ fn run_suite_cli(args: RunArgs) -> Result<u8> {
 }
 
 pub(crate) fn list(dir: Option<PathBuf>) -> Result<()> {
-    let scenarios = alq_harness::scenario::load::load_dir(&scenario_dir(dir))?;
+    let scenarios = load_scenarios(dir.as_deref())?;
     for l in &scenarios {
         let s = &l.scenario;
         let role = match s.role {
@@ -323,7 +325,7 @@ pub(crate) fn list(dir: Option<PathBuf>) -> Result<()> {
 }
 
 pub(crate) fn coverage(dir: Option<PathBuf>, report: &Path) -> Result<()> {
-    let scenarios = alq_harness::scenario::load::load_dir(&scenario_dir(dir))?;
+    let scenarios = load_scenarios(dir.as_deref())?;
     let cov = alq_harness::report::coverage::Coverage::of(&scenarios);
     let verdicts: std::collections::HashMap<String, String> = std::fs::read(report)
         .ok()
@@ -369,7 +371,7 @@ pub(crate) fn coverage(dir: Option<PathBuf>, report: &Path) -> Result<()> {
 fn matrix_scenarios(
     dir: Option<PathBuf>,
 ) -> Option<Vec<alq_harness::scenario::load::LoadedScenario>> {
-    alq_harness::scenario::load::load_dir(&scenario_dir(dir))
+    load_scenarios(dir.as_deref())
         .map_err(|e| eprintln!("error: {e}"))
         .ok()
 }
