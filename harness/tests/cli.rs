@@ -219,3 +219,21 @@ fn a_run_where_nothing_applies_is_exit_2_with_the_reason() {
         "{text}"
     );
 }
+
+#[test]
+fn exclude_leaves_out_what_it_matches_after_the_filter() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_alq-harness"))
+        .args(["run", "--filter", "blq-s-33", "--exclude", "SPACED"])
+        .args(["--reports", dir.path().to_str().unwrap()])
+        .output()
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert_eq!(out.status.code(), Some(0), "{stdout}");
+    assert!(stdout.contains("1 scenario against reference:"), "{stdout}");
+    assert!(
+        stdout.contains("BLQ-S-33-two-queries-one-segment"),
+        "{stdout}"
+    );
+    assert!(!stdout.contains("BLQ-S-33-two-queries-spaced"), "{stdout}");
+}

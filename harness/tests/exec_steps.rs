@@ -599,3 +599,24 @@ fn a_secure_target_that_resets_in_the_handshake_is_judged_by_the_steps_not_a_har
     assert_eq!(o.verdict, Verdict::Fail, "{:#?}", o.findings);
     assert!(transcript_says(&o, "during the TLS handshake"));
 }
+
+#[test]
+fn filters_match_id_tags_and_requirements_ignoring_case() {
+    let tagged = waiting("ALQ-S-26-catch-up-example", "tags = [\"catch-up\"]");
+    let other = waiting("BLQ-S-18-other", "");
+    let all = [tagged, other];
+    let ids = |filter: &[&str]| -> Vec<String> {
+        let filter: Vec<String> = filter.iter().map(|f| f.to_string()).collect();
+        alq_harness::run::runner::selected(&all, &filter)
+            .iter()
+            .map(|l| l.scenario.id.clone())
+            .collect()
+    };
+    assert_eq!(ids(&["catch"]), ["ALQ-S-26-catch-up-example"]);
+    assert_eq!(ids(&["CATCH-UP"]), ["ALQ-S-26-catch-up-example"]);
+    assert_eq!(ids(&["OTHER"]), ["BLQ-S-18-other"]);
+    // Both cover BLQ-S-18 (what `waiting` writes).
+    assert_eq!(ids(&["blq-s-18"]).len(), 2);
+    assert_eq!(ids(&[]).len(), 2);
+    assert!(ids(&["nothing"]).is_empty());
+}

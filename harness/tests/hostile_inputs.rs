@@ -328,3 +328,24 @@ fn merge_refuses_shard_reports_whose_names_would_leave_the_reports_folder() {
         assert!(!dir.path().parent().unwrap().join("escaped").exists());
     }
 }
+
+#[test]
+fn coverage_with_a_report_that_is_missing_or_not_a_report_is_an_error() {
+    let dir = tempfile::tempdir().unwrap();
+    let (out, ..) = harness(dir.path(), &["coverage", "--report", "missing.json"]);
+    assert_eq!(out.status.code(), Some(2), "{}", stderr(&out));
+    assert!(
+        stderr(&out).contains("cannot read missing.json"),
+        "{}",
+        stderr(&out)
+    );
+    std::fs::write(dir.path().join("junk.json"), "{}").unwrap();
+    let (out, ..) = harness(dir.path(), &["coverage", "--report", "junk.json"]);
+    assert_eq!(out.status.code(), Some(2), "{}", stderr(&out));
+    assert!(stderr(&out).contains("junk.json is not an alq-harness report"));
+    // With no report asked for and none at the default place, verdicts show
+    // as "-" and the listing still comes.
+    let (out, ..) = harness(dir.path(), &["coverage"]);
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    assert!(String::from_utf8_lossy(&out.stdout).contains("ALQ-S-26"));
+}

@@ -35,16 +35,22 @@ pub struct RunOptions {
     pub durations: HashMap<String, u64>,
 }
 
+/// Whether scenario `l` matches `pattern`: its id, one of its tags or one of
+/// its covered requirements contains it, ignoring case.
+pub fn matches(l: &LoadedScenario, pattern: &str) -> bool {
+    let pattern = pattern.to_lowercase();
+    let s = &l.scenario;
+    std::iter::once(&s.id)
+        .chain(&s.tags)
+        .chain(&s.covers)
+        .any(|name| name.to_lowercase().contains(&pattern))
+}
+
+/// The scenarios that match one of `filter` (all when it is empty).
 pub fn selected<'a>(scenarios: &'a [LoadedScenario], filter: &[String]) -> Vec<&'a LoadedScenario> {
     scenarios
         .iter()
-        .filter(|l| {
-            let s = &l.scenario;
-            filter.is_empty()
-                || filter.iter().any(|f| {
-                    s.id.contains(f.as_str()) || s.tags.contains(f) || s.covers.contains(f)
-                })
-        })
+        .filter(|l| filter.is_empty() || filter.iter().any(|f| matches(l, f)))
         .collect()
 }
 

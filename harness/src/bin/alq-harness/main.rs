@@ -45,9 +45,10 @@ enum Command {
     Coverage {
         #[arg(long)]
         scenarios: Option<PathBuf>,
-        /// A report.json to take the last verdicts from.
-        #[arg(long, default_value = "reports/reference/report.json")]
-        report: PathBuf,
+        /// A report.json to take the last verdicts from (by default
+        /// reports/reference/report.json, when there is one).
+        #[arg(long)]
+        report: Option<PathBuf>,
     },
     /// The kill matrix: the suite against the reference with each deliberate
     /// defect, and the scenarios and requirements that catch it. Exit code 1 when
@@ -173,7 +174,7 @@ fn main() -> ExitCode {
         Command::Run(args) => return suite::run(args),
         Command::List { scenarios } => suite::list(scenarios),
         Command::Check { files } => suite::check(&files),
-        Command::Coverage { scenarios, report } => suite::coverage(scenarios, &report),
+        Command::Coverage { scenarios, report } => suite::coverage(scenarios, report.as_deref()),
         Command::Faults { scenarios, jobs } => return suite::faults(scenarios, jobs),
         Command::Variants { scenarios, jobs } => return suite::variants(scenarios, jobs),
         Command::Merge { reports, out } => return suite::merge(&reports, &out),

@@ -17,10 +17,13 @@ pub(crate) struct RunArgs {
     /// The scenario directory.
     #[arg(long)]
     scenarios: Option<PathBuf>,
-    /// Only scenarios whose id contains, tag equals or requirement list holds
-    /// this (repeatable).
+    /// Only scenarios whose id, a tag or a covered requirement contains
+    /// this, ignoring case (repeatable).
     #[arg(long)]
     filter: Vec<String>,
+    /// Leave out scenarios that match this as --filter would (repeatable).
+    #[arg(long)]
+    exclude: Vec<String>,
     /// Scenarios run at once.
     #[arg(long, default_value_t = 1)]
     jobs: usize,
@@ -54,6 +57,15 @@ pub(crate) struct RunArgs {
     /// starting with the Kth. `alq-harness merge` joins the shards' reports.
     #[arg(long)]
     shard: Option<alq_harness::report::Shard>,
+}
+
+/// "1 scenario", "2 scenarios".
+fn counted(n: usize, noun: &str) -> String {
+    if n == 1 {
+        format!("1 {noun}")
+    } else {
+        format!("{n} {noun}s")
+    }
 }
 
 /// The scenarios of folder `dir`, or those built into the binary.
@@ -121,8 +133,18 @@ fn run_suite_cli(args: RunArgs) -> Result<u8> {
     }
     let scenarios = load_scenarios(args.scenarios.as_deref())?;
     let mut chosen = selected(&scenarios, &args.filter);
+    chosen.retain(|l| {
+        !args
+            .exclude
+            .iter()
+            .any(|x| alq_harness::run::runner::matches(l, x))
+    });
     if chosen.is_empty() {
-        anyhow::bail!("no scenario matches the filter {:?}", args.filter);
+        anyhow::bail!(
+            "no scenario matches --filter {:?} and escapes --exclude {:?}",
+            args.filter,
+            args.exclude
+        );
     }
     if let Some(shard) = args.shard {
         chosen = chosen
@@ -251,8 +273,8 @@ fn run_suite_cli(args: RunArgs) -> Result<u8> {
     let code = exit_code(&outcomes, args.strict);
     let count = |v: Verdict| outcomes.iter().filter(|o| o.verdict == v).count();
     say!(
-        "{} scenarios against {}: {} pass, {} fail, {} warn, {} not-applicable, {} inconclusive, {} error",
-        outcomes.len(),
+        "{} against {}: {} pass, {} fail, {} warn, {} not-applicable, {} inconclusive, {} error",
+        counted(outcomes.len(), "scenario"),
         profile.name,
         count(Verdict::Pass),
         count(Verdict::Fail),
@@ -263,8 +285,11 @@ fn run_suite_cli(args: RunArgs) -> Result<u8> {
     );
     if interrupted {
         say!(
-            "interrupted: {} scenarios stopped before they finished, {} not started",
-            outcomes.iter().filter(|o| o.interrupted).count(),
+            "interrupted: {} stopped before they finished, {} not started",
+            counted(
+                outcomes.iter().filter(|o| o.interrupted).count(),
+                "scenario"
+            ),
             total.saturating_sub(outcomes.len())
         );
     }
@@ -320,26 +345,28 @@ pub(crate) fn list(dir: Option<PathBuf>) -> Result<()> {
             s.title
         );
     }
-    say!("{} scenarios", scenarios.len());
+    say!("{}", counted(scenarios.len(), "scenario"));
     Ok(())
 }
 
-pub(crate) fn coverage(dir: Option<PathBuf>, report: &Path) -> Result<()> {
+pub(crate) fn coverage(dir: Option<PathBuf>, report: Option<&Path>) -> Result<()> {
     let scenarios = load_scenarios(dir.as_deref())?;
     let cov = alq_harness::report::coverage::Coverage::of(&scenarios);
-    let verdicts: std::collections::HashMap<String, String> = std::fs::read(report)
-        .ok()
-        .and_then(|b| serde_json::from_slice::<serde_json::Value>(&b).ok())
-        .and_then(|v| v["requirements"].as_array().cloned())
-        .unwrap_or_default()
-        .iter()
-        .filter_map(|r| {
-            Some((
-                r["id"].as_str()?.to_string(),
-                r["verdict"].as_str()?.to_string(),
-            ))
+    // A report asked for must be read; the default one only if it is there.
+    let default = Path::new("reports/reference/report.json");
+    let report = match report {
+        Some(path) => Some(read_report(path)?),
+        None if default.is_file() => Some(read_report(default)?),
+        None => None,
+    };
+    let verdicts: std::collections::HashMap<String, String> = report
+        .map(|r| {
+            r.requirements
+                .iter()
+                .map(|row| (row.id.clone(), row.verdict.label().to_string()))
+                .collect()
         })
-        .collect();
+        .unwrap_or_default();
     for row in &cov.rows {
         let verdict = verdicts.get(&row.id).map(String::as_str).unwrap_or("-");
         let scenarios = if row.scenarios.is_empty() {
@@ -563,10 +590,10 @@ pub(crate) fn merge(inputs: &[PathBuf], reports: &Path) -> ExitCode {
         let code = alq_harness::run::runner::exit_code(&report.scenarios, report.strict);
         let c = &report.scenario_counts;
         say!(
-            "{} scenarios against {} from {} shards: {} pass, {} fail, {} warn, {} not-applicable, {} error",
-            report.scenarios.len(),
+            "{} against {} from {}: {} pass, {} fail, {} warn, {} not-applicable, {} error",
+            counted(report.scenarios.len(), "scenario"),
             report.target,
-            inputs.len(),
+            counted(inputs.len(), "shard"),
             c.pass,
             c.fail,
             c.warn,
@@ -591,5 +618,17 @@ pub(crate) fn merge(inputs: &[PathBuf], reports: &Path) -> ExitCode {
             eprintln!("error: {e:#}");
             ExitCode::from(2)
         }
+    }
+}
+
+#[cfg(test)]
+mod counted_tests {
+    use super::counted;
+
+    #[test]
+    fn one_is_singular_and_every_other_count_plural() {
+        assert_eq!(counted(1, "scenario"), "1 scenario");
+        assert_eq!(counted(0, "scenario"), "0 scenarios");
+        assert_eq!(counted(64, "shard"), "64 shards");
     }
 }
