@@ -46,7 +46,7 @@ pub struct ServeConfig {
     pub allowed_requestors: Option<Vec<std::net::IpAddr>>,
     /// Configured addresses: "first-last" ranges or single addresses.
     pub pool: Vec<String>,
-    /// Leases to create at start; the built-in three when absent.
+    /// Leases to create at start.
     pub seed: Option<PathBuf>,
     pub timers: Timers,
     pub tls: Option<TlsFiles>,
@@ -182,22 +182,20 @@ impl ServeConfig {
     pub fn store(&self, now: u32) -> Result<LeaseStore, ConfigError> {
         let lease_time = u32::try_from(self.lease_time.as_secs()).unwrap_or(u32::MAX);
         let mut store = LeaseStore::new(self.addresses()?, self.history, lease_time, now);
-        let seed = match &self.seed {
-            Some(path) => SeedFile::load(path)?,
-            None => SeedFile::parse(Path::new(BUILT_IN_SEED_NAME), BUILT_IN_SEED)?,
-        };
-        for lease in seed.lease {
-            let addr = lease.addr;
-            let client = lease.client().map_err(|reason| ConfigError::Seed {
-                addr: addr.to_string(),
-                reason,
-            })?;
-            store
-                .bind(Some(addr), client, now)
-                .map_err(|e| ConfigError::Seed {
+        if let Some(path) = &self.seed {
+            for lease in SeedFile::load(path)?.lease {
+                let addr = lease.addr;
+                let client = lease.client().map_err(|reason| ConfigError::Seed {
                     addr: addr.to_string(),
-                    reason: e.to_string(),
+                    reason,
                 })?;
+                store
+                    .bind(Some(addr), client, now)
+                    .map_err(|e| ConfigError::Seed {
+                        addr: addr.to_string(),
+                        reason: e.to_string(),
+                    })?;
+            }
         }
         Ok(store)
     }
@@ -227,18 +225,9 @@ fn parse_hex(text: &str) -> Result<Vec<u8>, String> {
         .ok_or_else(|| format!("'{text}' is not colon-separated hex"))
 }
 
-/// The leases `serve` starts with when its configuration names no seed
-/// file: three clients with every kind of relay and client identifier.
-const BUILT_IN_SEED: &str = include_str!("../../../fixtures/leases/three.toml");
-const BUILT_IN_SEED_NAME: &str = "the built-in seed (fixtures/leases/three.toml)";
-
 impl SeedFile {
     pub fn load(path: &Path) -> Result<Self, ConfigError> {
         Ok(load_toml(path)?)
-    }
-
-    pub fn parse(path: &Path, text: &str) -> Result<Self, ConfigError> {
-        Ok(crate::toml_load::parse_toml(path, text)?)
     }
 }
 
@@ -270,7 +259,7 @@ mod tests {
     #[test]
     fn the_seed_fixture_binds_three_leases_with_relay_information() {
         let cfg = ServeConfig {
-            seed: None,
+            seed: Some(Path::new(env!("CARGO_MANIFEST_DIR")).join("../fixtures/leases/three.toml")),
             ..ServeConfig::default()
         };
         let store = cfg.store(1000).unwrap();
