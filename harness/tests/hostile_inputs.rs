@@ -61,21 +61,15 @@ fn assert_refused_quickly(out: &Output, took: Duration, peak: Option<u64>, says:
     }
 }
 
-const SCENARIO: &str = r#"id = "ALQ-S-05-tls-refused"
-title = "TITLE"
-role = "requestor"
-covers = ["ALQ-S-05"]
-needs = ["insecure"]
+/// A scenario of the project's own, as the hostile files below start from.
+fn scenario() -> String {
+    std::fs::read_to_string(root().join("scenarios/server/ALQ-S-04-insecure-refuses-dhcptls.toml"))
+        .unwrap()
+}
 
-[[step]]
-connect = {}
-
-[[step]]
-send = { type = "DHCPTLS", xid = 7 }
-
-[[step]]
-expect = { type = "DHCPTLS", xid = 7, status = "TLSConnectionRefused" }
-"#;
+const ID: &str = "ALQ-S-04-insecure-refuses-dhcptls";
+const TITLE: &str =
+    "A cleartext-only server answers DHCPTLS with DHCPTLS carrying TLSConnectionRefused";
 
 #[test]
 fn a_profile_linked_to_dev_zero_is_refused_unread() {
@@ -90,7 +84,7 @@ fn a_scenarios_folder_with_two_links_to_itself_is_a_loop_error() {
     let dir = tempfile::tempdir().unwrap();
     let scenarios = dir.path().join("scenarios");
     std::fs::create_dir(&scenarios).unwrap();
-    std::fs::write(scenarios.join("a.toml"), SCENARIO).unwrap();
+    std::fs::write(scenarios.join("a.toml"), scenario()).unwrap();
     std::os::unix::fs::symlink(".", scenarios.join("again")).unwrap();
     std::os::unix::fs::symlink(".", scenarios.join("more")).unwrap();
     let (out, took, peak) = harness(dir.path(), &["run", "--scenarios", "scenarios"]);
@@ -102,7 +96,7 @@ fn a_scenario_file_over_the_size_limit_is_refused() {
     let dir = tempfile::tempdir().unwrap();
     let scenarios = dir.path().join("scenarios");
     std::fs::create_dir(&scenarios).unwrap();
-    let padded = format!("{SCENARIO}{}", "# padding\n".repeat(200_000));
+    let padded = format!("{}{}", scenario(), "# padding\n".repeat(200_000));
     std::fs::write(scenarios.join("big.toml"), padded).unwrap();
     let (out, took, peak) = harness(dir.path(), &["check", "scenarios/big.toml"]);
     assert_refused_quickly(&out, took, peak, "larger than the 1024 KiB");
@@ -124,7 +118,7 @@ fn names_that_would_leave_the_reports_folder_do_not_load() {
     assert!(stderr(&out).contains("names the target's report folder"));
     assert!(!dir.path().join("escaped").exists());
 
-    let id = SCENARIO.replace("ALQ-S-05-tls-refused", "ALQ-S-05-x/../../escaped");
+    let id = scenario().replace(ID, "ALQ-S-04-x/../../escaped");
     std::fs::write(dir.path().join("id.toml"), id).unwrap();
     let (out, ..) = harness(dir.path(), &["check", "id.toml"]);
     assert_eq!(out.status.code(), Some(2), "{}", stderr(&out));
@@ -229,7 +223,7 @@ fn markup_in_a_scenario_title_is_text_in_the_html_report() {
     let scenarios = dir.path().join("scenarios");
     std::fs::create_dir(&scenarios).unwrap();
     let title = "<script>alert(1)</script><img src=x onerror=alert(2)>";
-    std::fs::write(scenarios.join("a.toml"), SCENARIO.replace("TITLE", title)).unwrap();
+    std::fs::write(scenarios.join("a.toml"), scenario().replace(TITLE, title)).unwrap();
     let (out, ..) = harness(
         dir.path(),
         &["run", "--scenarios", "scenarios", "--reports", "reports"],

@@ -436,6 +436,14 @@ mod tests {
         TargetProfile::load(&path)
     }
 
+    /// What loading `text` as a profile says is wrong ("" when it loads).
+    fn error_of(text: &str) -> String {
+        load_text(text)
+            .err()
+            .map(|e| e.to_string())
+            .unwrap_or_default()
+    }
+
     const TCP: &str = "name = \"t\"\nkind = \"tcp\"\naddress = \"127.0.0.1:67\"\n";
 
     #[test]
@@ -448,10 +456,7 @@ mod tests {
 
     #[test]
     fn a_settle_that_is_no_duration_names_the_file_and_key() {
-        let err = load_text(&format!("{TCP}settle = \"soon\"\n"))
-            .err()
-            .map(|e| e.to_string())
-            .unwrap_or_default();
+        let err = error_of(&format!("{TCP}settle = \"soon\"\n"));
         assert!(err.contains("target.toml"), "{err}");
         assert!(err.contains("settle = \"soon\""), "{err}");
     }
@@ -469,10 +474,7 @@ mod tests {
             )
         };
         assert!(load_text(&table(&ca.display().to_string())).is_ok());
-        let err = load_text(&table("/nonexistent/client.key"))
-            .err()
-            .map(|e| e.to_string())
-            .unwrap_or_default();
+        let err = error_of(&table("/nonexistent/client.key"));
         assert!(err.contains("target.toml"), "{err}");
         assert!(
             err.contains("client-key = \"/nonexistent/client.key\""),
@@ -484,10 +486,7 @@ mod tests {
     fn a_name_that_could_leave_the_reports_folder_does_not_load() {
         for bad in ["../../x", "/tmp/x", "", ".."] {
             let text = TCP.replace("name = \"t\"", &format!("name = \"{bad}\""));
-            let err = load_text(&text)
-                .err()
-                .map(|e| e.to_string())
-                .unwrap_or_default();
+            let err = error_of(&text);
             assert!(
                 err.contains("names the target's report folder"),
                 "{bad}: {err}"
@@ -497,16 +496,10 @@ mod tests {
 
     #[test]
     fn a_timer_or_settle_beyond_the_limit_is_an_error_naming_it() {
-        let timer = load_text(&format!("{TCP}[timers]\nbulk_data = \"500000000000y\"\n"))
-            .err()
-            .map(|e| e.to_string())
-            .unwrap_or_default();
+        let timer = error_of(&format!("{TCP}[timers]\nbulk_data = \"500000000000y\"\n"));
         assert!(timer.contains("target.toml:"), "{timer}");
         assert!(timer.contains("the most a duration may be"), "{timer}");
-        let settle = load_text(&format!("{TCP}settle = \"2d\"\n"))
-            .err()
-            .map(|e| e.to_string())
-            .unwrap_or_default();
+        let settle = error_of(&format!("{TCP}settle = \"2d\"\n"));
         assert!(settle.contains("settle = \"2d\""), "{settle}");
         assert!(settle.contains("the most a duration may be"), "{settle}");
     }
