@@ -27,6 +27,8 @@ pub struct Requirement {
     /// Level as the catalog writes it, e.g. "MUST + SHOULD NOT".
     pub level: String,
     pub text: String,
+    /// The catalog's test idea, with its "Fail:" clause where it has one.
+    pub test_idea: String,
     /// Test classes: F, S, C, T, A, D.
     pub class: String,
 }
@@ -61,6 +63,31 @@ impl Requirement {
     }
 }
 
+impl Requirement {
+    /// Where the first section the reference names is on rfc-editor.org,
+    /// e.g. "7724 §7.4.1" to `.../rfc7724.html#section-7.4.1`.
+    pub fn rfc_link(&self) -> Option<String> {
+        let (rfc, rest) = self.reference.trim().split_once(' ')?;
+        if rfc.is_empty() || !rfc.chars().all(|c| c.is_ascii_digit()) {
+            return None;
+        }
+        let section: String = rest
+            .trim_start()
+            .strip_prefix('§')
+            .unwrap_or("")
+            .chars()
+            .take_while(|c| c.is_ascii_digit() || *c == '.')
+            .collect();
+        let section = section.trim_end_matches('.');
+        let page = format!("https://www.rfc-editor.org/rfc/rfc{rfc}.html");
+        Some(if section.is_empty() {
+            page
+        } else {
+            format!("{page}#section-{section}")
+        })
+    }
+}
+
 fn cells(line: &str) -> Vec<String> {
     line.trim()
         .trim_matches('|')
@@ -84,11 +111,12 @@ fn parse(markdown: &str) -> BTreeMap<String, Requirement> {
         let Some(id) = c.first().filter(|id| is_requirement_id(id)) else {
             continue;
         };
-        let (text, class) = if id.starts_with("WIRE-") {
-            (c.get(3).cloned().unwrap_or_default(), "F".to_string())
+        let text = c.get(3).cloned().unwrap_or_default();
+        let (test_idea, class) = if id.starts_with("WIRE-") {
+            (String::new(), "F".to_string())
         } else {
             (
-                c.get(3).cloned().unwrap_or_default(),
+                c.get(4).cloned().unwrap_or_default(),
                 c.get(5).cloned().unwrap_or_default(),
             )
         };
@@ -99,6 +127,7 @@ fn parse(markdown: &str) -> BTreeMap<String, Requirement> {
                 reference: c.get(1).cloned().unwrap_or_default(),
                 level: c.get(2).cloned().unwrap_or_default(),
                 text,
+                test_idea,
                 class,
             },
         );
@@ -114,6 +143,42 @@ pub fn catalog() -> &'static BTreeMap<String, Requirement> {
 
 pub fn requirement(id: &str) -> Option<&'static Requirement> {
     catalog().get(id)
+}
+
+#[cfg(test)]
+mod link_tests {
+    use super::*;
+
+    #[test]
+    fn a_reference_links_to_its_first_section_on_rfc_editor_org() {
+        let link = |id: &str| requirement(id).and_then(Requirement::rfc_link);
+        // "7724 §7.4.1 (server duty implied)" and "6926 §7.2, §8.2".
+        assert_eq!(
+            link("ALQ-S-27").as_deref(),
+            Some("https://www.rfc-editor.org/rfc/rfc7724.html#section-7.4.1")
+        );
+        assert_eq!(
+            link("WIRE-01").as_deref(),
+            Some("https://www.rfc-editor.org/rfc/rfc6926.html#section-6.1")
+        );
+        let bare = Requirement {
+            id: "X".into(),
+            reference: "4388".into(),
+            level: "MUST".into(),
+            text: String::new(),
+            test_idea: String::new(),
+            class: String::new(),
+        };
+        assert_eq!(bare.rfc_link(), None, "no section and no space: no link");
+        let no_section = Requirement {
+            reference: "4388 (whole)".into(),
+            ..bare
+        };
+        assert_eq!(
+            no_section.rfc_link().as_deref(),
+            Some("https://www.rfc-editor.org/rfc/rfc4388.html")
+        );
+    }
 }
 
 #[cfg(test)]

@@ -123,6 +123,15 @@ pub struct ScenarioOutcome {
     pub transcript: Vec<Entry>,
     /// Harness time the scenario took (virtual on the paused clock).
     pub elapsed_ms: u64,
+    /// Wall-clock time the scenario took, whatever clock it ran on.
+    #[serde(default)]
+    pub wall_ms: u64,
+    /// Its capture, relative to the report folder, once written.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub pcap: Option<String>,
+    /// The capture holds DHCP carried inside TLS, with the secrets to read it.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub tls: bool,
     /// Why the harness could not finish the scenario.
     pub error: Option<String>,
     /// Needs the target does not offer.

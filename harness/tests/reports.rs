@@ -80,6 +80,8 @@ fn junit_json_html_and_pcaps_describe_the_run() {
     );
     assert_eq!(alq_s_05["section"], "RFC 7724 §8.1");
 
+    // A test case per scenario and requirement it covers, and one per
+    // scenario for findings on others: fixed by the scenario files alone.
     let pairs: usize = report["scenarios"]
         .as_array()
         .unwrap()
@@ -91,13 +93,8 @@ fn junit_json_html_and_pcaps_describe_the_run() {
                 .iter()
                 .filter_map(|v| v.as_str())
                 .collect();
-            for f in s["findings"].as_array().unwrap() {
-                let r = f["requirement"].as_str().unwrap();
-                if !reqs.contains(&r) {
-                    reqs.push(r);
-                }
-            }
-            reqs.len()
+            reqs.dedup();
+            reqs.len() + 1
         })
         .sum();
     let junit = junit_parser::from_reader(std::io::BufReader::new(
@@ -106,7 +103,7 @@ fn junit_json_html_and_pcaps_describe_the_run() {
     .unwrap();
     assert_eq!(
         junit.tests as usize, pairs,
-        "one test case per scenario and requirement"
+        "one test case per scenario and covered requirement, and one more per scenario"
     );
     assert_eq!(junit.failures, 1);
     assert_eq!(junit.errors, 0);
@@ -138,9 +135,13 @@ fn junit_json_html_and_pcaps_describe_the_run() {
     let html = std::fs::read_to_string(dir.join("index.html")).unwrap();
     assert!(html.contains("ALQ-S-04-expects-the-wrong-answer"));
     assert!(html.contains("RFC 7724 §8.1.1"));
-    assert!(
-        !html.contains("<script") && !html.contains("src=\"http") && !html.contains("href=\"http")
-    );
+    // Self-contained: no scripts, nothing loaded; the only links out are to
+    // the RFC sections.
+    assert!(!html.contains("<script") && !html.contains("src=\"http"));
+    let unescaped = html.replace("&#x2f;", "/");
+    assert!(unescaped
+        .match_indices("href=\"http")
+        .all(|(at, _)| unescaped[at..].starts_with("href=\"https://www.rfc-editor.org/rfc/rfc")));
     for s in report["scenarios"].as_array().unwrap() {
         let pcap = dir.join(format!("pcap/{}.pcap", s["id"].as_str().unwrap()));
         assert!(pcap.exists(), "{}", pcap.display());
@@ -150,6 +151,142 @@ fn junit_json_html_and_pcaps_describe_the_run() {
         .filter(|p| p.to_string_lossy().contains(".tmp-"))
         .collect();
     assert!(leftovers.is_empty(), "{leftovers:?}");
+}
+
+/// The test cases of a junit.xml, as "classname::name" in order, and the
+/// parsed report.
+fn junit_cases(path: &Path) -> (Vec<String>, junit_parser::TestSuites) {
+    let junit =
+        junit_parser::from_reader(std::io::BufReader::new(std::fs::File::open(path).unwrap()))
+            .unwrap();
+    let names = junit.suites[0]
+        .cases
+        .iter()
+        .map(|c| c.name.clone())
+        .collect();
+    (names, junit)
+}
+
+#[test]
+fn junit_has_the_same_cases_in_a_passing_and_a_failing_run_with_wall_times_and_run_facts() {
+    let work = tempfile::tempdir().unwrap();
+    let run_with = |reports: &str, extra: &[&str]| {
+        let out = Command::new(env!("CARGO_BIN_EXE_alq-harness"))
+            .current_dir(work.path())
+            .args(["run", "--reports", reports])
+            .args(extra)
+            .output()
+            .unwrap();
+        out.status.code()
+    };
+    assert_eq!(run_with("passing", &[]), Some(0));
+    // A defect that fails catch-up scenarios mid-way: their later checks
+    // never run and per-message checks see fewer messages.
+    assert_eq!(run_with("failing", &["--fault", "no-done"]), Some(1));
+    let (passing, pass_junit) = junit_cases(&work.path().join("passing/reference/junit.xml"));
+    let (failing, fail_junit) = junit_cases(&work.path().join("failing/reference/junit.xml"));
+    assert_eq!(passing, failing, "the same test cases, in the same order");
+    assert_eq!(pass_junit.failures, 0);
+    assert!(fail_junit.failures > 0);
+
+    let report: serde_json::Value = serde_json::from_slice(
+        &std::fs::read(work.path().join("failing/reference/report.json")).unwrap(),
+    )
+    .unwrap();
+    let suite = &fail_junit.suites[0];
+    // Wall time: what a scenario took on the wall clock, shared over its
+    // cases; never the virtual minutes the paused clock skipped.
+    let virtual_ms: u64 = report["scenarios"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|s| s["elapsed_ms"].as_u64().unwrap())
+        .sum();
+    let case_time: f64 = suite.cases.iter().map(|c| c.time).sum();
+    let run_time = report["duration_ms"].as_u64().unwrap() as f64 / 1000.0;
+    assert!(
+        virtual_ms as f64 / 1000.0 > 10.0 * run_time,
+        "the paused clock skipped time"
+    );
+    assert!(
+        case_time <= run_time,
+        "{case_time} s of cases in a {run_time} s run"
+    );
+    assert!(
+        (suite.time - run_time).abs() < 0.001,
+        "{} vs {run_time}",
+        suite.time
+    );
+    assert!(suite.timestamp.is_some(), "the suite says when it ran");
+    let properties: std::collections::HashMap<_, _> =
+        suite.properties.vec.iter().cloned().collect();
+    assert_eq!(properties["target"], "reference");
+    assert_eq!(properties["harness-version"], env!("CARGO_PKG_VERSION"));
+    assert_eq!(properties["address"], "embedded, in-process");
+    assert_eq!(properties["transport"], "TCP, and TLS after DHCPTLS");
+    // Every case carries its verdict; a failure's is "fail".
+    for c in &suite.cases {
+        let verdict = c.properties.hashmap.get("verdict").unwrap();
+        assert_eq!(c.status.is_failure(), verdict == "fail", "{}", c.name);
+    }
+}
+
+#[test]
+fn junit_marks_warnings_and_expected_deviations() {
+    let work = tempfile::tempdir().unwrap();
+    let run = |reports: &str, extra: &[&str]| {
+        Command::new(env!("CARGO_BIN_EXE_alq-harness"))
+            .current_dir(work.path())
+            .args(["run", "--reports", reports, "--fault", "no-keepalive"])
+            .args(["--filter", "ALQ-S-19-keepalive-every-idle-timeout"])
+            .args(extra)
+            .output()
+            .unwrap()
+    };
+    let marked = |reports: &str, verdict: &str| {
+        let (_, junit) = junit_cases(&work.path().join(reports).join("reference/junit.xml"));
+        let cases: Vec<_> = junit.suites[0]
+            .cases
+            .iter()
+            .filter(|c| c.original_name == "ALQ-S-19")
+            .cloned()
+            .collect();
+        assert_eq!(cases.len(), 1);
+        let case = &cases[0];
+        assert_eq!(case.properties.hashmap["verdict"], verdict);
+        assert!(
+            case.status.is_success(),
+            "{verdict} does not fail a CI build"
+        );
+        case.system_err.clone().unwrap_or_default()
+    };
+    let out = run("warned", &[]);
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&out.stdout)
+    );
+    let line = marked("warned", "warn");
+    assert!(line.starts_with("warn ALQ-S-19 (RFC 7724 §"), "{line}");
+
+    std::fs::write(
+        work.path().join("expect.toml"),
+        "[[deviation]]\nscenario = \"ALQ-S-19-keepalive-every-idle-timeout\"\nrequirement = \"ALQ-S-19\"\nverdict = \"warn\"\nreason = \"known: no keepalives\"\n",
+    )
+    .unwrap();
+    let out = run("expected", &["--expect", "expect.toml"]);
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&out.stdout)
+    );
+    let line = marked("expected", "info");
+    assert!(
+        line.contains("expected deviation (known: no keepalives)"),
+        "{line}"
+    );
 }
 
 fn walk(dir: &Path) -> Vec<PathBuf> {

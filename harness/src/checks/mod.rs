@@ -40,6 +40,8 @@ pub struct Check {
     pub level: Level,
     /// Which messages it judges, in words (for `explain` and the docs).
     pub applies_to: &'static str,
+    /// The function that judges it, in `checks::<family>`.
+    pub name: &'static str,
 }
 
 /// Declares a family's checks, in the order their findings are reported:
@@ -55,6 +57,7 @@ macro_rules! registry {
                 requirement: $requirement,
                 level: $crate::checks::Level::$level,
                 applies_to: $applies_to,
+                name: stringify!($judge),
             },
         )+];
 
@@ -215,6 +218,20 @@ pub fn requestor_message(
 }
 
 /// Every requirement some per-message check judges, once, sorted.
+/// The per-message checks of every family that judge `requirement`, with
+/// their family ("reply", "request", "wire").
+pub fn checks_judging(requirement: &str) -> Vec<(&'static str, &'static Check)> {
+    [
+        ("reply", reply::CHECKS),
+        ("request", request::CHECKS),
+        ("wire", wire::CHECKS),
+    ]
+    .into_iter()
+    .flat_map(|(family, checks)| checks.iter().map(move |c| (family, c)))
+    .filter(|(_, c)| c.requirement == requirement)
+    .collect()
+}
+
 pub fn judged_on_every_message() -> Vec<&'static str> {
     let mut all: Vec<&'static str> = reply::CHECKS
         .iter()

@@ -46,6 +46,51 @@ pub struct Expectations {
     pub deviations: Vec<Deviation>,
 }
 
+/// An expectations file listing every failure and warning of `outcomes`,
+/// one deviation per scenario, requirement and verdict, each with a reason
+/// to fill in (the finding's message, for a start).
+pub fn draft(outcomes: &[ScenarioOutcome], target: &str, started: &str) -> Result<String, String> {
+    #[derive(serde::Serialize)]
+    struct Entry<'a> {
+        scenario: &'a str,
+        requirement: &'a str,
+        verdict: &'static str,
+        reason: String,
+    }
+    #[derive(serde::Serialize)]
+    struct File<'a> {
+        deviation: Vec<Entry<'a>>,
+    }
+    let mut deviation: Vec<Entry<'_>> = Vec::new();
+    for o in outcomes {
+        for f in &o.findings {
+            let verdict = match f.verdict {
+                Verdict::Fail => "fail",
+                Verdict::Warn => "warn",
+                _ => continue,
+            };
+            let seen = deviation.iter().any(|d| {
+                d.scenario == o.id && d.requirement == f.requirement && d.verdict == verdict
+            });
+            if !seen {
+                deviation.push(Entry {
+                    scenario: &o.id,
+                    requirement: &f.requirement,
+                    verdict,
+                    reason: format!("FILL IN why this is known; the harness said: {}", f.message),
+                });
+            }
+        }
+    }
+    let body = toml::to_string(&File { deviation }).map_err(|e| e.to_string())?;
+    Ok(format!(
+        "# Deviations of {target} seen in the run of {started}, written by\n\
+         # `alq-harness run --write-expect`. Each one is reported as info while it\n\
+         # is seen, and fails the run once it is gone. Replace every FILL IN with\n\
+         # why the deviation is known (a bug number, a release that fixes it).\n\n{body}"
+    ))
+}
+
 #[derive(Debug, thiserror::Error)]
 pub enum ExpectationError {
     #[error(transparent)]
@@ -154,6 +199,9 @@ mod tests {
             findings,
             transcript: Vec::new(),
             elapsed_ms: 0,
+            wall_ms: 0,
+            pcap: None,
+            tls: false,
             error: None,
             missing: Vec::new(),
             interrupted: false,

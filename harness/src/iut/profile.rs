@@ -399,6 +399,27 @@ impl TargetProfile {
             .unwrap_or(5)
     }
 
+    /// Where the target is, for reports: the server's address, the command
+    /// that starts a requestor, or the embedded reference.
+    pub fn address_label(&self) -> String {
+        match (self.kind, &self.address, &self.command) {
+            (TargetKind::Tcp, Some(address), _) => address.to_string(),
+            (TargetKind::Launch, _, Some(command)) => format!("launched: {}", command.join(" ")),
+            _ => "embedded, in-process".to_string(),
+        }
+    }
+
+    /// How leasequery connections are carried, as the profile declares it.
+    pub fn transport_label(&self) -> &'static str {
+        let secure = self.features.contains(&Need::Secure);
+        let clear = self.features.contains(&Need::Insecure) || !secure;
+        match (clear, secure) {
+            (true, true) => "TCP, and TLS after DHCPTLS",
+            (false, true) => "TLS after DHCPTLS",
+            _ => "TCP",
+        }
+    }
+
     /// A target outside the harness that allows one connection per requestor.
     pub fn one_connection_per_requestor(&self) -> bool {
         self.kind != TargetKind::Reference && self.features.contains(&Need::PerRequestorLimitOne)

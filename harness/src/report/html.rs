@@ -1,7 +1,10 @@
-//! `index.html`: one self-contained page (inline CSS, no scripts, no network)
-//! rendered with minijinja.
+//! `index.html`: one self-contained page (inline CSS, no scripts; links out
+//! only to the RFC sections on rfc-editor.org) rendered with minijinja: the
+//! overall verdict, then failures and warnings, then every requirement (a
+//! CSS-only filter by verdict) and every scenario with its capture.
 
-use super::{pcap_name, RunReport};
+use super::{RequirementRow, RunReport};
+use crate::catalog::requirement;
 use crate::outcome::Verdict;
 use minijinja::{context, AutoEscape, Environment};
 use serde::Serialize;
@@ -31,8 +34,10 @@ struct ScenarioView<'a> {
     verdict: &'static str,
     elapsed_ms: u64,
     path: String,
-    pcap: Option<String>,
-    decrypted: bool,
+    virtual_time: bool,
+    pcap: Option<&'a str>,
+    tls: bool,
+    keylog: Option<String>,
     findings: Vec<FindingView>,
     lines: Vec<Line>,
     omitted: usize,
@@ -50,7 +55,84 @@ struct FindingView {
 #[derive(Serialize)]
 struct SectionView<'a> {
     section: &'a str,
-    rows: Vec<&'a super::RequirementRow>,
+    rows: Vec<RowView<'a>>,
+}
+
+#[derive(Serialize)]
+struct RowView<'a> {
+    #[serde(flatten)]
+    row: &'a RequirementRow,
+    link: Option<String>,
+}
+
+/// A failure, warning or inconclusive finding, for the list at the top.
+#[derive(Serialize)]
+struct ProblemView<'a> {
+    verdict: &'static str,
+    requirement: &'a str,
+    level: &'a str,
+    section: String,
+    link: Option<String>,
+    message: &'a str,
+    scenario: &'a str,
+    frame: Option<usize>,
+}
+
+/// Every verdict a requirement row can have, for the filter.
+const VERDICTS: [Verdict; 7] = [
+    Verdict::Fail,
+    Verdict::Error,
+    Verdict::Warn,
+    Verdict::Inconclusive,
+    Verdict::Info,
+    Verdict::Pass,
+    Verdict::NotApplicable,
+];
+
+/// The findings a vendor reads first: errors and failures, then warnings,
+/// then inconclusive ones, each group in scenario order.
+fn problems(report: &RunReport) -> Vec<ProblemView<'_>> {
+    let mut out: Vec<(Verdict, ProblemView<'_>)> = Vec::new();
+    for s in &report.scenarios {
+        for f in &s.findings {
+            if f.verdict < Verdict::Inconclusive {
+                continue;
+            }
+            let catalog = requirement(&f.requirement);
+            out.push((
+                f.verdict,
+                ProblemView {
+                    verdict: f.verdict.label(),
+                    requirement: &f.requirement,
+                    level: catalog.map_or("", |r| r.level.as_str()),
+                    section: catalog.map_or_else(|| "not in catalog".into(), |r| r.rfc_section()),
+                    link: catalog.and_then(|r| r.rfc_link()),
+                    message: &f.message,
+                    scenario: &s.id,
+                    frame: f.frame,
+                },
+            ));
+        }
+    }
+    // Stable: scenario order stays within each verdict.
+    out.sort_by_key(|(v, _)| std::cmp::Reverse(*v));
+    out.into_iter().map(|(_, p)| p).collect()
+}
+
+#[derive(Serialize)]
+struct OverallView {
+    verdict: &'static str,
+    line: String,
+}
+
+impl OverallView {
+    fn of(report: &RunReport) -> Self {
+        let overall = report.overall();
+        OverallView {
+            verdict: overall.verdict.label(),
+            line: overall.line,
+        }
+    }
 }
 
 pub fn render(report: &RunReport) -> Result<String, String> {
@@ -64,10 +146,16 @@ pub fn render(report: &RunReport) -> Result<String, String> {
     let mut sections: Vec<SectionView<'_>> = Vec::new();
     for row in &report.requirements {
         match sections.last_mut() {
-            Some(s) if s.section == row.section => s.rows.push(row),
+            Some(s) if s.section == row.section => s.rows.push(RowView {
+                row,
+                link: requirement(&row.id).and_then(|r| r.rfc_link()),
+            }),
             _ => sections.push(SectionView {
                 section: &row.section,
-                rows: vec![row],
+                rows: vec![RowView {
+                    row,
+                    link: requirement(&row.id).and_then(|r| r.rfc_link()),
+                }],
             }),
         }
     }
@@ -107,10 +195,14 @@ pub fn render(report: &RunReport) -> Result<String, String> {
                 verdict: s.verdict.label(),
                 elapsed_ms: s.elapsed_ms,
                 path: s.path.display().to_string(),
-                pcap: (!s.connections.is_empty())
-                    .then(|| pcap_name(&s.id).ok())
-                    .flatten(),
-                decrypted: s.connections.iter().any(|c| c.decrypted_after_tls),
+                virtual_time: report.target_kind == "reference",
+                pcap: s.pcap.as_deref(),
+                tls: s.tls,
+                keylog: s
+                    .pcap
+                    .as_deref()
+                    .filter(|_| s.tls)
+                    .and_then(super::keylog_name),
                 findings: s
                     .findings
                     .iter()
@@ -132,6 +224,9 @@ pub fn render(report: &RunReport) -> Result<String, String> {
     template
         .render(context! {
             report => report,
+            overall => OverallView::of(report),
+            problems => problems(report),
+            verdicts => VERDICTS.iter().map(|v| v.label()).collect::<Vec<_>>(),
             sections => sections,
             scenarios => scenarios,
         })
@@ -169,6 +264,9 @@ mod tests {
                 text: format!("stderr: {SCRIPT}"),
             }],
             elapsed_ms: 1,
+            wall_ms: 0,
+            pcap: None,
+            tls: false,
             error: Some(IMG.into()),
             missing: Vec::new(),
             interrupted: false,

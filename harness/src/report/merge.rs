@@ -139,6 +139,8 @@ pub fn merge(reports: Vec<(PathBuf, RunReport)>) -> Result<RunReport, MergeError
         outcomes.into_iter().map(|(_, o)| o).collect(),
     );
     Ok(RunReport {
+        address: first.address.clone(),
+        transport: first.transport.clone(),
         coverage: first.coverage.clone(),
         peak_rss_kb,
         ..merged

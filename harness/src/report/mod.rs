@@ -103,8 +103,17 @@ pub struct RunReport {
     #[serde(deserialize_with = "schema_name")]
     pub schema: String,
     pub version: u32,
+    /// The alq-harness version that made the report.
+    #[serde(default)]
+    pub harness_version: String,
     pub target: String,
     pub target_kind: String,
+    /// Where the target was reached: its address, or how it was started.
+    #[serde(default)]
+    pub address: String,
+    /// How the harness spoke to it: TCP, TLS after DHCPTLS, or both.
+    #[serde(default)]
+    pub transport: String,
     /// RFC 3339 wall-clock start of the run.
     pub started: String,
     pub duration_ms: u64,
@@ -185,8 +194,11 @@ impl RunReport {
         RunReport {
             schema: SCHEMA.to_string(),
             version: SCHEMA_VERSION,
+            harness_version: env!("CARGO_PKG_VERSION").to_string(),
             target: target.to_string(),
             target_kind: target_kind.to_string(),
+            address: String::new(),
+            transport: String::new(),
             started: humantime::format_rfc3339_seconds(started).to_string(),
             duration_ms: u64::try_from(duration.as_millis()).unwrap_or(u64::MAX),
             strict,
@@ -206,6 +218,61 @@ impl RunReport {
     }
 }
 
+/// The run in one line: its worst scenario verdict, and the counts behind it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Overall {
+    /// Fail or error when a scenario has one; warn when a scenario passed
+    /// with a warning; not-applicable when nothing applied; else pass.
+    pub verdict: Verdict,
+    pub interrupted: bool,
+    pub line: String,
+}
+
+impl RunReport {
+    pub fn overall(&self) -> Overall {
+        let c = &self.scenario_counts;
+        let verdict = match self.scenarios.iter().map(|s| s.verdict).max() {
+            None => Verdict::NotApplicable,
+            Some(Verdict::Info) => Verdict::Pass,
+            Some(v) => v,
+        };
+        let mut parts = vec![format!(
+            "{} of {} scenarios passed",
+            c.pass + c.info,
+            self.scenarios.len()
+        )];
+        for (n, what) in [
+            (c.fail, "failed"),
+            (c.error, "could not be run by the harness"),
+            (c.warn, "passed with warnings"),
+            (c.inconclusive, "were inconclusive"),
+            (c.not_applicable, "did not apply to the target"),
+        ] {
+            if n > 0 {
+                parts.push(format!("{n} {what}"));
+            }
+        }
+        let head = match verdict {
+            Verdict::Pass => "PASS",
+            Verdict::Info => "PASS",
+            Verdict::Warn => "PASS WITH WARNINGS",
+            Verdict::Fail => "FAIL",
+            Verdict::Error => "ERROR",
+            Verdict::Inconclusive => "INCONCLUSIVE",
+            Verdict::NotApplicable => "NOTHING RAN",
+        };
+        let mut line = format!("{head}: {}", parts.join(", "));
+        if self.interrupted {
+            line.push_str(" (interrupted: not every scenario ran)");
+        }
+        Overall {
+            verdict,
+            interrupted: self.interrupted,
+            line,
+        }
+    }
+}
+
 /// "ALQ-S-7" sorts before "ALQ-S-16".
 pub(crate) fn sort_key(id: &str) -> (String, u32) {
     let (prefix, number) = id.rsplit_once('-').unwrap_or((id, "0"));
@@ -217,6 +284,15 @@ pub(crate) fn sort_key(id: &str) -> (String, u32) {
 pub fn pcap_name(id: &str) -> Result<String, crate::file_names::NameError> {
     crate::file_names::check(id)?;
     Ok(format!("pcap/{id}.pcap"))
+}
+
+/// The TLS key log written beside capture `pcap` (`pcap/X.pcapng` to
+/// `pcap/X.keys`), in the NSS key log format other tools read.
+pub fn keylog_name(pcap: &str) -> Option<String> {
+    let stem = pcap
+        .strip_suffix(".pcapng")
+        .or_else(|| pcap.strip_suffix(".pcap"))?;
+    Some(format!("{stem}.keys"))
 }
 
 /// Where a scenario's log of the launched implementation goes, relative to

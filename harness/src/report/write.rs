@@ -177,14 +177,19 @@ impl PcapSink {
             .and_then(|name| {
                 let bytes = crate::capture::pcap::render(&outcome.connections, base)
                     .map_err(|e| e.to_string())?;
-                write_new(&self.dir.join(name), &bytes).map_err(|e| e.to_string())
+                write_new(&self.dir.join(&name), &bytes).map_err(|e| e.to_string())?;
+                Ok(name)
             });
+        outcome.tls = outcome.connections.iter().any(|c| c.decrypted_after_tls);
         outcome.connections = Vec::new();
-        if let Err(e) = written {
-            outcome
-                .error
-                .get_or_insert(format!("pcap not written: {e}"));
-            outcome.verdict = Verdict::Error;
+        match written {
+            Ok(name) => outcome.pcap = Some(name),
+            Err(e) => {
+                outcome
+                    .error
+                    .get_or_insert(format!("pcap not written: {e}"));
+                outcome.verdict = Verdict::Error;
+            }
         }
     }
 }

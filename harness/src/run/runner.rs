@@ -68,6 +68,9 @@ impl ScenarioOutcome {
             findings: Vec::new(),
             transcript: Vec::new(),
             elapsed_ms: 0,
+            wall_ms: 0,
+            pcap: None,
+            tls: false,
             error: None,
             missing: Vec::new(),
             interrupted: false,
@@ -77,7 +80,7 @@ impl ScenarioOutcome {
     }
 }
 
-fn not_applicable(l: &LoadedScenario, missing: Vec<Need>) -> ScenarioOutcome {
+fn not_applicable(l: &LoadedScenario, missing: Vec<Need>, skip_slow: bool) -> ScenarioOutcome {
     let findings = l
         .scenario
         .covers
@@ -85,7 +88,7 @@ fn not_applicable(l: &LoadedScenario, missing: Vec<Need>) -> ScenarioOutcome {
         .map(|r| Finding {
             requirement: r.clone(),
             verdict: Verdict::NotApplicable,
-            message: not_applicable_reason(l, &missing),
+            message: not_applicable_reason(l, &missing, skip_slow),
             frame: None,
         })
         .collect();
@@ -97,7 +100,7 @@ fn not_applicable(l: &LoadedScenario, missing: Vec<Need>) -> ScenarioOutcome {
 }
 
 /// Why a scenario does not apply, in the profile's words.
-fn not_applicable_reason(l: &LoadedScenario, missing: &[Need]) -> String {
+fn not_applicable_reason(l: &LoadedScenario, missing: &[Need], skip_slow: bool) -> String {
     if missing.is_empty() {
         let plays = match l.scenario.role {
             Role::Requestor => "a server",
@@ -105,7 +108,22 @@ fn not_applicable_reason(l: &LoadedScenario, missing: &[Need]) -> String {
         };
         return format!("the scenario tests {plays}, and the target is not one");
     }
-    format!("the target does not declare {}", needs_list(missing))
+    let undeclared: Vec<Need> = missing
+        .iter()
+        .copied()
+        .filter(|n| !(skip_slow && *n == Need::Slow))
+        .collect();
+    let mut reasons = Vec::new();
+    if !undeclared.is_empty() {
+        reasons.push(format!(
+            "the target does not declare {}",
+            needs_list(&undeclared)
+        ));
+    }
+    if undeclared.len() < missing.len() {
+        reasons.push("--skip-slow leaves out scenarios that wait for protocol timers".into());
+    }
+    reasons.join("; ")
 }
 
 /// What keeps the scenario from running on this target (`None` when it can
@@ -122,7 +140,7 @@ fn inapplicable(
         .copied()
         .filter(|n| !profile.offers(*n))
         .collect();
-    if options.skip_slow && s.needs.contains(&Need::Slow) {
+    if options.skip_slow && s.needs.contains(&Need::Slow) && !missing.contains(&Need::Slow) {
         missing.push(Need::Slow);
     }
     let role_fits = match profile.kind {
@@ -130,7 +148,24 @@ fn inapplicable(
         TargetKind::Tcp => s.role == Role::Requestor,
         TargetKind::Launch => s.role == Role::Server,
     };
-    (!missing.is_empty() || !role_fits).then_some(missing)
+    // A scenario for the other role is reported as such, whatever it needs.
+    if !role_fits {
+        return Some(Vec::new());
+    }
+    (!missing.is_empty()).then_some(missing)
+}
+
+/// Whether scenario `l` runs on `profile`: `Err` holds why not, in the
+/// profile's words.
+pub fn applies(
+    l: &LoadedScenario,
+    profile: &TargetProfile,
+    options: &RunOptions,
+) -> Result<(), String> {
+    match inapplicable(l, profile, options) {
+        None => Ok(()),
+        Some(missing) => Err(not_applicable_reason(l, &missing, options.skip_slow)),
+    }
 }
 
 /// Runs one scenario to its outcome.
@@ -140,7 +175,7 @@ pub fn run_one(
     options: &RunOptions,
 ) -> ScenarioOutcome {
     if let Some(missing) = inapplicable(l, profile, options) {
-        return not_applicable(l, missing);
+        return not_applicable(l, missing, options.skip_slow);
     }
     let s = &l.scenario;
     let ran = Backend::runtime(profile)
@@ -293,7 +328,9 @@ pub fn run_suite(
     let results: Mutex<Vec<Option<ScenarioOutcome>>> = Mutex::new(vec![None; scenarios.len()]);
     let run = |i: usize| {
         let Some(l) = scenarios.get(i) else { return };
+        let clock = std::time::Instant::now();
         let mut outcome = run_one(l, profile, options);
+        outcome.wall_ms = u64::try_from(clock.elapsed().as_millis()).unwrap_or(u64::MAX);
         options.expectations.apply(&mut outcome);
         finished(&mut outcome);
         if let Some(slot) = results.lock().unwrap_or_else(|e| e.into_inner()).get_mut(i) {

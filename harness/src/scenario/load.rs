@@ -381,6 +381,27 @@ pub fn load_embedded() -> Result<Vec<LoadedScenario>, ScenarioError> {
     }))
 }
 
+/// The text of a scenario as loaded: a built-in one from the binary, one from
+/// a folder read again from its file.
+pub fn source_text(l: &LoadedScenario) -> Option<std::borrow::Cow<'static, str>> {
+    let built_in = l
+        .path
+        .strip_prefix("scenarios")
+        .ok()
+        .and_then(|relative| {
+            embedded::SCENARIOS
+                .iter()
+                .find(|(p, _)| Path::new(p) == relative)
+        })
+        .filter(|_| l.path.is_relative());
+    match built_in {
+        Some((_, text)) => Some(std::borrow::Cow::Borrowed(text)),
+        None => crate::toml_load::read_input(&l.path)
+            .ok()
+            .map(std::borrow::Cow::Owned),
+    }
+}
+
 /// The scenarios in `loaded`, in order, once no two share an id.
 fn unique(
     loaded: impl Iterator<Item = Result<LoadedScenario, ScenarioError>>,

@@ -14,6 +14,7 @@ macro_rules! say {
 
 mod bench;
 mod decode;
+mod explain;
 mod reference;
 mod suite;
 
@@ -35,10 +36,17 @@ enum Command {
     /// by default). Exit code 0: conformant; 1: non-conformance found; 2: harness
     /// or setup error, or no selected scenario applied.
     Run(RunArgs),
-    /// List the scenarios with their role, requirements and needs.
+    /// List the scenarios with their role, requirements, needs and tags, and
+    /// with --target whether each runs against that profile and why not.
     List {
         #[arg(long)]
         scenarios: Option<PathBuf>,
+        /// A target profile: say for each scenario whether it runs.
+        #[arg(long)]
+        target: Option<PathBuf>,
+        /// As for run: scenarios that wait for protocol timers do not run.
+        #[arg(long)]
+        skip_slow: bool,
     },
     /// Requirement coverage: each black-box requirement of the catalog, the
     /// scenarios that cover it and, from a report, its last verdict.
@@ -98,6 +106,19 @@ enum Command {
     BenchPart {
         #[command(subcommand)]
         part: BenchPart,
+    },
+    /// Everything about one requirement: the catalog's text and test idea,
+    /// the scenarios and step lines that judge it, the per-message checks,
+    /// the defects and variants that prove them, and with --report its last
+    /// verdict.
+    Explain {
+        /// A requirement ID of the catalog, e.g. ALQ-S-26.
+        id: String,
+        #[arg(long)]
+        scenarios: Option<PathBuf>,
+        /// A report.json to show the last verdict from.
+        #[arg(long)]
+        report: Option<PathBuf>,
     },
     /// Validate scenario files without running them.
     Check {
@@ -172,8 +193,17 @@ fn main() -> ExitCode {
     let cli = Cli::parse();
     let outcome = match cli.command {
         Command::Run(args) => return suite::run(args),
-        Command::List { scenarios } => suite::list(scenarios),
+        Command::List {
+            scenarios,
+            target,
+            skip_slow,
+        } => suite::list(scenarios, target.as_deref(), skip_slow),
         Command::Check { files } => suite::check(&files),
+        Command::Explain {
+            id,
+            scenarios,
+            report,
+        } => explain::explain(&id, scenarios.as_deref(), report.as_deref()),
         Command::Coverage { scenarios, report } => suite::coverage(scenarios, report.as_deref()),
         Command::Faults { scenarios, jobs } => return suite::faults(scenarios, jobs),
         Command::Variants { scenarios, jobs } => return suite::variants(scenarios, jobs),

@@ -115,10 +115,26 @@ fn parse_mode(text: &str) -> Result<ServerMode, String> {
     }
 }
 
+/// Logs to stderr at the levels RUST_LOG names (`info`, `alq_harness=debug`,
+/// ...), errors only without it. `Targets` reads the plain
+/// `target=level` lists, which is all the reference roles need, without the
+/// regular-expression engine a full `EnvFilter` builds in.
 fn init_logging() {
-    let _ = tracing_subscriber::fmt()
-        .with_env_filter(tracing_subscriber::EnvFilter::from_default_env())
-        .with_writer(std::io::stderr)
+    use tracing_subscriber::filter::{LevelFilter, Targets};
+    use tracing_subscriber::layer::SubscriberExt;
+    use tracing_subscriber::util::SubscriberInitExt;
+    let targets = match std::env::var("RUST_LOG") {
+        Ok(text) => text.parse::<Targets>().unwrap_or_else(|error| {
+            eprintln!(
+                "RUST_LOG '{text}' is not a list of target=level: {error}; logging errors only"
+            );
+            Targets::new().with_default(LevelFilter::ERROR)
+        }),
+        Err(_) => Targets::new().with_default(LevelFilter::ERROR),
+    };
+    let _ = tracing_subscriber::registry()
+        .with(tracing_subscriber::fmt::layer().with_writer(std::io::stderr))
+        .with(targets)
         .try_init();
 }
 

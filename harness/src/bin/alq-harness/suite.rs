@@ -40,6 +40,11 @@ pub(crate) struct RunArgs {
     /// the profile, when it exists.
     #[arg(long)]
     expect: Option<PathBuf>,
+    /// Write an expectations file listing this run's failures and warnings,
+    /// each with a reason to fill in; the run then judges without any
+    /// expectations file, so that every deviation is in it.
+    #[arg(long, value_name = "FILE")]
+    write_expect: Option<PathBuf>,
     /// Run the embedded reference with this deliberate defect (see
     /// `alq-harness faults`), to see how the harness reports it.
     #[arg(long)]
@@ -69,7 +74,7 @@ fn counted(n: usize, noun: &str) -> String {
 }
 
 /// The scenarios of folder `dir`, or those built into the binary.
-fn load_scenarios(
+pub(crate) fn load_scenarios(
     dir: Option<&Path>,
 ) -> Result<
     Vec<alq_harness::scenario::load::LoadedScenario>,
@@ -164,9 +169,29 @@ fn run_suite_cli(args: RunArgs) -> Result<u8> {
             .filter(|p| p.exists())
     });
     let expectations = match &expect_path {
-        Some(p) => alq_harness::iut::expectations::Expectations::load(p, &scenarios)?,
-        None => Default::default(),
+        Some(p) if args.write_expect.is_none() => {
+            alq_harness::iut::expectations::Expectations::load(p, &scenarios)?
+        }
+        _ => Default::default(),
     };
+    if let Some(file) = &args.write_expect {
+        // Fail before the run, not after it, when the file cannot be written.
+        let folder = match file.parent() {
+            Some(p) if !p.as_os_str().is_empty() => p,
+            _ => Path::new("."),
+        };
+        anyhow::ensure!(
+            folder.is_dir(),
+            "--write-expect {}: the folder {} does not exist",
+            file.display(),
+            folder.display()
+        );
+        anyhow::ensure!(
+            !file.is_dir(),
+            "--write-expect {}: is a folder",
+            file.display()
+        );
+    }
     let dir = match args.shard {
         Some(s) => args
             .reports
@@ -318,6 +343,8 @@ fn run_suite_cli(args: RunArgs) -> Result<u8> {
         outcomes,
     );
     let report = alq_harness::report::RunReport {
+        address: profile.address_label(),
+        transport: profile.transport_label().to_string(),
         coverage: Some(alq_harness::report::coverage::Coverage::of(&scenarios)),
         shard: args.shard,
         peak_rss_kb: alq_harness::report::peak_rss_kb(),
@@ -326,26 +353,77 @@ fn run_suite_cli(args: RunArgs) -> Result<u8> {
     alq_harness::report::write::write_documents(staged.path(), &report)?;
     let dir = staged.commit()?;
     say!("reports in {}", dir.display());
+    if let Some(file) = &args.write_expect {
+        let text = alq_harness::iut::expectations::draft(
+            &report.scenarios,
+            &report.target,
+            &report.started,
+        )
+        .map_err(|e| anyhow::anyhow!("--write-expect: {e}"))?;
+        let count = text.matches("[[deviation]]").count();
+        std::fs::write(file, text).with_context(|| format!("cannot write {}", file.display()))?;
+        say!(
+            "{} written to {}: fill in each reason, then pass it with --expect",
+            counted(count, "deviation"),
+            file.display()
+        );
+    }
     Ok(if interrupted { code.max(2) } else { code })
 }
 
-pub(crate) fn list(dir: Option<PathBuf>) -> Result<()> {
+pub(crate) fn list(dir: Option<PathBuf>, target: Option<&Path>, skip_slow: bool) -> Result<()> {
+    use alq_harness::iut::profile::TargetProfile;
+    use alq_harness::scenario::model::{needs_list, Role};
     let scenarios = load_scenarios(dir.as_deref())?;
+    let profile = target.map(TargetProfile::load).transpose()?;
+    let options = alq_harness::run::runner::RunOptions {
+        skip_slow,
+        ..Default::default()
+    };
+    let mut running = 0;
     for l in &scenarios {
         let s = &l.scenario;
         let role = match s.role {
-            alq_harness::scenario::model::Role::Requestor => "requestor",
-            alq_harness::scenario::model::Role::Server => "server",
+            Role::Requestor => "requestor",
+            Role::Server => "server",
         };
-        say!(
-            "{:<48} {:<9} {:<32} {}",
+        let column = |items: &[String]| match items.join(",") {
+            text if text.is_empty() => "-".to_string(),
+            text => text,
+        };
+        let needs = match needs_list(&s.needs) {
+            text if text.is_empty() => "-".to_string(),
+            text => text.replace(' ', ""),
+        };
+        let mut line = format!(
+            "{:<48} {:<9} {:<28} {:<30} {:<18}",
             s.id,
             role,
-            s.covers.join(","),
-            s.title
+            column(&s.covers),
+            needs,
+            column(&s.tags)
         );
+        match &profile {
+            Some(profile) => match alq_harness::run::runner::applies(l, profile, &options) {
+                Ok(()) => {
+                    running += 1;
+                    line.push_str(" runs");
+                }
+                Err(why) => line.push_str(&format!(" not-applicable: {why}")),
+            },
+            None => line.push_str(&format!(" {}", s.title)),
+        }
+        say!("{}", line.trim_end());
     }
-    say!("{}", counted(scenarios.len(), "scenario"));
+    match &profile {
+        Some(profile) => say!(
+            "{} of {} run against {}",
+            counted(running, "scenario"),
+            scenarios.len(),
+            profile.name
+        ),
+        None => say!("{}", counted(scenarios.len(), "scenario")),
+    }
     Ok(())
 }
 
@@ -524,7 +602,7 @@ fn earlier_durations(dir: &Path) -> std::collections::HashMap<String, u64> {
         .collect()
 }
 
-fn read_report(path: &Path) -> Result<alq_harness::report::RunReport> {
+pub(crate) fn read_report(path: &Path) -> Result<alq_harness::report::RunReport> {
     let bytes = std::fs::read(path).with_context(|| format!("cannot read {}", path.display()))?;
     serde_json::from_slice(&bytes)
         .with_context(|| format!("{} is not an alq-harness report", path.display()))
