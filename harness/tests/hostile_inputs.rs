@@ -234,7 +234,10 @@ fn markup_in_a_scenario_title_is_text_in_the_html_report() {
         !html.contains("<script") && !html.contains("<img"),
         "{html}"
     );
-    assert!(html.contains("&lt;img src=x onerror=alert(2)&gt;"));
+    assert!(
+        html.contains("&#60;img src=x onerror=alert(2)&#62;"),
+        "{html}"
+    );
 }
 
 #[test]

@@ -2,21 +2,19 @@
 //! only to the RFC sections on rfc-editor.org) rendered with minijinja: the
 //! overall verdict, then failures and warnings, then every requirement (a
 //! CSS-only filter by verdict) and every scenario with its capture.
+//! askama compiles the template (harness/templates/report.html) and escapes
+//! every value it writes as HTML.
 
 use super::{RequirementRow, RunReport};
 use crate::catalog::requirement;
 use crate::outcome::Verdict;
-use minijinja::{context, AutoEscape, Environment};
-use serde::Serialize;
+use askama::Template;
 use std::collections::BTreeSet;
-
-const TEMPLATE: &str = include_str!("report.html.j2");
 
 /// Transcript entries shown per scenario; longer ones show the start and end.
 const SHOWN_HEAD: usize = 300;
 const SHOWN_TAIL: usize = 100;
 
-#[derive(Serialize)]
 struct Line {
     index: usize,
     at_ms: u64,
@@ -26,12 +24,13 @@ struct Line {
     cited: bool,
 }
 
-#[derive(Serialize)]
 struct ScenarioView<'a> {
     id: &'a str,
     title: &'a str,
     role: &'static str,
     verdict: &'static str,
+    /// Shown unfolded: anything but a pass or not-applicable.
+    open: bool,
     elapsed_ms: u64,
     path: String,
     virtual_time: bool,
@@ -44,7 +43,6 @@ struct ScenarioView<'a> {
     error: Option<&'a str>,
 }
 
-#[derive(Serialize)]
 struct FindingView {
     requirement: String,
     verdict: &'static str,
@@ -52,21 +50,48 @@ struct FindingView {
     frame: Option<usize>,
 }
 
-#[derive(Serialize)]
 struct SectionView<'a> {
     section: &'a str,
     rows: Vec<RowView<'a>>,
 }
 
-#[derive(Serialize)]
 struct RowView<'a> {
-    #[serde(flatten)]
-    row: &'a RequirementRow,
+    id: &'a str,
+    reference: &'a str,
+    level: &'a str,
+    text: &'a str,
+    verdict: &'static str,
+    scenarios: &'a [String],
     link: Option<String>,
 }
 
+impl<'a> RowView<'a> {
+    fn of(row: &'a RequirementRow) -> Self {
+        RowView {
+            id: &row.id,
+            reference: &row.reference,
+            level: &row.level,
+            text: &row.text,
+            verdict: row.verdict.label(),
+            scenarios: &row.scenarios,
+            link: requirement(&row.id).and_then(|r| r.rfc_link()),
+        }
+    }
+}
+
+/// The page: what the template reads.
+#[derive(Template)]
+#[template(path = "report.html")]
+struct Page<'a> {
+    report: &'a RunReport,
+    overall: OverallView,
+    problems: Vec<ProblemView<'a>>,
+    verdicts: Vec<&'static str>,
+    sections: Vec<SectionView<'a>>,
+    scenarios: Vec<ScenarioView<'a>>,
+}
+
 /// A failure, warning or inconclusive finding, for the list at the top.
-#[derive(Serialize)]
 struct ProblemView<'a> {
     verdict: &'static str,
     requirement: &'a str,
@@ -119,7 +144,6 @@ fn problems(report: &RunReport) -> Vec<ProblemView<'_>> {
     out.into_iter().map(|(_, p)| p).collect()
 }
 
-#[derive(Serialize)]
 struct OverallView {
     verdict: &'static str,
     line: String,
@@ -136,26 +160,13 @@ impl OverallView {
 }
 
 pub fn render(report: &RunReport) -> Result<String, String> {
-    let mut env = Environment::new();
-    // Everything on the page comes from a profile, a scenario file or the
-    // implementation under test: all of it is text, whatever the template's
-    // name says about its kind.
-    env.set_auto_escape_callback(|_| AutoEscape::Html);
-    env.add_template("report", TEMPLATE)
-        .map_err(|e| e.to_string())?;
     let mut sections: Vec<SectionView<'_>> = Vec::new();
     for row in &report.requirements {
         match sections.last_mut() {
-            Some(s) if s.section == row.section => s.rows.push(RowView {
-                row,
-                link: requirement(&row.id).and_then(|r| r.rfc_link()),
-            }),
+            Some(s) if s.section == row.section => s.rows.push(RowView::of(row)),
             _ => sections.push(SectionView {
                 section: &row.section,
-                rows: vec![RowView {
-                    row,
-                    link: requirement(&row.id).and_then(|r| r.rfc_link()),
-                }],
+                rows: vec![RowView::of(row)],
             }),
         }
     }
@@ -193,6 +204,7 @@ pub fn render(report: &RunReport) -> Result<String, String> {
                     crate::scenario::model::Role::Server => "harness as server",
                 },
                 verdict: s.verdict.label(),
+                open: !matches!(s.verdict, Verdict::Pass | Verdict::NotApplicable),
                 elapsed_ms: s.elapsed_ms,
                 path: s.path.display().to_string(),
                 virtual_time: report.target_kind == "reference",
@@ -220,17 +232,19 @@ pub fn render(report: &RunReport) -> Result<String, String> {
             }
         })
         .collect();
-    let template = env.get_template("report").map_err(|e| e.to_string())?;
-    template
-        .render(context! {
-            report => report,
-            overall => OverallView::of(report),
-            problems => problems(report),
-            verdicts => VERDICTS.iter().map(|v| v.label()).collect::<Vec<_>>(),
-            sections => sections,
-            scenarios => scenarios,
-        })
-        .map_err(|e| e.to_string())
+    // Everything on the page comes from a profile, a scenario file or the
+    // implementation under test: the template's .html name makes askama
+    // escape all of it.
+    Page {
+        report,
+        overall: OverallView::of(report),
+        problems: problems(report),
+        verdicts: VERDICTS.iter().map(|v| v.label()).collect(),
+        sections,
+        scenarios,
+    }
+    .render()
+    .map_err(|e| e.to_string())
 }
 
 #[cfg(test)]
@@ -284,11 +298,11 @@ mod tests {
         );
         let html = render(&report).unwrap_or_default();
         assert!(
-            html.contains("&lt;script&gt;alert(1)&lt;&#x2f;script&gt;"),
+            html.contains("&#60;script&#62;alert(1)&#60;/script&#62;"),
             "{html}"
         );
         assert!(
-            html.contains("&lt;img src=x onerror=alert(2)&gt;"),
+            html.contains("&#60;img src=x onerror=alert(2)&#62;"),
             "{html}"
         );
         assert!(
