@@ -376,3 +376,78 @@ fn list_with_a_target_says_which_scenarios_run_and_why_not() {
         "{text}"
     );
 }
+
+/// `run` in a pseudo-terminal (util-linux `script`), with what it wrote.
+fn run_in_a_terminal(dir: &std::path::Path, args: &str) -> Option<String> {
+    let script = std::process::Command::new("sh")
+        .args(["-c", "command -v script"])
+        .output()
+        .ok()?;
+    if !script.status.success() {
+        println!("skipped: no script(1) for a pseudo-terminal");
+        return None;
+    }
+    let line = format!("{} run {args}", env!("CARGO_BIN_EXE_alq-harness"));
+    let out = std::process::Command::new("script")
+        .current_dir(dir)
+        .args(["-qec", &line, "/dev/null"])
+        .env_remove("NO_COLOR")
+        .env_remove("CLICOLOR_FORCE")
+        .output()
+        .unwrap();
+    Some(String::from_utf8_lossy(&out.stdout).into_owned())
+}
+
+#[test]
+fn on_a_terminal_run_shows_the_waiting_step_live_and_colours_verdicts() {
+    let dir = tempfile::tempdir().unwrap();
+    let scenarios = dir.path().join("scenarios");
+    std::fs::create_dir(&scenarios).unwrap();
+    std::fs::write(
+        scenarios.join("wait.toml"),
+        "id = \"ALQ-R-01-waits\"\ntitle = \"waits for a requestor that never connects\"\nrole = \"server\"\ncovers = [\"ALQ-R-01\"]\nneeds = [\"active\"]\n\n[[step]]\naccept = { within = \"1s\", requirement = \"ALQ-R-01\" }\n",
+    )
+    .unwrap();
+    std::fs::write(
+        dir.path().join("sleeper.toml"),
+        "name = \"sleeper\"\nkind = \"launch\"\ncommand = [\"sleep\", \"30\"]\nfeatures = [\"active\", \"insecure\"]\n",
+    )
+    .unwrap();
+    let Some(seen) = run_in_a_terminal(dir.path(), "--target sleeper.toml --scenarios scenarios")
+    else {
+        return;
+    };
+    assert!(
+        seen.contains("ALQ-R-01-waits: step 1/1 accept, may wait 1s"),
+        "the live line names the step and its wait: {seen:?}"
+    );
+    assert!(
+        seen.contains("\u{1b}[1m\u{1b}[33mWARN"),
+        "a warning in yellow: {seen:?}"
+    );
+    // Piped, the same run has neither the live line nor colour.
+    let piped = harness()
+        .current_dir(dir.path())
+        .args([
+            "run",
+            "--target",
+            "sleeper.toml",
+            "--scenarios",
+            "scenarios",
+        ])
+        .env_remove("CLICOLOR_FORCE")
+        .output()
+        .unwrap();
+    let text = String::from_utf8_lossy(&piped.stdout);
+    assert!(
+        !text.contains('\u{1b}') && !text.contains("may wait"),
+        "{text}"
+    );
+    assert!(text.contains("Failures and warnings (1):"), "{text}");
+    let never = run_in_a_terminal(
+        dir.path(),
+        "--target sleeper.toml --scenarios scenarios --color never",
+    )
+    .unwrap_or_default();
+    assert!(!never.contains("\u{1b}[33m"), "--color never: {never:?}");
+}

@@ -69,6 +69,8 @@ impl From<crate::iut::backend::BackendError> for Stop {
 pub struct Exec<'a> {
     scenario: &'a Scenario,
     strict: bool,
+    /// Where each step is announced as it starts, for a live display.
+    pub progress: super::progress::Progress,
     backend: Backend,
     conns: Conns,
     /// Connections whose name was reused by a later connect or accept.
@@ -141,6 +143,7 @@ impl<'a> Exec<'a> {
         Ok(Exec {
             scenario,
             strict,
+            progress: Default::default(),
             backend,
             conns: Default::default(),
             finished: Vec::new(),
@@ -465,6 +468,13 @@ impl<'a> Exec<'a> {
         let mut interrupted = None;
         let scenario = self.scenario;
         for (index, step) in scenario.steps.iter().enumerate() {
+            self.progress.step(
+                &scenario.id,
+                index + 1,
+                scenario.steps.len(),
+                step.keyword(),
+                step.waits_for(),
+            );
             let before = self.findings.len();
             let done = tokio::select! {
                 done = self.step(step) => Some(done),

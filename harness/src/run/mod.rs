@@ -6,6 +6,7 @@ pub mod exec;
 pub mod interrupt;
 pub mod kill_matrix;
 pub mod peer;
+pub mod progress;
 pub mod reported;
 pub mod runner;
 pub mod transcript;

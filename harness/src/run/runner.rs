@@ -30,6 +30,8 @@ pub struct RunOptions {
     pub interrupt: super::interrupt::Interrupt,
     /// Known deviations of the target.
     pub expectations: crate::iut::expectations::Expectations,
+    /// Where the running scenarios announce each step.
+    pub progress: super::progress::Progress,
     /// Milliseconds each scenario took in an earlier run on the same target:
     /// the parallel pool starts the longest first.
     pub durations: HashMap<String, u64>,
@@ -186,6 +188,7 @@ pub fn run_one(
                     .await
                     .map_err(|e| e.to_string())?;
                 let mut exec = Exec::new(s, profile, backend, options.strict)?;
+                exec.progress = options.progress.clone();
                 exec.seed_now();
                 // Every wait inside is bounded; this bounds the whole scenario too.
                 let limit = Duration::from_secs(3600);
@@ -331,6 +334,7 @@ pub fn run_suite(
         let clock = std::time::Instant::now();
         let mut outcome = run_one(l, profile, options);
         outcome.wall_ms = u64::try_from(clock.elapsed().as_millis()).unwrap_or(u64::MAX);
+        options.progress.finished(&l.scenario.id);
         options.expectations.apply(&mut outcome);
         finished(&mut outcome);
         if let Some(slot) = results.lock().unwrap_or_else(|e| e.into_inner()).get_mut(i) {

@@ -289,6 +289,20 @@ pub enum Step {
 }
 
 impl Step {
+    /// The duration the step may wait for, as the file writes it (an
+    /// `expect` without `within` waits for the profile's expect-timeout).
+    pub fn waits_for(&self) -> Option<&str> {
+        match self {
+            Step::Accept(a) => a.within.as_deref(),
+            Step::Expect(e) => Some(e.within.as_deref().unwrap_or("expect-timeout")),
+            Step::ExpectClose(e) => e.within.as_deref(),
+            Step::ExpectSilence(e) => Some(&e.duration),
+            Step::Wait(w) => Some(&w.duration),
+            Step::Send(s) => s.trickle.as_ref().map(|t| t.duration.as_str()),
+            _ => None,
+        }
+    }
+
     /// The step's name as scenario files spell it.
     pub fn keyword(&self) -> &'static str {
         match self {

@@ -8,7 +8,7 @@ use std::process::ExitCode;
 macro_rules! say {
     ($($arg:tt)*) => {{
         use std::io::Write as _;
-        let _ = writeln!(std::io::stdout(), $($arg)*);
+        let _ = writeln!(anstream::stdout(), $($arg)*);
     }};
 }
 
@@ -17,6 +17,7 @@ mod decode;
 mod explain;
 mod reference;
 mod suite;
+mod terminal;
 
 use reference::{RelayArgs, ServeArgs, WatchArgs};
 use suite::RunArgs;

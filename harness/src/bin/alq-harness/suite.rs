@@ -36,6 +36,9 @@ pub(crate) struct RunArgs {
     /// Print every finding, not only the broken ones.
     #[arg(long, short)]
     verbose: bool,
+    /// Colour on the terminal: auto (unless NO_COLOR is set), always, never.
+    #[arg(long, value_enum, default_value = "auto")]
+    color: crate::terminal::ColorWhen,
     /// Known deviations of the target; by default `<target>.expect.toml` beside
     /// the profile, when it exists.
     #[arg(long)]
@@ -114,6 +117,7 @@ fn reference_choice<T>(
 }
 
 fn run_suite_cli(args: RunArgs) -> Result<u8> {
+    crate::terminal::use_color(args.color);
     use alq_harness::iut::profile::TargetProfile;
     use alq_harness::outcome::{citation, Verdict};
     use alq_harness::run::runner::{exit_code, run_suite, selected, RunOptions};
@@ -210,6 +214,7 @@ fn run_suite_cli(args: RunArgs) -> Result<u8> {
         skip_slow: args.skip_slow,
         interrupt: Default::default(),
         expectations,
+        progress: Default::default(),
         durations: earlier_durations(&dir),
     };
     let interrupt = options.interrupt.clone();
@@ -243,20 +248,13 @@ fn run_suite_cli(args: RunArgs) -> Result<u8> {
         dir: staged.path().to_path_buf(),
         started,
     };
+    let live = crate::terminal::Live::start(options.progress.clone(), total);
     let finished = |o: &mut alq_harness::outcome::ScenarioOutcome| {
         pcaps.take(o);
         let n = done.fetch_add(1, std::sync::atomic::Ordering::Relaxed) + 1;
-        let label = match o.verdict {
-            Verdict::Pass => "PASS",
-            Verdict::Info => "INFO",
-            Verdict::Warn => "WARN",
-            Verdict::Fail => "FAIL",
-            Verdict::Error => "ERROR",
-            Verdict::NotApplicable => "N/A",
-            Verdict::Inconclusive => "INCONCLUSIVE",
-        };
+        let label = crate::terminal::label(o.verdict);
         let mut text = format!(
-            "[{n:>3}/{total}] {label:<5} {} ({:.1} s{})",
+            "[{n:>3}/{total}] {label} {} ({:.1} s{})",
             o.id,
             o.elapsed_ms as f64 / 1000.0,
             if profile.kind == alq_harness::iut::profile::TargetKind::Reference {
@@ -284,16 +282,17 @@ fn run_suite_cli(args: RunArgs) -> Result<u8> {
                     .unwrap_or_default();
                 text.push_str(&format!(
                     "\n        {} {} ({}): {}{frame}",
-                    f.verdict.label(),
+                    crate::terminal::label(f.verdict),
                     f.requirement,
                     citation(&f.requirement),
                     f.message
                 ));
             }
         }
-        say!("{text}");
+        live.finished(&text);
     };
     let outcomes = run_suite(&chosen, &profile, &options, &finished);
+    live.end();
     let interrupted = options.interrupt.stopping();
     let code = exit_code(&outcomes, args.strict);
     let count = |v: Verdict| outcomes.iter().filter(|o| o.verdict == v).count();
@@ -352,7 +351,21 @@ fn run_suite_cli(args: RunArgs) -> Result<u8> {
     };
     alq_harness::report::write::write_documents(staged.path(), &report)?;
     let dir = staged.commit()?;
-    say!("reports in {}", dir.display());
+    let problems = crate::terminal::closing_list(&report);
+    if !problems.is_empty() {
+        say!("\nFailures and warnings ({}):", problems.len());
+        for line in &problems {
+            say!("{line}");
+        }
+    }
+    let overall = report.overall();
+    let style = crate::terminal::style(overall.verdict);
+    say!("\n{style}{}{style:#}", overall.line);
+    say!(
+        "reports in {} (open {})",
+        dir.display(),
+        dir.join("index.html").display()
+    );
     if let Some(file) = &args.write_expect {
         let text = alq_harness::iut::expectations::draft(
             &report.scenarios,

@@ -1,0 +1,160 @@
+//! What `run` shows on the terminal: verdict labels in colour where the
+//! output takes it (`--color`, NO_COLOR and CLICOLOR_FORCE as anstream reads
+//! them), a live line naming the scenario under way, its step and the time
+//! that step may wait (only when stdout is a terminal), and at the end every
+//! failure and warning with its requirement.
+
+use alq_harness::outcome::{citation, Verdict};
+use alq_harness::report::RunReport;
+use alq_harness::run::progress::Progress;
+use anstyle::{AnsiColor, Style};
+use std::io::IsTerminal;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+use std::time::Duration;
+
+/// When `run` writes colour.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub(crate) enum ColorWhen {
+    /// On a terminal, unless NO_COLOR is set.
+    Auto,
+    Always,
+    Never,
+}
+
+pub(crate) fn use_color(when: ColorWhen) {
+    match when {
+        ColorWhen::Auto => anstream::ColorChoice::Auto,
+        ColorWhen::Always => anstream::ColorChoice::AlwaysAnsi,
+        ColorWhen::Never => anstream::ColorChoice::Never,
+    }
+    .write_global();
+}
+
+pub(crate) fn style(v: Verdict) -> Style {
+    let color = |c: AnsiColor| Style::new().fg_color(Some(c.into()));
+    match v {
+        Verdict::Pass => color(AnsiColor::Green),
+        Verdict::Info => color(AnsiColor::Blue),
+        Verdict::Warn => color(AnsiColor::Yellow).bold(),
+        Verdict::Fail => color(AnsiColor::Red).bold(),
+        Verdict::Error => color(AnsiColor::Magenta).bold(),
+        Verdict::NotApplicable | Verdict::Inconclusive => Style::new().dimmed(),
+    }
+}
+
+/// The verdict as a fixed-width label, coloured.
+pub(crate) fn label(v: Verdict) -> String {
+    let text = match v {
+        Verdict::Pass => "PASS",
+        Verdict::Info => "INFO",
+        Verdict::Warn => "WARN",
+        Verdict::Fail => "FAIL",
+        Verdict::Error => "ERROR",
+        Verdict::NotApplicable => "N/A",
+        Verdict::Inconclusive => "INCONCLUSIVE",
+    };
+    let style = style(v);
+    format!("{style}{text:<5}{style:#}")
+}
+
+/// The live line: drawn on stdout while it is a terminal, hidden otherwise.
+pub(crate) struct Live {
+    bar: indicatif::ProgressBar,
+    stop: Arc<AtomicBool>,
+    ticker: Option<std::thread::JoinHandle<()>>,
+}
+
+impl Live {
+    pub(crate) fn start(progress: Progress, total: usize) -> Live {
+        let target = if std::io::stdout().is_terminal() {
+            indicatif::ProgressDrawTarget::stdout()
+        } else {
+            indicatif::ProgressDrawTarget::hidden()
+        };
+        let bar = indicatif::ProgressBar::with_draw_target(
+            Some(u64::try_from(total).unwrap_or(u64::MAX)),
+            target,
+        );
+        if let Ok(style) =
+            indicatif::ProgressStyle::with_template("{spinner} [{pos}/{len}] {wide_msg}")
+        {
+            bar.set_style(style);
+        }
+        let stop = Arc::new(AtomicBool::new(false));
+        let ticker = {
+            let (bar, stop) = (bar.clone(), stop.clone());
+            std::thread::spawn(move || {
+                while !stop.load(Ordering::Relaxed) {
+                    bar.set_message(describe(&progress));
+                    bar.tick();
+                    std::thread::sleep(Duration::from_millis(200));
+                }
+            })
+        };
+        Live {
+            bar,
+            stop,
+            ticker: Some(ticker),
+        }
+    }
+
+    /// Prints a finished scenario's lines above the live line.
+    pub(crate) fn finished(&self, text: &str) {
+        self.bar.suspend(|| say!("{text}"));
+        self.bar.inc(1);
+    }
+
+    pub(crate) fn end(mut self) {
+        self.stop.store(true, Ordering::Relaxed);
+        if let Some(ticker) = self.ticker.take() {
+            let _ = ticker.join();
+        }
+        self.bar.finish_and_clear();
+    }
+}
+
+/// "ALQ-S-19-keepalive-every-idle-timeout: step 4/9 expect, may wait
+/// ACTIVE_LQ_IDLE_TIMEOUT + 5s (38 s so far); 3 more running".
+fn describe(progress: &Progress) -> String {
+    let running = progress.running();
+    let Some((id, first)) = running.first() else {
+        return String::new();
+    };
+    let mut text = format!(
+        "{id}: step {}/{} {}",
+        first.step, first.steps, first.keyword
+    );
+    if let Some(waits) = &first.waits_for {
+        text.push_str(&format!(
+            ", may wait {waits} ({} s so far)",
+            first.since.elapsed().as_secs()
+        ));
+    }
+    if running.len() > 1 {
+        text.push_str(&format!("; {} more running", running.len() - 1));
+    }
+    text
+}
+
+/// Every failure, warning and harness error of the run, one per line.
+pub(crate) fn closing_list(report: &RunReport) -> Vec<String> {
+    let mut lines = Vec::new();
+    for s in &report.scenarios {
+        for f in s
+            .findings
+            .iter()
+            .filter(|f| matches!(f.verdict, Verdict::Fail | Verdict::Warn | Verdict::Error))
+        {
+            lines.push(format!(
+                "  {} {} ({}) in {}: {}",
+                label(f.verdict),
+                f.requirement,
+                citation(&f.requirement),
+                s.id,
+                f.message
+            ));
+        }
+    }
+    lines
+}
