@@ -81,6 +81,10 @@ pub fn citation(requirement_id: &str) -> String {
 pub struct Entry {
     /// Milliseconds since the scenario started (virtual on the paused clock).
     pub at_ms: u64,
+    /// The capture records made before this entry are numbered below this:
+    /// where in the pcap the entry's message or close is.
+    #[serde(skip)]
+    pub tap_seq: u64,
     pub conn: String,
     pub dir: Direction,
     pub text: String,
@@ -146,6 +150,12 @@ pub struct ScenarioOutcome {
     /// What a launched implementation wrote on stdout and stderr, for its log.
     #[serde(skip)]
     pub iut_output: Option<String>,
+    /// The harness's TLS session secrets (NSS key log lines), for the capture.
+    #[serde(skip)]
+    pub tls_secrets: Vec<String>,
+    /// Each step's keyword, for the capture's frame comments.
+    #[serde(skip)]
+    pub steps: Vec<&'static str>,
 }
 
 #[cfg(test)]

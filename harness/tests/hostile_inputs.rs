@@ -205,7 +205,7 @@ fn a_new_run_replaces_the_whole_report_folder_and_leaves_no_staging_behind() {
         [
             "index.html",
             "junit.xml",
-            "pcap/BLQ-S-33-two-queries-spaced.pcap",
+            "pcap/BLQ-S-33-two-queries-spaced.pcapng",
             "report.json"
         ],
     );

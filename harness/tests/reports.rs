@@ -143,7 +143,7 @@ fn junit_json_html_and_pcaps_describe_the_run() {
         .match_indices("href=\"http")
         .all(|(at, _)| unescaped[at..].starts_with("href=\"https://www.rfc-editor.org/rfc/rfc")));
     for s in report["scenarios"].as_array().unwrap() {
-        let pcap = dir.join(format!("pcap/{}.pcap", s["id"].as_str().unwrap()));
+        let pcap = dir.join(format!("pcap/{}.pcapng", s["id"].as_str().unwrap()));
         assert!(pcap.exists(), "{}", pcap.display());
     }
     let leftovers: Vec<_> = walk(&dir)

@@ -1,6 +1,9 @@
-//! Wireshark decodes the harness's pcaps: with the Lua plugin, tshark finds
-//! every framed message of every scenario's pcap, with the same message types
-//! and xids, in the same order, as the transcript in report.json.
+//! Wireshark decodes the harness's captures: with the Lua plugin, tshark finds
+//! every framed message of every scenario's pcapng, with the same message
+//! types and xids, in the same order, as the transcript in report.json, the
+//! DHCP inside TLS included, read with the secrets the file carries and no key
+//! file; every frame carries a comment; the plugin names the RFC 7724 statuses
+//! and marks a malformed message without a Lua error.
 //!
 //! Runs whenever tshark is on PATH; CI installs it and sets
 //! ALQ_REQUIRE_TSHARK=1 so that a missing tshark fails instead of skipping.
@@ -21,28 +24,59 @@ fn tshark_present() -> bool {
         .is_ok_and(|o| o.status.success())
 }
 
-/// (message type, xid) of every DHCP message tshark decodes, in packet order.
-fn tshark_messages(pcap: &Path) -> Vec<(u8, u32)> {
+/// What tshark with the plugin prints for `pcap` with `args`; stderr must
+/// hold no Lua error.
+fn tshark(pcap: &Path, args: &[&str]) -> String {
     let plugin = root().join("tools/wireshark/dhcp-over-tcp.lua");
     let out = Command::new("tshark")
         .arg("-X")
         .arg(format!("lua_script:{}", plugin.display()))
         .arg("-r")
         .arg(pcap)
-        .args(["-T", "fields", "-e", "dhcp.option.dhcp", "-e", "dhcp.id"])
+        .args(args)
         .output()
         .unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "{}: {stderr}", pcap.display());
     assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
+        !stderr.contains("Lua Error"),
+        "{}: {stderr}",
+        pcap.display()
+    );
+    let stdout = String::from_utf8_lossy(&out.stdout).into_owned();
+    assert!(
+        !stdout.contains("Lua Error"),
+        "{}: {stdout}",
+        pcap.display()
+    );
+    stdout
+}
+
+/// (message type, xid) of every DHCP message tshark decodes, in packet
+/// order, and each frame's comment.
+fn tshark_messages(pcap: &Path) -> (Vec<(u8, u32)>, Vec<String>) {
+    let out = tshark(
+        pcap,
+        &[
+            "-T",
+            "fields",
+            "-e",
+            "dhcp.option.dhcp",
+            "-e",
+            "dhcp.id",
+            "-e",
+            "frame.comment",
+        ],
     );
     let mut messages = Vec::new();
-    for line in String::from_utf8_lossy(&out.stdout).lines() {
+    let mut comments = Vec::new();
+    for line in out.lines() {
         let mut cols = line.split('\t');
-        let (Some(types), Some(xids)) = (cols.next(), cols.next()) else {
+        let (Some(types), Some(xids), Some(comment)) = (cols.next(), cols.next(), cols.next())
+        else {
             continue;
         };
+        comments.push(comment.to_string());
         if types.is_empty() {
             continue;
         }
@@ -51,7 +85,7 @@ fn tshark_messages(pcap: &Path) -> Vec<(u8, u32)> {
             messages.push((t.parse().unwrap(), xid));
         }
     }
-    messages
+    (messages, comments)
 }
 
 /// (message type, xid) of every message the transcript sent or received.
@@ -111,17 +145,69 @@ fn tshark_with_the_plugin_agrees_with_every_transcript() {
     let report: Value =
         serde_json::from_slice(&std::fs::read(dir.join("report.json")).unwrap()).unwrap();
     let mut checked = 0;
+    let mut tls_scenarios = 0;
     for scenario in report["scenarios"].as_array().unwrap() {
         let id = scenario["id"].as_str().unwrap();
-        let pcap = dir.join("pcap").join(format!("{id}.pcap"));
+        let pcap = dir.join(scenario["pcap"].as_str().unwrap_or_default());
+        assert!(pcap.is_file(), "{id}: no capture at {}", pcap.display());
+        assert_eq!(pcap.extension().and_then(|e| e.to_str()), Some("pcapng"));
         let expected = transcript_messages(scenario);
-        assert!(pcap.exists(), "{id}: no pcap");
-        let decoded = tshark_messages(&pcap);
+        let (decoded, comments) = tshark_messages(&pcap);
         assert_eq!(
             decoded, expected,
             "{id}: tshark and the transcript disagree"
         );
         checked += expected.len();
+        // Every frame says which connection and step it belongs to.
+        assert!(!comments.is_empty(), "{id}: no frames");
+        assert!(
+            comments.iter().all(|c| c.starts_with("connection ")),
+            "{id}: a frame without a comment: {comments:?}"
+        );
+        if scenario["tls"] == true {
+            tls_scenarios += 1;
+            // TLS records as they crossed, and DHCP read inside them from
+            // the secrets the file carries: no key file is given.
+            let inside = tshark(
+                &pcap,
+                &["-Y", "tls && dhcp", "-T", "fields", "-e", "frame.number"],
+            );
+            assert!(
+                !inside.trim().is_empty(),
+                "{id}: no DHCP decrypted from TLS"
+            );
+            assert!(
+                dir.join(format!("pcap/{id}.keys")).is_file(),
+                "{id}: no key log"
+            );
+        }
     }
     assert!(checked > 50, "only {checked} messages checked");
+    assert!(tls_scenarios >= 2, "only {tls_scenarios} TLS scenarios");
+
+    // A finding is on the frame that decided it.
+    let catch_up = dir.join("pcap/ALQ-S-26-catch-up-complete.pcapng");
+    let comments = tshark(&catch_up, &["-T", "fields", "-e", "frame.comment"]);
+    assert!(comments.contains("finding: pass ALQ-S-26"), "{comments}");
+    // RFC 7724's status 7 by name, which Wireshark's DHCP dissector lacks.
+    let statuses = tshark(&catch_up, &["-T", "fields", "-e", "dhcp_lq_tcp.status"]);
+    assert!(
+        statuses.lines().any(|l| l.split(',').any(|s| s == "7")),
+        "{statuses}"
+    );
+    let named = tshark(&catch_up, &["-V", "-Y", "dhcp_lq_tcp.status == 7"]);
+    assert!(
+        named.contains("Leasequery status: CatchUpComplete (7)"),
+        "{named}"
+    );
+    // A message with a truncated option is marked malformed, not a Lua error.
+    let truncated = dir.join("pcap/BLQ-S-32-truncated-option.pcapng");
+    let marked = tshark(
+        &truncated,
+        &["-Y", "_ws.malformed || _ws.expert.severity == error"],
+    );
+    assert!(
+        !marked.trim().is_empty(),
+        "BLQ-S-32: nothing marked malformed"
+    );
 }

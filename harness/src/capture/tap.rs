@@ -3,8 +3,10 @@
 //! connections lasts.
 
 use super::pcap::{TapEvent, TapRecord};
-use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
-use std::sync::Arc;
+use std::sync::atomic::{AtomicU32, AtomicU64, AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex};
+use std::task::{Context, Poll};
+use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
 use tokio::time::Instant;
 
 /// How a side of a TCP connection ended it.
@@ -39,6 +41,13 @@ pub struct Tap {
     truncated: bool,
     /// Bytes the peer sent, recorded or not.
     received: u64,
+    /// The scenario's current step, stamped on each record.
+    step: Arc<AtomicU32>,
+    /// The stream now goes through a [`WireTap`] below TLS, which records
+    /// what crosses; this tap only counts.
+    handed_over: bool,
+    /// This tap records below TLS.
+    wire: bool,
 }
 
 impl Tap {
@@ -56,7 +65,33 @@ impl Tap {
             budget,
             truncated: false,
             received: 0,
+            step: Arc::default(),
+            handed_over: false,
+            wire: false,
         }
+    }
+
+    /// Stamps records with the step `step` holds.
+    pub fn follow_steps(&mut self, step: Arc<AtomicU32>) {
+        self.step = step;
+    }
+
+    /// A tap for the stream below a TLS layer about to start: it records
+    /// the TLS records as they cross, and this tap stops recording.
+    pub fn hand_over(&mut self) -> WireTap {
+        self.handed_over = true;
+        WireTap(Arc::new(Mutex::new(Tap {
+            records: Vec::new(),
+            start: self.start,
+            harness_is_client: self.harness_is_client,
+            order: self.order.clone(),
+            budget: self.budget.clone(),
+            truncated: false,
+            received: 0,
+            step: self.step.clone(),
+            handed_over: false,
+            wire: true,
+        })))
     }
 
     pub fn harness_is_client(&self) -> bool {
@@ -93,6 +128,9 @@ impl Tap {
 
     /// The harness (`by_harness`) or the peer closed its side, at `at`.
     pub fn closed(&mut self, by_harness: bool, how: Closed, at: Instant) {
+        if self.handed_over {
+            return;
+        }
         let event = match (by_harness == self.harness_is_client, how) {
             (true, Closed::Fin) => TapEvent::ClientFin,
             (true, Closed::Rst) => TapEvent::ClientRst,
@@ -107,6 +145,9 @@ impl Tap {
     }
 
     fn bytes(&mut self, ours: bool, bytes: &[u8], at: Instant) {
+        if self.handed_over {
+            return;
+        }
         let granted = self
             .budget
             .fetch_update(Ordering::Relaxed, Ordering::Relaxed, |left| {
@@ -131,8 +172,139 @@ impl Tap {
         self.records.push(TapRecord {
             at: at.saturating_duration_since(self.start),
             seq,
+            step: self.step.load(Ordering::Relaxed),
+            wire: self.wire,
             event,
         });
+    }
+}
+
+/// What crossed below a TLS layer, shared between the stream wrapper that
+/// records it and the connection that collects it at the end.
+#[derive(Debug, Clone)]
+pub struct WireTap(Arc<Mutex<Tap>>);
+
+impl WireTap {
+    fn with<T>(&self, f: impl FnOnce(&mut Tap) -> T) -> T {
+        let mut tap = self.0.lock().unwrap_or_else(|e| e.into_inner());
+        f(&mut tap)
+    }
+
+    pub fn truncated(&self) -> bool {
+        self.with(|t| t.truncated)
+    }
+
+    pub fn take_records(&self) -> Vec<TapRecord> {
+        self.with(|t| std::mem::take(&mut t.records))
+    }
+
+    /// `io` with everything it carries recorded here; `resets` says that
+    /// dropping it sends RST (SO_LINGER 0) rather than FIN.
+    pub fn wrap<S>(&self, io: S, resets: bool) -> TappedIo<S> {
+        TappedIo {
+            inner: io,
+            tap: self.clone(),
+            resets,
+            ours_closed: false,
+            theirs_closed: false,
+        }
+    }
+}
+
+/// A stream whose bytes and closes, both ways, go to a [`WireTap`] as they
+/// pass: the TLS records a handshake and its session carry, alerts included.
+/// Dropping it closes the harness's side, which is recorded too.
+pub struct TappedIo<S> {
+    inner: S,
+    tap: WireTap,
+    resets: bool,
+    ours_closed: bool,
+    theirs_closed: bool,
+}
+
+impl<S: AsyncRead + Unpin> AsyncRead for TappedIo<S> {
+    fn poll_read(
+        mut self: std::pin::Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &mut ReadBuf<'_>,
+    ) -> Poll<std::io::Result<()>> {
+        let before = buf.filled().len();
+        let this = &mut *self;
+        let polled = std::pin::Pin::new(&mut this.inner).poll_read(cx, buf);
+        match &polled {
+            Poll::Ready(Ok(())) => {
+                let read = buf.filled().get(before..).unwrap_or_default();
+                if !read.is_empty() {
+                    this.tap.with(|t| t.theirs(read, Instant::now()));
+                } else if buf.remaining() > 0 && !this.theirs_closed {
+                    this.theirs_closed = true;
+                    this.tap
+                        .with(|t| t.closed(false, Closed::Fin, Instant::now()));
+                }
+            }
+            Poll::Ready(Err(e)) if !this.theirs_closed => {
+                if matches!(
+                    e.kind(),
+                    std::io::ErrorKind::ConnectionReset | std::io::ErrorKind::ConnectionAborted
+                ) {
+                    this.theirs_closed = true;
+                    this.tap
+                        .with(|t| t.closed(false, Closed::Rst, Instant::now()));
+                }
+            }
+            _ => {}
+        }
+        polled
+    }
+}
+
+impl<S: AsyncWrite + Unpin> AsyncWrite for TappedIo<S> {
+    fn poll_write(
+        mut self: std::pin::Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        data: &[u8],
+    ) -> Poll<std::io::Result<usize>> {
+        let this = &mut *self;
+        let polled = std::pin::Pin::new(&mut this.inner).poll_write(cx, data);
+        if let Poll::Ready(Ok(n)) = &polled {
+            let written = data.get(..*n).unwrap_or_default();
+            this.tap.with(|t| t.ours(written, Instant::now()));
+        }
+        polled
+    }
+
+    fn poll_flush(
+        mut self: std::pin::Pin<&mut Self>,
+        cx: &mut Context<'_>,
+    ) -> Poll<std::io::Result<()>> {
+        std::pin::Pin::new(&mut self.inner).poll_flush(cx)
+    }
+
+    fn poll_shutdown(
+        mut self: std::pin::Pin<&mut Self>,
+        cx: &mut Context<'_>,
+    ) -> Poll<std::io::Result<()>> {
+        let this = &mut *self;
+        let polled = std::pin::Pin::new(&mut this.inner).poll_shutdown(cx);
+        if polled.is_ready() && !this.ours_closed {
+            this.ours_closed = true;
+            this.tap
+                .with(|t| t.closed(true, Closed::Fin, Instant::now()));
+        }
+        polled
+    }
+}
+
+impl<S> Drop for TappedIo<S> {
+    fn drop(&mut self) {
+        if !self.ours_closed {
+            let how = if self.resets {
+                Closed::Rst
+            } else {
+                Closed::Fin
+            };
+            self.tap.with(|t| t.closed(true, how, Instant::now()));
+        }
     }
 }
 

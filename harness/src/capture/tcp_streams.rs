@@ -1,4 +1,5 @@
-//! Reassembles the TCP conversations of a classic pcap file.
+//! Reassembles the TCP conversations of a capture file, classic pcap or
+//! pcapng.
 //!
 //! Each direction's payload is put back in sequence order (retransmissions and
 //! overlaps dropped, out-of-order segments held until the gap fills), keeping the
@@ -6,10 +7,13 @@
 
 use etherparse::{NetSlice, SlicedPacket, TransportSlice};
 use pcap_file::pcap::PcapReader;
+use pcap_file::pcapng::blocks::interface_description::InterfaceDescriptionOption;
+use pcap_file::pcapng::{Block, PcapNgReader};
 use pcap_file::DataLink;
 use std::collections::{BTreeMap, HashMap};
 use std::fs::File;
 use std::io::BufReader;
+use std::io::Read;
 use std::net::{IpAddr, SocketAddr};
 use std::path::{Path, PathBuf};
 use std::time::Duration;
@@ -166,34 +170,129 @@ fn supported(link: DataLink) -> bool {
     )
 }
 
-/// Reads every TCP conversation of a classic pcap file, in order of first packet.
-pub fn read_pcap(path: &Path) -> Result<Vec<Conversation>, CaptureError> {
-    let file = File::open(path).map_err(|error| CaptureError::Open {
-        path: path.to_path_buf(),
-        error,
-    })?;
-    let mut reader = PcapReader::new(BufReader::new(file)).map_err(|e| CaptureError::NotPcap {
-        path: path.to_path_buf(),
-        reason: e.to_string(),
-    })?;
-    let link = reader.header().datalink;
-    if !supported(link) {
-        return Err(CaptureError::UnsupportedLink {
+/// One packet: its link type, capture time and bytes.
+type Packet = (DataLink, Duration, Vec<u8>);
+
+/// The packets of a capture file.
+enum Packets {
+    Pcap(PcapReader<BufReader<File>>, DataLink),
+    /// With each interface's link type and timestamp resolution (the power
+    /// of ten below a second its units are).
+    PcapNg(PcapNgReader<BufReader<File>>, Vec<(DataLink, u8)>),
+}
+
+/// Timestamp units of 10^-`resolution` s as a duration; pcap-file reads
+/// them as nanoseconds.
+fn scaled(units_as_nanos: Duration, resolution: u8) -> Duration {
+    let units = units_as_nanos.as_nanos();
+    let nanos = match resolution {
+        r @ 0..=9 => units.saturating_mul(10u128.pow(9 - u32::from(r))),
+        r => units / 10u128.pow(u32::from(r.min(38)) - 9),
+    };
+    Duration::from_nanos(u64::try_from(nanos).unwrap_or(u64::MAX))
+}
+
+impl Packets {
+    fn open(path: &Path) -> Result<Self, CaptureError> {
+        let open = || {
+            File::open(path).map_err(|error| CaptureError::Open {
+                path: path.to_path_buf(),
+                error,
+            })
+        };
+        let mut magic = [0u8; 4];
+        let is_ng = open()?.read_exact(&mut magic).is_ok() && magic == [0x0a, 0x0d, 0x0d, 0x0a];
+        let not_pcap = |e: pcap_file::PcapError| CaptureError::NotPcap {
             path: path.to_path_buf(),
-            link,
-        });
+            reason: e.to_string(),
+        };
+        if is_ng {
+            let reader = PcapNgReader::new(BufReader::new(open()?)).map_err(not_pcap)?;
+            return Ok(Packets::PcapNg(reader, Vec::new()));
+        }
+        let reader = PcapReader::new(BufReader::new(open()?)).map_err(not_pcap)?;
+        let link = reader.header().datalink;
+        if !supported(link) {
+            return Err(CaptureError::UnsupportedLink {
+                path: path.to_path_buf(),
+                link,
+            });
+        }
+        Ok(Packets::Pcap(reader, link))
     }
+
+    fn next(&mut self, path: &Path, index: usize) -> Option<Result<Packet, CaptureError>> {
+        let bad = |reason: String| CaptureError::BadRecord {
+            path: path.to_path_buf(),
+            index,
+            reason,
+        };
+        match self {
+            Packets::Pcap(reader, link) => {
+                let packet = reader.next_packet()?;
+                Some(
+                    packet
+                        .map(|p| (*link, p.timestamp, p.data.into_owned()))
+                        .map_err(|e| bad(e.to_string())),
+                )
+            }
+            Packets::PcapNg(reader, interfaces) => loop {
+                let block = match reader.next_block()? {
+                    Ok(block) => block,
+                    Err(e) => return Some(Err(bad(e.to_string()))),
+                };
+                match block {
+                    Block::InterfaceDescription(idb) => {
+                        if !supported(idb.linktype) {
+                            return Some(Err(CaptureError::UnsupportedLink {
+                                path: path.to_path_buf(),
+                                link: idb.linktype,
+                            }));
+                        }
+                        let resolution = idb
+                            .options
+                            .iter()
+                            .find_map(|o| match o {
+                                InterfaceDescriptionOption::IfTsResol(r) => Some(*r),
+                                _ => None,
+                            })
+                            .unwrap_or(6);
+                        interfaces.push((idb.linktype, resolution));
+                    }
+                    Block::EnhancedPacket(epb) => {
+                        let interface = usize::try_from(epb.interface_id)
+                            .ok()
+                            .and_then(|i| interfaces.get(i).copied());
+                        let Some((link, resolution)) = interface else {
+                            return Some(Err(bad(format!(
+                                "interface {} was never described",
+                                epb.interface_id
+                            ))));
+                        };
+                        let at = scaled(epb.timestamp, resolution);
+                        return Some(Ok((link, at, epb.data.into_owned())));
+                    }
+                    _ => {}
+                }
+            },
+        }
+    }
+}
+
+/// Reads every TCP conversation of a pcap or pcapng file, in order of first
+/// packet.
+pub fn read_pcap(path: &Path) -> Result<Vec<Conversation>, CaptureError> {
+    let mut packets = Packets::open(path)?;
     let mut conversations: Vec<Conversation> = Vec::new();
     let mut open: HashMap<(SocketAddr, SocketAddr), usize> = HashMap::new();
     let mut index = 0usize;
-    while let Some(packet) = reader.next_packet() {
+    loop {
         index += 1;
-        let packet = packet.map_err(|e| CaptureError::BadRecord {
-            path: path.to_path_buf(),
-            index,
-            reason: e.to_string(),
-        })?;
-        let Some(sliced) = slice_packet(link, &packet.data) else {
+        let Some(packet) = packets.next(path, index) else {
+            break;
+        };
+        let (link, timestamp, data) = packet?;
+        let Some(sliced) = slice_packet(link, &data) else {
             continue;
         };
         let Some(seg) = tcp_segment(&sliced) else {
@@ -230,7 +329,7 @@ pub fn read_pcap(path: &Path) -> Result<Vec<Conversation>, CaptureError> {
                     index: conversations.len(),
                     client,
                     server,
-                    started: packet.timestamp,
+                    started: timestamp,
                     to_server: StreamHalf::default(),
                     to_client: StreamHalf::default(),
                 });
@@ -247,7 +346,7 @@ pub fn read_pcap(path: &Path) -> Result<Vec<Conversation>, CaptureError> {
         } else {
             &mut conv.to_client
         };
-        half.accept(seg.seq, seg.syn, seg.payload, packet.timestamp);
+        half.accept(seg.seq, seg.syn, seg.payload, timestamp);
         half.fin |= seg.fin;
         half.rst |= seg.rst;
     }

@@ -164,6 +164,7 @@ impl ClientCerts {
     fn connector(
         &self,
         cert: Certificate,
+        key_log: Arc<dyn rustls::KeyLog>,
     ) -> Result<(TlsConnector, ServerName<'static>), BackendError> {
         let kind = match cert {
             Certificate::Client => "client",
@@ -174,12 +175,13 @@ impl ClientCerts {
                 for c in &self.ca {
                     roots.add(c.clone())?;
                 }
-                let config = rustls::ClientConfig::builder_with_provider(Arc::new(
+                let mut config = rustls::ClientConfig::builder_with_provider(Arc::new(
                     rustls::crypto::ring::default_provider(),
                 ))
                 .with_safe_default_protocol_versions()?
                 .with_root_certificates(roots)
                 .with_no_client_auth();
+                config.key_log = key_log;
                 return Ok((
                     TlsConnector::from(Arc::new(config)),
                     self.server_name.clone(),
@@ -190,8 +192,13 @@ impl ClientCerts {
             .by_kind
             .get(kind)
             .ok_or(BackendError::NoCertificate(kind))?;
-        let config = client_config(&self.ca, chain.clone(), key.clone_key(), ALL_VERSIONS)?;
-        Ok((TlsConnector::from(config), self.server_name.clone()))
+        let mut config =
+            (*client_config(&self.ca, chain.clone(), key.clone_key(), ALL_VERSIONS)?).clone();
+        config.key_log = key_log;
+        Ok((
+            TlsConnector::from(Arc::new(config)),
+            self.server_name.clone(),
+        ))
     }
 }
 
@@ -231,15 +238,21 @@ impl ServerCerts {
         }))
     }
 
-    fn acceptor(&self, cert: ServerCertificate) -> Result<Option<TlsAcceptor>, BackendError> {
+    fn acceptor(
+        &self,
+        cert: ServerCertificate,
+        key_log: Arc<dyn rustls::KeyLog>,
+    ) -> Result<Option<TlsAcceptor>, BackendError> {
         let (chain, key) = match cert {
             ServerCertificate::Valid => &self.valid,
             ServerCertificate::Untrusted => &self.untrusted,
             ServerCertificate::Garbage => return Ok(None),
         };
-        let config =
-            server_config_without_client_auth(chain.clone(), key.clone_key(), ALL_VERSIONS)?;
-        Ok(Some(TlsAcceptor::from(config)))
+        let mut config =
+            (*server_config_without_client_auth(chain.clone(), key.clone_key(), ALL_VERSIONS)?)
+                .clone();
+        config.key_log = key_log;
+        Ok(Some(TlsAcceptor::from(Arc::new(config))))
     }
 }
 
@@ -299,6 +312,8 @@ pub struct Backend {
     max_connections: usize,
     clock: Clock,
     clients: HashMap<Ipv4Addr, RelayedClient>,
+    /// The secrets of the TLS sessions the harness makes, for the capture.
+    key_log: Arc<crate::net::tls::KeyLogLines>,
 }
 
 static NEXT_MAC: AtomicU32 = AtomicU32::new(1);
@@ -416,6 +431,7 @@ impl Backend {
                     max_connections: profile.max_connections,
                     clock,
                     clients: HashMap::new(),
+                    key_log: Default::default(),
                 })
             }
             (TargetKind::Reference, Role::Server) => {
@@ -465,6 +481,7 @@ impl Backend {
                     max_connections: profile.max_connections,
                     clock,
                     clients: HashMap::new(),
+                    key_log: Default::default(),
                 })
             }
             (TargetKind::Tcp, _) => {
@@ -496,6 +513,7 @@ impl Backend {
                     max_connections: profile.max_connections,
                     clock: Clock::new(),
                     clients: HashMap::new(),
+                    key_log: Default::default(),
                 })
             }
             (TargetKind::Launch, _) => {
@@ -541,6 +559,7 @@ impl Backend {
                     max_connections: profile.max_connections,
                     clock: Clock::new(),
                     clients: HashMap::new(),
+                    key_log: Default::default(),
                 })
             }
         }
@@ -688,7 +707,7 @@ impl Backend {
         self.certs
             .as_ref()
             .ok_or(BackendError::NotInProfile("[tls] material"))?
-            .connector(cert)
+            .connector(cert, self.key_log.clone())
     }
 
     async fn shell(
@@ -869,6 +888,12 @@ impl Backend {
         }
     }
 
+    /// The secrets of every TLS session the harness made so far, as NSS key
+    /// log lines.
+    pub fn tls_secrets(&self) -> Vec<String> {
+        self.key_log.lines()
+    }
+
     /// What the harness shows a secure requestor; `None` for garbage.
     pub fn tls_acceptor(
         &self,
@@ -879,7 +904,7 @@ impl Backend {
             .ok_or(BackendError::NotInProfile(
                 "[tls] server-cert and server-key",
             ))?
-            .acceptor(cert)
+            .acceptor(cert, self.key_log.clone())
     }
 
     /// Stops what the backend started (a launched requestor gets `grace` to

@@ -207,6 +207,8 @@ mod tests {
             interrupted: false,
             connections: Vec::new(),
             iut_output: None,
+            tls_secrets: Vec::new(),
+            steps: Vec::new(),
         }
     }
 

@@ -415,3 +415,27 @@ impl TestPki {
         Ok(written)
     }
 }
+
+/// The secrets of every TLS session made with a config that logs to it, as
+/// NSS key log lines (`CLIENT_RANDOM ...`, `CLIENT_HANDSHAKE_TRAFFIC_SECRET
+/// ...`): what Wireshark needs to read a capture of those sessions.
+#[derive(Debug, Default)]
+pub struct KeyLogLines(std::sync::Mutex<Vec<String>>);
+
+impl KeyLogLines {
+    pub fn lines(&self) -> Vec<String> {
+        self.0.lock().unwrap_or_else(|e| e.into_inner()).clone()
+    }
+}
+
+impl rustls::KeyLog for KeyLogLines {
+    fn log(&self, label: &str, client_random: &[u8], secret: &[u8]) {
+        let hex = |bytes: &[u8]| bytes.iter().map(|b| format!("{b:02x}")).collect::<String>();
+        let line = format!("{label} {} {}", hex(client_random), hex(secret));
+        self.0.lock().unwrap_or_else(|e| e.into_inner()).push(line);
+    }
+
+    fn will_log(&self, _label: &str) -> bool {
+        true
+    }
+}

@@ -273,6 +273,7 @@ mod tests {
             }],
             transcript: vec![Entry {
                 at_ms: 0,
+                tap_seq: 0,
                 conn: SCRIPT.into(),
                 dir: Direction::Note,
                 text: format!("stderr: {SCRIPT}"),
@@ -286,6 +287,8 @@ mod tests {
             interrupted: false,
             connections: Vec::new(),
             iut_output: None,
+            tls_secrets: Vec::new(),
+            steps: Vec::new(),
         };
         let report = RunReport::new(
             SCRIPT,

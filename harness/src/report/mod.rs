@@ -283,7 +283,7 @@ pub(crate) fn sort_key(id: &str) -> (String, u32) {
 /// for an id that could not be a file name.
 pub fn pcap_name(id: &str) -> Result<String, crate::file_names::NameError> {
     crate::file_names::check(id)?;
-    Ok(format!("pcap/{id}.pcap"))
+    Ok(format!("pcap/{id}.pcapng"))
 }
 
 /// The TLS key log written beside capture `pcap` (`pcap/X.pcapng` to

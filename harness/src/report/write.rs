@@ -127,17 +127,65 @@ fn exchange(new: &Path, old: &Path) -> std::io::Result<PathBuf> {
 /// Writes `bytes` to the new file `path` in a staging folder, and flushes it
 /// to disk: an existing file or link there is an error, never followed.
 pub fn write_new(path: &Path, bytes: &[u8]) -> Result<(), ReportError> {
+    write_new_with(path, |file| file.write_all(bytes))
+}
+
+/// As [`write_new`], with `write` writing the content straight into the
+/// (buffered) file, so that it never has to be held whole in memory.
+pub fn write_new_with(
+    path: &Path,
+    write: impl FnOnce(&mut std::io::BufWriter<std::fs::File>) -> std::io::Result<()>,
+) -> Result<(), ReportError> {
     let io = io_error(path);
     if let Some(dir) = path.parent() {
         std::fs::create_dir_all(dir).map_err(io_error(dir))?;
     }
-    let mut file = std::fs::OpenOptions::new()
+    let file = std::fs::OpenOptions::new()
         .write(true)
         .create_new(true)
         .open(path)
         .map_err(io_error(path))?;
-    file.write_all(bytes).map_err(io_error(path))?;
+    let mut out = std::io::BufWriter::new(file);
+    write(&mut out).map_err(io_error(path))?;
+    let file = out
+        .into_inner()
+        .map_err(|e| io_error(path)(e.into_error()))?;
     file.sync_all().map_err(io)
+}
+
+/// Each finding that cites a transcript entry, placed on the capture record
+/// that entry describes: (connection index, record sequence number, text).
+fn findings_on_frames(outcome: &ScenarioOutcome) -> Vec<(usize, u64, String)> {
+    use crate::outcome::Direction;
+    let mut placed = Vec::new();
+    for f in &outcome.findings {
+        let Some(entry) = f.frame.and_then(|i| outcome.transcript.get(i)) else {
+            continue;
+        };
+        // A name a later connection took again means the latest one opened
+        // by the time of the entry.
+        let Some((index, conn)) = outcome
+            .connections
+            .iter()
+            .enumerate()
+            .rfind(|(_, c)| c.name == entry.conn && c.opened_seq < entry.tap_seq)
+        else {
+            continue;
+        };
+        let from_peer = match entry.dir {
+            Direction::Recv => Some(true),
+            Direction::Send => Some(false),
+            Direction::Note => None,
+        };
+        if let Some(seq) = crate::capture::pcap::record_before(conn, from_peer, entry.tap_seq) {
+            placed.push((
+                index,
+                seq,
+                format!("{} {}: {}", f.verdict.label(), f.requirement, f.message),
+            ));
+        }
+    }
+    placed
 }
 
 /// The report directory (pcaps go to its `pcap/`) and the wall-clock time the
@@ -172,15 +220,31 @@ impl PcapSink {
             .started
             .duration_since(std::time::UNIX_EPOCH)
             .unwrap_or(Duration::ZERO);
+        let notes = crate::capture::pcap::Notes {
+            steps: &outcome.steps,
+            findings: findings_on_frames(outcome),
+            tls_secrets: &outcome.tls_secrets,
+        };
         let written = super::pcap_name(&outcome.id)
             .map_err(|e| format!("scenario id {e}"))
             .and_then(|name| {
-                let bytes = crate::capture::pcap::render(&outcome.connections, base)
-                    .map_err(|e| e.to_string())?;
-                write_new(&self.dir.join(&name), &bytes).map_err(|e| e.to_string())?;
+                write_new_with(&self.dir.join(&name), |file| {
+                    crate::capture::pcap::render_into(file, &outcome.connections, base, &notes)
+                        .map(drop)
+                        .map_err(std::io::Error::other)
+                })
+                .map_err(|e| e.to_string())?;
+                if !outcome.tls_secrets.is_empty() {
+                    if let Some(keys) = super::keylog_name(&name) {
+                        let mut log = outcome.tls_secrets.join("\n");
+                        log.push('\n');
+                        write_new(&self.dir.join(keys), log.as_bytes())
+                            .map_err(|e| e.to_string())?;
+                    }
+                }
                 Ok(name)
             });
-        outcome.tls = outcome.connections.iter().any(|c| c.decrypted_after_tls);
+        outcome.tls = outcome.connections.iter().any(|c| c.tls);
         outcome.connections = Vec::new();
         match written {
             Ok(name) => outcome.pcap = Some(name),

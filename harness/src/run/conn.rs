@@ -4,7 +4,8 @@
 
 use super::peer::Peer;
 use super::transcript::ConnId;
-use crate::capture::tap::{Closed, Tap};
+use crate::capture::pcap::TapRecord;
+use crate::capture::tap::{Closed, Tap, TappedIo, WireTap};
 use crate::net::stream_reader::{StreamEvent, StreamReader};
 use crate::net::transport::BoxedIo;
 use crate::scenario::model::Role;
@@ -38,8 +39,10 @@ pub struct HarnessConn {
     pub opened_at: Instant,
     /// Order of the opening among all tap records of the scenario.
     pub opened_seq: u64,
-    /// The stream was upgraded to TLS; later tap bytes are decrypted.
+    /// The stream was upgraded to TLS.
     pub tls: bool,
+    /// What crossed below TLS, once a handshake began.
+    wire: Option<WireTap>,
     /// Closing this connection sends RST (SO_LINGER 0).
     pub resets: bool,
     /// Bytes a `send` held back to go out in one write with the next one.
@@ -108,6 +111,7 @@ impl HarnessConn {
             opened_at: Instant::now(),
             opened_seq,
             tls: false,
+            wire: None,
             resets: false,
             held: Vec::new(),
             changes_before: 0,
@@ -202,6 +206,37 @@ impl HarnessConn {
     /// not framed in front of it.
     pub async fn take_stream(&mut self) -> Option<BoxedIo> {
         self.reader.take_stream(&mut self.tap).await
+    }
+
+    /// Takes the stream out for a TLS handshake, wrapped so that the TLS
+    /// records are recorded as they cross (the connection's own tap stops
+    /// recording and only counts).
+    pub async fn take_stream_for_tls(&mut self) -> Option<TappedIo<BoxedIo>> {
+        let stream = self.take_stream().await?;
+        let wire = self.tap.hand_over();
+        let io = wire.wrap(stream, self.resets);
+        self.wire = Some(wire);
+        Some(io)
+    }
+
+    /// Some traffic went unrecorded: the capture budget ran out.
+    pub fn capture_truncated(&self) -> bool {
+        self.tap.truncated() || self.wire.as_ref().is_some_and(WireTap::truncated)
+    }
+
+    /// Everything recorded, in order; a stream still open is closed first,
+    /// and its close recorded where a wire tap sees it.
+    pub fn into_records(self) -> Vec<TapRecord> {
+        let HarnessConn {
+            reader, tap, wire, ..
+        } = self;
+        drop(reader);
+        let mut records = tap.into_records();
+        if let Some(wire) = wire {
+            records.extend(wire.take_records());
+            records.sort_by_key(|r| r.seq);
+        }
+        records
     }
 
     /// Puts the stream back as it was (no TLS happened on it).

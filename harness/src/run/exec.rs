@@ -71,6 +71,8 @@ pub struct Exec<'a> {
     strict: bool,
     /// Where each step is announced as it starts, for a live display.
     pub progress: super::progress::Progress,
+    /// The step under way (1-based), stamped on every capture record.
+    step: std::sync::Arc<std::sync::atomic::AtomicU32>,
     backend: Backend,
     conns: Conns,
     /// Connections whose name was reused by a later connect or accept.
@@ -129,6 +131,10 @@ pub struct Ran {
     pub iut_output: Option<String>,
     /// The step the run was interrupted at, if it was.
     pub interrupted: Option<String>,
+    /// The harness's TLS session secrets, as NSS key log lines.
+    pub tls_secrets: Vec<String>,
+    /// Each step's keyword, in order, for the capture's frame comments.
+    pub steps: Vec<&'static str>,
 }
 
 impl<'a> Exec<'a> {
@@ -144,6 +150,7 @@ impl<'a> Exec<'a> {
             scenario,
             strict,
             progress: Default::default(),
+            step: Default::default(),
             backend,
             conns: Default::default(),
             finished: Vec::new(),
@@ -190,6 +197,7 @@ impl<'a> Exec<'a> {
             self.order.clone(),
             self.pcap_budget.clone(),
         );
+        conn.tap.follow_steps(self.step.clone());
         conn.changes_before = self.changes;
         conn
     }
@@ -259,13 +267,14 @@ impl<'a> Exec<'a> {
                 };
                 ConnectionTap {
                     name,
+                    harness_is_client: c.tap.harness_is_client(),
                     client,
                     server,
                     opened_at: c.opened_at.duration_since(self.start),
                     opened_seq: c.opened_seq,
-                    decrypted_after_tls: c.tls,
+                    tls: c.tls,
                     refused: c.refused,
-                    records: c.tap.into_records(),
+                    records: c.into_records(),
                 }
             })
             .collect()
@@ -284,6 +293,7 @@ impl<'a> Exec<'a> {
         let conn = self.transcript.conn_id(conn);
         self.transcript.push(Line {
             at_ms: ms_since(self.start, at),
+            tap_seq: self.order.load(std::sync::atomic::Ordering::Relaxed),
             conn,
             dir,
             text,
@@ -428,6 +438,7 @@ impl<'a> Exec<'a> {
                 };
                 let frame = self.transcript.push(Line {
                     at_ms,
+                    tap_seq: self.order.load(std::sync::atomic::Ordering::Relaxed),
                     conn: line_conn,
                     dir: Direction::Recv,
                     text: Text::Message(Brief::of(msg)),
@@ -468,6 +479,10 @@ impl<'a> Exec<'a> {
         let mut interrupted = None;
         let scenario = self.scenario;
         for (index, step) in scenario.steps.iter().enumerate() {
+            self.step.store(
+                u32::try_from(index + 1).unwrap_or(u32::MAX),
+                std::sync::atomic::Ordering::Relaxed,
+            );
             self.progress.step(
                 &scenario.id,
                 index + 1,
@@ -565,7 +580,7 @@ impl<'a> Exec<'a> {
             .iter()
             .map(|(n, c)| (n, c))
             .chain(self.conns.iter())
-            .filter(|(_, c)| c.tap.truncated())
+            .filter(|(_, c)| c.capture_truncated())
             .map(|(n, _)| n.clone())
             .collect();
         if !truncated.is_empty() {
@@ -585,6 +600,7 @@ impl<'a> Exec<'a> {
             Some(_) => Duration::from_secs(1),
             None => crate::iut::launched::STOP_GRACE,
         };
+        let tls_secrets = self.backend.tls_secrets();
         let iut_output = self.backend.finish(grace).await;
         let (transcript, index) = self.transcript.finish();
         for f in &mut self.findings {
@@ -600,6 +616,8 @@ impl<'a> Exec<'a> {
             elapsed,
             iut_output,
             interrupted,
+            tls_secrets,
+            steps: self.scenario.steps.iter().map(|s| s.keyword()).collect(),
         }
     }
 
@@ -670,6 +688,7 @@ impl<'a> Exec<'a> {
                     self.order.clone(),
                     self.pcap_budget.clone(),
                 );
+                conn.tap.follow_steps(self.step.clone());
                 conn.changes_before = self.changes;
                 self.keep(conn);
                 self.log(&c.conn, Direction::Note, refused.to_string());

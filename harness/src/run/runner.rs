@@ -78,6 +78,8 @@ impl ScenarioOutcome {
             interrupted: false,
             connections: Vec::new(),
             iut_output: None,
+            tls_secrets: Vec::new(),
+            steps: Vec::new(),
         }
     }
 }
@@ -211,6 +213,8 @@ pub fn run_one(
         connections,
         iut_output,
         interrupted,
+        tls_secrets,
+        steps,
     } = ran;
     let completed = error.is_none()
         && interrupted.is_none()
@@ -286,6 +290,8 @@ pub fn run_one(
         error,
         connections,
         iut_output,
+        tls_secrets,
+        steps,
         interrupted: interrupted.is_some(),
         ..ScenarioOutcome::empty(l, Verdict::Pass)
     }

@@ -23,6 +23,8 @@ pub struct ConnId(u32);
 #[derive(Debug)]
 pub struct Line {
     pub at_ms: u64,
+    /// Capture records made before this line were numbered below this.
+    pub tap_seq: u64,
     pub conn: ConnId,
     pub dir: Direction,
     pub text: Text,
@@ -36,6 +38,7 @@ impl Line {
         };
         Entry {
             at_ms: self.at_ms,
+            tap_seq: self.tap_seq,
             conn: names.get(self.conn.0 as usize).cloned().unwrap_or_default(),
             dir: self.dir,
             text,
@@ -173,6 +176,7 @@ impl Transcript {
         if dropped > 0 {
             entries.push(Entry {
                 at_ms: first_tail_ms,
+                tap_seq: 0,
                 conn: String::new(),
                 dir: Direction::Note,
                 text: format!("{dropped} transcript entries not kept (transcript limit)"),
@@ -199,6 +203,7 @@ mod tests {
     fn entry(n: usize) -> Line {
         Line {
             at_ms: n as u64,
+            tap_seq: 0,
             conn: ConnId(0),
             dir: Direction::Recv,
             text: Text::Plain(format!("m{n}")),

@@ -2,7 +2,7 @@
 //! success, answered with a trusted, an untrusted or a garbage server side.
 
 use super::{Exec, Stop};
-use crate::net::transport::{BoxedIo, Prefixed};
+use crate::net::transport::Prefixed;
 use crate::outcome::Direction;
 use crate::scenario::expr::Shown;
 use crate::scenario::model::{primary, Outcome, ServeTls, ServerCertificate};
@@ -19,7 +19,7 @@ const RECORD_HEADER: usize = 5;
 
 /// Reads up to a record header's worth of bytes, stopping early at EOF or
 /// when `within` runs out.
-async fn read_head(stream: &mut BoxedIo, within: Duration) -> Vec<u8> {
+async fn read_head(stream: &mut (impl tokio::io::AsyncRead + Unpin), within: Duration) -> Vec<u8> {
     let mut head = Vec::with_capacity(RECORD_HEADER);
     let deadline = tokio::time::Instant::now() + within;
     while head.len() < RECORD_HEADER {
@@ -51,7 +51,7 @@ impl Exec<'_> {
         let acceptor = self.backend.tls_acceptor(t.cert)?;
         let mut stream = self
             .conn(&t.conn)?
-            .take_stream()
+            .take_stream_for_tls()
             .await
             .ok_or_else(|| Stop::Error(format!("connection '{}' is closed", t.conn)))?;
         let within = self.expect_timeout + self.slack;
@@ -156,6 +156,7 @@ impl Exec<'_> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::net::transport::BoxedIo;
 
     #[test]
     fn a_client_hello_record_is_recognised_and_a_dhcp_frame_is_not() {

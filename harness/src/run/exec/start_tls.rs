@@ -11,7 +11,7 @@ impl Exec<'_> {
         let (connector, name) = self.backend.tls_connector(t.cert)?;
         let stream = self
             .conn(&t.conn)?
-            .take_stream()
+            .take_stream_for_tls()
             .await
             .ok_or_else(|| Stop::Error(format!("connection '{}' is closed", t.conn)))?;
         let within = self.expect_timeout + self.slack;

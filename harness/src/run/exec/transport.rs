@@ -96,7 +96,7 @@ impl Exec<'_> {
             .map_err(|e| setup(e.to_string()))?;
         let stream = self
             .conn(conn)?
-            .take_stream()
+            .take_stream_for_tls()
             .await
             .ok_or_else(|| setup("the connection is gone".into()))?;
         let within = self.expect_timeout + self.slack;
@@ -171,7 +171,7 @@ impl Exec<'_> {
             .ok_or_else(|| setup("no server certificate to show".into()))?;
         let stream = self
             .conn(conn)?
-            .take_stream()
+            .take_stream_for_tls()
             .await
             .ok_or_else(|| setup("the connection is gone".into()))?;
         let within = self.expect_timeout + self.slack;
