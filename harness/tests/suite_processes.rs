@@ -139,55 +139,73 @@ fn scenarios_pass_against_reference_server_processes_in_each_mode() {
         .unwrap();
     assert!(status.success());
 
-    let (serve_cfg, profile) = server_target(
-        dir.path(),
-        "insecure",
-        "insecure",
-        "\"bulk\", \"active\", \"insecure\", \"all-configured-query\", \"slow\"",
-        false,
-    );
-    // Offers held for no one: the relay trigger of four scenarios at once
-    // still binds a distinct address for each.
-    append(&serve_cfg, "reserve_offers = false\n");
-    let _server = serve(&serve_cfg);
-    let (code, out) = run(&profile, &[]);
-    // Requestor-role scenarios and secure/bulk-only/configured ones are not
-    // applicable here.
-    assert_all_pass(code, &out, 37);
-
-    let (serve_cfg, profile) = server_target(dir.path(), "secure", "secure", "\"secure\"", true);
-    let _secure = serve(&serve_cfg);
-    let (code, out) = run(&profile, &["--filter", "tls"]);
-    assert_all_pass(code, &out, 4);
-
-    let (serve_cfg, profile) = server_target(
-        dir.path(),
-        "bulk-only",
-        "bulk-only",
-        "\"bulk\", \"bulk-only\"",
-        false,
-    );
-    let _bulk = serve(&serve_cfg);
-    let (code, out) = run(&profile, &["--filter", "close"]);
-    assert_all_pass(code, &out, 3);
-
-    // A server configured to withhold option 82, to allow one connection per
-    // requestor and to refuse 127.0.0.3: the class-C scenarios.
-    let (serve_cfg, profile) = server_target(
-        dir.path(),
-        "configured",
-        "insecure",
-        "\"bulk\", \"active\", \"insecure\", \"withholds-relay-agent-info\", \"per-requestor-limit-one\", \"denied-source\"",
-        false,
-    );
-    append(
-        &serve_cfg,
-        "suppress = [82]\nper_requestor_connections = 1\nallowed_requestors = [\"127.0.0.1\"]\n",
-    );
-    prepend(&profile, "denied-source = \"127.0.0.3\"\n");
-    let _configured = serve(&serve_cfg);
-    let (code, out) = run(&profile, &["--filter", "configured"]);
-    assert_all_pass(code, &out, 3);
+    let dir = dir.path();
+    // Four servers, each with its own ports, checked side by side: each run
+    // mostly waits on protocol timers.
+    std::thread::scope(|scope| {
+        let insecure = scope.spawn(|| {
+            let (serve_cfg, profile) = server_target(
+                dir,
+                "insecure",
+                "insecure",
+                "\"bulk\", \"active\", \"insecure\", \"all-configured-query\", \"slow\"",
+                false,
+            );
+            // Offers held for no one: the relay trigger of four scenarios at
+            // once still binds a distinct address for each.
+            append(&serve_cfg, "reserve_offers = false\n");
+            let _server = serve(&serve_cfg);
+            let (code, out) = run(&profile, &[]);
+            // Requestor-role scenarios and secure/bulk-only/configured ones
+            // are not applicable here.
+            assert_all_pass(code, &out, 37);
+        });
+        let secure = scope.spawn(|| {
+            let (serve_cfg, profile) = server_target(dir, "secure", "secure", "\"secure\"", true);
+            let _secure = serve(&serve_cfg);
+            let (code, out) = run(&profile, &["--filter", "tls"]);
+            assert_all_pass(code, &out, 4);
+        });
+        let bulk_only = scope.spawn(|| {
+            let (serve_cfg, profile) = server_target(
+                dir,
+                "bulk-only",
+                "bulk-only",
+                "\"bulk\", \"bulk-only\"",
+                false,
+            );
+            let _bulk = serve(&serve_cfg);
+            let (code, out) = run(&profile, &["--filter", "close"]);
+            assert_all_pass(code, &out, 3);
+        });
+        // A server configured to withhold option 82, to allow one connection
+        // per requestor and to refuse 127.0.0.3: the class-C scenarios.
+        let configured = scope.spawn(|| {
+            let (serve_cfg, profile) = server_target(
+                dir,
+                "configured",
+                "insecure",
+                "\"bulk\", \"active\", \"insecure\", \"withholds-relay-agent-info\", \"per-requestor-limit-one\", \"denied-source\"",
+                false,
+            );
+            append(
+                &serve_cfg,
+                "suppress = [82]\nper_requestor_connections = 1\nallowed_requestors = [\"127.0.0.1\"]\n",
+            );
+            prepend(&profile, "denied-source = \"127.0.0.3\"\n");
+            let _configured = serve(&serve_cfg);
+            let (code, out) = run(&profile, &["--filter", "configured"]);
+            assert_all_pass(code, &out, 3);
+        });
+        for (mode, run) in [
+            ("insecure", insecure),
+            ("secure", secure),
+            ("bulk-only", bulk_only),
+            ("configured", configured),
+        ] {
+            assert!(run.join().is_ok(), "the {mode} server's run failed (above)");
+        }
+    });
 }
 
 fn append(path: &Path, text: &str) {
