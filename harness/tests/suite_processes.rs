@@ -127,6 +127,7 @@ fn assert_all_pass(code: i32, out: &str, expected_pass: usize) {
         summary.contains(&format!("{expected_pass} pass, 0 fail, 0 warn")),
         "{out}"
     );
+    assert!(out.lines().any(|l| l.starts_with("PASS: ")), "{out}");
 }
 
 #[test]

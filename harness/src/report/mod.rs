@@ -231,7 +231,14 @@ pub struct Overall {
 impl RunReport {
     pub fn overall(&self) -> Overall {
         let c = &self.scenario_counts;
-        let verdict = match self.scenarios.iter().map(|s| s.verdict).max() {
+        // A scenario that did not apply says nothing about the target; it
+        // is the verdict only when no scenario applied.
+        let ran = self
+            .scenarios
+            .iter()
+            .map(|s| s.verdict)
+            .filter(|v| *v != Verdict::NotApplicable);
+        let verdict = match ran.max() {
             None => Verdict::NotApplicable,
             Some(Verdict::Info) => Verdict::Pass,
             Some(v) => v,
@@ -300,4 +307,69 @@ pub fn keylog_name(pcap: &str) -> Option<String> {
 pub fn iut_log_name(id: &str) -> Result<String, crate::file_names::NameError> {
     crate::file_names::check(id)?;
     Ok(format!("iut/{id}.log"))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::scenario::model::Role;
+
+    fn scenario(id: &str, verdict: Verdict) -> ScenarioOutcome {
+        ScenarioOutcome {
+            id: id.into(),
+            title: String::new(),
+            path: format!("{id}.toml").into(),
+            role: Role::Requestor,
+            covers: Vec::new(),
+            verdict,
+            findings: Vec::new(),
+            transcript: Vec::new(),
+            elapsed_ms: 0,
+            wall_ms: 0,
+            pcap: None,
+            tls: false,
+            error: None,
+            missing: Vec::new(),
+            interrupted: false,
+            connections: Vec::new(),
+            iut_output: None,
+            tls_secrets: Vec::new(),
+            steps: Vec::new(),
+        }
+    }
+
+    fn overall(verdicts: &[Verdict]) -> Overall {
+        let scenarios = verdicts
+            .iter()
+            .enumerate()
+            .map(|(i, v)| scenario(&format!("S-{i}"), *v))
+            .collect();
+        let at = std::time::SystemTime::UNIX_EPOCH;
+        RunReport::new("t", "tcp", at, Default::default(), false, false, scenarios).overall()
+    }
+
+    #[rstest::rstest]
+    #[case::all_pass(&[Verdict::Pass, Verdict::Info], Verdict::Pass)]
+    #[case::some_did_not_apply(&[Verdict::Pass, Verdict::NotApplicable], Verdict::Pass)]
+    #[case::warn_beside_not_applicable(&[Verdict::NotApplicable, Verdict::Warn], Verdict::Warn)]
+    #[case::inconclusive(&[Verdict::Inconclusive, Verdict::NotApplicable], Verdict::Inconclusive)]
+    #[case::fail_over_warn(&[Verdict::Warn, Verdict::Fail, Verdict::Pass], Verdict::Fail)]
+    #[case::error_over_fail(&[Verdict::Fail, Verdict::Error], Verdict::Error)]
+    #[case::nothing_applied(&[Verdict::NotApplicable, Verdict::NotApplicable], Verdict::NotApplicable)]
+    #[case::no_scenarios(&[], Verdict::NotApplicable)]
+    fn the_overall_verdict_is_the_worst_of_the_scenarios_that_applied(
+        #[case] verdicts: &[Verdict],
+        #[case] expected: Verdict,
+    ) {
+        assert_eq!(overall(verdicts).verdict, expected);
+    }
+
+    #[test]
+    fn the_overall_line_names_the_verdict_and_every_count() {
+        let line = overall(&[Verdict::Pass, Verdict::NotApplicable, Verdict::Warn]).line;
+        assert_eq!(
+            line,
+            "PASS WITH WARNINGS: 1 of 3 scenarios passed, 1 passed with warnings, 1 did not apply to the target"
+        );
+    }
 }
