@@ -4,7 +4,7 @@
 //! it into the index the checks read, its transcript line, the WIRE checks and
 //! the reply-construction checks.
 //!
-//! Run: `cargo bench --bench codec`. Each group measures both libraries in the
+//! Run: `cargo bench --manifest-path harness/benches/Cargo.toml --bench codec`. Each group measures both libraries in the
 //! same run; the ratio is the quotient of the two reported times.
 
 use alq_harness::wire::framing::encode_frame;

@@ -12,6 +12,7 @@ use alq_harness::wire::MessageType;
 use serde_json::Value;
 use std::path::{Path, PathBuf};
 use std::process::Command;
+use std::sync::atomic::{AtomicUsize, Ordering};
 
 fn root() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("..")
@@ -118,6 +119,18 @@ fn transcript_messages(scenario: &Value) -> Vec<(u8, u32)> {
         .collect()
 }
 
+/// Calls `check` on every item, the items split over one thread per core;
+/// a panic in any thread fails the caller.
+fn on_every_core<T: Sync>(items: &[T], check: impl Fn(&T) + Sync) {
+    let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
+    let chunk = items.len().div_ceil(cores).max(1);
+    std::thread::scope(|scope| {
+        for part in items.chunks(chunk) {
+            scope.spawn(|| part.iter().for_each(&check));
+        }
+    });
+}
+
 #[test]
 fn tshark_with_the_plugin_agrees_with_every_transcript() {
     if !tshark_present() {
@@ -144,9 +157,11 @@ fn tshark_with_the_plugin_agrees_with_every_transcript() {
     let dir = reports.join("reference");
     let report: Value =
         serde_json::from_slice(&std::fs::read(dir.join("report.json")).unwrap()).unwrap();
-    let mut checked = 0;
-    let mut tls_scenarios = 0;
-    for scenario in report["scenarios"].as_array().unwrap() {
+    let checked = AtomicUsize::new(0);
+    let tls_scenarios = AtomicUsize::new(0);
+    // One tshark per capture, as many at once as there are cores: each is a
+    // process of its own that mostly starts up.
+    on_every_core(report["scenarios"].as_array().unwrap(), |scenario| {
         let id = scenario["id"].as_str().unwrap();
         let pcap = dir.join(scenario["pcap"].as_str().unwrap_or_default());
         assert!(pcap.is_file(), "{id}: no capture at {}", pcap.display());
@@ -157,7 +172,7 @@ fn tshark_with_the_plugin_agrees_with_every_transcript() {
             decoded, expected,
             "{id}: tshark and the transcript disagree"
         );
-        checked += expected.len();
+        checked.fetch_add(expected.len(), Ordering::Relaxed);
         // Every frame says which connection and step it belongs to.
         assert!(!comments.is_empty(), "{id}: no frames");
         assert!(
@@ -165,7 +180,7 @@ fn tshark_with_the_plugin_agrees_with_every_transcript() {
             "{id}: a frame without a comment: {comments:?}"
         );
         if scenario["tls"] == true {
-            tls_scenarios += 1;
+            tls_scenarios.fetch_add(1, Ordering::Relaxed);
             // TLS records as they crossed, and DHCP read inside them from
             // the secrets the file carries: no key file is given.
             let inside = tshark(
@@ -181,7 +196,8 @@ fn tshark_with_the_plugin_agrees_with_every_transcript() {
                 "{id}: no key log"
             );
         }
-    }
+    });
+    let (checked, tls_scenarios) = (checked.into_inner(), tls_scenarios.into_inner());
     assert!(checked > 50, "only {checked} messages checked");
     assert!(tls_scenarios >= 2, "only {tls_scenarios} TLS scenarios");
 

@@ -53,6 +53,10 @@ pub struct ServeConfig {
     /// An offered address is held for its client until it requests it;
     /// `false` offers it to anyone who asks meanwhile (RFC 2131 §4.3.1).
     pub reserve_offers: bool,
+    /// SO_SNDBUF of leasequery connections, in bytes (Linux doubles it for
+    /// its bookkeeping); the kernel's auto-tuned buffer when absent. A small
+    /// one lets ALQ-S-36 block the server's sends with fewer lease changes.
+    pub send_buffer: Option<u32>,
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -86,6 +90,7 @@ impl Default for ServeConfig {
             timers: Timers::default(),
             tls: None,
             reserve_offers: true,
+            send_buffer: None,
         }
     }
 }

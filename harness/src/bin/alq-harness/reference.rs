@@ -19,6 +19,7 @@ use std::io::Write;
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
+use tokio::net::{TcpListener, TcpSocket};
 use tokio::sync::{mpsc, watch};
 
 #[derive(clap::Args)]
@@ -207,8 +208,7 @@ pub(crate) async fn serve(args: ServeArgs) -> Result<()> {
         }
         None => None,
     };
-    let listener = tokio::net::TcpListener::bind(cfg.listen)
-        .await
+    let listener = listen(cfg.listen, cfg.send_buffer)
         .with_context(|| format!("cannot listen on TCP {}", cfg.listen))?;
     let udp = match cfg.dhcp {
         Some(addr) => Some(
@@ -262,6 +262,23 @@ pub(crate) async fn serve(args: ServeArgs) -> Result<()> {
         front.abort();
     }
     Ok(())
+}
+
+/// A leasequery listener whose accepted connections inherit `send_buffer`
+/// as their SO_SNDBUF.
+fn listen(addr: SocketAddr, send_buffer: Option<u32>) -> std::io::Result<TcpListener> {
+    let socket = if addr.is_ipv4() {
+        TcpSocket::new_v4()?
+    } else {
+        TcpSocket::new_v6()?
+    };
+    // As TcpListener::bind: a restarted server takes its port back at once.
+    socket.set_reuseaddr(true)?;
+    if let Some(bytes) = send_buffer {
+        socket.set_send_buffer_size(bytes)?;
+    }
+    socket.bind(addr)?;
+    socket.listen(1024)
 }
 
 fn report_json(report: &Report) -> serde_json::Value {
