@@ -377,6 +377,36 @@ fn list_with_a_target_says_which_scenarios_run_and_why_not() {
     );
 }
 
+#[test]
+fn list_takes_the_filters_of_run() {
+    let out = harness()
+        .args(["list", "--filter", "CATCH", "--exclude", "from-bulk"])
+        .output()
+        .unwrap();
+    assert!(out.status.success());
+    let text = String::from_utf8_lossy(&out.stdout);
+    let (total, rows) = text
+        .trim_end()
+        .rsplit_once('\n')
+        .map(|(r, t)| (t, r))
+        .unwrap();
+    let rows: Vec<&str> = rows.lines().collect();
+    // Six scenarios are tagged catch-up, whatever their ids say.
+    assert!(rows.len() >= 6, "{text}");
+    for row in &rows {
+        assert!(row.to_lowercase().contains("catch"), "{row}");
+        assert!(!row.contains("from-bulk"), "{row}");
+    }
+    assert_eq!(total, format!("{} scenarios", rows.len()));
+
+    let none = harness()
+        .args(["list", "--filter", "no-such-scenario"])
+        .output()
+        .unwrap();
+    assert_eq!(none.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&none.stderr).contains("no scenario matches"));
+}
+
 /// `run` in a pseudo-terminal (util-linux `script`), with what it wrote.
 fn run_in_a_terminal(dir: &std::path::Path, args: &str) -> Option<String> {
     let script = std::process::Command::new("sh")

@@ -1,5 +1,5 @@
 //! A deliberately hostile leasequery server and requestor, for testing the
-//! harness itself (`harness/tests/hostile.rs`, `fixtures/targets/hostile.toml`):
+//! harness itself (`harness/tests/suite_against_processes/hostile.rs`, `fixtures/targets/hostile.toml`):
 //! every behaviour here is one an implementation under test might show, and
 //! the harness must answer each with a verdict, without a panic, a hang or
 //! unbounded memory. Not a tool for testing DHCP implementations.

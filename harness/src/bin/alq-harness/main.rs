@@ -48,6 +48,13 @@ enum Command {
         /// As for run: scenarios that wait for protocol timers do not run.
         #[arg(long)]
         skip_slow: bool,
+        /// As for run: only scenarios whose id, a tag or a covered
+        /// requirement contains this, ignoring case (repeatable).
+        #[arg(long)]
+        filter: Vec<String>,
+        /// As for run: leave out scenarios that match this (repeatable).
+        #[arg(long)]
+        exclude: Vec<String>,
     },
     /// Requirement coverage: each black-box requirement of the catalog, the
     /// scenarios that cover it and, from a report, its last verdict.
@@ -198,7 +205,14 @@ fn main() -> ExitCode {
             scenarios,
             target,
             skip_slow,
-        } => suite::list(scenarios, target.as_deref(), skip_slow),
+            filter,
+            exclude,
+        } => suite::list(
+            scenarios,
+            target.as_deref(),
+            skip_slow,
+            &suite::Selection { filter, exclude },
+        ),
         Command::Check { files } => suite::check(&files),
         Command::Explain {
             id,

@@ -2,6 +2,8 @@
 
 use crate::reference::stop_signal;
 use crate::runtime;
+use alq_harness::run::runner::selected;
+use alq_harness::scenario::load::LoadedScenario;
 use anyhow::{Context, Result};
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
@@ -120,7 +122,7 @@ fn run_suite_cli(args: RunArgs) -> Result<u8> {
     crate::terminal::use_color(args.color);
     use alq_harness::iut::profile::TargetProfile;
     use alq_harness::outcome::{citation, Verdict};
-    use alq_harness::run::runner::{exit_code, run_suite, selected, RunOptions};
+    use alq_harness::run::runner::{exit_code, run_suite, RunOptions};
     let mut profile = match &args.target {
         Some(path) => TargetProfile::load(path)?,
         None => TargetProfile::reference(),
@@ -141,20 +143,11 @@ fn run_suite_cli(args: RunArgs) -> Result<u8> {
         };
     }
     let scenarios = load_scenarios(args.scenarios.as_deref())?;
-    let mut chosen = selected(&scenarios, &args.filter);
-    chosen.retain(|l| {
-        !args
-            .exclude
-            .iter()
-            .any(|x| alq_harness::run::runner::matches(l, x))
-    });
-    if chosen.is_empty() {
-        anyhow::bail!(
-            "no scenario matches --filter {:?} and escapes --exclude {:?}",
-            args.filter,
-            args.exclude
-        );
-    }
+    let selection = Selection {
+        filter: args.filter.clone(),
+        exclude: args.exclude.clone(),
+    };
+    let mut chosen = selection.choose(&scenarios)?;
     if let Some(shard) = args.shard {
         chosen = chosen
             .into_iter()
@@ -384,10 +377,44 @@ fn run_suite_cli(args: RunArgs) -> Result<u8> {
     Ok(if interrupted { code.max(2) } else { code })
 }
 
-pub(crate) fn list(dir: Option<PathBuf>, target: Option<&Path>, skip_slow: bool) -> Result<()> {
+/// Which scenarios a command takes: --filter and --exclude.
+pub(crate) struct Selection {
+    pub filter: Vec<String>,
+    pub exclude: Vec<String>,
+}
+
+impl Selection {
+    /// The scenarios that match a filter (all without one) and no exclude;
+    /// an error when none is left.
+    fn choose<'a>(&self, scenarios: &'a [LoadedScenario]) -> Result<Vec<&'a LoadedScenario>> {
+        let mut chosen = selected(scenarios, &self.filter);
+        chosen.retain(|l| {
+            !self
+                .exclude
+                .iter()
+                .any(|x| alq_harness::run::runner::matches(l, x))
+        });
+        if chosen.is_empty() {
+            anyhow::bail!(
+                "no scenario matches --filter {:?} and escapes --exclude {:?}",
+                self.filter,
+                self.exclude
+            );
+        }
+        Ok(chosen)
+    }
+}
+
+pub(crate) fn list(
+    dir: Option<PathBuf>,
+    target: Option<&Path>,
+    skip_slow: bool,
+    selection: &Selection,
+) -> Result<()> {
     use alq_harness::iut::profile::TargetProfile;
     use alq_harness::scenario::model::{needs_list, Role};
-    let scenarios = load_scenarios(dir.as_deref())?;
+    let all = load_scenarios(dir.as_deref())?;
+    let scenarios = selection.choose(&all)?;
     let profile = target.map(TargetProfile::load).transpose()?;
     let options = alq_harness::run::runner::RunOptions {
         skip_slow,

@@ -2,27 +2,13 @@
 //! (`alq-hostile`, fixtures/targets/hostile.toml): every case ends with a
 //! verdict for every scenario, no panic, and peak memory under 100 MB.
 
-mod common;
-
+use crate::{root, Running};
 use serde_json::Value;
 use std::io::{BufRead, BufReader};
-use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Output, Stdio};
+use std::path::Path;
+use std::process::{Command, Output, Stdio};
 
-struct Running(Child);
-
-impl Drop for Running {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
-}
-
-fn root() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("..")
-}
-
-/// Peak memory a hostile case may cost the harness (4 scenarios at once).
+/// Peak memory a hostile case may cost the harness.
 const MEMORY_BOUND_KB: u64 = 100 * 1024;
 
 fn hostile_server(mode: &str) -> (Running, String) {
@@ -43,10 +29,16 @@ fn hostile_server(mode: &str) -> (Running, String) {
     (Running(child), addr)
 }
 
-fn run(profile: &Path, reports: &Path) -> Output {
+fn run(profile: &Path, reports: &Path, jobs: usize) -> Output {
     Command::new(env!("CARGO_BIN_EXE_alq-harness"))
         .current_dir(root())
-        .args(["run", "--jobs", "4", "--skip-slow", "--target"])
+        .args([
+            "run",
+            "--jobs",
+            &jobs.to_string(),
+            "--skip-slow",
+            "--target",
+        ])
         .arg(profile)
         .arg("--reports")
         .arg(reports)
@@ -98,6 +90,16 @@ const MODES: [&str; 8] = [
     "long-status",
 ];
 
+/// Scenarios at once against hostile server `mode`: each mostly waits out
+/// deadlines, but the endless stream's memory bound is for four.
+fn jobs(mode: &str) -> usize {
+    if mode == "endless" {
+        4
+    } else {
+        8
+    }
+}
+
 /// One hostile server mode against the whole suite.
 fn against_hostile_server(mode: &str) {
     let work = tempfile::tempdir().unwrap();
@@ -114,28 +116,19 @@ fn against_hostile_server(mode: &str) {
         "\"all-configured-query\"]",
         "\"all-configured-query\", \"secure\"]",
     ) + "\n"
-        + &common::tls_table(&certs);
+        + &crate::common::tls_table(&certs);
     assert!(profile_text.contains("\"secure\""));
     let profile = work.path().join("hostile.toml");
     std::fs::write(&profile, profile_text).unwrap();
     let reports = work.path().join("reports");
-    let out = run(&profile, &reports);
+    let out = run(&profile, &reports, jobs(mode));
     assert_judged(&out, &reports.join("hostile"));
-}
-
-/// The tests of this file take turns: each one's runs are timed and
-/// measured for memory.
-static ONE_AT_A_TIME: std::sync::Mutex<()> = std::sync::Mutex::new(());
-
-fn turn() -> std::sync::MutexGuard<'static, ()> {
-    ONE_AT_A_TIME.lock().unwrap_or_else(|e| e.into_inner())
 }
 
 /// The modes run side by side: each spends its time waiting out the
 /// deadlines a hostile peer makes it reach, not computing.
 #[test]
 fn a_hostile_server_gets_a_verdict_in_every_scenario() {
-    let _turn = turn();
     let failed: Vec<String> = std::thread::scope(|scope| {
         let runs: Vec<_> = MODES
             .iter()
@@ -153,7 +146,6 @@ fn a_hostile_server_gets_a_verdict_in_every_scenario() {
 
 #[test]
 fn ten_thousand_connect_close_cycles_against_the_mock_server_get_verdicts() {
-    let _turn = turn();
     let work = tempfile::tempdir().unwrap();
     let profile = work.path().join("cycles.toml");
     std::fs::write(
@@ -165,6 +157,6 @@ fn ten_thousand_connect_close_cycles_against_the_mock_server_get_verdicts() {
     )
     .unwrap();
     let reports = work.path().join("reports");
-    let out = run(&profile, &reports);
+    let out = run(&profile, &reports, 4);
     assert_judged(&out, &reports.join("cycles"));
 }

@@ -2,27 +2,13 @@
 //! processes over real sockets, with timers divided by 20: proves the TCP,
 //! relay-trigger, TLS-file and launch paths that the in-process runs skip.
 
-mod common;
-
+use crate::{root, Running};
 use std::io::{BufRead, BufReader};
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
-
-struct Running(Child);
-
-impl Drop for Running {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
-}
+use std::process::{Command, Stdio};
 
 fn exe() -> &'static str {
     env!("CARGO_BIN_EXE_alq-harness")
-}
-
-fn root() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("..")
 }
 
 fn free_port() -> u16 {
@@ -114,7 +100,7 @@ fn server_target(
             c("ca.pem"),
             c("client.pem")
         );
-        profile += &common::tls_table(&certs);
+        profile += &crate::common::tls_table(&certs);
     }
     let serve_path = dir.join(format!("{name}.serve.toml"));
     let profile_path = dir.join(format!("{name}.toml"));
@@ -136,8 +122,9 @@ fn assert_all_pass(code: i32, out: &str, expected_pass: usize) {
     assert!(out.lines().any(|l| l.starts_with("PASS: ")), "{out}");
 }
 
-#[test]
-fn scenarios_pass_against_reference_server_processes_in_each_mode() {
+/// The reference as a server process in each mode against the scenarios
+/// that apply to it.
+fn reference_servers_in_each_mode() {
     let dir = tempfile::tempdir().unwrap();
     let status = Command::new(exe())
         .args(["certs", dir.path().join("certs").to_str().unwrap()])
@@ -230,8 +217,9 @@ fn prepend(path: &Path, text: &str) {
     std::fs::write(path, text.to_string() + &old).unwrap();
 }
 
-#[test]
-fn scenarios_pass_against_a_launched_reference_requestor() {
+/// The reference requestor, launched by the harness, in cleartext and
+/// inside TLS.
+fn launched_reference_requestors() {
     let dir = tempfile::tempdir().unwrap();
     let profile = dir.path().join("watch.toml");
     std::fs::write(
@@ -259,7 +247,7 @@ fn scenarios_pass_against_a_launched_reference_requestor() {
             "name = \"secure-watch\"\nkind = \"launch\"\ncommand = [\"{}\", \"watch\", \"--server\", \"{{addr}}\", \"--no-sync\", \"--timer-scale\", \"20\", \"--tls-dir\", \"{}\"]\nfeatures = [\"active\", \"secure\"]\n{TIMERS}\n{}server-cert = \"{}\"\nserver-key = \"{}\"\n",
             exe(),
             certs.display(),
-            common::tls_table(&certs),
+            crate::common::tls_table(&certs),
             certs.join("server.pem").display(),
             certs.join("server.key").display(),
         ),
@@ -288,6 +276,22 @@ fn scenarios_pass_against_a_launched_reference_requestor() {
         for (which, run) in [("insecure", insecure), ("secure", secure)] {
             assert!(run.join().is_ok(), "the {which} watch's run failed (above)");
         }
+    });
+}
+
+/// Servers and requestors side by side: every run mostly waits on timers.
+#[test]
+fn scenarios_pass_against_reference_processes_in_each_role_and_mode() {
+    std::thread::scope(|scope| {
+        let servers = scope.spawn(reference_servers_in_each_mode);
+        let requestors = scope.spawn(launched_reference_requestors);
+        let servers = servers.join().is_ok();
+        let requestors = requestors.join().is_ok();
+        assert!(servers, "a run against a reference server failed (above)");
+        assert!(
+            requestors,
+            "a run against a launched requestor failed (above)"
+        );
     });
 }
 
