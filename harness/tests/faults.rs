@@ -6,8 +6,9 @@
 use alq_harness::iut::profile::TargetProfile;
 use alq_harness::outcome::Verdict;
 use alq_harness::reference::faults::Fault;
-use alq_harness::run::kill_matrix::run_fault;
+use alq_harness::run::kill_matrix::kill_matrix;
 use alq_harness::run::runner::{run_suite, selected, RunOptions};
+use alq_harness::run::spread::cores;
 use alq_harness::scenario::load::load_dir;
 use std::path::Path;
 
@@ -40,13 +41,12 @@ fn the_clean_reference_passes_every_scenario_without_a_warning() {
 fn every_fault_is_caught_by_a_verdict_naming_a_requirement_it_breaks() {
     let all = scenarios();
     let mut escaped = Vec::new();
-    for fault in Fault::ALL {
-        let row = run_fault(*fault, &all, 2);
+    for row in kill_matrix(&all, cores()) {
         if !row.caught() {
             escaped.push(format!(
                 "{} (breaks {:?}; found instead {:?})",
-                fault.name(),
-                fault.breaks(),
+                row.fault.name(),
+                row.fault.breaks(),
                 row.also
             ));
         }

@@ -8,11 +8,11 @@
 //! Runs whenever tshark is on PATH; CI installs it and sets
 //! ALQ_REQUIRE_TSHARK=1 so that a missing tshark fails instead of skipping.
 
+use alq_harness::run::spread::{cores, map_on_threads};
 use alq_harness::wire::MessageType;
 use serde_json::Value;
 use std::path::{Path, PathBuf};
 use std::process::Command;
-use std::sync::atomic::{AtomicUsize, Ordering};
 
 fn root() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("..")
@@ -119,18 +119,6 @@ fn transcript_messages(scenario: &Value) -> Vec<(u8, u32)> {
         .collect()
 }
 
-/// Calls `check` on every item, the items split over one thread per core;
-/// a panic in any thread fails the caller.
-fn on_every_core<T: Sync>(items: &[T], check: impl Fn(&T) + Sync) {
-    let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
-    let chunk = items.len().div_ceil(cores).max(1);
-    std::thread::scope(|scope| {
-        for part in items.chunks(chunk) {
-            scope.spawn(|| part.iter().for_each(&check));
-        }
-    });
-}
-
 #[test]
 fn tshark_with_the_plugin_agrees_with_every_transcript() {
     if !tshark_present() {
@@ -157,11 +145,11 @@ fn tshark_with_the_plugin_agrees_with_every_transcript() {
     let dir = reports.join("reference");
     let report: Value =
         serde_json::from_slice(&std::fs::read(dir.join("report.json")).unwrap()).unwrap();
-    let checked = AtomicUsize::new(0);
-    let tls_scenarios = AtomicUsize::new(0);
     // One tshark per capture, as many at once as there are cores: each is a
-    // process of its own that mostly starts up.
-    on_every_core(report["scenarios"].as_array().unwrap(), |scenario| {
+    // process of its own that mostly starts up. Each gives the messages it
+    // checked and whether it was a TLS scenario.
+    let scenarios = report["scenarios"].as_array().unwrap();
+    let counts = map_on_threads(scenarios, cores(), |scenario| {
         let id = scenario["id"].as_str().unwrap();
         let pcap = dir.join(scenario["pcap"].as_str().unwrap_or_default());
         assert!(pcap.is_file(), "{id}: no capture at {}", pcap.display());
@@ -172,7 +160,7 @@ fn tshark_with_the_plugin_agrees_with_every_transcript() {
             decoded, expected,
             "{id}: tshark and the transcript disagree"
         );
-        checked.fetch_add(expected.len(), Ordering::Relaxed);
+        let checked = expected.len();
         // Every frame says which connection and step it belongs to.
         assert!(!comments.is_empty(), "{id}: no frames");
         assert!(
@@ -180,7 +168,6 @@ fn tshark_with_the_plugin_agrees_with_every_transcript() {
             "{id}: a frame without a comment: {comments:?}"
         );
         if scenario["tls"] == true {
-            tls_scenarios.fetch_add(1, Ordering::Relaxed);
             // TLS records as they crossed, and DHCP read inside them from
             // the secrets the file carries: no key file is given.
             let inside = tshark(
@@ -196,8 +183,10 @@ fn tshark_with_the_plugin_agrees_with_every_transcript() {
                 "{id}: no key log"
             );
         }
+        (checked, scenario["tls"] == true)
     });
-    let (checked, tls_scenarios) = (checked.into_inner(), tls_scenarios.into_inner());
+    let checked: usize = counts.iter().map(|(n, _)| n).sum();
+    let tls_scenarios = counts.iter().filter(|(_, tls)| *tls).count();
     assert!(checked > 50, "only {checked} messages checked");
     assert!(tls_scenarios >= 2, "only {tls_scenarios} TLS scenarios");
 

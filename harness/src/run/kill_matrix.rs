@@ -72,10 +72,8 @@ pub fn run_fault(fault: Fault, scenarios: &[LoadedScenario], jobs: usize) -> Kil
     row
 }
 
-/// Every fault, one after another.
-pub fn kill_matrix(scenarios: &[LoadedScenario], jobs: usize) -> Vec<KillRow> {
-    Fault::ALL
-        .iter()
-        .map(|f| run_fault(*f, scenarios, jobs))
-        .collect()
+/// Every fault, `workers` at a time, each fault's scenarios one at a time;
+/// rows in the order of `Fault::ALL`.
+pub fn kill_matrix(scenarios: &[LoadedScenario], workers: usize) -> Vec<KillRow> {
+    super::spread::map_on_threads(Fault::ALL, workers, |f| run_fault(*f, scenarios, 1))
 }

@@ -9,5 +9,6 @@ pub mod peer;
 pub mod progress;
 pub mod reported;
 pub mod runner;
+pub mod spread;
 pub mod transcript;
 pub mod variant_matrix;
