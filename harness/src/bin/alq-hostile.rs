@@ -1,8 +1,9 @@
 //! A deliberately hostile leasequery server and requestor, for testing the
-//! harness itself (`harness/tests/suite_against_processes/hostile.rs`, `fixtures/targets/hostile.toml`):
-//! every behaviour here is one an implementation under test might show, and
-//! the harness must answer each with a verdict, without a panic, a hang or
-//! unbounded memory. Not a tool for testing DHCP implementations.
+//! harness itself (`harness/tests/suite_against_processes/hostile.rs`,
+//! `fixtures/targets/hostile.toml`): every behaviour here is one an
+//! implementation under test might show, and the harness must answer each
+//! with a verdict, without a panic, a hang or unbounded memory. Not a tool
+//! for testing DHCP implementations.
 
 use alq_harness::wire::framing::encode_frame;
 use alq_harness::wire::{
