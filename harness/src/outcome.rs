@@ -158,6 +158,33 @@ pub struct ScenarioOutcome {
     pub steps: Vec<&'static str>,
 }
 
+impl ScenarioOutcome {
+    /// An outcome of scenario `id` with its verdict and nothing else yet.
+    pub fn bare(id: &str, role: Role, verdict: Verdict) -> Self {
+        ScenarioOutcome {
+            id: id.to_string(),
+            title: String::new(),
+            path: PathBuf::new(),
+            role,
+            covers: Vec::new(),
+            verdict,
+            findings: Vec::new(),
+            transcript: Vec::new(),
+            elapsed_ms: 0,
+            wall_ms: 0,
+            pcap: None,
+            tls: false,
+            error: None,
+            missing: Vec::new(),
+            interrupted: false,
+            connections: Vec::new(),
+            iut_output: None,
+            tls_secrets: Vec::new(),
+            steps: Vec::new(),
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

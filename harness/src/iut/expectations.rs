@@ -185,30 +185,15 @@ mod tests {
     use crate::scenario::model::Role;
 
     fn outcome(findings: Vec<Finding>) -> ScenarioOutcome {
+        let verdict = findings
+            .iter()
+            .map(|f| f.verdict)
+            .max()
+            .unwrap_or(Verdict::Pass);
         ScenarioOutcome {
-            id: "BLQ-S-21-x".into(),
-            title: String::new(),
-            path: PathBuf::new(),
-            role: Role::Requestor,
             covers: vec!["BLQ-S-21".into()],
-            verdict: findings
-                .iter()
-                .map(|f| f.verdict)
-                .max()
-                .unwrap_or(Verdict::Pass),
             findings,
-            transcript: Vec::new(),
-            elapsed_ms: 0,
-            wall_ms: 0,
-            pcap: None,
-            tls: false,
-            error: None,
-            missing: Vec::new(),
-            interrupted: false,
-            connections: Vec::new(),
-            iut_output: None,
-            tls_secrets: Vec::new(),
-            steps: Vec::new(),
+            ..ScenarioOutcome::bare("BLQ-S-21-x", Role::Requestor, verdict)
         }
     }
 

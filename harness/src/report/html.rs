@@ -259,12 +259,9 @@ mod tests {
     #[test]
     fn markup_from_the_profile_the_scenario_and_the_target_is_shown_as_text() {
         let outcome = ScenarioOutcome {
-            id: "ALQ-S-01-x".into(),
             title: format!("title {IMG}"),
             path: format!("scenarios/{SCRIPT}.toml").into(),
-            role: Role::Requestor,
             covers: vec!["ALQ-S-01".into()],
-            verdict: Verdict::Fail,
             findings: vec![Finding {
                 requirement: "ALQ-S-01".into(),
                 verdict: Verdict::Fail,
@@ -279,16 +276,8 @@ mod tests {
                 text: format!("stderr: {SCRIPT}"),
             }],
             elapsed_ms: 1,
-            wall_ms: 0,
-            pcap: None,
-            tls: false,
             error: Some(IMG.into()),
-            missing: Vec::new(),
-            interrupted: false,
-            connections: Vec::new(),
-            iut_output: None,
-            tls_secrets: Vec::new(),
-            steps: Vec::new(),
+            ..ScenarioOutcome::bare("ALQ-S-01-x", Role::Requestor, Verdict::Fail)
         };
         let report = RunReport::new(
             SCRIPT,

@@ -314,35 +314,11 @@ mod tests {
     use super::*;
     use crate::scenario::model::Role;
 
-    fn scenario(id: &str, verdict: Verdict) -> ScenarioOutcome {
-        ScenarioOutcome {
-            id: id.into(),
-            title: String::new(),
-            path: format!("{id}.toml").into(),
-            role: Role::Requestor,
-            covers: Vec::new(),
-            verdict,
-            findings: Vec::new(),
-            transcript: Vec::new(),
-            elapsed_ms: 0,
-            wall_ms: 0,
-            pcap: None,
-            tls: false,
-            error: None,
-            missing: Vec::new(),
-            interrupted: false,
-            connections: Vec::new(),
-            iut_output: None,
-            tls_secrets: Vec::new(),
-            steps: Vec::new(),
-        }
-    }
-
     fn overall(verdicts: &[Verdict]) -> Overall {
         let scenarios = verdicts
             .iter()
             .enumerate()
-            .map(|(i, v)| scenario(&format!("S-{i}"), *v))
+            .map(|(i, v)| ScenarioOutcome::bare(&format!("S-{i}"), Role::Requestor, *v))
             .collect();
         let at = std::time::SystemTime::UNIX_EPOCH;
         RunReport::new("t", "tcp", at, Default::default(), false, false, scenarios).overall()

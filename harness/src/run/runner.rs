@@ -10,7 +10,6 @@ use crate::scenario::expr::Shown;
 use crate::scenario::load::LoadedScenario;
 use crate::scenario::model::{needs_list, Need, Role};
 use std::collections::HashMap;
-use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Mutex;
 use std::time::Duration;
 
@@ -61,25 +60,10 @@ impl ScenarioOutcome {
     fn empty(l: &LoadedScenario, verdict: Verdict) -> Self {
         let s = &l.scenario;
         ScenarioOutcome {
-            id: s.id.clone(),
             title: s.title.clone(),
             path: l.path.clone(),
-            role: s.role,
             covers: s.covers.clone(),
-            verdict,
-            findings: Vec::new(),
-            transcript: Vec::new(),
-            elapsed_ms: 0,
-            wall_ms: 0,
-            pcap: None,
-            tls: false,
-            error: None,
-            missing: Vec::new(),
-            interrupted: false,
-            connections: Vec::new(),
-            iut_output: None,
-            tls_secrets: Vec::new(),
-            steps: Vec::new(),
+            ..ScenarioOutcome::bare(&s.id, s.role, verdict)
         }
     }
 }
@@ -370,19 +354,9 @@ pub fn run_suite(
     if ran_alone {
         settle();
     }
-    let next = AtomicUsize::new(0);
-    let jobs = options.jobs.clamp(1, shared.len().max(1));
-    std::thread::scope(|scope| {
-        for _ in 0..jobs {
-            scope.spawn(|| loop {
-                if options.interrupt.stopping() {
-                    break;
-                }
-                let Some(i) = shared.get(next.fetch_add(1, Ordering::Relaxed)) else {
-                    break;
-                };
-                run(*i);
-            });
+    super::spread::map_on_threads(&shared, options.jobs, |i| {
+        if !options.interrupt.stopping() {
+            run(*i);
         }
     });
     results

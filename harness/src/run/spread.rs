@@ -1,6 +1,7 @@
-//! Independent runs spread over threads: the kill and variant matrices run
-//! one whole suite per fault or variant, and each suite on the embedded
-//! reference is computation, so one per core keeps every core busy.
+//! Independent runs spread over threads: a suite's scenarios `--jobs` at a
+//! time, and in the kill and variant matrices one whole suite per fault or
+//! variant (on the embedded reference a suite is computation, so one per
+//! core keeps every core busy).
 
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Mutex;

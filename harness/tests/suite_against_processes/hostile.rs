@@ -4,29 +4,22 @@
 
 use crate::{root, Running};
 use serde_json::Value;
-use std::io::{BufRead, BufReader};
 use std::path::Path;
-use std::process::{Command, Output, Stdio};
+use std::process::{Command, Output};
 
 /// Peak memory a hostile case may cost the harness.
 const MEMORY_BOUND_KB: u64 = 100 * 1024;
 
 fn hostile_server(mode: &str) -> (Running, String) {
-    let mut child = Command::new(env!("CARGO_BIN_EXE_alq-hostile"))
-        .args(["serve", "--mode", mode])
-        .stdout(Stdio::piped())
-        .spawn()
-        .unwrap();
-    let mut line = String::new();
-    BufReader::new(child.stdout.take().unwrap())
-        .read_line(&mut line)
-        .unwrap();
+    let (server, line) = crate::start(
+        Command::new(env!("CARGO_BIN_EXE_alq-hostile")).args(["serve", "--mode", mode]),
+    );
     let addr = line
         .trim()
         .strip_prefix("listening on ")
         .unwrap()
         .to_string();
-    (Running(child), addr)
+    (server, addr)
 }
 
 fn run(profile: &Path, reports: &Path, jobs: usize) -> Output {

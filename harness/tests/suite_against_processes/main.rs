@@ -8,8 +8,9 @@ mod common;
 mod hostile;
 mod reference;
 
+use std::io::{BufRead, BufReader};
 use std::path::{Path, PathBuf};
-use std::process::Child;
+use std::process::{Child, Command, Stdio};
 
 /// A child process, killed when the test is done with it.
 struct Running(Child);
@@ -24,4 +25,15 @@ impl Drop for Running {
 /// The checkout, where the scenarios are.
 fn root() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("..")
+}
+
+/// Starts `command` and waits for the first line it prints (servers print
+/// where they listen once they do).
+fn start(command: &mut Command) -> (Running, String) {
+    let mut child = command.stdout(Stdio::piped()).spawn().unwrap();
+    let mut line = String::new();
+    BufReader::new(child.stdout.take().unwrap())
+        .read_line(&mut line)
+        .unwrap();
+    (Running(child), line)
 }

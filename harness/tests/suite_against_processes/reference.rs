@@ -3,7 +3,6 @@
 //! relay-trigger, TLS-file and launch paths that the in-process runs skip.
 
 use crate::{root, Running};
-use std::io::{BufRead, BufReader};
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 
@@ -38,19 +37,14 @@ fn serve_unscaled(config: &Path) -> Running {
 }
 
 fn start_serve(config: &Path, extra: &[&str]) -> Running {
-    let mut child = Command::new(exe())
-        .args(["serve", "--config", config.to_str().unwrap()])
-        .args(extra)
-        .stdout(Stdio::piped())
-        .stderr(Stdio::null())
-        .spawn()
-        .unwrap();
-    let mut line = String::new();
-    BufReader::new(child.stdout.take().unwrap())
-        .read_line(&mut line)
-        .unwrap();
+    let (server, line) = crate::start(
+        Command::new(exe())
+            .args(["serve", "--config", config.to_str().unwrap()])
+            .args(extra)
+            .stderr(Stdio::null()),
+    );
     assert!(line.contains("listening"), "{line}");
-    Running(child)
+    server
 }
 
 fn run(profile: &Path, extra: &[&str]) -> (i32, String) {
