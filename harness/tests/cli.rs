@@ -385,11 +385,7 @@ fn list_takes_the_filters_of_run() {
         .unwrap();
     assert!(out.status.success());
     let text = String::from_utf8_lossy(&out.stdout);
-    let (total, rows) = text
-        .trim_end()
-        .rsplit_once('\n')
-        .map(|(r, t)| (t, r))
-        .unwrap();
+    let (rows, total) = text.trim_end().rsplit_once('\n').unwrap();
     let rows: Vec<&str> = rows.lines().collect();
     // Six scenarios are tagged catch-up, whatever their ids say.
     assert!(rows.len() >= 6, "{text}");

@@ -102,3 +102,9 @@ pub fn summarize(variant: Variant, outcomes: &[ScenarioOutcome]) -> VariantRow {
 pub fn run_variant(variant: Variant, scenarios: &[LoadedScenario], jobs: usize) -> VariantRow {
     summarize(variant, &outcomes(variant, scenarios, jobs))
 }
+
+/// Every variant, `workers` at a time, each variant's scenarios one at a
+/// time; rows in the order of `Variant::ALL`.
+pub fn variant_matrix(scenarios: &[LoadedScenario], workers: usize) -> Vec<VariantRow> {
+    super::spread::map_on_threads(Variant::ALL, workers, |v| run_variant(*v, scenarios, 1))
+}

@@ -72,7 +72,9 @@ enum Command {
     Faults {
         #[arg(long)]
         scenarios: Option<PathBuf>,
-        #[arg(long, default_value_t = 2)]
+        /// Defects checked at once, each one's scenarios one at a
+        /// time; the machine's cores by default.
+        #[arg(long, default_value_t = alq_harness::run::spread::cores())]
         jobs: usize,
     },
     /// The variant matrix: the suite against the reference making each
@@ -81,7 +83,9 @@ enum Command {
     Variants {
         #[arg(long)]
         scenarios: Option<PathBuf>,
-        #[arg(long, default_value_t = 2)]
+        /// Variants checked at once, each one's scenarios one at a
+        /// time; the machine's cores by default.
+        #[arg(long, default_value_t = alq_harness::run::spread::cores())]
         jobs: usize,
     },
     /// Join the reports of a sharded run (`run --shard K/N`) into one:

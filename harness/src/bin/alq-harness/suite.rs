@@ -526,8 +526,8 @@ pub(crate) fn faults(dir: Option<PathBuf>, jobs: usize) -> ExitCode {
         return ExitCode::from(2);
     };
     let mut escaped = 0;
-    for fault in alq_harness::reference::faults::Fault::ALL {
-        let row = alq_harness::run::kill_matrix::run_fault(*fault, &scenarios, jobs);
+    for row in alq_harness::run::kill_matrix::kill_matrix(&scenarios, jobs) {
+        let fault = row.fault;
         let caught: Vec<String> = row
             .caught_by
             .iter()
@@ -556,8 +556,8 @@ pub(crate) fn variants(dir: Option<PathBuf>, jobs: usize) -> ExitCode {
         return ExitCode::from(2);
     };
     let mut drew = 0;
-    for variant in Variant::ALL {
-        let row = alq_harness::run::variant_matrix::run_variant(*variant, &scenarios, jobs);
+    for row in alq_harness::run::variant_matrix::variant_matrix(&scenarios, jobs) {
+        let variant = row.variant;
         let side = match variant.side() {
             Side::Server => "server",
             Side::Requestor => "requestor",
