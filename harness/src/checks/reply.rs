@@ -53,7 +53,7 @@ registry! {
     unassigned_has_requested_state: "BLQ-S-13", Should, "DHCPLEASEUNASSIGNED to a query that asked for dhcp-state";
     xid_of_a_request: "ALQ-S-43", Must, "every message on a connection the harness sent requests on";
     no_lease_unknown: "BLQ-S-15", Must, EVERY;
-    data_source_one_octet: "BLQ-S-10", Must, "binding replies with data-source (157)";
+    data_source_one_octet: "BLQ-S-10", Must, "every data-source (157)";
     unassigned_has_no_renewal_times: "LQ-S-04", Must, UNASSIGNED;
     active_has_no_associated_ip: "ALQ-S-21", Must, "every message on an active connection";
     bulk_has_no_associated_ip: "BLQ-S-03", Must, "every message on a bulk connection";
@@ -76,7 +76,8 @@ fn binding_has_ciaddr(m: &ServerMessage<'_>, j: &mut Judgement<'_>) {
 }
 
 fn bulk_reports_once(m: &ServerMessage<'_>, j: &mut Judgement<'_>) {
-    if m.is_binding() && !m.conn.active {
+    // A binding reply with ciaddr 0.0.0.0 names no address: ALQ-S-20's.
+    if m.is_binding() && !m.conn.active && !m.msg.ciaddr().is_unspecified() {
         j.unless(m.conn.repeated, || {
             format!("{} reported twice for one bulk query", m.msg.ciaddr())
         });
@@ -110,9 +111,6 @@ fn no_lease_unknown(m: &ServerMessage<'_>, j: &mut Judgement<'_>) {
 }
 
 fn data_source_one_octet(m: &ServerMessage<'_>, j: &mut Judgement<'_>) {
-    if !m.is_binding() {
-        return;
-    }
     if let Ok(Some(source)) = m.msg.option_data(code::DATA_SOURCE) {
         j.unless(source.len() != 1, || {
             format!("data-source (157) is {} octets long, not 1", source.len())

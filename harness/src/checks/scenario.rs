@@ -4,19 +4,12 @@
 //! without evidence).
 
 use super::{reply, request, stream, wire};
-use crate::scenario::model::{CloseKind, Judges, Role, Scenario, Step};
+use crate::scenario::model::{CloseKind, Role, Scenario, Step};
 
-/// The requirements `step` of `scenario` can find broken, its default (the
-/// first covered requirement) resolved.
-pub fn judged_by<'a>(scenario: &'a Scenario, step: &'a Step) -> Vec<&'a str> {
-    let mut out: Vec<&str> = step
-        .judges()
-        .into_iter()
-        .filter_map(|j| match j {
-            Judges::Named(id) => Some(id),
-            Judges::Default => scenario.covers.first().map(String::as_str),
-        })
-        .collect();
+/// The requirements `step` can find broken: those it names, and the graceful
+/// close for an `expect-close` of a kind. A step that judges none is set-up.
+pub fn judged_by(step: &Step) -> Vec<&str> {
+    let mut out = step.judges();
     if let Step::ExpectClose(e) = step {
         if e.how != CloseKind::Any {
             out.push(stream::GRACEFUL_CLOSE);
@@ -50,7 +43,7 @@ pub fn unjudged(scenario: &Scenario) -> Vec<&str> {
     let by_steps: Vec<&str> = scenario
         .steps
         .iter()
-        .flat_map(|step| judged_by(scenario, step))
+        .flat_map(judged_by)
         .collect();
     scenario
         .covers
@@ -79,8 +72,8 @@ mod tests {
             r#"["ALQ-R-13", "ALQ-R-06"]"#,
             "[[step]]\naccept = {}\n[[step]]\nexpect = { type = \"DHCPTLS\", requirement = \"ALQ-R-08\" }\n",
         );
-        // accept judges the default, ALQ-R-13; nothing judges ALQ-R-06.
-        assert_eq!(unjudged(&s), ["ALQ-R-06"]);
+        // accept names nothing: it is set-up, and judges neither.
+        assert_eq!(unjudged(&s), ["ALQ-R-13", "ALQ-R-06"]);
     }
 
     #[test]
@@ -88,7 +81,7 @@ mod tests {
         let request_check = request::CHECKS[0].requirement;
         let reply_check = reply::CHECKS[0].requirement;
         let covers = format!(r#"["ALQ-R-13", "{request_check}", "WIRE-02", "{reply_check}"]"#);
-        let s = scenario(&covers, "[[step]]\naccept = {}\n");
+        let s = scenario(&covers, "[[step]]\naccept = { requirement = \"ALQ-R-13\" }\n");
         // A harness playing the server judges requests, never replies.
         assert_eq!(unjudged(&s), [reply_check]);
     }
@@ -97,12 +90,12 @@ mod tests {
     fn an_expect_close_of_a_kind_judges_the_graceful_close() {
         let s = scenario(
             r#"["ALQ-R-13", "BLQ-S-38"]"#,
-            "[[step]]\naccept = {}\n[[step]]\nexpect-close = { how = \"fin\" }\n",
+            "[[step]]\naccept = { requirement = \"ALQ-R-13\" }\n[[step]]\nexpect-close = { how = \"fin\" }\n",
         );
         assert!(unjudged(&s).is_empty());
         let any = scenario(
             r#"["ALQ-R-13", "BLQ-S-38"]"#,
-            "[[step]]\naccept = {}\n[[step]]\nexpect-close = {}\n",
+            "[[step]]\naccept = { requirement = \"ALQ-R-13\" }\n[[step]]\nexpect-close = {}\n",
         );
         assert_eq!(unjudged(&any), ["BLQ-S-38"]);
     }

@@ -5,7 +5,7 @@
 use super::{registry, Broken, Judgement, Level};
 use crate::wire::options::{check_len, code};
 use crate::wire::raw::MAGIC_COOKIE;
-use crate::wire::Indexed;
+use crate::wire::{Indexed, MessageType};
 
 /// Who sent the message judged.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -55,6 +55,9 @@ fn magic_cookie(m: &WireMessage<'_>, j: &mut Judgement<'_>) {
 fn one_allowed_message_type(m: &WireMessage<'_>, j: &mut Judgement<'_>) {
     let count = m.msg.count_in_options_area(code::MESSAGE_TYPE);
     match m.msg.message_type() {
+        // DHCPLEASEUNKNOWN is a server's type, but never on a leasequery
+        // connection: BLQ-S-15 alone judges it.
+        Ok(MessageType::LeaseUnknown) if count == 1 && m.sender == Sender::Server => j.held(),
         Ok(t) if count == 1 => {
             let allowed = match m.sender {
                 Sender::Server => t.allowed_from_server(),
@@ -82,6 +85,11 @@ fn options_decode_to_end(m: &WireMessage<'_>, j: &mut Judgement<'_>) {
 fn option_lengths(m: &WireMessage<'_>, j: &mut Judgement<'_>) {
     if m.msg.lengths_may_misfit() {
         for (c, data) in m.msg.values() {
+            // data-source's length from a server is BLQ-S-10's, judged on
+            // every server message (checks::reply).
+            if c == code::DATA_SOURCE && m.sender == Sender::Server {
+                continue;
+            }
             if let Err(e) = check_len(c, &data) {
                 if e.requirement() == "WIRE-05" {
                     j.broken(e.to_string());

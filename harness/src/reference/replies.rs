@@ -279,6 +279,12 @@ pub fn apply_faults(msg: &mut RawMessage, faults: &FaultSet) {
         }
     }
     if faults.has(Fault::NoEnd) {
-        msg.options.retain(|i| *i != OptionItem::End);
+        // A PAD in END's place keeps the message at its size: the defect is
+        // the missing END (WIRE-04), not a message below 244 octets (WIRE-01).
+        for item in &mut msg.options {
+            if *item == OptionItem::End {
+                *item = OptionItem::Pad;
+            }
+        }
     }
 }

@@ -38,6 +38,10 @@ enum Stop {
     Failed,
     /// The harness or target setup broke.
     Error(String),
+    /// A set-up step (one that names no requirement) did not hold: what
+    /// came instead, or that nothing came. No requirement is judged by it;
+    /// the scenario's requirements are inconclusive.
+    SetUp(String),
     /// The situation the scenario tests did not come about, for a reason
     /// the RFC allows (a requestor that does not retry): what it covers is
     /// inconclusive, not judged either way.
@@ -227,7 +231,7 @@ impl<'a> Exec<'a> {
         loop {
             match self.receive_read(name) {
                 Ok(Some(_)) | Err(Stop::Failed) => {}
-                Ok(None) | Err(Stop::Error(_) | Stop::Unmet(_)) => return,
+                Ok(None) | Err(Stop::Error(_) | Stop::Unmet(_) | Stop::SetUp(_)) => return,
             }
         }
     }
@@ -304,10 +308,7 @@ impl<'a> Exec<'a> {
     /// `from` on, on each requirement its one observation decides alike.
     fn decide_alike(&mut self, step: &Step, from: usize) {
         let alike = step.decided_alike();
-        let Some(first) = checks::scenario::judged_by(self.scenario, step)
-            .into_iter()
-            .next()
-        else {
+        let Some(first) = checks::scenario::judged_by(step).into_iter().next() else {
             return;
         };
         let made: Vec<Finding> = self
@@ -329,11 +330,9 @@ impl<'a> Exec<'a> {
         }
     }
 
-    fn default_requirement(&self) -> String {
-        self.scenario.covers.first().cloned().unwrap_or_default()
-    }
-
     /// Records a broken check; `Err(Stop::Failed)` when it is a failure.
+    /// Without a requirement the step is set-up, and it stops the scenario
+    /// with no finding: `Err(Stop::SetUp)`.
     fn judge(
         &mut self,
         requirement: Option<&str>,
@@ -341,10 +340,12 @@ impl<'a> Exec<'a> {
         message: String,
         frame: Option<usize>,
     ) -> Result<(), Stop> {
-        let req = requirement.map_or_else(|| self.default_requirement(), str::to_string);
-        let verdict = broken(&req, level, self.strict);
+        let Some(req) = requirement else {
+            return Err(Stop::SetUp(message));
+        };
+        let verdict = broken(req, level, self.strict);
         self.findings.push(Finding {
-            requirement: req,
+            requirement: req.to_string(),
             verdict,
             message,
             frame,
@@ -356,10 +357,13 @@ impl<'a> Exec<'a> {
         }
     }
 
+    /// Records a check that held; a set-up step's holding is no verdict.
     fn pass(&mut self, requirement: Option<&str>, message: String, frame: Option<usize>) {
-        let req = requirement.map_or_else(|| self.default_requirement(), str::to_string);
+        let Some(req) = requirement else {
+            return;
+        };
         self.findings.push(Finding {
-            requirement: req,
+            requirement: req.to_string(),
             verdict: Verdict::Pass,
             message,
             frame,
@@ -506,8 +510,8 @@ impl<'a> Exec<'a> {
                 break;
             };
             self.decide_alike(step, before);
-            if !matches!(done, Err(Stop::Error(_) | Stop::Unmet(_))) {
-                for id in checks::scenario::judged_by(scenario, step) {
+            if !matches!(done, Err(Stop::Error(_) | Stop::Unmet(_) | Stop::SetUp(_))) {
+                for id in checks::scenario::judged_by(step) {
                     if !self.judged.contains(&id) {
                         self.judged.push(id);
                     }
@@ -537,6 +541,15 @@ impl<'a> Exec<'a> {
                     unmet = Some(Unmet {
                         reason: format!("step {}: {}", index + 1, why.reason),
                         ..why
+                    });
+                    break;
+                }
+                Err(Stop::SetUp(got)) => {
+                    let reason = set_up_reason(scenario, index, step, &got);
+                    self.log("", Direction::Note, format!("stopped: {reason}"));
+                    unmet = Some(Unmet {
+                        reason,
+                        only: Vec::new(),
                     });
                     break;
                 }
@@ -764,6 +777,31 @@ impl<'a> Exec<'a> {
             .insert("now".into(), Var::Number(self.backend.epoch()));
     }
 }
+/// Why a scenario stopped at set-up step `index`: where the step stands, what
+/// it awaited in the scenario's own words, what came, and the requirement the
+/// scenario relied on the target to keep.
+fn set_up_reason(scenario: &Scenario, index: usize, step: &Step, got: &str) -> String {
+    let awaited = scenario
+        .sources
+        .get(index)
+        .map(|s| s.words.as_str())
+        .unwrap_or(step.keyword());
+    let relied = step
+        .relies_on()
+        .map(|id| {
+            let title = crate::catalog::requirement(id)
+                .map(|r| format!(": {}", r.text))
+                .unwrap_or_default();
+            format!("; the scenario needs the target to keep {id}{title}")
+        })
+        .unwrap_or_default();
+    format!(
+        "set-up step {} ({}) did not hold: awaited {awaited}, got {got}{relied}",
+        index + 1,
+        scenario.step_at(index)
+    )
+}
+
 fn not_open(name: &str) -> Stop {
     Stop::Error(format!(
         "connection '{name}' is not open (connect or accept it first)"

@@ -60,6 +60,11 @@ impl Peer {
         }
     }
 
+    /// The harness sent an active query on this connection.
+    pub fn carries_active_query(&self) -> bool {
+        self.active_query_sent
+    }
+
     /// The harness sent `msg` on this connection.
     pub fn sent(&mut self, msg: Indexed<'_>) {
         let kind = msg.kind();

@@ -2,8 +2,8 @@
 //! it can, the line and column, plus the closest valid name.
 
 use super::expr::{check_duration, DURATION_NAMES};
-use super::model::{Judges, Outcome, Role, Scenario, ServerCertificate, StatusName, Step};
-use super::repeat::expand;
+use super::model::{Outcome, Role, Scenario, ServerCertificate, StatusName, Step, StepSource};
+use super::repeat::expand_with_words;
 use crate::catalog::requirement;
 use crate::toml_load::{edit_distance, line_column, parse_toml, LoadError};
 use std::collections::{BTreeMap, BTreeSet};
@@ -56,6 +56,34 @@ fn line_of_step(text: &str, index: usize) -> usize {
         .map_or(1, |(at, _)| line_column(text, at).0)
 }
 
+/// The longest a step's words are quoted in a finding.
+const WORDS_LIMIT: usize = 400;
+
+/// The `index`th (0-based) step as the file writes it: the lines after its
+/// `[[step]]` header up to the next table, comments and blank lines left
+/// out, on one line.
+fn words_of_step(text: &str, index: usize) -> String {
+    let Some((at, header)) = text.match_indices("[[step]]").nth(index) else {
+        return String::new();
+    };
+    let body = text.get(at + header.len()..).unwrap_or_default();
+    let words: Vec<&str> = body
+        .lines()
+        .map(str::trim)
+        .skip_while(|l| l.is_empty())
+        .take_while(|l| !l.starts_with('['))
+        .filter(|l| !l.is_empty() && !l.starts_with('#'))
+        .collect();
+    shorten(&words.join(" "))
+}
+
+fn shorten(words: &str) -> String {
+    match words.char_indices().nth(WORDS_LIMIT) {
+        Some((cut, _)) => format!("{}...", &words[..cut]),
+        None => words.to_string(),
+    }
+}
+
 fn closest_timer(bad: &str) -> Option<&'static str> {
     bad.split(['+', '-', '*', ' '])
         .filter(|t| !t.is_empty())
@@ -99,20 +127,36 @@ pub fn parse_scenario(path: &Path, text: &str) -> Result<Scenario, ScenarioError
         message,
     };
     let mut steps = Vec::with_capacity(scenario.steps.len());
+    let mut sources = Vec::with_capacity(scenario.steps.len());
     for (index, step) in std::mem::take(&mut scenario.steps).into_iter().enumerate() {
+        let line = line_of_step(text, index);
         match step {
             Step::Repeat(r) => {
-                let expanded = expand(&r).map_err(|e| ScenarioError::Invalid {
+                let expanded = expand_with_words(&r).map_err(|e| ScenarioError::Invalid {
                     path: path.to_path_buf(),
-                    line: line_of_step(text, index),
+                    line,
                     message: format!("step {}: {e}", index + 1),
                 })?;
-                steps.extend(expanded);
+                for (step, words) in expanded {
+                    steps.push(step);
+                    sources.push(StepSource {
+                        line,
+                        words: shorten(&words),
+                    });
+                }
             }
-            other => steps.push(other),
+            other => {
+                steps.push(other);
+                sources.push(StepSource {
+                    line,
+                    words: words_of_step(text, index),
+                });
+            }
         }
     }
     scenario.steps = steps;
+    scenario.sources = sources;
+    scenario.file = path.display().to_string();
     if scenario.steps.is_empty() {
         return Err(invalid(
             "id",
@@ -172,14 +216,22 @@ pub fn parse_scenario(path: &Path, text: &str) -> Result<Scenario, ScenarioError
                 }
             }
         }
-        for judges in step.judges() {
-            let Judges::Named(req) = judges else { continue };
+        for req in step.judges().into_iter().chain(step.relies_on()) {
             if requirement(req).is_none() {
                 return Err(invalid(
                     req,
                     format!("step {n}: requirement '{req}' is not in the catalog"),
                 ));
             }
+        }
+        if let (Some(relied), Some(judged)) = (step.relies_on(), step.judges().first()) {
+            return Err(invalid(
+                relied,
+                format!(
+                    "step {n}: relies-on is for a set-up step; this one judges '{judged}', \
+                     so a breach is a finding on it"
+                ),
+            ));
         }
         if let Step::Send(first) = step {
             let next_sends_there = matches!(
@@ -220,7 +272,7 @@ pub fn parse_scenario(path: &Path, text: &str) -> Result<Scenario, ScenarioError
                 ));
             }
         }
-        if let Some(Judges::Named(first)) = step.judges().first() {
+        if let Some(first) = step.judges().first() {
             let level = |id: &str| requirement(id).map(|r| r.strength());
             if let Some(other) = step
                 .decided_alike()

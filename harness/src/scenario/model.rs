@@ -122,6 +122,32 @@ pub struct Scenario {
     pub exclusive: bool,
     #[serde(rename = "step")]
     pub steps: Vec<Step>,
+    /// The file the scenario was read from, as reports name it.
+    #[serde(skip)]
+    pub file: String,
+    /// Where each step (after `repeat` expansion) stands in that file and
+    /// its own words there: what a step that did not hold had awaited.
+    #[serde(skip)]
+    pub sources: Vec<StepSource>,
+}
+
+/// A step as its scenario file writes it.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct StepSource {
+    /// 1-based line of the step's `[[step]]` header (of its `repeat`).
+    pub line: usize,
+    /// The step's own words, comments left out, on one line.
+    pub words: String,
+}
+
+impl Scenario {
+    /// "file:line" of step `index` (0-based).
+    pub fn step_at(&self, index: usize) -> String {
+        match self.sources.get(index) {
+            Some(s) => format!("{}:{}", self.file, s.line),
+            None => self.file.clone(),
+        }
+    }
 }
 
 #[derive(Debug, Clone, Default, Deserialize)]
@@ -342,14 +368,6 @@ pub struct Repeat {
     pub steps: Vec<toml::Value>,
 }
 
-/// A requirement a step judges: the one it names, or the scenario's first
-/// covered requirement when it names none.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Judges<'a> {
-    Named(&'a str),
-    Default,
-}
-
 impl Step {
     /// The `requirement` a judging step has (absent, or one or more IDs);
     /// `None` for a step that only acts: send, wait, close, trigger.
@@ -363,7 +381,6 @@ impl Step {
             Step::StartTls(t) => Some(&t.requirement),
             Step::ServeTls(t) => Some(&t.requirement),
             Step::OpenConnections(o) => Some(&o.requirement),
-            Step::Capture(_) => Some(&None),
             Step::Send(Send {
                 trickle: Some(t), ..
             }) => Some(&t.requirement),
@@ -374,6 +391,7 @@ impl Step {
             | Step::PauseReading(_)
             | Step::ResumeReading(_)
             | Step::Trigger(_)
+            | Step::Capture(_)
             | Step::InconclusiveIf(_)
             | Step::Wait(_)
             | Step::Close(_)
@@ -387,22 +405,30 @@ impl Step {
         self.requirement().map_or(&[], decided_alike)
     }
 
-    /// The requirements this step can find broken (none for a step that only
-    /// acts).
-    pub fn judges(&self) -> Vec<Judges<'_>> {
-        let Some(requirement) = self.requirement() else {
-            return Vec::new();
-        };
-        let mut out: Vec<Judges<'_>> = match requirement.as_ref().map(Requirements::as_slice) {
-            Some(ids) if !ids.is_empty() => {
-                ids.iter().map(|id| Judges::Named(id.as_str())).collect()
-            }
-            _ => vec![Judges::Default],
-        };
+    /// The requirements this step can find broken: those it names. A step
+    /// that names none is set-up: when it does not hold, the scenario stops
+    /// inconclusive, with no finding on any requirement.
+    pub fn judges(&self) -> Vec<&str> {
+        let mut out: Vec<&str> = self
+            .requirement()
+            .and_then(Option::as_ref)
+            .map(|r| r.as_slice().iter().map(String::as_str).collect())
+            .unwrap_or_default();
         if let Step::ServeTls(t) = self {
-            out.extend(t.hello_requirement.as_deref().map(Judges::Named));
+            out.extend(t.hello_requirement.as_deref());
         }
         out
+    }
+
+    /// The requirement a set-up step says the scenario relies on: what the
+    /// target broke when the step did not hold.
+    pub fn relies_on(&self) -> Option<&str> {
+        match self {
+            Step::Expect(e) | Step::Check(e) => e.relies_on.as_deref(),
+            Step::ExpectClose(e) => e.relies_on.as_deref(),
+            Step::Accept(a) => a.relies_on.as_deref(),
+            _ => None,
+        }
     }
 }
 
@@ -446,6 +472,9 @@ pub struct Accept {
     pub not_before: Option<DurationExpr>,
     pub since: Option<String>,
     pub requirement: Option<Requirements>,
+    /// For a set-up step (no `requirement`): the requirement whose breach
+    /// keeps it from holding, named in the inconclusive reason.
+    pub relies_on: Option<String>,
     /// Accept the next connection whose first query is of this kind; others
     /// that come first are set aside and served (a bulk query answered with
     /// DHCPLEASEQUERYDONE), never taken for this one. Any connection when
@@ -601,6 +630,9 @@ pub struct Expect {
     pub requirement: Option<Requirements>,
     /// Grade a mismatch as this level instead of the requirement's.
     pub level: Option<LevelOverride>,
+    /// For a set-up step (no `requirement`): the requirement whose breach
+    /// keeps it from holding, named in the inconclusive reason.
+    pub relies_on: Option<String>,
 }
 
 /// What an `expect`'s base-time must read.
@@ -665,6 +697,9 @@ pub struct ExpectClose {
     pub blocked_past: Option<Value>,
     pub requirement: Option<Requirements>,
     pub level: Option<LevelOverride>,
+    /// For a set-up step (no `requirement`): the requirement whose breach
+    /// keeps it from holding, named in the inconclusive reason.
+    pub relies_on: Option<String>,
 }
 
 #[derive(Debug, Clone, Deserialize)]

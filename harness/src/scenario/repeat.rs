@@ -18,6 +18,14 @@ const MARK: &str = "${each.";
 
 /// The steps `repeat` stands for, item by item.
 pub fn expand(repeat: &Repeat) -> Result<Vec<Step>, RepeatError> {
+    Ok(expand_with_words(repeat)?
+        .into_iter()
+        .map(|(step, _)| step)
+        .collect())
+}
+
+/// [`expand`], each step with its words as the item makes them.
+pub fn expand_with_words(repeat: &Repeat) -> Result<Vec<(Step, String)>, RepeatError> {
     let mut out = Vec::new();
     for (index, item) in repeat.each.iter().enumerate() {
         let error = |message: String| RepeatError {
@@ -26,14 +34,27 @@ pub fn expand(repeat: &Repeat) -> Result<Vec<Step>, RepeatError> {
         };
         for raw in &repeat.steps {
             let filled = fill(raw, item).map_err(error)?;
+            let words = words_of(&filled);
             let step = Step::deserialize(filled).map_err(|e| error(e.to_string()))?;
             if matches!(step, Step::Repeat(_)) {
                 return Err(error("a repeat cannot hold another repeat".into()));
             }
-            out.push(step);
+            out.push((step, words));
         }
     }
     Ok(out)
+}
+
+/// A step table as one line of TOML: `expect = { type = "LEASEACTIVE" }`.
+fn words_of(step: &Value) -> String {
+    match step {
+        Value::Table(t) => t
+            .iter()
+            .map(|(k, v)| format!("{k} = {v}"))
+            .collect::<Vec<_>>()
+            .join(", "),
+        other => other.to_string(),
+    }
 }
 
 /// `value` with every `${each.KEY}` replaced by the item's value.
