@@ -51,14 +51,14 @@ pub enum Side {
 faults! {
     NoCatchUpComplete => "no-catch-up-complete", Server, ["ALQ-S-26"];
     CatchUpCompleteTwice => "catch-up-complete-twice", Server, ["ALQ-S-26"];
-    DataMissingWithoutBaseTime => "data-missing-without-base-time", Server, ["ALQ-S-24"];
-    NeverDataMissing => "never-data-missing", Server, ["ALQ-S-24"];
+    DataMissingWithoutBaseTime => "data-missing-without-base-time", Server, ["ALQ-S-24", "ALQ-S-25"];
+    NeverDataMissing => "never-data-missing", Server, ["ALQ-S-24", "ALQ-S-25"];
     ZeroCiaddr => "zero-ciaddr", Server, ["ALQ-S-20"];
     AssociatedIpSent => "associated-ip-sent", Server, ["ALQ-S-21", "BLQ-S-03"];
     WrongXid => "wrong-xid", Server, ["ALQ-S-43"];
-    KeepConnectionOnUnsupported => "keep-connection-on-unsupported", Server, ["ALQ-S-16"];
+    KeepConnectionOnUnsupported => "keep-connection-on-unsupported", Server, ["ALQ-S-16", "ALQ-S-17"];
     TlsAcceptedInInsecureMode => "tls-accepted-in-insecure-mode", Server, ["ALQ-S-04"];
-    CleartextServedInSecureMode => "cleartext-served-in-secure-mode", Server, ["ALQ-S-07"];
+    CleartextServedInSecureMode => "cleartext-served-in-secure-mode", Server, ["ALQ-S-07", "ALQ-S-03"];
     NoClientCertificateCheck => "no-client-certificate-check", Server, ["ALQ-S-08", "ALQ-S-09", "ALQ-S-11"];
     BlockedConnectionNeverClosed => "blocked-connection-never-closed", Server, ["ALQ-S-36"];
     DoneOnActiveConnection => "done-on-active-connection", Server, ["ALQ-S-45"];
@@ -68,12 +68,12 @@ faults! {
     NoDone => "no-done", Server, ["BLQ-S-16", "BLQ-S-18"];
     TwoKeysMalformed => "two-keys-malformed", Server, ["BLQ-S-21"];
     NonzeroCiaddrServed => "nonzero-ciaddr-served", Server, ["BLQ-S-20"];
-    NoBaseTime => "no-base-time", Server, ["BLQ-S-05"];
-    NoStartTimeOfState => "no-start-time-of-state", Server, ["BLQ-S-06"];
-    BaseTimeFrom1900 => "base-time-from-1900", Server, ["BLQ-S-05"];
-    AbsoluteStartTimeOfState => "absolute-start-time-of-state", Server, ["BLQ-S-06"];
-    NoLeaseTime => "no-lease-time", Server, ["BLQ-S-11"];
-    NoClientLastTransactionTime => "no-client-last-transaction-time", Server, ["BLQ-S-12"];
+    NoBaseTime => "no-base-time", Server, ["BLQ-S-05", "ALQ-S-30"];
+    NoStartTimeOfState => "no-start-time-of-state", Server, ["BLQ-S-06", "ALQ-S-30"];
+    BaseTimeFrom1900 => "base-time-from-1900", Server, ["BLQ-S-05", "ALQ-S-30"];
+    AbsoluteStartTimeOfState => "absolute-start-time-of-state", Server, ["BLQ-S-06", "ALQ-S-30"];
+    NoLeaseTime => "no-lease-time", Server, ["BLQ-S-11", "ALQ-S-30"];
+    NoClientLastTransactionTime => "no-client-last-transaction-time", Server, ["BLQ-S-12", "ALQ-S-30"];
     NoRelayAgentInfo => "no-relay-agent-info", Server, ["LQ-S-05"];
     StateMismatch => "state-mismatch", Server, ["BLQ-S-08"];
     AbsoluteClientLastTransactionTime => "absolute-client-last-transaction-time", Server, ["LQ-S-07"];
@@ -82,8 +82,8 @@ faults! {
     WrongCookie => "wrong-cookie", Server, ["WIRE-02"];
     RequestOpInReplies => "request-op-in-replies", Server, ["WIRE-06"];
     AuthenticationOption => "authentication-option", Server, ["BLQ-S-37", "WIRE-08"];
-    StaysOpenAfterRequestorCloses => "stays-open-after-requestor-closes", Server, ["ALQ-S-38"];
-    ReadStallNeverClosed => "read-stall-never-closed", Server, ["ALQ-S-15"];
+    StaysOpenAfterRequestorCloses => "stays-open-after-requestor-closes", Server, ["ALQ-S-38", "BLQ-S-34"];
+    ReadStallNeverClosed => "read-stall-never-closed", Server, ["ALQ-S-15", "BLQ-S-31"];
     ReadStallRestartsOnEveryByte => "read-stall-restarts-on-every-byte", Server, ["ALQ-S-15"];
     QueryEndTimeAccepted => "query-end-time-accepted", Server, ["ALQ-S-28"];
     MalformedActiveQueryServed => "malformed-active-query-served", Server, ["ALQ-S-29"];
@@ -106,7 +106,7 @@ faults! {
     AdoptsBaseTimeDuringCatchUp => "adopts-base-time-during-catch-up", Requestor, ["ALQ-R-21"];
     RetriesTooFast => "retries-too-fast", Requestor, ["ALQ-R-01", "ALQ-R-02"];
     IgnoresTlsRefusal => "ignores-tls-refusal", Requestor, ["ALQ-R-12"];
-    BulkOnActiveConnection => "bulk-on-active-connection", Requestor, ["ALQ-R-05"];
+    BulkOnActiveConnection => "bulk-on-active-connection", Requestor, ["ALQ-R-05", "ALQ-R-04"];
     NoGapFill => "no-gap-fill", Requestor, ["ALQ-R-19"];
     NoReceiveTimeout => "no-receive-timeout", Requestor, ["ALQ-R-25"];
     KeepsForeignXid => "keeps-foreign-xid", Requestor, ["BLQ-R-01", "WIRE-07"];

@@ -228,7 +228,8 @@ pub fn apply_faults(msg: &mut RawMessage, faults: &FaultSet) {
         return;
     }
     if faults.has(Fault::WrongXid) {
-        msg.header.xid = msg.header.xid.wrapping_add(1);
+        // The top bit flipped: an xid no request had, never a neighbour's.
+        msg.header.xid ^= 0x8000_0000;
     }
     if faults.has(Fault::RequestOpInReplies) {
         msg.header.op = crate::wire::message::BOOTREQUEST;

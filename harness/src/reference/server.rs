@@ -753,6 +753,12 @@ impl ServerSession {
     }
 
     /// When an idle connection, or one whose message stalls, is dropped.
+    /// A read stalled inside a message is kept open: the defect is in the
+    /// stalled read alone, an idle connection still times out.
+    fn stall_kept(&self) -> bool {
+        self.config.has(Fault::ReadStallNeverClosed) && self.partial_since.is_some()
+    }
+
     fn read_deadline(&self) -> Duration {
         let since = match self.partial_since {
             Some(first_byte) if !self.config.has(Fault::ReadStallRestartsOnEveryByte) => first_byte,
@@ -800,10 +806,7 @@ impl ServerSession {
             }
             return Some(self.last_tx + self.keepalive_after());
         }
-        if self.bulk.is_empty()
-            && self.queue.is_empty()
-            && !self.config.has(Fault::ReadStallNeverClosed)
-        {
+        if self.bulk.is_empty() && self.queue.is_empty() && !self.stall_kept() {
             return Some(self.read_deadline());
         }
         None
@@ -852,7 +855,7 @@ impl ServerSession {
         }
         if self.bulk.is_empty()
             && self.queue.is_empty()
-            && !self.config.has(Fault::ReadStallNeverClosed)
+            && !self.stall_kept()
             && now >= self.read_deadline()
         {
             self.close_now(CloseReason::ReadStall);

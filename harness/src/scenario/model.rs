@@ -485,15 +485,17 @@ pub struct Accept {
     pub if_none: IfNone,
 }
 
-/// What an `accept` that sees no connection in time concludes.
+/// What an `accept` that sees no connection in time, or an `expect` that
+/// sees nothing, concludes.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize)]
 #[serde(rename_all = "kebab-case")]
 pub enum IfNone {
     /// The step's requirement is broken.
     #[default]
     Judge,
-    /// The requestor was free not to connect (RFC 7724 §7.1: it MAY retry):
-    /// the scenario stops and what it covers is inconclusive.
+    /// The target was free not to act (RFC 7724 §7.1: a requestor MAY
+    /// retry), or its silence would break another requirement as well: the
+    /// scenario stops and what it covers is inconclusive.
     Inconclusive,
 }
 
@@ -633,6 +635,10 @@ pub struct Expect {
     /// For a set-up step (no `requirement`): the requirement whose breach
     /// keeps it from holding, named in the inconclusive reason.
     pub relies_on: Option<String>,
+    /// What it means when nothing comes in time: silence that more than one
+    /// requirement's breach would explain judges none of them.
+    #[serde(default)]
+    pub if_none: IfNone,
 }
 
 /// What an `expect`'s base-time must read.

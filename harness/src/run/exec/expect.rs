@@ -5,7 +5,7 @@ use crate::net::clock::Clock;
 use crate::net::stream_reader::StreamEvent;
 use crate::outcome::Direction;
 use crate::scenario::expr::Shown;
-use crate::scenario::model::{primary, Expect, Value};
+use crate::scenario::model::{primary, Expect, IfNone, Value};
 use crate::wire::describe::{self, summary};
 use crate::wire::{DhcpState, Indexed, MessageType, OptionError, Received, StatusCode};
 use std::net::Ipv4Addr;
@@ -347,6 +347,7 @@ impl Exec<'_> {
         let mut last_progress = self.step_start;
         let mut last_frame = None;
         let mut stop_reason = String::new();
+        let mut silent = false;
         let mut read = 0usize;
         // The latest match, given to the connection when the step ends.
         let mut newest: Option<Rc<Received>> = None;
@@ -422,6 +423,7 @@ impl Exec<'_> {
                 }
                 StreamEvent::Timeout => {
                     stop_reason = format!("nothing more within {}", Shown(within));
+                    silent = matched == 0;
                     break;
                 }
                 StreamEvent::Closed(kind) => {
@@ -442,6 +444,14 @@ impl Exec<'_> {
             } else {
                 format!("no matching message: {stop_reason}")
             };
+            if silent && e.if_none == IfNone::Inconclusive {
+                return Err(Stop::Unmet(super::Unmet {
+                    reason: format!(
+                        "{what}: silence alone does not show which requirement the target broke"
+                    ),
+                    only: Vec::new(),
+                }));
+            }
             let frame = last_frame.or(self.transcript.last_seq());
             return self.judge(req, e.level, what, frame);
         }
