@@ -303,6 +303,13 @@ async fn accept_loop(
                 let Some((stream, peer)) = accepted else { break };
                 let rt = match admission.admit(peer.ip()) {
                     Admit::Serve => rt.clone(),
+                    // The defect is in how a secure server at capacity
+                    // answers DHCPTLS; a cleartext one refuses as usual.
+                    Admit::ServeCleartextOnly if rt.config.mode != ServerMode::Secure => {
+                        tracing::info!(%peer, "connection over the limit; closing");
+                        drop(stream);
+                        continue;
+                    }
                     Admit::ServeCleartextOnly => {
                         let mut config = (*rt.config).clone();
                         config.mode = ServerMode::Insecure;

@@ -414,8 +414,10 @@ impl Step {
             .and_then(Option::as_ref)
             .map(|r| r.as_slice().iter().map(String::as_str).collect())
             .unwrap_or_default();
-        if let Step::ServeTls(t) = self {
-            out.extend(t.hello_requirement.as_deref());
+        match self {
+            Step::ServeTls(t) => out.extend(t.hello_requirement.as_deref()),
+            Step::Expect(e) => out.extend(e.too_soon.as_deref()),
+            _ => {}
         }
         out
     }
@@ -639,6 +641,10 @@ pub struct Expect {
     /// requirement's breach would explain judges none of them.
     #[serde(default)]
     pub if_none: IfNone,
+    /// The requirement a match sooner than `not-before` breaks, where that
+    /// is another than the step's (a timer set below its default, ALQ-S-44,
+    /// where the step judges that the message came at all).
+    pub too_soon: Option<String>,
 }
 
 /// What an `expect`'s base-time must read.

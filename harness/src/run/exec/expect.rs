@@ -393,7 +393,7 @@ impl Exec<'_> {
                                 let waited = now - last_progress;
                                 if waited + Duration::from_millis(1) < min_wait {
                                     self.judge(
-                                        req,
+                                        e.too_soon.as_deref().or(req),
                                         e.level,
                                         format!(
                                             "arrived after {}, sooner than {}",
