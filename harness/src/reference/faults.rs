@@ -89,7 +89,7 @@ faults! {
     MalformedActiveQueryServed => "malformed-active-query-served", Server, ["ALQ-S-29"];
     LeaseUnknownOnBulk => "lease-unknown-on-bulk", Server, ["BLQ-S-15", "BLQ-S-18"];
     SuppressionIgnored => "suppression-ignored", Server, ["ALQ-S-31", "LQ-S-06"];
-    SilentShutdown => "silent-shutdown", Server, ["ALQ-S-22"];
+    SilentShutdown => "silent-shutdown", Server, ["ALQ-S-22", "ALQ-S-39"];
     MessageAfterQueryTerminated => "message-after-query-terminated", Server, ["ALQ-S-23"];
     ReloadKeepsQueries => "reload-keeps-queries", Server, ["ALQ-S-39"];
     NoConnectionLimit => "no-connection-limit", Server, ["ALQ-S-40", "BLQ-S-29"];

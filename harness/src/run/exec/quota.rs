@@ -3,7 +3,7 @@
 use super::{Exec, Stop};
 use crate::outcome::Direction;
 use crate::scenario::model::{
-    Connect, Expect, OneOrMany, OpenConnections, QuotaQuery, Send, TypeName, Value,
+    Connect, Expect, IfNone, OneOrMany, OpenConnections, QuotaQuery, Send, TypeName, Value,
 };
 use crate::wire::options::code;
 use crate::wire::MessageType;
@@ -58,6 +58,9 @@ impl Exec<'_> {
                     kind: Some(OneOrMany::One(TypeName(MessageType::LeaseQueryDone))),
                     xid: Some(Value::Number(xid)),
                     requirement: o.requirement.clone(),
+                    // A close breaks the quota; silence may be a DONE the
+                    // target never sends (BLQ-S-16) as much as a refusal.
+                    if_none: IfNone::Inconclusive,
                     ..Expect::default()
                 };
                 self.expect(&done).await?;
