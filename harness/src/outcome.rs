@@ -50,6 +50,22 @@ pub struct Finding {
     pub message: String,
     /// Index into the scenario's transcript.
     pub frame: Option<usize>,
+    /// What the step that made the finding awaited, in the scenario's own
+    /// words, and where it stands ("file:line"); none for a check made on
+    /// every message.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub awaited: Option<String>,
+}
+
+impl Finding {
+    /// What came, and what the step awaited where a step made the finding:
+    /// the one line a report shows for it.
+    pub fn text(&self) -> std::borrow::Cow<'_, str> {
+        match &self.awaited {
+            Some(awaited) => format!("{}; awaited {awaited}", self.message).into(),
+            None => self.message.as_str().into(),
+        }
+    }
 }
 
 /// The verdict a broken check earns.

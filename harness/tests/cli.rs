@@ -98,7 +98,7 @@ connect = {}
 send = { type = "DHCPTLS", xid = 1 }
 
 [[step]]
-expect = { type = "DHCPTLS", status = "TLSConnectionRefused" }
+expect = { type = "DHCPTLS", status = "TLSConnectionRefused", requirement = "ALQ-S-04" }
 "#;
 
 #[test]
@@ -274,7 +274,7 @@ fn explain_gives_the_catalog_text_the_scenario_lines_the_faults_and_the_last_ver
         "https://www.rfc-editor.org/rfc/rfc7724.html#section-8.2",
         "Test idea: Conn 1: record latest base-time T0",
         // The step line that judges it, with its file and line number.
-        "scenarios/server/ALQ-S-26-catch-up-complete.toml:50: expect = { conn = \"b\", type = \"LEASEQUERYSTATUS\"",
+        "scenarios/server/ALQ-S-26-catch-up-complete.toml:53: expect = { conn = \"b\", type = \"LEASEQUERYSTATUS\"",
         "no-catch-up-complete",
         "catch-up-complete-twice",
         "secure-only",

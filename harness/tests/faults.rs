@@ -37,11 +37,21 @@ fn the_clean_reference_passes_every_scenario_without_a_warning() {
     }
 }
 
+/// One defect, one finding: caught on a requirement it breaks, and no
+/// failure or warning on any requirement it does not.
 #[test]
-fn every_fault_is_caught_by_a_verdict_naming_a_requirement_it_breaks() {
+fn every_fault_is_caught_by_a_verdict_naming_a_requirement_it_breaks_and_no_other() {
     let all = scenarios();
     let mut escaped = Vec::new();
+    let mut beyond = Vec::new();
     for row in kill_matrix(&all, cores()) {
+        for (requirement, scenario) in &row.also {
+            beyond.push(format!(
+                "{}: {requirement} in {scenario} (breaks {:?})",
+                row.fault.name(),
+                row.fault.breaks()
+            ));
+        }
         if !row.caught() {
             escaped.push(format!(
                 "{} (breaks {:?}; found instead {:?})",
@@ -56,5 +66,10 @@ fn every_fault_is_caught_by_a_verdict_naming_a_requirement_it_breaks() {
         escaped.is_empty(),
         "faults no scenario caught:\n{}",
         escaped.join("\n")
+    );
+    assert!(
+        beyond.is_empty(),
+        "findings on requirements the fault does not break:\n{}",
+        beyond.join("\n")
     );
 }

@@ -40,11 +40,7 @@ pub fn judged_on_every_message_in(role: Role) -> Vec<&'static str> {
 /// judges on what its role receives.
 pub fn unjudged(scenario: &Scenario) -> Vec<&str> {
     let every_message = judged_on_every_message_in(scenario.role);
-    let by_steps: Vec<&str> = scenario
-        .steps
-        .iter()
-        .flat_map(judged_by)
-        .collect();
+    let by_steps: Vec<&str> = scenario.steps.iter().flat_map(judged_by).collect();
     scenario
         .covers
         .iter()
@@ -81,7 +77,10 @@ mod tests {
         let request_check = request::CHECKS[0].requirement;
         let reply_check = reply::CHECKS[0].requirement;
         let covers = format!(r#"["ALQ-R-13", "{request_check}", "WIRE-02", "{reply_check}"]"#);
-        let s = scenario(&covers, "[[step]]\naccept = { requirement = \"ALQ-R-13\" }\n");
+        let s = scenario(
+            &covers,
+            "[[step]]\naccept = { requirement = \"ALQ-R-13\" }\n",
+        );
         // A harness playing the server judges requests, never replies.
         assert_eq!(unjudged(&s), [reply_check]);
     }

@@ -155,6 +155,7 @@ impl Expectations {
             }
             if !seen && !d.intermittent {
                 outcome.findings.push(Finding {
+                    awaited: None,
                     requirement: d.requirement.clone(),
                     verdict: Verdict::Fail,
                     message: format!(
@@ -199,6 +200,7 @@ mod tests {
 
     fn finding(verdict: Verdict) -> Finding {
         Finding {
+            awaited: None,
             requirement: "BLQ-S-21".into(),
             verdict,
             message: "m".into(),

@@ -98,7 +98,7 @@ struct ProblemView<'a> {
     level: &'a str,
     section: String,
     link: Option<String>,
-    message: &'a str,
+    message: String,
     scenario: &'a str,
     frame: Option<usize>,
 }
@@ -132,7 +132,7 @@ fn problems(report: &RunReport) -> Vec<ProblemView<'_>> {
                     level: catalog.map_or("", |r| r.level.as_str()),
                     section: catalog.map_or_else(|| "not in catalog".into(), |r| r.rfc_section()),
                     link: catalog.and_then(|r| r.rfc_link()),
-                    message: &f.message,
+                    message: f.text().into_owned(),
                     scenario: &s.id,
                     frame: f.frame,
                 },
@@ -222,7 +222,7 @@ pub fn render(report: &RunReport) -> Result<String, String> {
                     .map(|f| FindingView {
                         requirement: f.requirement.clone(),
                         verdict: f.verdict.label(),
-                        message: f.message.clone(),
+                        message: f.text().into_owned(),
                         frame: f.frame,
                     })
                     .collect(),
@@ -263,6 +263,7 @@ mod tests {
             path: format!("scenarios/{SCRIPT}.toml").into(),
             covers: vec!["ALQ-S-01".into()],
             findings: vec![Finding {
+                awaited: None,
                 requirement: "ALQ-S-01".into(),
                 verdict: Verdict::Fail,
                 message: format!("trigger printed {IMG}"),

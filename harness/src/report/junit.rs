@@ -118,7 +118,7 @@ fn case(s: &ScenarioOutcome, name: &str, findings: &[&Finding]) -> TestCase {
             f.verdict.label(),
             f.requirement,
             citation(&f.requirement),
-            f.message
+            f.text()
         )
     };
     let message = decisive.map(|f| line(f)).or_else(|| {
@@ -129,7 +129,7 @@ fn case(s: &ScenarioOutcome, name: &str, findings: &[&Finding]) -> TestCase {
                 s.findings
                     .iter()
                     .find(|f| f.verdict == worst)
-                    .map(|f| format!("{}: {}", worst.label(), f.message))
+                    .map(|f| format!("{}: {}", worst.label(), f.text()))
             })
     });
     let mut status = match worst {

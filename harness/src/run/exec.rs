@@ -330,9 +330,9 @@ impl<'a> Exec<'a> {
         }
     }
 
-    /// Records a broken check; `Err(Stop::Failed)` when it is a failure.
-    /// Without a requirement the step is set-up, and it stops the scenario
-    /// with no finding: `Err(Stop::SetUp)`.
+    /// Records what the step under way found broken; `Err(Stop::Failed)`
+    /// when it is a failure. Without a requirement the step is set-up, and it
+    /// stops the scenario with no finding: `Err(Stop::SetUp)`.
     fn judge(
         &mut self,
         requirement: Option<&str>,
@@ -343,12 +343,36 @@ impl<'a> Exec<'a> {
         let Some(req) = requirement else {
             return Err(Stop::SetUp(message));
         };
-        let verdict = broken(req, level, self.strict);
+        let awaited = self.awaited();
+        self.record(req, level, message, frame, awaited)
+    }
+
+    /// Records a broken check made on every message (no step awaited it).
+    fn judge_check(
+        &mut self,
+        requirement: &str,
+        level: Option<LevelOverride>,
+        message: String,
+        frame: Option<usize>,
+    ) -> Result<(), Stop> {
+        self.record(requirement, level, message, frame, None)
+    }
+
+    fn record(
+        &mut self,
+        requirement: &str,
+        level: Option<LevelOverride>,
+        message: String,
+        frame: Option<usize>,
+        awaited: Option<String>,
+    ) -> Result<(), Stop> {
+        let verdict = broken(requirement, level, self.strict);
         self.findings.push(Finding {
-            requirement: req.to_string(),
+            requirement: requirement.to_string(),
             verdict,
             message,
             frame,
+            awaited,
         });
         if verdict == Verdict::Fail {
             Err(Stop::Failed)
@@ -357,12 +381,26 @@ impl<'a> Exec<'a> {
         }
     }
 
+    /// The step under way in the scenario's own words, and where it stands.
+    fn awaited(&self) -> Option<String> {
+        let index = usize::try_from(self.step.load(std::sync::atomic::Ordering::Relaxed))
+            .ok()?
+            .checked_sub(1)?;
+        let source = self.scenario.sources.get(index)?;
+        Some(format!(
+            "{} ({})",
+            source.words,
+            self.scenario.step_at(index)
+        ))
+    }
+
     /// Records a check that held; a set-up step's holding is no verdict.
     fn pass(&mut self, requirement: Option<&str>, message: String, frame: Option<usize>) {
         let Some(req) = requirement else {
             return;
         };
         self.findings.push(Finding {
+            awaited: None,
             requirement: req.to_string(),
             verdict: Verdict::Pass,
             message,
@@ -453,7 +491,7 @@ impl<'a> Exec<'a> {
                 for b in broken {
                     let level = (b.level == checks::Level::Should).then_some(LevelOverride::Should);
                     failed |= self
-                        .judge(Some(b.requirement), level, b.message, Some(frame))
+                        .judge_check(b.requirement, level, b.message, Some(frame))
                         .is_err();
                 }
                 if failed {
@@ -464,7 +502,7 @@ impl<'a> Exec<'a> {
             StreamEvent::Garbage(text) => {
                 let frame = self.log(conn, Direction::Recv, format!("not a DHCP message: {text}"));
                 let framing = stream::framing(self.scenario.role);
-                self.judge(Some(framing), None, text.clone(), Some(frame))?;
+                self.judge_check(framing, None, text.clone(), Some(frame))?;
                 Some(frame)
             }
             StreamEvent::Closed(kind) => {
@@ -539,7 +577,12 @@ impl<'a> Exec<'a> {
                         format!("stopped at step {}: {}", index + 1, why.reason),
                     );
                     unmet = Some(Unmet {
-                        reason: format!("step {}: {}", index + 1, why.reason),
+                        reason: format!(
+                            "step {} ({}): {}",
+                            index + 1,
+                            scenario.step_at(index),
+                            why.reason
+                        ),
                         ..why
                     });
                     break;
@@ -581,6 +624,7 @@ impl<'a> Exec<'a> {
         for req in std::mem::take(&mut self.checked).construction() {
             if !self.findings.iter().any(|f| f.requirement == req) {
                 self.findings.push(Finding {
+                    awaited: None,
                     requirement: req.to_string(),
                     verdict: Verdict::Pass,
                     message: "held for every message received".into(),

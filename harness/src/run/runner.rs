@@ -74,6 +74,7 @@ fn not_applicable(l: &LoadedScenario, missing: Vec<Need>, skip_slow: bool) -> Sc
         .covers
         .iter()
         .map(|r| Finding {
+            awaited: None,
             requirement: r.clone(),
             verdict: Verdict::NotApplicable,
             message: not_applicable_reason(l, &missing, skip_slow),
@@ -205,6 +206,7 @@ pub fn run_one(
         && !findings.iter().any(|f| f.verdict == Verdict::Fail);
     if let Some(e) = &error {
         findings.push(Finding {
+            awaited: None,
             requirement: s.covers.first().cloned().unwrap_or_default(),
             verdict: Verdict::Error,
             message: e.clone(),
@@ -218,6 +220,7 @@ pub fn run_one(
             // what the scenario never got to test.
             if !mine().any(|f| f.verdict >= Verdict::Warn) {
                 findings.push(Finding {
+                    awaited: None,
                     requirement: req.clone(),
                     verdict: Verdict::Inconclusive,
                     message: format!(
@@ -251,6 +254,7 @@ pub fn run_one(
             )
         };
         findings.push(Finding {
+            awaited: None,
             requirement: req.clone(),
             verdict,
             message,

@@ -59,22 +59,29 @@ fn line_of_step(text: &str, index: usize) -> usize {
 /// The longest a step's words are quoted in a finding.
 const WORDS_LIMIT: usize = 400;
 
-/// The `index`th (0-based) step as the file writes it: the lines after its
-/// `[[step]]` header up to the next table, comments and blank lines left
-/// out, on one line.
-fn words_of_step(text: &str, index: usize) -> String {
+/// The `index`th (0-based) step as the file writes it: the line its body
+/// starts on (the `[[step]]` header's when it has none), and the lines after
+/// the header up to the next table, comments and blank lines left out, on
+/// one line.
+fn step_source(text: &str, index: usize) -> StepSource {
+    let header_line = line_of_step(text, index);
     let Some((at, header)) = text.match_indices("[[step]]").nth(index) else {
-        return String::new();
+        return StepSource::default();
     };
     let body = text.get(at + header.len()..).unwrap_or_default();
-    let words: Vec<&str> = body
+    let lines: Vec<(usize, &str)> = body
         .lines()
         .map(str::trim)
-        .skip_while(|l| l.is_empty())
-        .take_while(|l| !l.starts_with('['))
-        .filter(|l| !l.is_empty() && !l.starts_with('#'))
+        .enumerate()
+        .take_while(|(i, l)| *i == 0 || !l.starts_with('['))
+        .filter(|(_, l)| !l.is_empty() && !l.starts_with('#'))
         .collect();
-    shorten(&words.join(" "))
+    let words: Vec<&str> = lines.iter().map(|(_, l)| *l).collect();
+    StepSource {
+        // The header's own line is body line 0.
+        line: lines.first().map_or(header_line, |(i, _)| header_line + i),
+        words: shorten(&words.join(" ")),
+    }
 }
 
 fn shorten(words: &str) -> String {
@@ -129,12 +136,13 @@ pub fn parse_scenario(path: &Path, text: &str) -> Result<Scenario, ScenarioError
     let mut steps = Vec::with_capacity(scenario.steps.len());
     let mut sources = Vec::with_capacity(scenario.steps.len());
     for (index, step) in std::mem::take(&mut scenario.steps).into_iter().enumerate() {
-        let line = line_of_step(text, index);
+        let source = step_source(text, index);
+        let line = source.line;
         match step {
             Step::Repeat(r) => {
                 let expanded = expand_with_words(&r).map_err(|e| ScenarioError::Invalid {
                     path: path.to_path_buf(),
-                    line,
+                    line: line_of_step(text, index),
                     message: format!("step {}: {e}", index + 1),
                 })?;
                 for (step, words) in expanded {
@@ -147,10 +155,7 @@ pub fn parse_scenario(path: &Path, text: &str) -> Result<Scenario, ScenarioError
             }
             other => {
                 steps.push(other);
-                sources.push(StepSource {
-                    line,
-                    words: words_of_step(text, index),
-                });
+                sources.push(source);
             }
         }
     }

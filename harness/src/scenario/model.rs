@@ -134,7 +134,7 @@ pub struct Scenario {
 /// A step as its scenario file writes it.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct StepSource {
-    /// 1-based line of the step's `[[step]]` header (of its `repeat`).
+    /// 1-based line the step (or the `repeat` it came from) starts on.
     pub line: usize,
     /// The step's own words, comments left out, on one line.
     pub words: String,

@@ -5,10 +5,26 @@
 
 use crate::suite::{load_scenarios, read_report};
 use alq_harness::catalog::requirement;
+use alq_harness::checks::scenario::judged_by;
 use alq_harness::reference::faults::Fault;
 use alq_harness::reference::variants::{Side, Variant};
+use alq_harness::scenario::model::Scenario;
 use anyhow::Result;
 use std::path::Path;
+
+/// The steps of `s` that judge `id`, as the runner decides it
+/// (`checks::scenario::judged_by`): where each stands, and its words.
+fn judging_steps<'a>(s: &'a Scenario, id: &str) -> Vec<(String, &'a str)> {
+    s.steps
+        .iter()
+        .enumerate()
+        .filter(|(_, step)| judged_by(step).contains(&id))
+        .map(|(i, _)| {
+            let words = s.sources.get(i).map_or("", |w| w.words.as_str());
+            (s.step_at(i), words)
+        })
+        .collect()
+}
 
 pub(crate) fn explain(id: &str, scenarios: Option<&Path>, report: Option<&Path>) -> Result<()> {
     let wanted = id.trim().to_uppercase();
@@ -32,33 +48,44 @@ pub(crate) fn explain(id: &str, scenarios: Option<&Path>, report: Option<&Path>)
     }
 
     say!("\nScenarios that judge it:");
-    let quoted = format!("\"{}\"", r.id);
     let mut any = false;
     for l in &scenarios {
-        let covers = l.scenario.covers.contains(&r.id);
-        let text = alq_harness::scenario::load::source_text(l).unwrap_or_default();
-        let lines: Vec<(usize, &str)> = text
-            .lines()
-            .enumerate()
-            .filter(|(_, line)| line.contains(&quoted) && !line.trim_start().starts_with("covers"))
-            .map(|(n, line)| (n + 1, line.trim()))
-            .collect();
-        if !covers && lines.is_empty() {
+        let s = &l.scenario;
+        let covers = s.covers.contains(&r.id);
+        let judging = judging_steps(s, &r.id);
+        if !covers && judging.is_empty() {
             continue;
         }
         any = true;
         say!(
             "  {} ({}){}",
-            l.scenario.id,
+            s.id,
             l.path.display(),
             if covers { "" } else { ", not in its covers" }
         );
-        for (n, line) in lines {
-            say!("    {}:{n}: {line}", l.path.display());
+        for (at, words) in judging {
+            say!("    {at}: {words}");
         }
     }
     if !any {
         say!("  none");
+    }
+    let relying: Vec<String> = scenarios
+        .iter()
+        .flat_map(|l| {
+            let s = &l.scenario;
+            s.steps
+                .iter()
+                .enumerate()
+                .filter(|(_, step)| step.relies_on() == Some(r.id.as_str()))
+                .map(move |(i, _)| s.step_at(i))
+        })
+        .collect();
+    if !relying.is_empty() {
+        say!("\nSet-up steps that need it (inconclusive when it is broken):");
+        for at in relying {
+            say!("  {at}");
+        }
     }
 
     let checks = alq_harness::checks::checks_judging(&r.id);
@@ -123,7 +150,7 @@ pub(crate) fn explain(id: &str, scenarios: Option<&Path>, report: Option<&Path>)
                             .map(|e| format!(" [#{i} {} {} {}]", e.conn, e.dir, e.text))
                     })
                     .unwrap_or_default();
-                say!("  {} {}: {}{evidence}", f.verdict.label(), s.id, f.message);
+                say!("  {} {}: {}{evidence}", f.verdict.label(), s.id, f.text());
             }
         }
     }

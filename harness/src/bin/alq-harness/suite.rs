@@ -280,6 +280,9 @@ fn run_suite_cli(args: RunArgs) -> Result<u8> {
                     citation(&f.requirement),
                     f.message
                 ));
+                if let Some(awaited) = &f.awaited {
+                    text.push_str(&format!("\n              awaited {awaited}"));
+                }
             }
         }
         live.finished(&text);

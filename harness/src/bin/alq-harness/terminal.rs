@@ -152,7 +152,7 @@ pub(crate) fn closing_list(report: &RunReport) -> Vec<String> {
                 f.requirement,
                 citation(&f.requirement),
                 s.id,
-                f.message
+                f.text()
             ));
         }
     }
