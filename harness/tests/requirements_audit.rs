@@ -1,4 +1,4 @@
-//! docs/requirements-audit.md (written by tools/requirements_audit.py)
+//! docs/requirements-audit.md (written by `alq-harness audit`)
 //! answers for every black-box requirement of the catalog, and every fault
 //! and variant it names exists.
 
@@ -53,4 +53,18 @@ fn every_black_box_requirement_has_a_row_naming_real_faults_and_variants() {
             r.id
         );
     }
+}
+
+/// The committed audit is what `alq-harness audit` writes from the scenarios
+/// as they are: regenerate it (`alq-harness audit --output
+/// docs/requirements-audit.md`) when a scenario, check, fault or variant
+/// changes.
+#[test]
+fn the_committed_audit_is_what_audit_writes_now() {
+    let scenarios = alq_harness::scenario::load::load_embedded().unwrap();
+    let now = alq_harness::report::audit::requirements_audit(&scenarios).unwrap();
+    assert!(
+        audit() == now,
+        "docs/requirements-audit.md is stale: run `alq-harness audit --output docs/requirements-audit.md`"
+    );
 }

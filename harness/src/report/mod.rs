@@ -2,6 +2,7 @@
 //! single-file HTML page and one pcap per scenario, all under
 //! `reports/<target>/`, each written atomically.
 
+pub mod audit;
 pub mod coverage;
 pub mod html;
 pub mod junit;

@@ -51,6 +51,10 @@ pub struct HarnessConn {
     pub changes_before: usize,
     /// The peer reset the connection attempt: it never opened.
     pub refused: bool,
+    /// Why what the harness sent on it may never have reached the target
+    /// (the connection was refused, or closed before a send, or a write
+    /// failed): a step cannot judge how the target answered it.
+    pub unheard: Option<String>,
 }
 
 impl HarnessConn {
@@ -84,6 +88,7 @@ impl HarnessConn {
             budget,
         );
         conn.refused = true;
+        conn.unheard = Some("the target refused the connection".into());
         conn
     }
 
@@ -116,6 +121,7 @@ impl HarnessConn {
             held: Vec::new(),
             changes_before: 0,
             refused: false,
+            unheard: None,
         }
     }
 

@@ -412,6 +412,19 @@ impl<'a> Exec<'a> {
         expr::duration(e, &self.durations).map_err(|e| Stop::Error(e.to_string()))
     }
 
+    /// Stops the scenario inconclusive when what the harness sent on `conn`
+    /// may never have reached the target and the step judges the answer
+    /// to it; `refusal_ok` when a refusal is itself what the step awaits.
+    fn heard(&mut self, conn: &str, refusal_ok: bool) -> Result<(), Stop> {
+        match &self.conn(conn)?.unheard {
+            Some(why) if !refusal_ok => Err(Stop::Unmet(Unmet {
+                reason: format!("{why}, so there is no answer to judge"),
+                only: Vec::new(),
+            })),
+            _ => Ok(()),
+        }
+    }
+
     fn conn(&mut self, name: &str) -> Result<&mut HarnessConn, Stop> {
         self.conns.get_mut(name).ok_or_else(|| not_open(name))
     }

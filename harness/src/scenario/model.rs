@@ -709,6 +709,9 @@ pub struct ExpectClose {
     pub blocked_past: Option<Value>,
     pub requirement: Option<Requirements>,
     pub level: Option<LevelOverride>,
+    /// As for `expect-silence`: a refusal is the close this step awaits.
+    #[serde(default)]
+    pub refusal_ok: bool,
     /// For a set-up step (no `requirement`): the requirement whose breach
     /// keeps it from holding, named in the inconclusive reason.
     pub relies_on: Option<String>,
@@ -736,6 +739,12 @@ pub struct ExpectSilence {
     pub keep_others: bool,
     pub requirement: Option<Requirements>,
     pub level: Option<LevelOverride>,
+    /// A target that refused the connection, or closed it before it read
+    /// what the harness sent, did what the step awaits (a connection over a
+    /// limit); otherwise the step cannot judge an answer that was never
+    /// asked for, and the scenario stops inconclusive.
+    #[serde(default)]
+    pub refusal_ok: bool,
 }
 
 #[derive(Debug, Clone, Deserialize)]

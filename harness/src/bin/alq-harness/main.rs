@@ -66,6 +66,15 @@ enum Command {
         #[arg(long)]
         report: Option<PathBuf>,
     },
+    /// The requirements audit (docs/requirements-audit.md): for every
+    /// black-box requirement, what judges it, the defects that prove it and
+    /// the variants it passes. Printed, or written to --output.
+    Audit {
+        #[arg(long)]
+        scenarios: Option<PathBuf>,
+        #[arg(long)]
+        output: Option<PathBuf>,
+    },
     /// The kill matrix: the suite against the reference with each deliberate
     /// defect, and the scenarios and requirements that catch it. Exit code 1 when
     /// a defect escapes.
@@ -224,6 +233,7 @@ fn main() -> ExitCode {
             report,
         } => explain::explain(&id, scenarios.as_deref(), report.as_deref()),
         Command::Coverage { scenarios, report } => suite::coverage(scenarios, report.as_deref()),
+        Command::Audit { scenarios, output } => suite::audit(scenarios, output.as_deref()),
         Command::Faults { scenarios, jobs } => return suite::faults(scenarios, jobs),
         Command::Variants { scenarios, jobs } => return suite::variants(scenarios, jobs),
         Command::Merge { reports, out } => return suite::merge(&reports, &out),

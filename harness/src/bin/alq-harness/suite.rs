@@ -470,6 +470,17 @@ pub(crate) fn list(
     Ok(())
 }
 
+pub(crate) fn audit(dir: Option<PathBuf>, output: Option<&Path>) -> Result<()> {
+    let scenarios = load_scenarios(dir.as_deref())?;
+    let audit = alq_harness::report::audit::requirements_audit(&scenarios)?;
+    match output {
+        Some(path) => std::fs::write(path, audit)
+            .map_err(|e| anyhow::anyhow!("cannot write {}: {e}", path.display()))?,
+        None => say!("{}", audit.trim_end()),
+    }
+    Ok(())
+}
+
 pub(crate) fn coverage(dir: Option<PathBuf>, report: Option<&Path>) -> Result<()> {
     let scenarios = load_scenarios(dir.as_deref())?;
     let cov = alq_harness::report::coverage::Coverage::of(&scenarios);

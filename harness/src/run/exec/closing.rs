@@ -18,6 +18,7 @@ impl Exec<'_> {
             None => self.expect_timeout,
         };
         let deadline = self.step_start + within + self.slack;
+        self.heard(&e.conn, e.refusal_ok)?;
         let req = primary(&e.requirement);
         let mut before = 0usize;
         loop {
@@ -91,6 +92,7 @@ impl Exec<'_> {
     }
 
     pub(super) async fn expect_silence(&mut self, e: &ExpectSilence) -> Result<(), Stop> {
+        self.heard(&e.conn, e.refusal_ok)?;
         let mut passed_over = Vec::new();
         let judged = self.judge_silence(e, &mut passed_over).await;
         // A close that counts as silence is always left for the next step.

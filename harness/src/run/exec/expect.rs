@@ -322,6 +322,8 @@ impl Exec<'_> {
             )));
         }
         let (min, max) = e.count.as_ref().map_or((1, 1), |c| (c.min, c.max));
+        // With none required, absence judges nothing either way.
+        self.heard(&e.conn, min == 0)?;
         // A later `check` judges what this expect matches, or nothing.
         let conn = self.conn(&e.conn)?;
         conn.last_matched = None;

@@ -159,6 +159,13 @@ impl Exec<'_> {
         if let Some(t) = &s.trickle {
             return self.trickle(&s.conn, &bytes, &text, t).await;
         }
+        let conn = self.conn(&s.conn)?;
+        if conn.unheard.is_none() && conn.peer_closed() {
+            conn.unheard = Some(format!(
+                "the target had closed connection '{}' before the harness sent on it",
+                s.conn
+            ));
+        }
         self.log(&s.conn, Direction::Send, text);
         let mut cuts: Vec<usize> = s
             .split
@@ -171,7 +178,10 @@ impl Exec<'_> {
         let mut from = 0;
         for cut in cuts {
             let piece = bytes.get(from..cut).unwrap_or_default();
-            if let Err(e) = self.conn(&s.conn)?.write(piece).await {
+            let conn = self.conn(&s.conn)?;
+            if let Err(e) = conn.write(piece).await {
+                conn.unheard
+                    .get_or_insert_with(|| format!("a write on '{}' failed: {e}", s.conn));
                 self.log(&s.conn, Direction::Note, format!("write failed: {e}"));
                 break;
             }
