@@ -88,11 +88,17 @@ pub fn requirements_audit(scenarios: &[LoadedScenario]) -> Result<String, Unjudg
             out,
             "\n## {title}\n\n| Requirement | Level | Catalog fail clause | Judged by | Fault | Variants |\n|---|---|---|---|---|---|\n"
         );
-        let rows = catalog()
-            .values()
-            .filter(|r| r.black_box() && r.id.strip_prefix(prefix).is_some_and(|n| n.starts_with('-')));
+        let rows = catalog().values().filter(|r| {
+            r.black_box()
+                && r.id
+                    .strip_prefix(prefix)
+                    .is_some_and(|n| n.starts_with('-'))
+        });
         for r in rows {
-            let untestable = UNTESTABLE.iter().find(|(id, _)| *id == r.id).map(|(_, why)| *why);
+            let untestable = UNTESTABLE
+                .iter()
+                .find(|(id, _)| *id == r.id)
+                .map(|(_, why)| *why);
             let judges = judges(r, scenarios);
             if judges.is_empty() && untestable.is_none() {
                 unjudged.push(r.id.clone());
@@ -112,8 +118,16 @@ pub fn requirements_audit(scenarios: &[LoadedScenario]) -> Result<String, Unjudg
                 r.level,
                 fail_clause(r).replace('|', "\\|"),
                 untestable.map_or_else(|| judges.join("; "), str::to_string),
-                if faults.is_empty() { "—".to_string() } else { faults.join(", ") },
-                if untestable.is_some() { "—".to_string() } else { variants(r) },
+                if faults.is_empty() {
+                    "—".to_string()
+                } else {
+                    faults.join(", ")
+                },
+                if untestable.is_some() {
+                    "—".to_string()
+                } else {
+                    variants(r)
+                },
             );
         }
     }
@@ -147,7 +161,10 @@ fn judges(r: &Requirement, scenarios: &[LoadedScenario]) -> Vec<String> {
         }
     }
     for (family, check) in checks_judging(&r.id) {
-        out.push(format!("check `{family}::{}` ({})", check.name, check.applies_to));
+        out.push(format!(
+            "check `{family}::{}` ({})",
+            check.name, check.applies_to
+        ));
     }
     if r.id == stream::FRAMING[0] {
         out.push("check `stream::FRAMING` (the byte stream of every connection: prefix and message boundaries)".into());
@@ -162,7 +179,11 @@ fn judges(r: &Requirement, scenarios: &[LoadedScenario]) -> Vec<String> {
 /// from a warning clause, else the whole idea (the requirement's text where
 /// the catalog gives no test idea).
 fn fail_clause(r: &Requirement) -> String {
-    let text = if r.test_idea.is_empty() { &r.text } else { &r.test_idea };
+    let text = if r.test_idea.is_empty() {
+        &r.text
+    } else {
+        &r.test_idea
+    };
     for word in ["Fail", "Warn", "warn"] {
         if let Some(at) = text.find(word) {
             return text[at..].trim().to_string();
@@ -173,7 +194,10 @@ fn fail_clause(r: &Requirement) -> String {
 
 /// The side a requirement binds, by its ID.
 fn side(id: &str) -> Side {
-    if ["ALQ-S-", "BLQ-S-", "LQ-S-"].iter().any(|p| id.starts_with(p)) {
+    if ["ALQ-S-", "BLQ-S-", "LQ-S-"]
+        .iter()
+        .any(|p| id.starts_with(p))
+    {
         Side::Server
     } else if ["ALQ-R-", "BLQ-R-"].iter().any(|p| id.starts_with(p)) {
         Side::Requestor
