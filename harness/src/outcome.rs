@@ -68,6 +68,31 @@ impl Finding {
     }
 }
 
+/// `message` with every run of digits (and the hex digits after `0x`) as
+/// `#`: what findings of one cause share.
+pub fn pattern(message: &str) -> String {
+    let mut out = String::with_capacity(message.len());
+    let mut chars = message.chars().peekable();
+    while let Some(c) = chars.next() {
+        if c.is_ascii_digit() {
+            let hex = c == '0' && chars.peek() == Some(&'x');
+            if hex {
+                chars.next();
+            }
+            while chars
+                .peek()
+                .is_some_and(|n| n.is_ascii_digit() || (hex && n.is_ascii_hexdigit()) || *n == '.')
+            {
+                chars.next();
+            }
+            out.push('#');
+        } else {
+            out.push(c);
+        }
+    }
+    out
+}
+
 /// The verdict a broken check earns.
 pub fn broken(requirement_id: &str, level: Option<LevelOverride>, strict: bool) -> Verdict {
     let strength = match level {
@@ -220,5 +245,23 @@ mod tests {
         );
         assert!(Verdict::Error > Verdict::Fail && Verdict::Fail > Verdict::Warn);
         assert_eq!(citation("ALQ-S-16"), "RFC 7724 §8.1.1 MUST");
+    }
+}
+
+#[cfg(test)]
+mod pattern_tests {
+    use super::pattern;
+
+    #[test]
+    fn numbers_addresses_and_xids_do_not_tell_findings_apart() {
+        assert_eq!(
+            pattern("xid 0x8000002a is the xid of no request sent on 192.0.2.10"),
+            pattern("xid 0x80000051 is the xid of no request sent on 192.0.2.11")
+        );
+        assert_eq!(pattern("nothing more within 5s"), "nothing more within #s");
+        assert_ne!(
+            pattern("expected status CatchUpComplete, got no status"),
+            pattern("expected status DataMissing, got no status")
+        );
     }
 }

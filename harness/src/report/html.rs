@@ -99,8 +99,8 @@ struct ProblemView<'a> {
     section: String,
     link: Option<String>,
     message: String,
-    scenario: &'a str,
-    frame: Option<usize>,
+    /// The scenarios it occurred in, each with its deciding transcript entry.
+    places: Vec<(&'a str, Option<usize>)>,
 }
 
 /// Every verdict a requirement row can have, for the filter.
@@ -115,33 +115,23 @@ const VERDICTS: [Verdict; 7] = [
 ];
 
 /// The findings a vendor reads first: errors and failures, then warnings,
-/// then inconclusive ones, each group in scenario order.
+/// then inconclusive ones, one row for findings alike but for numbers.
 fn problems(report: &RunReport) -> Vec<ProblemView<'_>> {
-    let mut out: Vec<(Verdict, ProblemView<'_>)> = Vec::new();
-    for s in &report.scenarios {
-        for f in &s.findings {
-            if f.verdict < Verdict::Inconclusive {
-                continue;
+    super::groups::grouped(report, Verdict::Inconclusive)
+        .into_iter()
+        .map(|g| {
+            let catalog = requirement(g.requirement);
+            ProblemView {
+                verdict: g.verdict.label(),
+                requirement: g.requirement,
+                level: catalog.map_or("", |r| r.level.as_str()),
+                section: catalog.map_or_else(|| "not in catalog".into(), |r| r.rfc_section()),
+                link: catalog.and_then(|r| r.rfc_link()),
+                message: g.text,
+                places: g.places,
             }
-            let catalog = requirement(&f.requirement);
-            out.push((
-                f.verdict,
-                ProblemView {
-                    verdict: f.verdict.label(),
-                    requirement: &f.requirement,
-                    level: catalog.map_or("", |r| r.level.as_str()),
-                    section: catalog.map_or_else(|| "not in catalog".into(), |r| r.rfc_section()),
-                    link: catalog.and_then(|r| r.rfc_link()),
-                    message: f.text().into_owned(),
-                    scenario: &s.id,
-                    frame: f.frame,
-                },
-            ));
-        }
-    }
-    // Stable: scenario order stays within each verdict.
-    out.sort_by_key(|(v, _)| std::cmp::Reverse(*v));
-    out.into_iter().map(|(_, p)| p).collect()
+        })
+        .collect()
 }
 
 struct OverallView {

@@ -4,6 +4,7 @@
 
 pub mod audit;
 pub mod coverage;
+pub mod groups;
 pub mod html;
 pub mod junit;
 pub mod merge;

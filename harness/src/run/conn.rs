@@ -55,6 +55,11 @@ pub struct HarnessConn {
     /// (the connection was refused, or closed before a send, or a write
     /// failed): a step cannot judge how the target answered it.
     pub unheard: Option<String>,
+    /// A frame could not be read: the stream's message boundaries are lost,
+    /// and nothing more read from it is judged.
+    pub framing_lost: bool,
+    /// What was read after the framing was lost, and not judged.
+    pub not_judged: usize,
 }
 
 impl HarnessConn {
@@ -122,6 +127,8 @@ impl HarnessConn {
             changes_before: 0,
             refused: false,
             unheard: None,
+            framing_lost: false,
+            not_judged: 0,
         }
     }
 

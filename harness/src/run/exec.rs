@@ -22,12 +22,13 @@ use crate::checks::{self, stream};
 use crate::iut::backend::{Backend, BackendError};
 use crate::iut::profile::TargetProfile;
 use crate::net::stream_reader::StreamEvent;
-use crate::outcome::{broken, Direction, Entry, Finding, Verdict};
+use crate::outcome::{broken, pattern, Direction, Entry, Finding, Verdict};
 use crate::scenario::expr::{self, Var, Vars};
 use crate::scenario::model::{
     Capture, CloseHow, Connect, Field, LevelOverride, Scenario, Source, Step, Value,
 };
 use crate::wire::describe::Brief;
+use std::collections::HashMap;
 use std::net::{Ipv4Addr, SocketAddrV4};
 use std::time::Duration;
 use tokio::time::Instant;
@@ -91,6 +92,10 @@ pub struct Exec<'a> {
     checked: checks::Judged,
     /// Requirements the steps run so far judged.
     judged: Vec<&'a str>,
+    /// Per-message findings alike but for numbers, by connection.
+    repeats: HashMap<(String, String, String), Repeats>,
+    /// Per-message findings past [`PATTERNS_KEPT`] kinds, counted only.
+    patterns_dropped: usize,
     /// A message framed: the framing requirement was judged.
     framed: bool,
     /// Every connection accepted, when, and its kind where a step asked.
@@ -117,6 +122,20 @@ pub struct Exec<'a> {
     next_xid: u32,
     /// What the scenario's connections run over.
     transport: crate::iut::profile::Transport,
+}
+
+/// Per-message findings alike but for numbers kept on one connection.
+const REPEATS_KEPT: usize = 3;
+/// Kinds of per-message finding (requirement, connection and pattern) kept in
+/// one scenario; a peer that makes more only adds to a count.
+const PATTERNS_KEPT: usize = 256;
+
+/// How often one per-message finding came on one connection.
+struct Repeats {
+    kept: usize,
+    /// The last one kept, in `Exec::findings`.
+    last: usize,
+    more: usize,
 }
 
 /// The outcome of running one scenario's steps.
@@ -165,6 +184,8 @@ impl<'a> Exec<'a> {
             message_limit: profile.message_limit.max(1),
             checked: Default::default(),
             judged: Vec::new(),
+            repeats: HashMap::new(),
+            patterns_dropped: 0,
             framed: false,
             accepted: Vec::new(),
             vars: Vars::from([("send_buffer".to_string(), Var::Number(profile.send_buffer))]),
@@ -347,15 +368,75 @@ impl<'a> Exec<'a> {
         self.record(req, level, message, frame, awaited)
     }
 
-    /// Records a broken check made on every message (no step awaited it).
+    /// Records a broken check made on every message of `conn` (no step
+    /// awaited it). Findings alike but for numbers are kept a few times per
+    /// connection and counted after that, whatever the peer streams.
     fn judge_check(
         &mut self,
+        conn: &str,
         requirement: &str,
         level: Option<LevelOverride>,
         message: String,
         frame: Option<usize>,
     ) -> Result<(), Stop> {
+        let key = (conn.to_string(), requirement.to_string(), pattern(&message));
+        let next = self.findings.len();
+        let full = self.repeats.len() >= PATTERNS_KEPT;
+        match self.repeats.get_mut(&key) {
+            Some(r) if r.kept >= REPEATS_KEPT => {
+                r.more = r.more.saturating_add(1);
+                return self.stop_if_failure(requirement, level);
+            }
+            Some(r) => {
+                r.kept += 1;
+                r.last = next;
+            }
+            None if full => {
+                self.patterns_dropped = self.patterns_dropped.saturating_add(1);
+                return self.stop_if_failure(requirement, level);
+            }
+            None => {
+                self.repeats.insert(
+                    key,
+                    Repeats {
+                        kept: 1,
+                        last: next,
+                        more: 0,
+                    },
+                );
+            }
+        }
         self.record(requirement, level, message, frame, None)
+    }
+
+    /// `Err(Stop::Failed)` where breaking `requirement` is a failure.
+    fn stop_if_failure(&self, requirement: &str, level: Option<LevelOverride>) -> Result<(), Stop> {
+        match broken(requirement, level, self.strict) {
+            Verdict::Fail => Err(Stop::Failed),
+            _ => Ok(()),
+        }
+    }
+
+    /// Says on the findings kept how many more alike were only counted.
+    fn count_repeats(&mut self) {
+        for ((conn, _, _), r) in std::mem::take(&mut self.repeats) {
+            if r.more > 0 {
+                if let Some(f) = self.findings.get_mut(r.last) {
+                    f.message
+                        .push_str(&format!(" (and {} more like it on '{conn}')", r.more));
+                }
+            }
+        }
+        if self.patterns_dropped > 0 {
+            let dropped = self.patterns_dropped;
+            self.log(
+                "",
+                Direction::Note,
+                format!(
+                    "{dropped} more broken checks of further kinds, past {PATTERNS_KEPT} kinds, were counted only"
+                ),
+            );
+        }
     }
 
     fn record(
@@ -476,6 +557,12 @@ impl<'a> Exec<'a> {
         if seen.is_some() {
             return Ok(Some((event, seen)));
         }
+        if c.framing_lost && matches!(event, StreamEvent::Message(_) | StreamEvent::Garbage(_)) {
+            // Boundaries after a framing error are guesses: what looks like
+            // a message there is no evidence about the target.
+            c.not_judged = c.not_judged.saturating_add(1);
+            return Ok(Some((event, None)));
+        }
         let frame = match &event {
             StreamEvent::Message(msg) => {
                 let line_conn = match c.line_id {
@@ -504,7 +591,7 @@ impl<'a> Exec<'a> {
                 for b in broken {
                     let level = (b.level == checks::Level::Should).then_some(LevelOverride::Should);
                     failed |= self
-                        .judge_check(b.requirement, level, b.message, Some(frame))
+                        .judge_check(conn, b.requirement, level, b.message, Some(frame))
                         .is_err();
                 }
                 if failed {
@@ -513,9 +600,10 @@ impl<'a> Exec<'a> {
                 Some(frame)
             }
             StreamEvent::Garbage(text) => {
+                c.framing_lost = true;
                 let frame = self.log(conn, Direction::Recv, format!("not a DHCP message: {text}"));
                 let framing = stream::framing(self.scenario.role);
-                self.judge_check(framing, None, text.clone(), Some(frame))?;
+                self.judge_check(conn, framing, None, text.clone(), Some(frame))?;
                 Some(frame)
             }
             StreamEvent::Closed(kind) => {
@@ -621,6 +709,25 @@ impl<'a> Exec<'a> {
         let open: Vec<String> = self.conns.iter().map(|(n, _)| n.clone()).collect();
         for name in open {
             self.take_the_rest(&name);
+        }
+        self.count_repeats();
+        let unjudged: Vec<String> = self
+            .finished
+            .iter()
+            .map(|(n, c)| (n, c))
+            .chain(self.conns.iter())
+            .filter(|(_, c)| c.not_judged > 0)
+            .map(|(n, c)| format!("{} on '{n}'", c.not_judged))
+            .collect();
+        if !unjudged.is_empty() {
+            self.log(
+                "",
+                Direction::Note,
+                format!(
+                    "read after a framing error and not judged: {}",
+                    unjudged.join(", ")
+                ),
+            );
         }
         let elapsed = self.start.elapsed();
         let judged = self

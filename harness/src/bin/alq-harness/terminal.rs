@@ -5,6 +5,7 @@
 //! failure and warning with its requirement.
 
 use alq_harness::outcome::{citation, Verdict};
+use alq_harness::report::groups::grouped;
 use alq_harness::report::RunReport;
 use alq_harness::run::progress::Progress;
 use anstyle::{AnsiColor, Style};
@@ -137,24 +138,32 @@ fn describe(progress: &Progress) -> String {
     text
 }
 
-/// Every failure, warning and harness error of the run, one per line.
+/// Every failure, warning and harness error of the run, one line for each
+/// group of findings alike but for numbers, naming the scenarios.
 pub(crate) fn closing_list(report: &RunReport) -> Vec<String> {
-    let mut lines = Vec::new();
-    for s in &report.scenarios {
-        for f in s
-            .findings
-            .iter()
-            .filter(|f| matches!(f.verdict, Verdict::Fail | Verdict::Warn | Verdict::Error))
-        {
-            lines.push(format!(
-                "  {} {} ({}) in {}: {}",
-                label(f.verdict),
-                f.requirement,
-                citation(&f.requirement),
-                s.id,
-                f.text()
-            ));
-        }
-    }
-    lines
+    grouped(report, Verdict::Warn)
+        .into_iter()
+        .map(|g| {
+            let ids: Vec<&str> = g.places.iter().map(|(id, _)| *id).collect();
+            let place = match ids.as_slice() {
+                [one] => (*one).to_string(),
+                many if many.len() <= 3 => {
+                    format!("{} scenarios ({})", many.len(), many.join(", "))
+                }
+                many => format!(
+                    "{} scenarios ({}, and {} more)",
+                    many.len(),
+                    many[..3].join(", "),
+                    many.len() - 3
+                ),
+            };
+            format!(
+                "  {} {} ({}) in {place}: {}",
+                label(g.verdict),
+                g.requirement,
+                citation(g.requirement),
+                g.text
+            )
+        })
+        .collect()
 }
