@@ -61,6 +61,8 @@ enum Mode {
     PlaintextAfterTls,
     /// Normal answers, each with a status option (151) of the maximum length.
     LongStatus,
+    /// A million one-byte frames after the first query: none a message.
+    BadFrames,
 }
 
 fn main() -> std::process::ExitCode {
@@ -180,6 +182,14 @@ async fn misbehave(mut stream: TcpStream, mode: Mode) -> std::io::Result<()> {
             let mut bytes = vec![0x00, 0x05];
             bytes.extend(noise(4096));
             stream.write_all(&bytes).await?;
+            drain(stream).await;
+        }
+        Mode::BadFrames => {
+            let _ = next_message(&mut stream, &mut decoder).await;
+            let batch: Vec<u8> = [0x00, 0x01, 0x2a].repeat(10_000);
+            for _ in 0..100 {
+                stream.write_all(&batch).await?;
+            }
             drain(stream).await;
         }
         Mode::HugePrefix => {
