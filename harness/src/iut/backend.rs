@@ -1044,13 +1044,17 @@ pub async fn preflight(profile: &TargetProfile) -> Result<(), BackendError> {
         address,
         why,
     };
-    tokio::time::timeout(
+    let reached = tokio::time::timeout(
         Duration::from_secs(5),
         tokio::net::TcpStream::connect(address),
     )
     .await
     .map_err(|_| unreachable("did not accept a TCP connection within 5 s".into()))?
     .map_err(|e| unreachable(format!("is unreachable: {e}")))?;
+    // Nothing was said on it, so there is no conversation to end with FIN;
+    // a reset frees the target's slot at once, even on a target that keeps
+    // connections their peer closed (a defect ALQ-S-38 judges, once).
+    let _ = reached.set_zero_linger();
     if let Some(TriggerConfig::Relay { dhcp, giaddr, port }) = &profile.trigger {
         let agent = RelayAgent::new(
             SocketAddr::from((*giaddr, *port)),

@@ -5,11 +5,14 @@
 use super::RunReport;
 use crate::outcome::{pattern, Finding, Verdict};
 
-/// Findings alike in requirement, verdict and message pattern.
+/// Findings alike in requirement, verdict and message pattern (a harness
+/// error whatever its requirement: an error is about the run, not about
+/// what a scenario covers).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct FindingGroup<'a> {
     pub verdict: Verdict,
-    pub requirement: &'a str,
+    /// `None` for a group of errors.
+    pub requirement: Option<&'a str>,
     /// The first finding's text, as every member's reads but for numbers.
     pub text: String,
     /// Each scenario it occurred in, once, with the first finding's
@@ -24,9 +27,11 @@ pub fn grouped(report: &RunReport, least: Verdict) -> Vec<FindingGroup<'_>> {
     for s in &report.scenarios {
         for f in s.findings.iter().filter(|f| f.verdict >= least) {
             let key = key(f);
-            match groups.iter_mut().find(|(k, g)| {
-                *k == key && g.verdict == f.verdict && g.requirement == f.requirement
-            }) {
+            let requirement = (f.verdict != Verdict::Error).then_some(f.requirement.as_str());
+            match groups
+                .iter_mut()
+                .find(|(k, g)| *k == key && g.verdict == f.verdict && g.requirement == requirement)
+            {
                 Some((_, g)) => {
                     if !g.places.iter().any(|(id, _)| *id == s.id) {
                         g.places.push((&s.id, f.frame));
@@ -36,7 +41,7 @@ pub fn grouped(report: &RunReport, least: Verdict) -> Vec<FindingGroup<'_>> {
                     key,
                     FindingGroup {
                         verdict: f.verdict,
-                        requirement: &f.requirement,
+                        requirement,
                         text: f.text().into_owned(),
                         places: vec![(&s.id, f.frame)],
                     },

@@ -85,6 +85,8 @@ impl<'a> RowView<'a> {
 struct Page<'a> {
     report: &'a RunReport,
     overall: OverallView,
+    /// Where the target stopped answering the health probe, if it did.
+    stopped: Option<String>,
     problems: Vec<ProblemView<'a>>,
     verdicts: Vec<&'static str>,
     sections: Vec<SectionView<'a>>,
@@ -120,12 +122,12 @@ fn problems(report: &RunReport) -> Vec<ProblemView<'_>> {
     super::groups::grouped(report, Verdict::Inconclusive)
         .into_iter()
         .map(|g| {
-            let catalog = requirement(g.requirement);
+            let catalog = g.requirement.and_then(requirement);
             ProblemView {
                 verdict: g.verdict.label(),
-                requirement: g.requirement,
+                requirement: g.requirement.unwrap_or(""),
                 level: catalog.map_or("", |r| r.level.as_str()),
-                section: catalog.map_or_else(|| "not in catalog".into(), |r| r.rfc_section()),
+                section: catalog.map_or_else(String::new, |r| r.rfc_section()),
                 link: catalog.and_then(|r| r.rfc_link()),
                 message: g.text,
                 places: g.places,
@@ -228,6 +230,7 @@ pub fn render(report: &RunReport) -> Result<String, String> {
     Page {
         report,
         overall: OverallView::of(report),
+        stopped: super::health::stopped_answering(report).map(|s| s.line()),
         problems: problems(report),
         verdicts: VERDICTS.iter().map(|v| v.label()).collect(),
         sections,

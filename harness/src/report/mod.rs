@@ -5,6 +5,7 @@
 pub mod audit;
 pub mod coverage;
 pub mod groups;
+pub mod health;
 pub mod html;
 pub mod junit;
 pub mod merge;

@@ -6,6 +6,7 @@ mod answer_bulk;
 mod closing;
 mod expect;
 mod inconclusive;
+mod probe;
 mod quota;
 mod send;
 mod serve_tls;
@@ -122,7 +123,13 @@ pub struct Exec<'a> {
     next_xid: u32,
     /// What the scenario's connections run over.
     transport: crate::iut::profile::Transport,
+    /// The health probe run before the steps, against a server under test.
+    probe: Option<probe::Probe>,
 }
+
+/// How a scenario's error begins when the target failed the health probe:
+/// it could not take part, whatever the scenario tests.
+pub const PROBE_FAILED: &str = "the target did not answer the health probe";
 
 /// Per-message findings alike but for numbers kept on one connection.
 const REPEATS_KEPT: usize = 3;
@@ -204,6 +211,15 @@ impl<'a> Exec<'a> {
             changes: 0,
             next_xid: 0x0a1a_0001,
             transport: transport::of_scenario(scenario, profile.transport()),
+            probe: (profile.kind == crate::iut::profile::TargetKind::Tcp
+                && scenario.role == crate::scenario::model::Role::Requestor)
+                .then(|| {
+                    if profile.offers(crate::scenario::model::Need::Bulk) {
+                        probe::Probe::Bulk
+                    } else {
+                        probe::Probe::Connection
+                    }
+                }),
         })
     }
 
@@ -621,7 +637,14 @@ impl<'a> Exec<'a> {
         let mut unmet = None;
         let mut interrupted = None;
         let scenario = self.scenario;
-        for (index, step) in scenario.steps.iter().enumerate() {
+        let mut steps = scenario.steps.iter().enumerate();
+        if let Some(probe) = self.probe {
+            if let Err(why) = self.probe(probe).await {
+                error = Some(format!("{PROBE_FAILED}: {why}"));
+                steps = [].iter().enumerate();
+            }
+        }
+        for (index, step) in steps {
             self.step.store(
                 u32::try_from(index + 1).unwrap_or(u32::MAX),
                 std::sync::atomic::Ordering::Relaxed,

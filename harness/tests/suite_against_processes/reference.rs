@@ -289,6 +289,62 @@ fn scenarios_pass_against_reference_processes_in_each_role_and_mode() {
     });
 }
 
+/// A long-lived server that keeps the connections the harness closed (a
+/// defect ALQ-S-38 judges), with room for two: once it is full, every later
+/// scenario is an error naming the health probe, not a failure of its own
+/// requirements, and the run says after which scenario the target stopped
+/// answering and which finding explains it.
+#[test]
+fn a_target_that_fills_up_is_one_finding_and_probe_errors() {
+    let dir = tempfile::tempdir().unwrap();
+    let (serve_config, profile) = server_target(
+        dir.path(),
+        "leaky",
+        "insecure",
+        "\"bulk\", \"active\", \"insecure\"",
+        false,
+    );
+    let _server = start_serve(
+        &serve_config,
+        &[
+            "--timer-scale",
+            "20",
+            "--max-connections",
+            "2",
+            "--fault",
+            "stays-open-after-requestor-closes",
+        ],
+    );
+    // ALQ-S-38 first (by id); the bulk scenarios after it find the target full.
+    let (code, out) = run_jobs(
+        &profile,
+        1,
+        &[
+            "--filter", "ALQ-S-38", "--filter", "BLQ-S-18", "--filter", "BLQ-S-20",
+        ],
+    );
+    assert_eq!(code, 2, "{out}");
+    let failures: Vec<&str> = out.lines().filter(|l| l.starts_with("  FAIL")).collect();
+    assert_eq!(failures.len(), 1, "{out}");
+    assert!(failures[0].contains("ALQ-S-38"), "{out}");
+    // Refused with FIN or RST, as the server's accept loop races the close.
+    let probe_errors: Vec<&str> = out
+        .lines()
+        .filter(|l| l.starts_with("  ERROR in") && l.contains("did not answer the health probe"))
+        .collect();
+    for id in [
+        "BLQ-S-18-no-match-is-success",
+        "BLQ-S-20-nonzero-ciaddr-is-malformed",
+    ] {
+        assert!(probe_errors.iter().any(|l| l.contains(id)), "{out}");
+    }
+    assert!(
+        out.contains("stopped answering the health probe after ALQ-S-38-requestor-close")
+            && out.contains("What may explain it: ALQ-S-38 in ALQ-S-38-requestor-close"),
+        "{out}"
+    );
+}
+
 #[test]
 fn an_unreachable_target_is_one_error_and_exit_2() {
     let dir = tempfile::tempdir().unwrap();

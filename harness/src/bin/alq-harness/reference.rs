@@ -83,6 +83,13 @@ pub(crate) struct ServeArgs {
     /// Divide every protocol timer by this factor (for tests).
     #[arg(long)]
     timer_scale: Option<u32>,
+    /// Connections served at once (the rest are closed at once).
+    #[arg(long)]
+    max_connections: Option<usize>,
+    /// Run with this deliberate server defect (a name `alq-harness faults`
+    /// lists), to see how the harness reports a long-lived defective server.
+    #[arg(long)]
+    fault: Option<String>,
 }
 
 #[derive(clap::Args)]
@@ -182,7 +189,19 @@ pub(crate) async fn serve(args: ServeArgs) -> Result<()> {
     if let Some(scale) = args.timer_scale {
         cfg.timers = cfg.timers.scaled_down(scale);
     }
-    let session_config = cfg.server_config()?;
+    if let Some(max) = args.max_connections {
+        cfg.max_connections = max;
+    }
+    let mut session_config = cfg.server_config()?;
+    if let Some(name) = &args.fault {
+        use alq_harness::reference::faults::{Fault, FaultSet, Side};
+        let fault = Fault::from_name(name)
+            .filter(|f| f.side() == Side::Server)
+            .ok_or_else(|| {
+                anyhow::anyhow!("'{name}' is not a server fault (alq-harness faults lists them)")
+            })?;
+        session_config.faults = FaultSet::one(fault);
+    }
     let clock = Clock::new();
     let shared = Shared::new(cfg.store(clock.epoch())?, clock);
     let tls = match &cfg.tls {

@@ -347,6 +347,9 @@ fn run_suite_cli(args: RunArgs) -> Result<u8> {
     };
     alq_harness::report::write::write_documents(staged.path(), &report)?;
     let dir = staged.commit()?;
+    if let Some(stopped) = alq_harness::report::health::stopped_answering(&report) {
+        say!("\n{}", stopped.line());
+    }
     let problems = crate::terminal::closing_list(&report);
     if !problems.is_empty() {
         say!("\nFailures and warnings ({}):", problems.len());

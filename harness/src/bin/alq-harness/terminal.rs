@@ -157,13 +157,15 @@ pub(crate) fn closing_list(report: &RunReport) -> Vec<String> {
                     many.len() - 3
                 ),
             };
-            format!(
-                "  {} {} ({}) in {place}: {}",
-                label(g.verdict),
-                g.requirement,
-                citation(g.requirement),
-                g.text
-            )
+            match g.requirement {
+                Some(r) => format!(
+                    "  {} {r} ({}) in {place}: {}",
+                    label(g.verdict),
+                    citation(r),
+                    g.text
+                ),
+                None => format!("  {} in {place}: {}", label(g.verdict), g.text),
+            }
         })
         .collect()
 }
