@@ -373,8 +373,8 @@ fn a_close_that_never_came_is_inconclusive_only_while_nothing_shows_the_send_blo
 }
 
 /// A TCP target at a port nothing listens on: every connection attempt is
-/// answered with a reset.
-fn refusing_target(dir: &std::path::Path) -> TargetProfile {
+/// answered with a reset; `probe` keeps the health probe.
+fn refusing_target(dir: &std::path::Path, probe: bool) -> TargetProfile {
     let port = std::net::TcpListener::bind("127.0.0.1:0")
         .unwrap()
         .local_addr()
@@ -383,7 +383,7 @@ fn refusing_target(dir: &std::path::Path) -> TargetProfile {
     let path = dir.join("refusing.toml");
     std::fs::write(
         &path,
-        format!("name = \"refusing\"\nkind = \"tcp\"\naddress = \"127.0.0.1:{port}\"\nfeatures = [\"bulk\"]\n"),
+        format!("name = \"refusing\"\nkind = \"tcp\"\naddress = \"127.0.0.1:{port}\"\nfeatures = [\"bulk\"]\nhealth-probe = {probe}\n"),
     )
     .unwrap();
     TargetProfile::load(&path).unwrap()
@@ -392,7 +392,7 @@ fn refusing_target(dir: &std::path::Path) -> TargetProfile {
 #[test]
 fn a_connection_the_target_refuses_is_no_harness_error_and_no_pass() {
     let dir = tempfile::tempdir().unwrap();
-    let profile = refusing_target(dir.path());
+    let profile = refusing_target(dir.path(), false);
     // The query never reached the target: there is no answer to judge.
     let answered = bulk_scenario(
         "BLQ-S-18-refused",
@@ -417,6 +417,20 @@ fn a_connection_the_target_refuses_is_no_harness_error_and_no_pass() {
     // ...unless a refusal is what the step awaits (a connection over a limit).
     let o = run_one(&closed(true), &profile, &RunOptions::default());
     assert_eq!(o.verdict, Verdict::Pass, "{:#?}", o.findings);
+    // With the health probe, a target that refuses everything takes part in
+    // no scenario: each is an error naming the probe, none passes.
+    let probed = refusing_target(dir.path(), true);
+    for s in [answered, closed(true)] {
+        let o = run_one(&s, &probed, &RunOptions::default());
+        assert_eq!(o.verdict, Verdict::Error, "{:#?}", o.findings);
+        assert!(
+            o.error
+                .as_deref()
+                .is_some_and(|e| e.starts_with("the target did not answer the health probe")),
+            "{:?}",
+            o.error
+        );
+    }
 }
 
 /// A TCP target profile whose `[trigger]` table is `trigger`; the server
@@ -425,7 +439,7 @@ fn triggered_target(dir: &std::path::Path, trigger: &str) -> TargetProfile {
     let path = dir.join("triggered.toml");
     std::fs::write(
         &path,
-        format!("name = \"triggered\"\nkind = \"tcp\"\naddress = \"127.0.0.1:9\"\nfeatures = [\"bulk\"]\n\n[trigger]\n{trigger}\n"),
+        format!("name = \"triggered\"\nkind = \"tcp\"\naddress = \"127.0.0.1:9\"\nfeatures = [\"bulk\"]\nhealth-probe = false\n\n[trigger]\n{trigger}\n"),
     )
     .unwrap();
     TargetProfile::load(&path).unwrap()
@@ -600,7 +614,24 @@ fn a_secure_target_that_resets_in_the_handshake_is_no_harness_error_and_no_pass(
         r#"["BLQ-S-18"]"#,
         "\n[[step]]\nexpect = { type = \"LEASEQUERYDONE\", xid = 0x51, requirement = \"BLQ-S-18\" }\n",
     );
+    // The health probe meets the reset first: an error naming it.
     let o = run_one(&answered, &profile, &RunOptions::default());
+    assert_eq!(o.verdict, Verdict::Error, "{:#?}", o.findings);
+    assert!(
+        o.error
+            .as_deref()
+            .is_some_and(|e| e.starts_with("the target did not answer the health probe")),
+        "{:?}",
+        o.error
+    );
+    assert!(transcript_says(&o, "during the TLS handshake"));
+    // Without the probe the scenario's own connection meets it: no answer
+    // to judge, and no pass.
+    let unprobed = TargetProfile {
+        health_probe: false,
+        ..profile
+    };
+    let o = run_one(&answered, &unprobed, &RunOptions::default());
     assert_eq!(o.error, None, "{:#?}", o.transcript);
     assert_eq!(o.verdict, Verdict::Inconclusive, "{:#?}", o.findings);
     assert!(transcript_says(&o, "during the TLS handshake"));

@@ -16,6 +16,23 @@ pub struct ServerConn<'a> {
     pub requested: &'a [u8],
     /// This message's (xid, ciaddr) came in a binding reply before it.
     pub repeated: bool,
+    /// The harness's clock when the message arrived, where the harness has
+    /// one to compare the target's times with.
+    pub arrival: Option<Arrival>,
+}
+
+/// When a message arrived and when its connection opened, on the harness's
+/// clock, and how far the target's clock may be from it. A server stamps
+/// base-time as it sends: no later than the arrival, no sooner than the
+/// connection, however long the message sat in buffers between.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Arrival {
+    /// Seconds since 1970.
+    pub at: u32,
+    /// Seconds since 1970 when the connection opened.
+    pub opened: u32,
+    /// The profile's `clock-skew`, in seconds.
+    pub skew: u32,
 }
 
 /// A message from a server, of a known type, and its connection.
@@ -65,6 +82,8 @@ registry! {
     cltt_relative: "LQ-S-07", Must, "every client-last-transaction-time (91)";
     no_authentication: "BLQ-S-37", Must, EVERY;
     active_has_no_done: "ALQ-S-45", Should, "every message on an active connection";
+    bulk_base_time: "BLQ-S-05", Must, "binding replies on a bulk connection whose query asked for base-time (152)";
+    active_base_time: "ALQ-S-30", Must, "binding replies on an active connection whose query asked for base-time (152)";
 }
 
 fn binding_has_ciaddr(m: &ServerMessage<'_>, j: &mut Judgement<'_>) {
@@ -150,6 +169,67 @@ fn bulk_has_no_associated_ip(m: &ServerMessage<'_>, j: &mut Judgement<'_>) {
     if !m.conn.active {
         carries_associated_ip(m, j);
     }
+}
+
+fn bulk_base_time(m: &ServerMessage<'_>, j: &mut Judgement<'_>) {
+    if !m.conn.active {
+        base_time_when_asked(m, j);
+    }
+}
+
+fn active_base_time(m: &ServerMessage<'_>, j: &mut Judgement<'_>) {
+    if m.conn.active {
+        base_time_when_asked(m, j);
+    }
+}
+
+/// A binding reply to a query that asked for base-time carries it, four
+/// octets of seconds since 1970 on the server's clock (RFC 6926 §6.2.3):
+/// within the clock-skew of the harness's clock when it arrived.
+fn base_time_when_asked(m: &ServerMessage<'_>, j: &mut Judgement<'_>) {
+    if !m.is_binding() || !m.conn.requested.contains(&code::BASE_TIME) {
+        return;
+    }
+    let got = match m.msg.base_time() {
+        Ok(Some(t)) => t,
+        Ok(None) => {
+            j.broken(format!(
+                "{} without the base-time (152) its query asked for",
+                m.kind
+            ));
+            return;
+        }
+        Err(e) => {
+            j.broken(format!("base-time (152): {e}"));
+            return;
+        }
+    };
+    if let Some(a) = m.conn.arrival {
+        let shown = crate::wire::describe::absolute_time;
+        let early = a.opened.saturating_sub(a.skew);
+        let late = a.at.saturating_add(a.skew);
+        if got > late {
+            j.broken(format!(
+                "base-time {got} ({}) is {} s ahead of the harness clock when it arrived ({}), more than the {} s clock-skew allows",
+                shown(got),
+                got - a.at,
+                shown(a.at),
+                a.skew
+            ));
+            return;
+        }
+        if got < early {
+            j.broken(format!(
+                "base-time {got} ({}) is {} s before the connection opened ({}), more than the {} s clock-skew allows",
+                shown(got),
+                a.opened - got,
+                shown(a.opened),
+                a.skew
+            ));
+            return;
+        }
+    }
+    j.held();
 }
 
 fn status_text(m: &ServerMessage<'_>, j: &mut Judgement<'_>) {
@@ -245,6 +325,7 @@ mod tests {
         sent_xids: &[7],
         requested: &[code::RENEWAL_TIME, code::DATA_SOURCE],
         repeated: false,
+        arrival: None,
     };
 
     /// What the reply checks break in `msg` on `conn`; `judged` collects
@@ -353,5 +434,44 @@ mod tests {
         };
         let broken = judge_on(&assoc, &active, &mut [false; CHECKS.len()]);
         assert_eq!(names(&broken), vec!["ALQ-S-21"]);
+    }
+
+    #[test]
+    fn base_time_asked_for_is_there_and_between_the_connection_and_the_arrival() {
+        let asked = ServerConn {
+            requested: &[code::BASE_TIME],
+            arrival: Some(Arrival {
+                at: 2_000_000_100,
+                opened: 2_000_000_000,
+                skew: 5,
+            }),
+            ..BULK
+        };
+        let stamped = |t: u32| {
+            reply(
+                MessageType::LeaseActive,
+                OptionItem::tlv(code::BASE_TIME, t.to_be_bytes().to_vec()),
+            )
+        };
+        let broken = |msg: &RawMessage, conn: &ServerConn<'_>| {
+            names(&judge_on(msg, conn, &mut [false; CHECKS.len()]))
+        };
+        // Sent any time from the opening to the arrival, give or take the skew.
+        for t in [1_999_999_995, 2_000_000_050, 2_000_000_105] {
+            assert!(broken(&stamped(t), &asked).is_empty(), "{t}");
+        }
+        // One second past either edge; seconds since 1900; missing.
+        for t in [1_999_999_994, 2_000_000_106, 2_000_000_050 + 2_208_988_800] {
+            assert_eq!(broken(&stamped(t), &asked), ["BLQ-S-05"], "{t}");
+        }
+        let none = reply(MessageType::LeaseActive, OptionItem::Pad);
+        assert_eq!(broken(&none, &asked), ["BLQ-S-05"]);
+        // Not asked for: not judged. On an active connection: ALQ-S-30.
+        assert!(broken(&none, &BULK).is_empty());
+        let active = ServerConn {
+            active: true,
+            ..asked
+        };
+        assert_eq!(broken(&none, &active), ["ALQ-S-30"]);
     }
 }

@@ -176,12 +176,21 @@ pub struct TargetProfile {
     /// that does not stop sending.
     #[serde(default = "default_message_limit")]
     pub message_limit: usize,
+    /// Before each scenario against a server, a health probe tells whether
+    /// the target can take part (a scenario it fails is an error, not a
+    /// verdict); `false` leaves it out.
+    #[serde(default = "default_health_probe")]
+    pub health_probe: bool,
     /// Deliberate defects of the reference target (never from a file).
     #[serde(skip)]
     pub faults: crate::reference::faults::FaultSet,
     /// Conformant choices of the reference target (never from a file).
     #[serde(skip)]
     pub variants: crate::reference::variants::VariantSet,
+}
+
+fn default_health_probe() -> bool {
+    true
 }
 
 fn default_max_connections() -> usize {
@@ -267,6 +276,7 @@ impl TargetProfile {
             settle: default_settle(),
             expect_timeout: default_expect(),
             clock_skew: default_clock_skew(),
+            health_probe: default_health_probe(),
             send_buffer: default_send_buffer(),
             trigger: None,
             tls: None,

@@ -43,6 +43,11 @@ impl Clock {
         self.epoch_at_origin.saturating_add(secs)
     }
 
+    /// Seconds since 1970 at `at` (a read's arrival, say).
+    pub fn epoch_of(&self, at: Instant) -> u32 {
+        self.epoch_at(at.saturating_duration_since(self.origin))
+    }
+
     /// The tokio instant of a monotonic time.
     pub fn instant(&self, mono: Duration) -> Instant {
         self.origin + mono

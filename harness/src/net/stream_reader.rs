@@ -232,7 +232,15 @@ impl StreamReader {
     /// about to go or a stream that is about to change.
     fn frame_rest(&mut self) {
         while let Some(event) = self.frame_next() {
+            let lost = matches!(event, StreamEvent::Garbage(_));
             self.framed.push_back(event);
+            // Past a frame that is no message the boundaries are guesses
+            // (a million one-byte frames would be a million events): the
+            // rest stays in the capture and is not framed.
+            if lost {
+                self.unframed.clear();
+                break;
+            }
         }
     }
 

@@ -1,9 +1,11 @@
 //! Requirement coverage: which black-box requirements of the catalog (class D
-//! excluded) some scenario covers.
+//! excluded) some scenario covers or has a step judge (what the runner
+//! judges with: `checks::scenario::judged_by`).
 
 use super::sort_key;
 use crate::catalog::catalog;
 use crate::checks::judged_on_every_message;
+use crate::checks::scenario::judged_by;
 use crate::scenario::load::LoadedScenario;
 use serde::{Deserialize, Serialize};
 
@@ -32,7 +34,13 @@ impl Coverage {
         for r in catalog().values().filter(|r| r.black_box()) {
             let mut covering: Vec<String> = scenarios
                 .iter()
-                .filter(|l| l.scenario.covers.contains(&r.id))
+                .filter(|l| {
+                    l.scenario.covers.contains(&r.id)
+                        || l.scenario
+                            .steps
+                            .iter()
+                            .any(|step| judged_by(step).contains(&r.id.as_str()))
+                })
                 .map(|l| l.scenario.id.clone())
                 .collect();
             if every_message.contains(&r.id.as_str()) && !scenarios.is_empty() {

@@ -31,9 +31,9 @@ pub struct HarnessConn {
     unread: VecDeque<(StreamEvent, Option<usize>)>,
     pub paused: bool,
     pub write_closed: bool,
-    /// The last message an `expect` matched; `None` when the last `expect`
-    /// matched nothing.
-    pub last_matched: Option<Rc<Received>>,
+    /// The last message an `expect` matched and when it arrived; `None` when
+    /// the last `expect` matched nothing.
+    pub last_matched: Option<(Rc<Received>, Instant)>,
     /// An `expect` ran on this connection.
     pub any_expect: bool,
     pub opened_at: Instant,
@@ -147,7 +147,7 @@ impl HarnessConn {
     pub fn retire(&mut self) {
         self.reader.release_buffer();
         self.peer.detach_last_received();
-        if let Some(msg) = &mut self.last_matched {
+        if let Some((msg, _)) = &mut self.last_matched {
             *msg = Rc::new(msg.detached());
         }
     }

@@ -31,6 +31,7 @@ use crate::scenario::model::{
 use crate::wire::describe::Brief;
 use std::collections::HashMap;
 use std::net::{Ipv4Addr, SocketAddrV4};
+use std::rc::Rc;
 use std::time::Duration;
 use tokio::time::Instant;
 
@@ -211,7 +212,8 @@ impl<'a> Exec<'a> {
             changes: 0,
             next_xid: 0x0a1a_0001,
             transport: transport::of_scenario(scenario, profile.transport()),
-            probe: (profile.kind == crate::iut::profile::TargetKind::Tcp
+            probe: (profile.health_probe
+                && profile.kind == crate::iut::profile::TargetKind::Tcp
                 && scenario.role == crate::scenario::model::Role::Requestor)
                 .then(|| {
                     if profile.offers(crate::scenario::model::Need::Bulk) {
@@ -601,7 +603,13 @@ impl<'a> Exec<'a> {
                     dir: Direction::Recv,
                     text: Text::Message(Brief::of(msg)),
                 });
-                let broken = c.peer.received(msg, &mut self.checked);
+                let clock = self.backend.clock();
+                let arrival = crate::checks::reply::Arrival {
+                    at: clock.epoch_of(self.arrived),
+                    opened: clock.epoch_of(c.opened_at),
+                    skew: self.clock_skew,
+                };
+                let broken = c.peer.received(msg, Some(arrival), &mut self.checked);
                 self.framed = true;
                 let mut failed = false;
                 for b in broken {
@@ -911,7 +919,8 @@ impl<'a> Exec<'a> {
         let conn = self.conn(&c.conn)?;
         let Some(msg) = conn
             .last_matched
-            .clone()
+            .as_ref()
+            .map(|(msg, _)| Rc::clone(msg))
             .or_else(|| conn.peer.last_received().cloned())
         else {
             let frame = self.transcript.last_seq();

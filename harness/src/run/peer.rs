@@ -5,7 +5,7 @@
 //! message breaks. No socket, no clock: tested by feeding it messages.
 
 use super::reported::{Reported, ReportedAs};
-use crate::checks::reply::ServerConn;
+use crate::checks::reply::{Arrival, ServerConn};
 use crate::checks::request::RequestorConn;
 use crate::checks::{self, Broken, Judged};
 use crate::scenario::model::Role;
@@ -77,7 +77,14 @@ impl Peer {
 
     /// Takes `msg`, received on this connection, and returns what it breaks.
     /// `judged` learns which per-message checks judged it.
-    pub fn received(&mut self, msg: &Rc<Received>, judged: &mut Judged) -> Vec<Broken> {
+    /// `arrival` is the harness's clock when it came, where the target's
+    /// times are compared with it.
+    pub fn received(
+        &mut self,
+        msg: &Rc<Received>,
+        arrival: Option<Arrival>,
+        judged: &mut Judged,
+    ) -> Vec<Broken> {
         let kind = msg.kind();
         if let Ok(Some(status)) = msg.status() {
             self.statuses.insert(status.code);
@@ -103,6 +110,7 @@ impl Peer {
                     sent_xids: &self.sent_xids,
                     requested: &self.requested,
                     repeated,
+                    arrival,
                 };
                 checks::server_message(msg, &conn, judged)
             }
@@ -179,12 +187,12 @@ mod tests {
         peer.sent(&Received::from_raw(&query));
         let mut judged = Judged::default();
         assert!(peer
-            .received(&received(&lease_active(0x51, 10)), &mut judged)
+            .received(&received(&lease_active(0x51, 10)), None, &mut judged)
             .is_empty());
         // Another xid than the query's, and an address reported twice.
-        let foreign = peer.received(&received(&lease_active(0x52, 11)), &mut judged);
+        let foreign = peer.received(&received(&lease_active(0x52, 11)), None, &mut judged);
         assert_eq!(names(&foreign), vec!["ALQ-S-43"]);
-        let twice = peer.received(&received(&lease_active(0x51, 10)), &mut judged);
+        let twice = peer.received(&received(&lease_active(0x51, 10)), None, &mut judged);
         assert_eq!(names(&twice), vec!["BLQ-S-19"]);
         assert_eq!(peer.last_received().map(|m| m.xid()), Some(0x51));
         assert!(judged.construction().contains(&"ALQ-S-20"));
@@ -195,18 +203,20 @@ mod tests {
         let mut peer = Peer::new(Role::Server);
         let mut judged = Judged::default();
         let tls = MessageBuilder::request(MessageType::Tls, 1).build();
-        assert!(peer.received(&received(&tls), &mut judged).is_empty());
+        assert!(peer.received(&received(&tls), None, &mut judged).is_empty());
         let active = MessageBuilder::request(MessageType::ActiveLeaseQuery, 2)
             .item(OptionItem::tlv(code::PARAMETER_REQUEST_LIST, vec![51]))
             .build();
-        assert!(peer.received(&received(&active), &mut judged).is_empty());
+        assert!(peer
+            .received(&received(&active), None, &mut judged)
+            .is_empty());
         // A bulk query after the active one on the same connection.
         let bulk = MessageBuilder::request(MessageType::BulkLeaseQuery, 3).build();
-        let broken = peer.received(&received(&bulk), &mut judged);
+        let broken = peer.received(&received(&bulk), None, &mut judged);
         assert!(names(&broken).contains(&"ALQ-R-05"), "{broken:?}");
         assert_eq!(peer.bulk_query_xids(), &[3]);
         // The same xid again.
-        let again = peer.received(&received(&bulk), &mut judged);
+        let again = peer.received(&received(&bulk), None, &mut judged);
         assert!(names(&again).contains(&"ALQ-R-03"), "{again:?}");
     }
 }

@@ -142,7 +142,7 @@ impl Exec<'_> {
                     );
                 }
                 StreamEvent::Message(msg) => {
-                    if self.mismatch(&filter, &msg)?.is_none() {
+                    if self.mismatch(&filter, &msg, self.arrived)?.is_none() {
                         return self.judge(
                             req,
                             e.level,

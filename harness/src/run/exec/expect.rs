@@ -11,6 +11,7 @@ use crate::wire::{DhcpState, Indexed, MessageType, OptionError, Received, Status
 use std::net::Ipv4Addr;
 use std::rc::Rc;
 use std::time::Duration;
+use tokio::time::Instant;
 
 fn is_keepalive(msg: Indexed<'_>) -> bool {
     msg.is(MessageType::LeaseQueryStatus)
@@ -62,14 +63,14 @@ pub(super) struct ClockCheck {
 const EARLIEST_STATE_START: u32 = 1_000_000_000;
 
 impl ClockCheck {
-    /// Why `msg`'s base-time is not the harness's clock, or `None`.
-    fn base_time_mismatch(&self, msg: Indexed<'_>) -> Option<String> {
+    /// Why `msg`'s base-time is not the harness's clock when it arrived
+    /// (`now`, seconds since 1970), or `None`.
+    fn base_time_mismatch(&self, msg: Indexed<'_>, now: u32) -> Option<String> {
         let got = match msg.base_time() {
             Ok(Some(t)) => t,
             Ok(None) => return Some(format!("base-time (152) is missing from {}", summary(msg))),
             Err(e) => return Some(format!("base-time (152): {e}")),
         };
-        let now = self.clock.epoch();
         let off = got.abs_diff(now);
         (off > self.skew).then(|| {
             let side = if got > now { "ahead of" } else { "behind" };
@@ -83,8 +84,8 @@ impl ClockCheck {
     }
 
     /// Why `msg`'s start-time-of-state does not count back to a moment its
-    /// state can have begun, or `None`.
-    fn state_start_mismatch(&self, msg: Indexed<'_>) -> Option<String> {
+    /// state can have begun, or `None`; `now` is when it arrived.
+    fn state_start_mismatch(&self, msg: Indexed<'_>, now: u32) -> Option<String> {
         let back = match msg.start_time_of_state() {
             Ok(Some(t)) => t,
             Ok(None) => {
@@ -97,7 +98,6 @@ impl ClockCheck {
         };
         // Counted back from base-time, or from the harness clock when there
         // is no base-time to count from (its own check says so).
-        let now = self.clock.epoch();
         let base = match msg.base_time() {
             Ok(Some(t)) if t.abs_diff(now) <= self.skew => t,
             _ => now,
@@ -124,7 +124,8 @@ impl ClockCheck {
 
 impl Wanted<'_> {
     /// Why `msg` does not match, or `None` when it does.
-    pub(super) fn mismatch(&self, msg: Indexed<'_>) -> Option<String> {
+    /// Why `msg`, which arrived at `arrived`, is not what the step awaits.
+    pub(super) fn mismatch(&self, msg: Indexed<'_>, arrived: Instant) -> Option<String> {
         let e = self.e;
         let kind = msg.kind();
         if let Some(kinds) = &e.kind {
@@ -218,13 +219,14 @@ impl Wanted<'_> {
                 }
             }
         }
+        let now = self.clock.clock.epoch_of(arrived);
         if e.base_time.is_some() {
-            if let Some(why) = self.clock.base_time_mismatch(msg) {
+            if let Some(why) = self.clock.base_time_mismatch(msg, now) {
                 return Some(why);
             }
         }
         if e.start_time_of_state.is_some() {
-            if let Some(why) = self.clock.state_start_mismatch(msg) {
+            if let Some(why) = self.clock.state_start_mismatch(msg, now) {
                 return Some(why);
             }
         }
@@ -310,8 +312,13 @@ impl Exec<'_> {
     }
 
     /// Why `msg` does not match `e`, or `None` when it does.
-    pub(super) fn mismatch(&self, e: &Expect, msg: Indexed<'_>) -> Result<Option<String>, Stop> {
-        Ok(self.wanted(e)?.mismatch(msg))
+    pub(super) fn mismatch(
+        &self,
+        e: &Expect,
+        msg: Indexed<'_>,
+        arrived: Instant,
+    ) -> Result<Option<String>, Stop> {
+        Ok(self.wanted(e)?.mismatch(msg, arrived))
     }
 
     pub(super) async fn expect(&mut self, e: &Expect) -> Result<(), Stop> {
@@ -352,7 +359,7 @@ impl Exec<'_> {
         let mut silent = false;
         let mut read = 0usize;
         // The latest match, given to the connection when the step ends.
-        let mut newest: Option<Rc<Received>> = None;
+        let mut newest: Option<(Rc<Received>, Instant)> = None;
         while matched < max {
             let (event, frame) = match self.receive_read(&e.conn)? {
                 Some(read) => read,
@@ -378,18 +385,18 @@ impl Exec<'_> {
                     }
                     if e.idle {
                         // Any message ends the idle period the timer measures.
-                        if wanted.mismatch(&msg).is_some() {
+                        if wanted.mismatch(&msg, self.arrived).is_some() {
                             last_progress = self.arrived;
                         }
                     }
                     if ignore_keepalives && is_keepalive(&msg) && !expects_keepalive {
                         continue;
                     }
-                    match wanted.mismatch(&msg) {
+                    match wanted.mismatch(&msg, self.arrived) {
                         None => {
                             matched += 1;
                             last_frame = frame;
-                            newest = Some(msg);
+                            newest = Some((msg, self.arrived));
                             let now = self.arrived;
                             if let Some(min_wait) = not_before {
                                 let waited = now - last_progress;
@@ -463,15 +470,15 @@ impl Exec<'_> {
 
     /// What a later `check` on `conn` judges: the last message an `expect`
     /// matched (`None` keeps the `None` the step started with).
-    fn keep_matched(&mut self, conn: &str, newest: Option<Rc<Received>>) {
-        if let (Some(msg), Ok(c)) = (newest, self.conn(conn)) {
-            c.last_matched = Some(msg);
+    fn keep_matched(&mut self, conn: &str, newest: Option<(Rc<Received>, Instant)>) {
+        if let (Some(matched), Ok(c)) = (newest, self.conn(conn)) {
+            c.last_matched = Some(matched);
         }
     }
 
     pub(super) fn check(&mut self, e: &Expect) -> Result<(), Stop> {
         let conn = self.conn(&e.conn)?;
-        let Some(msg) = conn.last_matched.clone() else {
+        let Some((msg, arrived)) = conn.last_matched.clone() else {
             if !conn.any_expect {
                 return Err(Stop::Error(format!(
                     "check on '{}' needs an expect before it",
@@ -490,7 +497,7 @@ impl Exec<'_> {
         let frame = self
             .transcript
             .rposition(|t| Some(t.conn) == conn && t.dir == Direction::Recv);
-        match self.mismatch(e, &msg)? {
+        match self.mismatch(e, &msg, arrived)? {
             None => {
                 self.pass(primary(&e.requirement), "holds".into(), frame);
                 Ok(())
@@ -541,9 +548,9 @@ mod tests {
             (300, false),
         ] {
             let msg = active(&[DhcpOption::BaseTime(base)]);
-            assert_eq!(c.base_time_mismatch(&msg).is_none(), holds, "{base}");
+            assert_eq!(c.base_time_mismatch(&msg, NOW).is_none(), holds, "{base}");
         }
-        assert!(c.base_time_mismatch(&active(&[])).is_some());
+        assert!(c.base_time_mismatch(&active(&[]), NOW).is_some());
     }
 
     #[tokio::test(start_paused = true)]
@@ -557,18 +564,20 @@ mod tests {
             ])
         };
         // Begun at the bind, or at an earlier bind of a lease renewed since.
-        assert!(c.state_start_mismatch(&with(60)).is_none());
-        assert!(c.state_start_mismatch(&with(86_400)).is_none());
+        assert!(c.state_start_mismatch(&with(60), NOW).is_none());
+        assert!(c.state_start_mismatch(&with(86_400), NOW).is_none());
         // Within the skew of the bind, and not after it.
-        assert!(c.state_start_mismatch(&with(55)).is_none());
-        assert!(c.state_start_mismatch(&with(50)).is_some());
+        assert!(c.state_start_mismatch(&with(55), NOW).is_none());
+        assert!(c.state_start_mismatch(&with(50), NOW).is_some());
         // The start itself, seconds since 1970, is no duration.
-        assert!(c.state_start_mismatch(&with(bound)).is_some());
+        assert!(c.state_start_mismatch(&with(bound), NOW).is_some());
         // Past 1970 altogether.
-        assert!(c.state_start_mismatch(&with(NOW + 1)).is_some());
+        assert!(c.state_start_mismatch(&with(NOW + 1), NOW).is_some());
         // Without a bind, only an absolute value fails.
-        assert!(check(None).state_start_mismatch(&with(0)).is_none());
-        assert!(check(None).state_start_mismatch(&with(bound)).is_some());
+        assert!(check(None).state_start_mismatch(&with(0), NOW).is_none());
+        assert!(check(None)
+            .state_start_mismatch(&with(bound), NOW)
+            .is_some());
     }
 
     #[tokio::test(start_paused = true)]
@@ -577,6 +586,8 @@ mod tests {
             DhcpOption::BaseTime(NOW.wrapping_add(2_208_988_800)),
             DhcpOption::StartTimeOfState(30),
         ]);
-        assert!(check(Some(NOW - 30)).state_start_mismatch(&msg).is_none());
+        assert!(check(Some(NOW - 30))
+            .state_start_mismatch(&msg, NOW)
+            .is_none());
     }
 }
