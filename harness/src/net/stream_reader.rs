@@ -187,6 +187,15 @@ impl StreamReader {
         self.discarding = true;
     }
 
+    /// A frame was no message: the boundaries after it are guesses. What
+    /// was read and not framed is dropped, and later bytes are read and
+    /// dropped unrecorded until the close (which still comes as an event).
+    pub fn give_up_framing(&mut self) {
+        self.unframed.clear();
+        self.framed.retain(|e| matches!(e, StreamEvent::Closed(_)));
+        self.discarding = true;
+    }
+
     /// Drops the stream (closing it); false when it was already gone.
     pub async fn drop_stream(&mut self, tap: &mut Tap) -> bool {
         self.settle(tap).await;

@@ -132,6 +132,13 @@ impl HarnessConn {
         }
     }
 
+    /// A frame was no message: nothing more read on the connection is
+    /// framed, recorded or judged (see `not_judged`).
+    pub fn lose_framing(&mut self) {
+        self.framing_lost = true;
+        self.reader.give_up_framing();
+    }
+
     /// The peer has closed the connection.
     pub fn peer_closed(&self) -> bool {
         self.reader.closed().is_some()

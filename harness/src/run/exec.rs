@@ -624,7 +624,7 @@ impl<'a> Exec<'a> {
                 Some(frame)
             }
             StreamEvent::Garbage(text) => {
-                c.framing_lost = true;
+                c.lose_framing();
                 let frame = self.log(conn, Direction::Recv, format!("not a DHCP message: {text}"));
                 let framing = stream::framing(self.scenario.role);
                 self.judge_check(conn, framing, None, text.clone(), Some(frame))?;
