@@ -71,6 +71,11 @@ impl Finding {
 /// `message` with every run of digits (and the hex digits after `0x`) as
 /// `#`: what findings of one cause share.
 pub fn pattern(message: &str) -> String {
+    // How many more alike a connection made is no part of the cause.
+    let message = match message.rfind(" (and ") {
+        Some(at) if message[at..].contains(" more like it on '") => &message[..at],
+        _ => message,
+    };
     let mut out = String::with_capacity(message.len());
     let mut chars = message.chars().peekable();
     while let Some(c) = chars.next() {
@@ -259,6 +264,10 @@ mod pattern_tests {
             pattern("xid 0x80000051 is the xid of no request sent on 192.0.2.11")
         );
         assert_eq!(pattern("nothing more within 5s"), "nothing more within #s");
+        assert_eq!(
+            pattern("xid 0x1 is wrong (and 39 more like it on 'bulk')"),
+            pattern("xid 0x2 is wrong")
+        );
         assert_ne!(
             pattern("expected status CatchUpComplete, got no status"),
             pattern("expected status DataMissing, got no status")

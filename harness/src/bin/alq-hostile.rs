@@ -63,6 +63,11 @@ enum Mode {
     LongStatus,
     /// A million one-byte frames after the first query: none a message.
     BadFrames,
+    /// Every connection reset as soon as it is accepted.
+    ResetAtAccept,
+    /// DHCPTLS answered without a status (TLS accepted), then the
+    /// connection closed before the handshake.
+    CloseAfterDhcptls,
 }
 
 fn main() -> std::process::ExitCode {
@@ -183,6 +188,17 @@ async fn misbehave(mut stream: TcpStream, mode: Mode) -> std::io::Result<()> {
             bytes.extend(noise(4096));
             stream.write_all(&bytes).await?;
             drain(stream).await;
+        }
+        Mode::ResetAtAccept => {
+            stream.set_zero_linger()?;
+        }
+        Mode::CloseAfterDhcptls => {
+            if let Some(msg) = next_message(&mut stream, &mut decoder).await {
+                if msg.message_type() == Ok(MessageType::Tls) {
+                    let accepted = MessageBuilder::reply(MessageType::Tls, msg.xid()).build();
+                    stream.write_all(&framed(&accepted)).await?;
+                }
+            }
         }
         Mode::BadFrames => {
             let _ = next_message(&mut stream, &mut decoder).await;

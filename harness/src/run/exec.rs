@@ -440,6 +440,7 @@ impl<'a> Exec<'a> {
         for ((conn, _, _), r) in std::mem::take(&mut self.repeats) {
             if r.more > 0 {
                 if let Some(f) = self.findings.get_mut(r.last) {
+                    // `outcome::pattern` leaves this out when grouping.
                     f.message
                         .push_str(&format!(" (and {} more like it on '{conn}')", r.more));
                 }

@@ -197,3 +197,67 @@ fn ten_thousand_connect_close_cycles_against_the_mock_server_get_verdicts() {
         .iter()
         .all(|s| s["verdict"] == "inconclusive" || s["verdict"] == "not-applicable"));
 }
+
+/// A server that resets every connection at accept, and a secure one that
+/// closes after accepting DHCPTLS: the stimulus never reaches them, so no
+/// scenario passes, whatever the step it stops at.
+#[test]
+fn a_server_that_never_takes_part_passes_no_scenario() {
+    let failed: Vec<String> = std::thread::scope(|scope| {
+        let runs: Vec<_> = ["reset-at-accept", "close-after-dhcptls"]
+            .into_iter()
+            .map(|mode| (mode, scope.spawn(move || never_takes_part(mode))))
+            .collect();
+        runs.into_iter()
+            .filter_map(|(mode, run)| run.join().err().map(|_| mode.to_string()))
+            .collect()
+    });
+    assert!(
+        failed.is_empty(),
+        "modes that failed (their panics are above): {failed:?}"
+    );
+}
+
+fn never_takes_part(mode: &str) {
+    let work = tempfile::tempdir().unwrap();
+    let certs = work.path().join("certs");
+    let made = Command::new(env!("CARGO_BIN_EXE_alq-harness"))
+        .arg("certs")
+        .arg(&certs)
+        .output()
+        .unwrap();
+    assert!(made.status.success());
+    let (_server, addr) = hostile_server(mode);
+    let fixture = std::fs::read_to_string(root().join("fixtures/targets/hostile.toml")).unwrap();
+    // The secure mode is reached over DHCPTLS alone (no insecure feature).
+    let mut profile_text = fixture.replace("127.0.0.1:6790", &addr);
+    if mode == "close-after-dhcptls" {
+        profile_text = profile_text.replace("\"insecure\", ", "").replace(
+            "\"all-configured-query\"]",
+            "\"all-configured-query\", \"secure\"]",
+        ) + "\n"
+            + &crate::common::tls_table(&certs);
+    }
+    let profile = work.path().join("hostile.toml");
+    std::fs::write(&profile, profile_text).unwrap();
+    let reports = work.path().join("reports");
+    let out = run(&profile, &reports, 8);
+    let stdout =
+        String::from_utf8_lossy(&out.stdout).into_owned() + &String::from_utf8_lossy(&out.stderr);
+    // A reset can beat the preflight's own connect: then the run stops
+    // before any scenario, as for a target that is not there.
+    let Ok(written) = std::fs::read(reports.join("hostile").join("report.json")) else {
+        assert_eq!(out.status.code(), Some(2), "{stdout}");
+        assert!(stdout.contains("is unreachable"), "{stdout}");
+        return;
+    };
+    let report: Value = serde_json::from_slice(&written).unwrap();
+    let scenarios = report["scenarios"].as_array().unwrap();
+    assert!(
+        scenarios.iter().any(|s| s["verdict"] != "not-applicable"),
+        "{stdout}"
+    );
+    for s in scenarios {
+        assert_ne!(s["verdict"], "pass", "{mode}: {} passed\n{stdout}", s["id"]);
+    }
+}
