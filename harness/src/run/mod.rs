@@ -4,6 +4,7 @@ pub mod conn;
 pub mod conns;
 pub mod exec;
 pub mod interrupt;
+mod judge;
 pub mod kill_matrix;
 pub mod peer;
 pub mod progress;

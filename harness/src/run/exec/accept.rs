@@ -9,6 +9,7 @@ use crate::iut::profile::Transport;
 use crate::net::stream_reader::StreamEvent;
 use crate::outcome::Direction;
 use crate::run::conn::HarnessConn;
+use crate::run::judge::reconnect_spacing;
 use crate::scenario::expr::Shown;
 use crate::scenario::model::{primary, Accept, ConnKind, IfNone, Send, TypeName, Value};
 use crate::wire::MessageType;
@@ -111,24 +112,9 @@ impl Exec<'_> {
                 })
                 .map(|earlier| earlier.at);
             if let Some(since) = since {
-                let gap = at - since;
-                if gap < min {
-                    self.judge(
-                        primary(&a.requirement),
-                        None,
-                        format!(
-                            "reconnected after {}, sooner than {}",
-                            Shown(gap),
-                            Shown(min)
-                        ),
-                        Some(frame),
-                    )?;
-                } else {
-                    self.pass(
-                        primary(&a.requirement),
-                        format!("reconnected after {}", Shown(gap)),
-                        Some(frame),
-                    );
+                match reconnect_spacing(at - since, min) {
+                    Ok(held) => self.pass(primary(&a.requirement), held, Some(frame)),
+                    Err(why) => self.judge(primary(&a.requirement), None, why, Some(frame))?,
                 }
             }
         }

@@ -5,11 +5,12 @@ use crate::capture::tap::Closed;
 use crate::checks::stream;
 use crate::net::stream_reader::StreamEvent;
 use crate::outcome::Direction;
+use crate::run::judge::{CloseJudge, Silence, SilenceJudge};
 use crate::scenario::expr::Shown;
 use crate::scenario::model::{
     primary, CloseKind, Expect, ExpectClose, ExpectSilence, LevelOverride,
 };
-use crate::wire::describe::summary;
+use crate::wire::Indexed;
 
 impl Exec<'_> {
     pub(super) async fn expect_close(&mut self, e: &ExpectClose) -> Result<(), Stop> {
@@ -20,20 +21,15 @@ impl Exec<'_> {
         let deadline = self.step_start + within + self.slack;
         self.heard(&e.conn, e.refusal_ok)?;
         let req = primary(&e.requirement);
-        let mut before = 0usize;
+        let mut close = CloseJudge::default();
         loop {
             let (event, frame) = self.receive(&e.conn, deadline).await?;
             match event {
-                StreamEvent::Message(_) | StreamEvent::Garbage(_) => before += 1,
+                StreamEvent::Message(_) | StreamEvent::Garbage(_) => close.on_message(),
                 StreamEvent::Closed(kind) => {
-                    if before > 0 {
+                    if let Some(why) = close.before_close() {
                         let level = e.messages_before.or(Some(LevelOverride::Should));
-                        self.judge(
-                            req,
-                            level,
-                            format!("{before} message(s) before the close"),
-                            frame,
-                        )?;
+                        self.judge(req, level, why, frame)?;
                     }
                     let ok = match e.how {
                         CloseKind::Any => true,
@@ -113,47 +109,46 @@ impl Exec<'_> {
         passed_over: &mut Vec<(StreamEvent, Option<usize>)>,
     ) -> Result<(), Stop> {
         let d = self.duration(&e.duration)?;
-        let deadline = self.step_start + d;
         let req = primary(&e.requirement);
         let filter = Expect {
             kind: e.kind.clone(),
             status: e.status.clone(),
             ..Expect::default()
         };
+        let wanted = self.wanted(&filter)?;
+        let silence = SilenceJudge::new(
+            |msg: Indexed<'_>, at| wanted.mismatch(msg, at).is_none(),
+            d,
+            e.close_ok,
+            self.step_start,
+        );
         loop {
-            let (event, frame) = self.receive(&e.conn, deadline).await?;
-            match event {
-                StreamEvent::Timeout => {
-                    self.pass(req, format!("silent for {}", Shown(d)), None);
-                    return Ok(());
-                }
-                StreamEvent::Closed(kind) if e.close_ok => {
-                    passed_over.push((StreamEvent::Closed(kind), frame));
-                    self.pass(req, "closed, which counts as silence".into(), frame);
-                    return Ok(());
-                }
+            let (event, frame) = self.receive(&e.conn, silence.deadline()).await?;
+            let (said, event) = match event {
+                StreamEvent::Timeout => (silence.on_quiet(), None),
                 StreamEvent::Closed(kind) => {
-                    self.conn(&e.conn)?.unread(StreamEvent::Closed(kind), frame);
-                    return self.judge(
-                        req,
-                        e.level,
-                        format!("connection closed ({kind}) where silence was expected"),
-                        frame,
-                    );
+                    (silence.on_close(kind), Some(StreamEvent::Closed(kind)))
                 }
-                StreamEvent::Message(msg) => {
-                    if self.mismatch(&filter, &msg, self.arrived)?.is_none() {
-                        return self.judge(
-                            req,
-                            e.level,
-                            format!("expected silence, got {}", summary(&msg)),
-                            frame,
-                        );
+                StreamEvent::Message(msg) => (
+                    silence.on_message(&msg, self.arrived),
+                    Some(StreamEvent::Message(msg)),
+                ),
+                StreamEvent::Garbage(g) => (silence.on_garbage(&g), None),
+            };
+            match (said, event) {
+                (Silence::PassOver, Some(event)) => passed_over.push((event, frame)),
+                (Silence::PassOver, None) => {}
+                (Silence::Held(why), event) => {
+                    // A close that counts as silence is the next step's too.
+                    passed_over.extend(event.map(|e| (e, frame)));
+                    self.pass(req, why, frame);
+                    return Ok(());
+                }
+                (Silence::Broken(why), event) => {
+                    if let Some(closed @ StreamEvent::Closed(_)) = event {
+                        self.conn(&e.conn)?.unread(closed, frame);
                     }
-                    passed_over.push((StreamEvent::Message(msg), frame));
-                }
-                StreamEvent::Garbage(g) => {
-                    return self.judge(req, e.level, format!("expected silence, got {g}"), frame)
+                    return self.judge(req, e.level, why, frame);
                 }
             }
         }

@@ -4,19 +4,13 @@ use super::{Exec, Stop};
 use crate::net::clock::Clock;
 use crate::net::stream_reader::StreamEvent;
 use crate::outcome::Direction;
-use crate::scenario::expr::Shown;
+use crate::run::judge::{ExpectEnd, ExpectJudge, ExpectRules, Heard};
 use crate::scenario::model::{primary, Expect, IfNone, Value};
 use crate::wire::describe::{self, summary};
 use crate::wire::{DhcpState, Indexed, MessageType, OptionError, Received, StatusCode};
 use std::net::Ipv4Addr;
 use std::rc::Rc;
-use std::time::Duration;
 use tokio::time::Instant;
-
-fn is_keepalive(msg: Indexed<'_>) -> bool {
-    msg.is(MessageType::LeaseQueryStatus)
-        && matches!(msg.status(), Ok(Some(s)) if s.code == StatusCode::ConnectionActive)
-}
 
 /// What an `expect`'s ciaddr must be.
 enum AddressWanted {
@@ -352,120 +346,84 @@ impl Exec<'_> {
         let ignore_keepalives = e.ignore_keepalives.unwrap_or(!expects_keepalive);
         let req = primary(&e.requirement);
         let wanted = self.wanted(e)?;
-        let mut matched = 0usize;
-        let mut last_progress = self.step_start;
-        let mut last_frame = None;
-        let mut stop_reason = String::new();
-        let mut silent = false;
-        let mut read = 0usize;
-        // The latest match, given to the connection when the step ends.
-        let mut newest: Option<(Rc<Received>, Instant)> = None;
-        while matched < max {
+        let rules = ExpectRules {
+            min,
+            max,
+            count: e.count.as_ref().map(ToString::to_string),
+            within,
+            slack: self.slack,
+            not_before,
+            idle: e.idle,
+            skip_others: e.skip_others,
+            pass_keepalives: ignore_keepalives && !expects_keepalive,
+            message_limit: self.message_limit,
+        };
+        let mut judge = ExpectJudge::new(
+            |msg: Indexed<'_>, at: Instant| wanted.mismatch(msg, at),
+            rules,
+            self.step_start,
+        );
+        while !judge.enough() {
             let (event, frame) = match self.receive_read(&e.conn)? {
                 Some(read) => read,
-                None => {
-                    let deadline = last_progress + within + self.slack;
-                    self.receive(&e.conn, deadline).await?
-                }
+                None => self.receive(&e.conn, judge.deadline()).await?,
             };
             match event {
-                StreamEvent::Message(msg) => {
-                    read += 1;
-                    if read > self.message_limit {
-                        self.keep_matched(&e.conn, newest);
-                        return self.judge(
-                            req,
-                            e.level,
-                            format!(
-                                "still sending after {} messages (the profile's message-limit) with {matched} matching",
-                                self.message_limit
-                            ),
-                            frame,
-                        );
-                    }
-                    if e.idle {
-                        // Any message ends the idle period the timer measures.
-                        if wanted.mismatch(&msg, self.arrived).is_some() {
-                            last_progress = self.arrived;
+                StreamEvent::Message(msg) => match judge.on_message(msg, frame, self.arrived) {
+                    Heard::ReadOn => {}
+                    Heard::TooSoon(why) => {
+                        if let Err(stop) =
+                            self.judge(e.too_soon.as_deref().or(req), e.level, why, frame)
+                        {
+                            self.keep_matched(&e.conn, judge.take_newest());
+                            return Err(stop);
                         }
                     }
-                    if ignore_keepalives && is_keepalive(&msg) && !expects_keepalive {
-                        continue;
+                    Heard::LeaveIt(msg) => {
+                        self.conn(&e.conn)?.unread(StreamEvent::Message(msg), frame);
+                        break;
                     }
-                    match wanted.mismatch(&msg, self.arrived) {
-                        None => {
-                            matched += 1;
-                            last_frame = frame;
-                            newest = Some((msg, self.arrived));
-                            let now = self.arrived;
-                            if let Some(min_wait) = not_before {
-                                let waited = now - last_progress;
-                                if waited + Duration::from_millis(1) < min_wait {
-                                    self.judge(
-                                        e.too_soon.as_deref().or(req),
-                                        e.level,
-                                        format!(
-                                            "arrived after {}, sooner than {}",
-                                            Shown(waited),
-                                            Shown(min_wait)
-                                        ),
-                                        frame,
-                                    )?;
-                                }
-                            }
-                            last_progress = now;
-                        }
-                        Some(why) if e.skip_others => {
-                            let _ = why;
-                            continue;
-                        }
-                        Some(why) if matched >= min && e.count.is_some() => {
-                            self.conn(&e.conn)?.unread(StreamEvent::Message(msg), frame);
-                            stop_reason = why;
-                            break;
-                        }
-                        Some(why) => {
-                            self.keep_matched(&e.conn, newest);
-                            return self.judge(req, e.level, why, frame);
-                        }
+                    Heard::Mismatch(why) | Heard::Flooded(why) => {
+                        self.keep_matched(&e.conn, judge.take_newest());
+                        return self.judge(req, e.level, why, frame);
                     }
-                }
+                },
                 StreamEvent::Timeout => {
-                    stop_reason = format!("nothing more within {}", Shown(within));
-                    silent = matched == 0;
+                    judge.on_quiet();
                     break;
                 }
                 StreamEvent::Closed(kind) => {
                     self.conn(&e.conn)?.unread(StreamEvent::Closed(kind), frame);
-                    stop_reason = format!("connection closed ({kind})");
+                    judge.on_close(kind);
                     break;
                 }
                 StreamEvent::Garbage(_) => {
-                    self.keep_matched(&e.conn, newest);
+                    self.keep_matched(&e.conn, judge.take_newest());
                     return Err(Stop::Failed);
                 }
             }
         }
-        self.keep_matched(&e.conn, newest);
-        if matched < min {
-            let what = if let Some(count) = &e.count {
-                format!("{matched} matching messages, expected {count}: {stop_reason}")
-            } else {
-                format!("no matching message: {stop_reason}")
-            };
-            if silent && e.if_none == IfNone::Inconclusive {
-                return Err(Stop::Unmet(super::Unmet {
+        self.keep_matched(&e.conn, judge.take_newest());
+        match judge.end() {
+            ExpectEnd::Held { matched, frame } => {
+                self.pass(req, format!("{matched} matching message(s)"), frame);
+                Ok(())
+            }
+            ExpectEnd::Short { what, silent, .. }
+                if silent && e.if_none == IfNone::Inconclusive =>
+            {
+                Err(Stop::Unmet(super::Unmet {
                     reason: format!(
                         "{what}: silence alone does not show which requirement the target broke"
                     ),
                     only: Vec::new(),
-                }));
+                }))
             }
-            let frame = last_frame.or(self.transcript.last_seq());
-            return self.judge(req, e.level, what, frame);
+            ExpectEnd::Short { what, frame, .. } => {
+                let frame = frame.or(self.transcript.last_seq());
+                self.judge(req, e.level, what, frame)
+            }
         }
-        self.pass(req, format!("{matched} matching message(s)"), last_frame);
-        Ok(())
     }
 
     /// What a later `check` on `conn` judges: the last message an `expect`
