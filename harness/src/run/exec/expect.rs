@@ -213,14 +213,14 @@ impl Wanted<'_> {
                 }
             }
         }
-        let now = self.clock.clock.epoch_of(arrived);
+        let now = || self.clock.clock.epoch_of(arrived);
         if e.base_time.is_some() {
-            if let Some(why) = self.clock.base_time_mismatch(msg, now) {
+            if let Some(why) = self.clock.base_time_mismatch(msg, now()) {
                 return Some(why);
             }
         }
         if e.start_time_of_state.is_some() {
-            if let Some(why) = self.clock.state_start_mismatch(msg, now) {
+            if let Some(why) = self.clock.state_start_mismatch(msg, now()) {
                 return Some(why);
             }
         }
