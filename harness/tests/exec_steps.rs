@@ -372,6 +372,19 @@ fn a_close_that_never_came_is_inconclusive_only_while_nothing_shows_the_send_blo
     assert_eq!(o.verdict, Verdict::Warn, "{:?}", o.findings);
 }
 
+/// The scenario was an error naming the health probe: the target took no
+/// part, and none of its requirements got a verdict.
+fn assert_probe_error(o: &ScenarioOutcome) {
+    assert_eq!(o.verdict, Verdict::Error, "{:#?}", o.findings);
+    assert!(
+        o.error
+            .as_deref()
+            .is_some_and(|e| e.starts_with("the target did not answer the health probe")),
+        "{:?}",
+        o.error
+    );
+}
+
 /// A TCP target at a port nothing listens on: every connection attempt is
 /// answered with a reset; `probe` keeps the health probe.
 fn refusing_target(dir: &std::path::Path, probe: bool) -> TargetProfile {
@@ -421,15 +434,7 @@ fn a_connection_the_target_refuses_is_no_harness_error_and_no_pass() {
     // no scenario: each is an error naming the probe, none passes.
     let probed = refusing_target(dir.path(), true);
     for s in [answered, closed(true)] {
-        let o = run_one(&s, &probed, &RunOptions::default());
-        assert_eq!(o.verdict, Verdict::Error, "{:#?}", o.findings);
-        assert!(
-            o.error
-                .as_deref()
-                .is_some_and(|e| e.starts_with("the target did not answer the health probe")),
-            "{:?}",
-            o.error
-        );
+        assert_probe_error(&run_one(&s, &probed, &RunOptions::default()));
     }
 }
 
@@ -616,14 +621,7 @@ fn a_secure_target_that_resets_in_the_handshake_is_no_harness_error_and_no_pass(
     );
     // The health probe meets the reset first: an error naming it.
     let o = run_one(&answered, &profile, &RunOptions::default());
-    assert_eq!(o.verdict, Verdict::Error, "{:#?}", o.findings);
-    assert!(
-        o.error
-            .as_deref()
-            .is_some_and(|e| e.starts_with("the target did not answer the health probe")),
-        "{:?}",
-        o.error
-    );
+    assert_probe_error(&o);
     assert!(transcript_says(&o, "during the TLS handshake"));
     // Without the probe the scenario's own connection meets it: no answer
     // to judge, and no pass.

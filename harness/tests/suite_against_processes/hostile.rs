@@ -123,16 +123,22 @@ fn jobs(mode: &str) -> usize {
     }
 }
 
-/// One hostile server mode against the whole suite.
-fn against_hostile_server(mode: &str) {
-    let work = tempfile::tempdir().unwrap();
-    let certs = work.path().join("certs");
+/// A set of certificates `alq-harness certs` makes, in `dir`/certs.
+fn certs_in(dir: &Path) -> std::path::PathBuf {
+    let certs = dir.join("certs");
     let made = Command::new(env!("CARGO_BIN_EXE_alq-harness"))
         .arg("certs")
         .arg(&certs)
         .output()
         .unwrap();
     assert!(made.status.success());
+    certs
+}
+
+/// One hostile server mode against the whole suite.
+fn against_hostile_server(mode: &str) {
+    let work = tempfile::tempdir().unwrap();
+    let certs = certs_in(work.path());
     let (_server, addr) = hostile_server(mode);
     let fixture = std::fs::read_to_string(root().join("fixtures/targets/hostile.toml")).unwrap();
     let profile_text = fixture.replace("127.0.0.1:6790", &addr).replace(
@@ -220,13 +226,7 @@ fn a_server_that_never_takes_part_passes_no_scenario() {
 
 fn never_takes_part(mode: &str) {
     let work = tempfile::tempdir().unwrap();
-    let certs = work.path().join("certs");
-    let made = Command::new(env!("CARGO_BIN_EXE_alq-harness"))
-        .arg("certs")
-        .arg(&certs)
-        .output()
-        .unwrap();
-    assert!(made.status.success());
+    let certs = certs_in(work.path());
     let (_server, addr) = hostile_server(mode);
     let fixture = std::fs::read_to_string(root().join("fixtures/targets/hostile.toml")).unwrap();
     // The secure mode is reached over DHCPTLS alone (no insecure feature).
