@@ -118,6 +118,8 @@ pub enum CloseReason {
     TlsFailed(String),
     /// The change history moved on faster than this connection read it.
     HistoryOverrun,
+    /// Every query was answered, and the server does not wait for another.
+    Done,
 }
 
 /// What the runtime must do next.
@@ -911,6 +913,12 @@ impl ServerSession {
             self.bulk.pop_front();
             if faults.has(Fault::NoDone) {
                 return None;
+            }
+            if config.chooses(Variant::ClosesAfterDone) && self.bulk.is_empty() {
+                // Either side may close at any time (RFC 7724 §7.5).
+                self.queue.push_back(frame(&config, &done));
+                self.close(CloseReason::Done);
+                return self.queue.pop_front();
             }
             return Some(frame(&config, &done));
         }

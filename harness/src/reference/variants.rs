@@ -107,6 +107,8 @@ variants! {
         "a connection takes 16 MiB before the server's send blocks (its profile declares that send-buffer)";
     HardwareTypeInActiveQuery => "hardware-type-in-active-query", Requestor, "AMB-31",
         "active and bulk queries carry htype 1 with hlen 0 and an empty chaddr";
+    ClosesAfterDone => "closes-after-done", Server, "RFC 7724 §7.5, §8.4",
+        "a bulk connection is closed with FIN right after its last DHCPLEASEQUERYDONE, no further query awaited";
 }
 
 /// The variants a reference target runs with (none by default).

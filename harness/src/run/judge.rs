@@ -65,6 +65,8 @@ pub(crate) enum ExpectEnd {
     Short {
         what: String,
         silent: bool,
+        /// The target closed the connection before enough came.
+        closed: bool,
         frame: Option<usize>,
     },
 }
@@ -82,6 +84,7 @@ pub(crate) struct ExpectJudge<W> {
     newest: Option<(Rc<Received>, Instant)>,
     stop_reason: String,
     silent: bool,
+    closed: bool,
 }
 
 impl<W: Fn(Indexed<'_>, Instant) -> Option<String>> ExpectJudge<W> {
@@ -97,6 +100,7 @@ impl<W: Fn(Indexed<'_>, Instant) -> Option<String>> ExpectJudge<W> {
             newest: None,
             stop_reason: String::new(),
             silent: false,
+            closed: false,
         }
     }
 
@@ -168,6 +172,7 @@ impl<W: Fn(Indexed<'_>, Instant) -> Option<String>> ExpectJudge<W> {
     /// The peer closed the connection.
     pub(crate) fn on_close(&mut self, how: Closed) {
         self.stop_reason = format!("connection closed ({how})");
+        self.closed = true;
     }
 
     /// The last match and when it came, for a later `check`.
@@ -193,6 +198,7 @@ impl<W: Fn(Indexed<'_>, Instant) -> Option<String>> ExpectJudge<W> {
         ExpectEnd::Short {
             what,
             silent: self.silent,
+            closed: self.closed,
             frame: self.last_frame,
         }
     }
@@ -280,6 +286,14 @@ impl CloseJudge {
     }
 }
 
+/// Why a step whose target closed the connection first, where it was free
+/// to, judges nothing.
+pub(crate) fn closed_first(what: &str) -> String {
+    format!(
+        "{what}: the target closed the connection first, which RFC 7724 §7.5 allows either side at any time, so what the step asks was not answered"
+    )
+}
+
 /// Whether a reconnect `gap` after the earlier connection keeps the
 /// `min` spacing: `Ok` and `Err` both say what was seen.
 pub(crate) fn reconnect_spacing(gap: Duration, min: Duration) -> Result<String, String> {
@@ -361,6 +375,7 @@ mod tests {
             ExpectEnd::Short {
                 what: "no matching message: nothing more within 5s".into(),
                 silent: true,
+                closed: false,
                 frame: None
             }
         );
@@ -457,7 +472,7 @@ mod tests {
         closed.on_close(Closed::Rst);
         assert!(matches!(
             closed.end(),
-            ExpectEnd::Short { silent: false, ref what, .. } if what == "no matching message: connection closed (RST)"
+            ExpectEnd::Short { silent: false, closed: true, ref what, .. } if what == "no matching message: connection closed (RST)"
         ));
     }
 

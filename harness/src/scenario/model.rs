@@ -641,6 +641,11 @@ pub struct Expect {
     /// requirement's breach would explain judges none of them.
     #[serde(default)]
     pub if_none: IfNone,
+    /// What it means when the target closes the connection first:
+    /// `inconclusive` where the step asks on a connection the target was
+    /// free to close (RFC 7724 §7.5: either side, at any time).
+    #[serde(default)]
+    pub if_closed: IfNone,
     /// The requirement a match sooner than `not-before` breaks, where that
     /// is another than the step's (a timer set below its default, ALQ-S-44,
     /// where the step judges that the message came at all).
@@ -739,6 +744,10 @@ pub struct ExpectSilence {
     pub keep_others: bool,
     pub requirement: Option<Requirements>,
     pub level: Option<LevelOverride>,
+    /// As for `expect`: a close by the target stops the scenario
+    /// inconclusive, where the silence it judges needs the connection open.
+    #[serde(default)]
+    pub if_closed: IfNone,
     /// A target that refused the connection, or closed it before it read
     /// what the harness sent, did what the step awaits (a connection over a
     /// limit); otherwise the step cannot judge an answer that was never

@@ -5,10 +5,10 @@ use crate::capture::tap::Closed;
 use crate::checks::stream;
 use crate::net::stream_reader::StreamEvent;
 use crate::outcome::Direction;
-use crate::run::judge::{CloseJudge, Silence, SilenceJudge};
+use crate::run::judge::{closed_first, CloseJudge, Silence, SilenceJudge};
 use crate::scenario::expr::Shown;
 use crate::scenario::model::{
-    primary, CloseKind, Expect, ExpectClose, ExpectSilence, LevelOverride,
+    primary, CloseKind, Expect, ExpectClose, ExpectSilence, IfNone, LevelOverride,
 };
 use crate::wire::Indexed;
 
@@ -145,8 +145,15 @@ impl Exec<'_> {
                     return Ok(());
                 }
                 (Silence::Broken(why), event) => {
+                    let closed = matches!(event, Some(StreamEvent::Closed(_)));
                     if let Some(closed @ StreamEvent::Closed(_)) = event {
                         self.conn(&e.conn)?.unread(closed, frame);
+                    }
+                    if closed && e.if_closed == IfNone::Inconclusive {
+                        return Err(Stop::Unmet(super::Unmet {
+                            reason: closed_first(&why),
+                            only: Vec::new(),
+                        }));
                     }
                     return self.judge(req, e.level, why, frame);
                 }

@@ -4,7 +4,7 @@ use super::{Exec, Stop};
 use crate::net::clock::Clock;
 use crate::net::stream_reader::StreamEvent;
 use crate::outcome::Direction;
-use crate::run::judge::{ExpectEnd, ExpectJudge, ExpectRules, Heard};
+use crate::run::judge::{closed_first, ExpectEnd, ExpectJudge, ExpectRules, Heard};
 use crate::scenario::model::{primary, Expect, IfNone, Value};
 use crate::wire::describe::{self, summary};
 use crate::wire::{DhcpState, Indexed, MessageType, OptionError, Received, StatusCode};
@@ -408,6 +408,14 @@ impl Exec<'_> {
             ExpectEnd::Held { matched, frame } => {
                 self.pass(req, format!("{matched} matching message(s)"), frame);
                 Ok(())
+            }
+            ExpectEnd::Short { what, closed, .. }
+                if closed && e.if_closed == IfNone::Inconclusive =>
+            {
+                Err(Stop::Unmet(super::Unmet {
+                    reason: closed_first(&what),
+                    only: Vec::new(),
+                }))
             }
             ExpectEnd::Short { what, silent, .. }
                 if silent && e.if_none == IfNone::Inconclusive =>

@@ -1,6 +1,7 @@
 //! Requestor role: filling the target's connection quota.
 
 use super::{Exec, Stop};
+use crate::net::stream_reader::StreamEvent;
 use crate::outcome::Direction;
 use crate::scenario::model::{
     Connect, Expect, IfNone, OneOrMany, OpenConnections, QuotaQuery, Send, TypeName, Value,
@@ -74,6 +75,33 @@ impl Exec<'_> {
                 o.prefix, o.prefix
             ),
         );
+        self.quota_still_held(&o.prefix, count).await
+    }
+
+    /// Stops the scenario inconclusive when the target closed one of the
+    /// quota's connections (after its DHCPLEASEQUERYDONE, say: RFC 7724
+    /// §7.5 lets it): the limit the scenario tests was never reached.
+    async fn quota_still_held(&mut self, prefix: &str, count: usize) -> Result<(), Stop> {
+        tokio::time::sleep(self.duration("SETTLE")?).await;
+        for n in 1..=count {
+            let name = format!("{prefix}{n}");
+            // What already came: a read that waits no longer than it takes.
+            let by = tokio::time::Instant::now() + std::time::Duration::from_millis(10);
+            loop {
+                match self.receive(&name, by).await?.0 {
+                    StreamEvent::Closed(how) => {
+                        return Err(Stop::Unmet(super::Unmet {
+                            reason: format!(
+                                "the target closed connection '{name}' ({how}) of the {count} the scenario holds, as RFC 7724 §7.5 allows, so its connection limit was never reached"
+                            ),
+                            only: Vec::new(),
+                        }));
+                    }
+                    StreamEvent::Timeout => break,
+                    StreamEvent::Message(_) | StreamEvent::Garbage(_) => {}
+                }
+            }
+        }
         Ok(())
     }
 }
