@@ -157,3 +157,42 @@ fn a_secure_only_requestor_that_skips_dhcptls_breaks_alq_r_08_in_any_scenario() 
         o.transcript
     );
 }
+
+/// AMB-08: a secure-only server that answers DHCPTLS with status Success is
+/// taken as accepting TLS, with a warning on ALQ-S-05; every other scenario
+/// carries on over TLS, without an error or a finding elsewhere.
+#[test]
+fn a_dhcptls_success_status_is_a_warning_and_the_scenarios_carry_on() {
+    use alq_harness::reference::faults::{Fault, FaultSet};
+    let profile = TargetProfile {
+        faults: FaultSet::one(Fault::DhcpTlsSuccessStatus),
+        ..TargetProfile::reference_with(VariantSet::one(Variant::SecureOnly))
+    };
+    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("../scenarios");
+    let scenarios = load_dir(&dir).unwrap();
+    let mut warned = 0;
+    for l in scenarios
+        .iter()
+        .filter(|l| l.scenario.role == Role::Requestor)
+    {
+        let o = run_one(l, &profile, &RunOptions::default());
+        if o.verdict == Verdict::NotApplicable {
+            continue;
+        }
+        assert_eq!(o.error, None, "{}", o.id);
+        for f in o
+            .findings
+            .iter()
+            .filter(|f| f.verdict > Verdict::Inconclusive)
+        {
+            assert_eq!(
+                (f.requirement.as_str(), f.verdict),
+                ("ALQ-S-05", Verdict::Warn),
+                "{}: {f:?}",
+                o.id
+            );
+            warned += 1;
+        }
+    }
+    assert!(warned > 10, "{warned}");
+}

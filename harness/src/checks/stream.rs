@@ -12,6 +12,11 @@ pub const FRAMING: [&str; 2] = ["BLQ-S-01", "WIRE-01"];
 /// target's TLS transport.
 pub const SECURE_FIRST: &str = "ALQ-R-08";
 
+/// A TLS-capable server accepts DHCPTLS with a DHCPTLS without status
+/// (RFC 7724 §8.1); status Success is taken as acceptance with a warning
+/// (AMB-08), judged where the harness, as requestor, sets up TLS.
+pub const DHCPTLS_ACCEPTED: &str = "ALQ-S-05";
+
 /// A server closes with a FIN once it has said what it had to, not a reset
 /// (RFC 6926 §8.5).
 pub const GRACEFUL_CLOSE: &str = "BLQ-S-38";

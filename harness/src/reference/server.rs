@@ -327,6 +327,14 @@ impl ServerSession {
                 if !secure && self.config.has(Fault::TlsAcceptedInInsecureMode) {
                     self.queue.push_back(frame(&self.config, &reply.build()));
                 } else if secure {
+                    let reply = if self.config.has(Fault::DhcpTlsSuccessStatus) {
+                        reply.option(crate::wire::DhcpOption::Status(crate::wire::Status::new(
+                            StatusCode::Success,
+                            "",
+                        )))
+                    } else {
+                        reply
+                    };
                     self.queue.push_back(frame(&self.config, &reply.build()));
                     self.queue.push_back(Output::StartTls);
                     self.tls_pending = true;

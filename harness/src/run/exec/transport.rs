@@ -14,10 +14,10 @@ use crate::net::stream_reader::StreamEvent;
 use crate::outcome::Direction;
 use crate::scenario::expr::Shown;
 use crate::scenario::model::{
-    Certificate, Need, Scenario, Send, ServerCertificate, TypeName, Value,
+    Certificate, LevelOverride, Need, Scenario, Send, ServerCertificate, TypeName, Value,
 };
 use crate::wire::describe::summary;
-use crate::wire::MessageType;
+use crate::wire::{MessageType, StatusCode};
 use std::io::ErrorKind;
 use tokio::time::Instant;
 
@@ -71,6 +71,19 @@ impl Exec<'_> {
         match self.receive(conn, deadline).await? {
             (StreamEvent::Message(msg), _)
                 if msg.is(MessageType::Tls) && matches!(msg.status(), Ok(None)) => {}
+            // Status Success is not described; taken as success with a
+            // warning (AMB-08), on the requirement it departs from.
+            (StreamEvent::Message(msg), frame)
+                if msg.is(MessageType::Tls)
+                    && matches!(msg.status(), Ok(Some(s)) if s.code == StatusCode::Success) =>
+            {
+                self.judge(
+                    Some(stream::DHCPTLS_ACCEPTED),
+                    Some(LevelOverride::Should),
+                    "DHCPTLS answered with status Success (0), not without a status: taken as success (AMB-08)".into(),
+                    frame,
+                )?;
+            }
             (StreamEvent::Message(msg), _) => {
                 return Err(setup(format!(
                     "DHCPTLS was answered with {}",
