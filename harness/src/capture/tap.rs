@@ -13,13 +13,24 @@ use tokio::time::Instant;
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Closed {
     Fin,
+    /// A FIN under TLS that no close_notify alert came before (RFC 8446
+    /// §6.1): the TCP close was graceful, the TLS one was not.
+    FinWithoutCloseNotify,
     Rst,
+}
+
+impl Closed {
+    /// The TCP connection ended with FIN, whatever TLS said.
+    pub fn is_fin(self) -> bool {
+        matches!(self, Closed::Fin | Closed::FinWithoutCloseNotify)
+    }
 }
 
 impl std::fmt::Display for Closed {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.write_str(match self {
             Closed::Fin => "FIN",
+            Closed::FinWithoutCloseNotify => "FIN, without TLS close_notify",
             Closed::Rst => "RST",
         })
     }
@@ -131,11 +142,11 @@ impl Tap {
         if self.handed_over {
             return;
         }
-        let event = match (by_harness == self.harness_is_client, how) {
-            (true, Closed::Fin) => TapEvent::ClientFin,
-            (true, Closed::Rst) => TapEvent::ClientRst,
-            (false, Closed::Fin) => TapEvent::ServerFin,
-            (false, Closed::Rst) => TapEvent::ServerRst,
+        let event = match (by_harness == self.harness_is_client, how.is_fin()) {
+            (true, true) => TapEvent::ClientFin,
+            (true, false) => TapEvent::ClientRst,
+            (false, true) => TapEvent::ServerFin,
+            (false, false) => TapEvent::ServerRst,
         };
         self.push(event, at);
     }

@@ -6,12 +6,14 @@
 use super::{reply, request, stream, wire};
 use crate::scenario::model::{CloseKind, Role, Scenario, Step};
 
-/// The requirements `step` can find broken: those it names, and the graceful
-/// close for an `expect-close` of a kind. A step that judges none is set-up.
-pub fn judged_by(step: &Step) -> Vec<&str> {
+/// The requirements `step`, in a scenario where the harness plays `role`,
+/// can find broken: those it names, and a server's graceful close for an
+/// `expect-close` of a kind (a requestor's close is judged by the step's
+/// own requirement). A step that judges none is set-up.
+pub fn judged_by(role: Role, step: &Step) -> Vec<&str> {
     let mut out = step.judges();
     if let Step::ExpectClose(e) = step {
-        if e.how != CloseKind::Any {
+        if e.how != CloseKind::Any && role == Role::Requestor {
             out.push(stream::GRACEFUL_CLOSE);
         }
     }
@@ -40,7 +42,11 @@ pub fn judged_on_every_message_in(role: Role) -> Vec<&'static str> {
 /// judges on what its role receives.
 pub fn unjudged(scenario: &Scenario) -> Vec<&str> {
     let every_message = judged_on_every_message_in(scenario.role);
-    let by_steps: Vec<&str> = scenario.steps.iter().flat_map(judged_by).collect();
+    let by_steps: Vec<&str> = scenario
+        .steps
+        .iter()
+        .flat_map(|step| judged_by(scenario.role, step))
+        .collect();
     scenario
         .covers
         .iter()
@@ -86,16 +92,20 @@ mod tests {
     }
 
     #[test]
-    fn an_expect_close_of_a_kind_judges_the_graceful_close() {
-        let s = scenario(
+    fn an_expect_close_of_a_kind_judges_a_servers_graceful_close_only() {
+        let server = |close: &str| {
+            let text = format!(
+                "id = \"ALQ-S-38-x\"\ntitle = \"t\"\nrole = \"requestor\"\ncovers = [\"ALQ-S-38\", \"BLQ-S-38\"]\n[[step]]\nconnect = {{}}\n[[step]]\nexpect-close = {{ {close}requirement = \"ALQ-S-38\" }}\n"
+            );
+            parse_scenario(Path::new("x.toml"), &text).unwrap_or_else(|e| panic!("{e}"))
+        };
+        assert!(unjudged(&server("how = \"fin\", ")).is_empty());
+        assert_eq!(unjudged(&server("")), ["BLQ-S-38"]);
+        // A requestor's close is not a server's: BLQ-S-38 stays unjudged.
+        let requestor = scenario(
             r#"["ALQ-R-13", "BLQ-S-38"]"#,
             "[[step]]\naccept = { requirement = \"ALQ-R-13\" }\n[[step]]\nexpect-close = { how = \"fin\" }\n",
         );
-        assert!(unjudged(&s).is_empty());
-        let any = scenario(
-            r#"["ALQ-R-13", "BLQ-S-38"]"#,
-            "[[step]]\naccept = { requirement = \"ALQ-R-13\" }\n[[step]]\nexpect-close = {}\n",
-        );
-        assert_eq!(unjudged(&any), ["BLQ-S-38"]);
+        assert_eq!(unjudged(&requestor), ["BLQ-S-38"]);
     }
 }

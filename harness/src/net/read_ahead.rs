@@ -93,13 +93,18 @@ pub enum Chunk {
     End(Instant),
     /// The read failed: on an established connection, a reset.
     Failed(Instant),
+    /// TLS ended without close_notify at a TCP FIN.
+    EndWithoutCloseNotify(Instant),
 }
 
 impl Chunk {
     /// When the read completed.
     pub fn at(&self) -> Instant {
         match self {
-            Chunk::Bytes(_, at) | Chunk::End(at) | Chunk::Failed(at) => *at,
+            Chunk::Bytes(_, at)
+            | Chunk::End(at)
+            | Chunk::Failed(at)
+            | Chunk::EndWithoutCloseNotify(at) => *at,
         }
     }
 
@@ -116,6 +121,10 @@ impl Chunk {
             Ok(n) => {
                 size.after(n);
                 Chunk::Bytes(buf, at)
+            }
+            // What rustls says of a TCP FIN with no close_notify before it.
+            Err(e) if e.kind() == std::io::ErrorKind::UnexpectedEof => {
+                Chunk::EndWithoutCloseNotify(at)
             }
             Err(_) => Chunk::Failed(at),
         }
@@ -348,7 +357,7 @@ mod tests {
         let closed = loop {
             match ahead.next().await {
                 Some(Chunk::Bytes(bytes, _)) => got.extend_from_slice(&bytes),
-                Some(Chunk::End(_)) => break true,
+                Some(Chunk::End(_) | Chunk::EndWithoutCloseNotify(_)) => break true,
                 Some(Chunk::Failed(_)) | None => break false,
             }
         };

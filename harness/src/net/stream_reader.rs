@@ -267,6 +267,9 @@ impl StreamReader {
             }
             Chunk::End(at) => self.peer_closed(Closed::Fin, at, tap),
             Chunk::Failed(at) => self.peer_closed(Closed::Rst, at, tap),
+            Chunk::EndWithoutCloseNotify(at) => {
+                self.peer_closed(Closed::FinWithoutCloseNotify, at, tap)
+            }
         }
     }
 

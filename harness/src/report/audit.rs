@@ -152,7 +152,9 @@ fn judges(r: &Requirement, scenarios: &[LoadedScenario]) -> Vec<String> {
     for l in by_id {
         let mut kinds: Vec<&str> = Vec::new();
         for step in &l.scenario.steps {
-            if judged_by(step).contains(&r.id.as_str()) && !kinds.contains(&step.keyword()) {
+            if judged_by(l.scenario.role, step).contains(&r.id.as_str())
+                && !kinds.contains(&step.keyword())
+            {
                 kinds.push(step.keyword());
             }
         }

@@ -39,7 +39,7 @@ impl Coverage {
                         || l.scenario
                             .steps
                             .iter()
-                            .any(|step| judged_by(step).contains(&r.id.as_str()))
+                            .any(|step| judged_by(l.scenario.role, step).contains(&r.id.as_str()))
                 })
                 .map(|l| l.scenario.id.clone())
                 .collect();

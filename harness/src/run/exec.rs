@@ -347,7 +347,10 @@ impl<'a> Exec<'a> {
     /// `from` on, on each requirement its one observation decides alike.
     fn decide_alike(&mut self, step: &Step, from: usize) {
         let alike = step.decided_alike();
-        let Some(first) = checks::scenario::judged_by(step).into_iter().next() else {
+        let Some(first) = checks::scenario::judged_by(self.scenario.role, step)
+            .into_iter()
+            .next()
+        else {
             return;
         };
         let made: Vec<Finding> = self
@@ -682,7 +685,7 @@ impl<'a> Exec<'a> {
             };
             self.decide_alike(step, before);
             if !matches!(done, Err(Stop::Error(_) | Stop::Unmet(_) | Stop::SetUp(_))) {
-                for id in checks::scenario::judged_by(step) {
+                for id in checks::scenario::judged_by(scenario.role, step) {
                     if !self.judged.contains(&id) {
                         self.judged.push(id);
                     }

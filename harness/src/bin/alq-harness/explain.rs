@@ -18,7 +18,7 @@ fn judging_steps<'a>(s: &'a Scenario, id: &str) -> Vec<(String, &'a str)> {
     s.steps
         .iter()
         .enumerate()
-        .filter(|(_, step)| judged_by(step).contains(&id))
+        .filter(|(_, step)| judged_by(s.role, step).contains(&id))
         .map(|(i, _)| {
             let words = s.sources.get(i).map_or("", |w| w.words.as_str());
             (s.step_at(i), words)

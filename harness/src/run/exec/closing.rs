@@ -8,7 +8,7 @@ use crate::outcome::Direction;
 use crate::run::judge::{closed_first, CloseJudge, Silence, SilenceJudge};
 use crate::scenario::expr::Shown;
 use crate::scenario::model::{
-    primary, CloseKind, Expect, ExpectClose, ExpectSilence, IfNone, LevelOverride,
+    primary, CloseKind, Expect, ExpectClose, ExpectSilence, IfNone, LevelOverride, Role,
 };
 use crate::wire::Indexed;
 
@@ -33,15 +33,21 @@ impl Exec<'_> {
                     }
                     let ok = match e.how {
                         CloseKind::Any => true,
-                        CloseKind::Fin => kind == Closed::Fin,
+                        CloseKind::Fin => kind.is_fin(),
                         CloseKind::Rst => kind == Closed::Rst,
                     };
                     if ok {
                         self.pass(req, format!("closed ({kind})"), frame);
                         return Ok(());
                     }
+                    // A server's close is judged by RFC 6926 §8.5's rule; a
+                    // requestor's by the step's own requirement.
+                    let rule = match self.scenario.role {
+                        Role::Requestor => Some(stream::GRACEFUL_CLOSE),
+                        Role::Server => req,
+                    };
                     return self.judge(
-                        Some(stream::GRACEFUL_CLOSE),
+                        rule,
                         Some(LevelOverride::Should),
                         format!("closed with {kind}, expected {}", e.how),
                         frame,
