@@ -57,7 +57,7 @@ fn every_server_scenario_not_about_cleartext_runs_over_tls_against_a_secure_only
             over_tls += 1;
         }
     }
-    // 44 server scenarios: 2 about cleartext and 1 bulk-only do not apply.
+    // Of the server scenarios, 2 about cleartext and 1 bulk-only do not apply.
     assert_eq!(ran, server.len() - 3);
     assert!(over_tls >= 30, "only {over_tls} scenarios ran over TLS");
 }
