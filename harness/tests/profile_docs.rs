@@ -74,3 +74,35 @@ fn the_profile_page_names_every_key_and_feature_the_loader_accepts() {
     );
     assert!(checked > 50, "only {checked} names were checked");
 }
+
+/// Every profile example of docs/profile.md loads, over the files
+/// `alq-harness certs` writes.
+#[test]
+fn every_profile_example_loads_with_the_files_certs_writes() {
+    let page =
+        std::fs::read_to_string(Path::new(env!("CARGO_MANIFEST_DIR")).join("../docs/profile.md"))
+            .unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let certs = dir.path().join("certs");
+    let made = std::process::Command::new(env!("CARGO_BIN_EXE_alq-harness"))
+        .arg("certs")
+        .arg(&certs)
+        .output()
+        .unwrap();
+    assert!(made.status.success());
+    let examples: Vec<&str> = page
+        .split("```toml\n")
+        .skip(1)
+        .filter_map(|block| block.split_once("\n```").map(|(toml, _)| toml))
+        .filter(|toml| toml.contains("kind = "))
+        .collect();
+    assert!(examples.len() >= 4, "{}", examples.len());
+    for (n, example) in examples.iter().enumerate() {
+        let text = example.replace("\"certs/", &format!("\"{}/", certs.display()));
+        let path = dir.path().join(format!("example-{n}.toml"));
+        std::fs::write(&path, text).unwrap();
+        if let Err(e) = TargetProfile::load(&path) {
+            panic!("example {n} of docs/profile.md does not load: {e}\n{example}");
+        }
+    }
+}

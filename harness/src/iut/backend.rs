@@ -144,10 +144,9 @@ impl ClientCerts {
             return Ok(None);
         };
         let mut by_kind = HashMap::new();
-        by_kind.insert(
-            "client",
-            (load_certs(&t.client_cert)?, load_key(&t.client_key)?),
-        );
+        if let (Some(c), Some(k)) = (&t.client_cert, &t.client_key) {
+            by_kind.insert("client", (load_certs(c)?, load_key(k)?));
+        }
         if let (Some(c), Some(k)) = (&t.other_cert, &t.other_key) {
             by_kind.insert("other", (load_certs(c)?, load_key(k)?));
         }

@@ -65,8 +65,9 @@ fn default_giaddr() -> Ipv4Addr {
 #[serde(deny_unknown_fields, rename_all = "kebab-case")]
 pub struct TlsProfile {
     pub ca: PathBuf,
-    pub client_cert: PathBuf,
-    pub client_key: PathBuf,
+    /// Testing a server: what the harness shows as its requestor.
+    pub client_cert: Option<PathBuf>,
+    pub client_key: Option<PathBuf>,
     pub other_cert: Option<PathBuf>,
     pub other_key: Option<PathBuf>,
     pub untrusted_cert: Option<PathBuf>,
@@ -95,12 +96,10 @@ pub struct ControlCommands {
 impl TlsProfile {
     /// Every file named, with its key.
     pub fn files(&self) -> Vec<(&'static str, &Path)> {
-        let mut files = vec![
-            ("ca", self.ca.as_path()),
-            ("client-cert", self.client_cert.as_path()),
-            ("client-key", self.client_key.as_path()),
-        ];
+        let mut files = vec![("ca", self.ca.as_path())];
         let optional = [
+            ("client-cert", &self.client_cert),
+            ("client-key", &self.client_key),
             ("other-cert", &self.other_cert),
             ("other-key", &self.other_key),
             ("untrusted-cert", &self.untrusted_cert),
@@ -363,6 +362,28 @@ impl TargetProfile {
             return Err(invalid("feature \"secure\" needs a [tls] table"));
         }
         if let Some(t) = &profile.tls {
+            // What each role shows its peer: a requestor's certificate to a
+            // server under test, a server's to a requestor under test.
+            let needed: &[(&str, bool)] = match profile.kind {
+                TargetKind::Tcp => &[
+                    ("client-cert", t.client_cert.is_some()),
+                    ("client-key", t.client_key.is_some()),
+                ],
+                TargetKind::Launch => &[
+                    ("server-cert", t.server_cert.is_some()),
+                    ("server-key", t.server_key.is_some()),
+                ],
+                TargetKind::Reference => &[],
+            };
+            if let Some((key, _)) = needed.iter().find(|(_, given)| !given) {
+                return Err(invalid(&format!(
+                    "[tls] needs {key} for a kind = \"{}\" target",
+                    match profile.kind {
+                        TargetKind::Tcp => "tcp",
+                        _ => "launch",
+                    }
+                )));
+            }
             for (key, file) in t.files() {
                 if let Err(e) = std::fs::metadata(file) {
                     return Err(invalid(&format!(
@@ -511,6 +532,25 @@ mod tests {
             err.contains("client-key = \"/nonexistent/client.key\""),
             "{err}"
         );
+    }
+
+    #[test]
+    fn tls_asks_each_kind_of_target_for_what_the_harness_shows_it() {
+        let dir = tempfile::tempdir().expect("a temporary directory");
+        let ca = dir.path().join("ca.pem");
+        std::fs::write(&ca, "").expect("the CA written");
+        let ca = ca.display();
+        // A server under test is shown the harness's requestor certificate.
+        let err = error_of(&format!("{TCP}[tls]\nca = \"{ca}\"\n"));
+        assert!(err.contains("[tls] needs client-cert"), "{err}");
+        // A requestor under test is shown its server certificate, only.
+        let launch = "name = \"r\"\nkind = \"launch\"\ncommand = [\"true\"]\n";
+        let err = error_of(&format!("{launch}[tls]\nca = \"{ca}\"\n"));
+        assert!(err.contains("[tls] needs server-cert"), "{err}");
+        let served = format!(
+            "{launch}[tls]\nca = \"{ca}\"\nserver-cert = \"{ca}\"\nserver-key = \"{ca}\"\n"
+        );
+        assert!(load_text(&served).is_ok());
     }
 
     #[test]
