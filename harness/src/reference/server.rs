@@ -780,12 +780,16 @@ impl ServerSession {
     /// Silence after which ConnectionActive is sent: ACTIVE_LQ_IDLE_TIMEOUT,
     /// or a little later within the requestor's tolerance.
     fn keepalive_after(&self) -> Duration {
+        let idle = self.config.timers.active_idle;
+        if self.config.has(Fault::KeepaliveEarly) {
+            return idle * 3 / 4;
+        }
         let late = if self.config.chooses(Variant::KeepaliveLate) {
             Duration::from_millis(500)
         } else {
             Duration::ZERO
         };
-        self.config.timers.active_idle + late
+        idle + late
     }
 
     fn send_timeout(&self) -> Duration {

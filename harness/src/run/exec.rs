@@ -511,6 +511,13 @@ impl<'a> Exec<'a> {
         });
     }
 
+    /// The earliest a timer of `d` may fire and still be on time: `d` less
+    /// the profile's slack, but never less than 90% of it, so a timer 25%
+    /// early is caught at 3 s as at 60 s (docs/profile.md, `slack`).
+    fn early(&self, d: Duration) -> Duration {
+        d.saturating_sub(self.slack.min(d / 10))
+    }
+
     fn duration(&self, e: &str) -> Result<Duration, Stop> {
         expr::duration(e, &self.durations).map_err(|e| Stop::Error(e.to_string()))
     }

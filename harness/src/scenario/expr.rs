@@ -125,17 +125,31 @@ pub fn duration(expr: &str, names: &Durations) -> Result<Duration, ExprError> {
     let bad = || ExprError::BadDuration(expr.to_string());
     let mut total: i128 = 0;
     for (negative, term) in terms(expr) {
-        let (factor, name) = match term.split_once('*') {
-            Some((k, n)) => (k.trim().parse::<u32>().map_err(|_| bad())?, n.trim()),
-            None => (1, term.as_str()),
+        // `k * NAME` (k a whole or decimal number, thousandths at most) or
+        // `NAME / k` (k whole): a share of a timer that scales with it.
+        let (thousandths, divisor, name) = match (term.split_once('*'), term.split_once('/')) {
+            (Some((k, n)), None) => (thousandths_of(k).ok_or_else(bad)?, 1, n.trim()),
+            (None, Some((n, k))) => {
+                let k = k
+                    .trim()
+                    .parse::<u32>()
+                    .ok()
+                    .filter(|k| *k > 0)
+                    .ok_or_else(bad)?;
+                (1000, k, n.trim())
+            }
+            (None, None) => (1000, 1, term.as_str()),
+            (Some(_), Some(_)) => return Err(bad()),
         };
         let d = match named(name, names) {
             Some(d) => d,
             None => humantime::parse_duration(name).map_err(|_| bad())?,
-        }
-        .checked_mul(factor)
-        .ok_or_else(bad)?;
-        let ms = i128::try_from(d.as_millis()).map_err(|_| bad())?;
+        };
+        let ms = i128::try_from(d.as_millis())
+            .ok()
+            .and_then(|ms| ms.checked_mul(i128::from(thousandths)))
+            .map(|ms| ms / 1000 / i128::from(divisor))
+            .ok_or_else(bad)?;
         total = total.saturating_add(if negative { -ms } else { ms });
     }
     if total > EXPRESSION_LIMIT.as_millis() as i128 {
@@ -144,6 +158,30 @@ pub fn duration(expr: &str, names: &Durations) -> Result<Duration, ExprError> {
     u64::try_from(total.max(0))
         .map(Duration::from_millis)
         .map_err(|_| bad())
+}
+
+/// `k` as thousandths: "3" is 3000, "0.9" is 900, "0.125" is 125; `None`
+/// for anything else, a fourth decimal or a factor past a million.
+fn thousandths_of(k: &str) -> Option<u64> {
+    let k = k.trim();
+    let (whole, fraction) = k.split_once('.').unwrap_or((k, ""));
+    if whole.is_empty() && fraction.is_empty() || fraction.len() > 3 {
+        return None;
+    }
+    let digits = |s: &str| s.chars().all(|c| c.is_ascii_digit());
+    if !digits(whole) || !digits(fraction) {
+        return None;
+    }
+    let whole: u64 = if whole.is_empty() {
+        0
+    } else {
+        whole.parse().ok()?
+    };
+    let fraction: u64 = format!("{fraction:0<3}").parse().ok()?;
+    whole
+        .checked_mul(1000)?
+        .checked_add(fraction)
+        .filter(|t| *t <= 1_000_000_000)
 }
 
 /// The longest a duration expression may come to: a few timers of the
@@ -289,6 +327,27 @@ mod tests {
         assert_eq!(shown(Duration::from_millis(250)), "250ms");
         assert_eq!(shown(Duration::from_micros(899)), "899µs");
         assert_eq!(shown(Duration::ZERO), "0µs");
+    }
+
+    #[test]
+    fn a_timer_scales_by_a_decimal_factor_or_a_whole_divisor() {
+        let t = Durations::default();
+        let ms = |e: &str| duration(e, &t).map(|d| d.as_millis());
+        // BULK_LQ_DATA_TIMEOUT is 300 s by default.
+        assert_eq!(ms("0.9 * BULK_LQ_DATA_TIMEOUT"), Ok(270_000));
+        assert_eq!(ms("BULK_LQ_DATA_TIMEOUT / 150"), Ok(2_000));
+        assert_eq!(ms("0.125 * 8s + 1s"), Ok(2_000));
+        assert_eq!(ms("3 * 2s"), Ok(6_000));
+        for bad in [
+            "0.0001 * 1s",
+            "1s / 0",
+            "1s / 1.5",
+            ". * 1s",
+            "2 * 1s / 2",
+            "-1 * 1s",
+        ] {
+            assert!(duration(bad, &t).is_err(), "{bad}");
+        }
     }
 
     #[test]

@@ -99,7 +99,7 @@ impl Exec<'_> {
         self.keep_as(conn, &a.conn);
         let frame = self.log(&a.conn, Direction::Note, "accepted".into());
         if let Some(min) = &a.not_before {
-            let min = self.duration(min)?;
+            let min = self.early(self.duration(min)?);
             let since = self
                 .accepted
                 .iter()

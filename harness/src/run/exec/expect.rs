@@ -336,7 +336,7 @@ impl Exec<'_> {
         let not_before = e
             .not_before
             .as_deref()
-            .map(|d| self.duration(d))
+            .map(|d| self.duration(d).map(|d| self.early(d)))
             .transpose()?;
         let expects_keepalive = e.status.as_ref().is_some_and(|s| {
             s.as_slice()
