@@ -165,10 +165,16 @@ fn against_hostile_server(mode: &str) {
 /// deadlines a hostile peer makes it reach, not computing.
 #[test]
 fn a_hostile_server_gets_a_verdict_in_every_scenario() {
+    side_by_side(&MODES, against_hostile_server);
+}
+
+/// Runs `case` for each of `modes` side by side; every mode that panicked
+/// is named.
+fn side_by_side(modes: &[&str], case: fn(&str)) {
     let failed: Vec<String> = std::thread::scope(|scope| {
-        let runs: Vec<_> = MODES
+        let runs: Vec<_> = modes
             .iter()
-            .map(|mode| (mode, scope.spawn(move || against_hostile_server(mode))))
+            .map(|mode| (mode, scope.spawn(move || case(mode))))
             .collect();
         runs.into_iter()
             .filter_map(|(mode, run)| run.join().err().map(|_| mode.to_string()))
@@ -209,18 +215,9 @@ fn ten_thousand_connect_close_cycles_against_the_mock_server_get_verdicts() {
 /// scenario passes, whatever the step it stops at.
 #[test]
 fn a_server_that_never_takes_part_passes_no_scenario() {
-    let failed: Vec<String> = std::thread::scope(|scope| {
-        let runs: Vec<_> = ["reset-at-accept", "close-after-dhcptls"]
-            .into_iter()
-            .map(|mode| (mode, scope.spawn(move || never_takes_part(mode))))
-            .collect();
-        runs.into_iter()
-            .filter_map(|(mode, run)| run.join().err().map(|_| mode.to_string()))
-            .collect()
-    });
-    assert!(
-        failed.is_empty(),
-        "modes that failed (their panics are above): {failed:?}"
+    side_by_side(
+        &["reset-at-accept", "close-after-dhcptls"],
+        never_takes_part,
     );
 }
 
