@@ -84,6 +84,7 @@ fn message(c: &mut Criterion) {
                 sent_xids: &[0x51],
                 requested: &[51, 91, 152, 153, 156],
                 repeated: false,
+                after_done: false,
                 arrival: None,
             };
             alq_harness::checks::server_message(black_box(&received), &conn, &mut judged)

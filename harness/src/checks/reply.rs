@@ -16,6 +16,8 @@ pub struct ServerConn<'a> {
     pub requested: &'a [u8],
     /// This message's (xid, ciaddr) came in a binding reply before it.
     pub repeated: bool,
+    /// A DHCPLEASEQUERYDONE for this message's xid came before it.
+    pub after_done: bool,
     /// The harness's clock when the message arrived, where the harness has
     /// one to compare the target's times with.
     pub arrival: Option<Arrival>,
@@ -83,6 +85,7 @@ registry! {
     no_authentication: "BLQ-S-37", Must, EVERY;
     active_has_no_done: "ALQ-S-45", Should, "every message on an active connection";
     bulk_base_time: "BLQ-S-05", Must, "binding replies on a bulk connection whose query asked for base-time (152)";
+    nothing_after_done: "BLQ-S-16", Must, "every message on a bulk connection";
     active_base_time: "ALQ-S-30", Must, "binding replies on an active connection whose query asked for base-time (152)";
 }
 
@@ -168,6 +171,19 @@ fn active_has_no_associated_ip(m: &ServerMessage<'_>, j: &mut Judgement<'_>) {
 fn bulk_has_no_associated_ip(m: &ServerMessage<'_>, j: &mut Judgement<'_>) {
     if !m.conn.active {
         carries_associated_ip(m, j);
+    }
+}
+
+/// A bulk query's DHCPLEASEQUERYDONE is its last message (RFC 6926 §8.2).
+fn nothing_after_done(m: &ServerMessage<'_>, j: &mut Judgement<'_>) {
+    if !m.conn.active {
+        j.unless(m.conn.after_done, || {
+            format!(
+                "{} for xid 0x{:08x} after that query's DHCPLEASEQUERYDONE",
+                m.kind,
+                m.msg.xid()
+            )
+        });
     }
 }
 
@@ -325,6 +341,7 @@ mod tests {
         sent_xids: &[7],
         requested: &[code::RENEWAL_TIME, code::DATA_SOURCE],
         repeated: false,
+        after_done: false,
         arrival: None,
     };
 
@@ -473,5 +490,17 @@ mod tests {
             ..asked
         };
         assert_eq!(broken(&none, &active), ["ALQ-S-30"]);
+    }
+
+    #[test]
+    fn a_message_after_its_querys_done_breaks_blq_s_16_on_a_bulk_connection() {
+        let late = ServerConn {
+            after_done: true,
+            ..BULK
+        };
+        let done = MessageBuilder::reply(MessageType::LeaseQueryDone, 7).build();
+        let broken = judge_on(&done, &late, &mut [false; CHECKS.len()]);
+        assert_eq!(names(&broken), vec!["BLQ-S-16"]);
+        assert!(judge_on(&done, &BULK, &mut [false; CHECKS.len()]).is_empty());
     }
 }

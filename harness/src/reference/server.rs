@@ -926,6 +926,10 @@ impl ServerSession {
             if faults.has(Fault::NoDone) {
                 return None;
             }
+            if faults.has(Fault::DataAfterDone) {
+                // The query's last message, once more behind its DONE.
+                self.queue.push_back(frame(&config, &done));
+            }
             if config.chooses(Variant::ClosesAfterDone) && self.bulk.is_empty() {
                 // Either side may close at any time (RFC 7724 §7.5).
                 self.queue.push_back(frame(&config, &done));

@@ -32,6 +32,9 @@ pub struct Peer {
     /// xids of the bulk queries received (harness as server), in order, at
     /// most [`KEPT_QUERY_XIDS`].
     bulk_query_xids: Vec<u32>,
+    /// xids a DHCPLEASEQUERYDONE ended on this bulk connection, at most
+    /// [`KEPT_QUERY_XIDS`].
+    done_xids: Vec<u32>,
     /// (xid, ciaddr) of the binding replies received, with their types.
     reported: Reported,
     /// How many binding replies were received, repeats included.
@@ -52,6 +55,7 @@ impl Peer {
             requested: Vec::new(),
             statuses: HashSet::new(),
             bulk_query_xids: Vec::new(),
+            done_xids: Vec::new(),
             reported: Reported::default(),
             binding_replies: 0,
             request_xids: HashSet::new(),
@@ -105,7 +109,16 @@ impl Peer {
         };
         let broken = match self.role {
             Role::Requestor => {
+                let after_done = self.done_xids.contains(&xid);
+                if kind == Some(MessageType::LeaseQueryDone)
+                    && !self.active_query_sent
+                    && !after_done
+                    && self.done_xids.len() < KEPT_QUERY_XIDS
+                {
+                    self.done_xids.push(xid);
+                }
                 let conn = ServerConn {
+                    after_done,
                     active: self.active_query_sent,
                     sent_xids: &self.sent_xids,
                     requested: &self.requested,
