@@ -915,7 +915,16 @@ impl ServerSession {
                         faults,
                         variants: &config.variants,
                     };
-                    return Some(frame(&config, &binding_reply(b, q.xid, epoch, &policy)));
+                    let reply = frame(&config, &binding_reply(b, q.xid, epoch, &policy));
+                    if faults.has(Fault::DoneOneReplyEarly) && q.addrs.is_empty() {
+                        // DONE ahead of the query's last reply.
+                        let done =
+                            status_reply(MessageType::LeaseQueryDone, q.xid, None, None, None);
+                        self.bulk.pop_front();
+                        self.queue.push_back(reply);
+                        return Some(frame(&config, &done));
+                    }
+                    return Some(reply);
                 }
             }
             let success = config

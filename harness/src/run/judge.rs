@@ -33,6 +33,10 @@ pub(crate) struct ExpectRules {
     pub skip_others: bool,
     /// Keepalives pass by unless they are what is awaited.
     pub pass_keepalives: bool,
+    /// A DHCPLEASEQUERYDONE with this xid passes by while the step still
+    /// awaits the query's data: a DONE ahead of it is BLQ-S-16's, judged on
+    /// the data that follows it.
+    pub pass_done_of: Option<u32>,
     pub message_limit: usize,
 }
 
@@ -134,6 +138,15 @@ impl<W: Fn(Indexed<'_>, Instant) -> Option<String>> ExpectJudge<W> {
             self.last_progress = arrived;
         }
         if self.rules.pass_keepalives && is_keepalive(&msg) {
+            return Heard::ReadOn;
+        }
+        // Once enough came, a DONE ends a counted step and is the next's.
+        let short = self.matched < self.rules.min || self.rules.count.is_none();
+        if why.is_some()
+            && short
+            && self.rules.pass_done_of == Some(msg.xid())
+            && msg.is(MessageType::LeaseQueryDone)
+        {
             return Heard::ReadOn;
         }
         match why {
@@ -341,6 +354,7 @@ mod tests {
             idle: false,
             skip_others: false,
             pass_keepalives: true,
+            pass_done_of: None,
             message_limit: 100,
         }
     }
@@ -505,5 +519,43 @@ mod tests {
         let min = Duration::from_secs(60);
         assert!(reconnect_spacing(Duration::from_secs(60), min).is_ok());
         assert!(reconnect_spacing(Duration::from_millis(59_999), min).is_err());
+    }
+
+    #[test]
+    fn a_done_ahead_of_the_data_passes_by_until_enough_came() {
+        let t0 = Instant::now();
+        let done = || {
+            Rc::new(Received::from_raw(
+                &MessageBuilder::reply(MessageType::LeaseQueryDone, 7).build(),
+            ))
+        };
+        let data = ExpectRules {
+            pass_done_of: Some(7),
+            ..rules()
+        };
+        let mut j = ExpectJudge::new(xid_7, data.clone(), t0);
+        assert!(matches!(j.on_message(done(), None, t0), Heard::ReadOn));
+        assert!(matches!(
+            j.on_message(lease_active(7), None, t0),
+            Heard::ReadOn
+        ));
+        assert!(j.enough());
+        // Counted: once the count is met, the DONE ends the step.
+        let counted = ExpectRules {
+            min: 1,
+            max: 9,
+            count: Some(">= 1".into()),
+            ..data
+        };
+        let mut j = ExpectJudge::new(xid_7, counted, t0);
+        assert!(matches!(j.on_message(done(), None, t0), Heard::ReadOn));
+        assert!(matches!(
+            j.on_message(lease_active(7), None, t0),
+            Heard::ReadOn
+        ));
+        assert!(matches!(j.on_message(done(), None, t0), Heard::LeaveIt(_)));
+        // Another query's DONE is a mismatch as before.
+        let mut j = ExpectJudge::new(xid_7, rules(), t0);
+        assert!(matches!(j.on_message(done(), None, t0), Heard::Mismatch(_)));
     }
 }

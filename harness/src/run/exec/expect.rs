@@ -316,6 +316,15 @@ impl Exec<'_> {
     }
 
     pub(super) async fn expect(&mut self, e: &Expect) -> Result<(), Stop> {
+        /// The xid whose data (binding replies, not DHCPLEASEQUERYDONE) the
+        /// step awaits: its DONE passes by until enough came.
+        fn awaits_data_of(e: &Expect, wanted: &Wanted<'_>) -> Option<u32> {
+            let kinds = e.kind.as_ref()?.as_slice();
+            let data = kinds
+                .iter()
+                .all(|k| matches!(k.0, MessageType::LeaseActive | MessageType::LeaseUnassigned));
+            data.then_some(wanted.xid?)
+        }
         if self.conn(&e.conn)?.paused {
             return Err(Stop::Error(format!(
                 "connection '{}' is paused; resume-reading first",
@@ -356,6 +365,7 @@ impl Exec<'_> {
             idle: e.idle,
             skip_others: e.skip_others,
             pass_keepalives: ignore_keepalives && !expects_keepalive,
+            pass_done_of: awaits_data_of(e, &wanted),
             message_limit: self.message_limit,
         };
         let mut judge = ExpectJudge::new(
