@@ -3,8 +3,7 @@
 //! findings of the run that may explain it (a target keeping connections the
 //! harness closed fills its connection limit).
 
-use super::RunReport;
-use crate::outcome::Verdict;
+use crate::outcome::{ScenarioOutcome, Verdict};
 use crate::run::exec::PROBE_FAILED;
 
 /// Requirements whose breach leaves a server unable to take new
@@ -50,22 +49,22 @@ impl Stopped<'_> {
     }
 }
 
-fn probe_failed(s: &crate::outcome::ScenarioOutcome) -> bool {
+fn probe_failed(s: &ScenarioOutcome) -> bool {
     s.error
         .as_deref()
         .is_some_and(|e| e.starts_with(PROBE_FAILED))
 }
 
-/// Where `report`'s target stopped answering, if it did.
-pub fn stopped_answering(report: &RunReport) -> Option<Stopped<'_>> {
-    let first = report.scenarios.iter().position(probe_failed)?;
-    let after = report.scenarios[..first]
+/// Where the target of `scenarios` (a run's, in report order) stopped
+/// answering, if it did.
+pub fn stopped_answering(scenarios: &[ScenarioOutcome]) -> Option<Stopped<'_>> {
+    let first = scenarios.iter().position(probe_failed)?;
+    let after = scenarios[..first]
         .iter()
         .rev()
         .find(|s| s.verdict != Verdict::NotApplicable)
         .map(|s| s.id.as_str());
-    let explained_by = report
-        .scenarios
+    let explained_by = scenarios
         .iter()
         .flat_map(|s| {
             s.findings
@@ -78,9 +77,9 @@ pub fn stopped_answering(report: &RunReport) -> Option<Stopped<'_>> {
         })
         .collect();
     Some(Stopped {
-        at: &report.scenarios[first].id,
+        at: &scenarios[first].id,
         after,
-        scenarios: report.scenarios.iter().filter(|s| probe_failed(s)).count(),
+        scenarios: scenarios.iter().filter(|s| probe_failed(s)).count(),
         explained_by,
     })
 }

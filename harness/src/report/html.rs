@@ -230,7 +230,7 @@ pub fn render(report: &RunReport) -> Result<String, String> {
     Page {
         report,
         overall: OverallView::of(report),
-        stopped: super::health::stopped_answering(report).map(|s| s.line()),
+        stopped: report.stopped_answering.clone(),
         problems: problems(report),
         verdicts: VERDICTS.iter().map(|v| v.label()).collect(),
         sections,

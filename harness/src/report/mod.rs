@@ -136,6 +136,10 @@ pub struct RunReport {
     /// made by the command line.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub peak_rss_kb: Option<u64>,
+    /// Where a server under test stopped answering the health probe, and
+    /// what of the run may explain it; absent when it never did.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub stopped_answering: Option<String>,
 }
 
 /// This process's peak resident memory in KiB (VmHWM), where /proc has it.
@@ -194,7 +198,9 @@ impl RunReport {
         for r in &requirements {
             requirement_counts.add(r.verdict);
         }
+        let stopped_answering = health::stopped_answering(&scenarios).map(|s| s.line());
         RunReport {
+            stopped_answering,
             schema: SCHEMA.to_string(),
             version: SCHEMA_VERSION,
             harness_version: env!("CARGO_PKG_VERSION").to_string(),

@@ -347,8 +347,8 @@ fn run_suite_cli(args: RunArgs) -> Result<u8> {
     };
     alq_harness::report::write::write_documents(staged.path(), &report)?;
     let dir = staged.commit()?;
-    if let Some(stopped) = alq_harness::report::health::stopped_answering(&report) {
-        say!("\n{}", stopped.line());
+    if let Some(stopped) = &report.stopped_answering {
+        say!("\n{stopped}");
     }
     let problems = crate::terminal::closing_list(&report);
     if !problems.is_empty() {
