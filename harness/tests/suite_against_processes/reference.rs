@@ -344,6 +344,15 @@ fn a_target_that_fills_up_is_one_finding_and_probe_errors() {
             && out.contains("What may explain it: ALQ-S-38 in ALQ-S-38-requestor-close"),
         "{out}"
     );
+    let report: serde_json::Value = serde_json::from_slice(
+        &std::fs::read(profile.with_extension("reports").join("leaky/report.json")).unwrap(),
+    )
+    .unwrap();
+    let stopped = report["stopped_answering"].as_str().unwrap_or_default();
+    assert!(
+        stopped.contains("after ALQ-S-38-requestor-close"),
+        "{stopped}"
+    );
 }
 
 #[test]
