@@ -68,12 +68,21 @@ impl Finding {
     }
 }
 
+/// What a finding kept for a check that broke alike more times on one
+/// connection says of the rest.
+pub fn more_like_it(more: usize, conn: &str) -> String {
+    format!("{MORE_LIKE_IT_START}{more}{MORE_LIKE_IT_MIDDLE}{conn}')")
+}
+
+const MORE_LIKE_IT_START: &str = " (and ";
+const MORE_LIKE_IT_MIDDLE: &str = " more like it on '";
+
 /// `message` with every run of digits (and the hex digits after `0x`) as
 /// `#`: what findings of one cause share.
 pub fn pattern(message: &str) -> String {
     // How many more alike a connection made is no part of the cause.
-    let message = match message.rfind(" (and ") {
-        Some(at) if message[at..].contains(" more like it on '") => &message[..at],
+    let message = match message.rfind(MORE_LIKE_IT_START) {
+        Some(at) if message[at..].contains(MORE_LIKE_IT_MIDDLE) => &message[..at],
         _ => message,
     };
     let mut out = String::with_capacity(message.len());
@@ -265,7 +274,10 @@ mod pattern_tests {
         );
         assert_eq!(pattern("nothing more within 5s"), "nothing more within #s");
         assert_eq!(
-            pattern("xid 0x1 is wrong (and 39 more like it on 'bulk')"),
+            pattern(&format!(
+                "xid 0x1 is wrong{}",
+                super::more_like_it(39, "bulk")
+            )),
             pattern("xid 0x2 is wrong")
         );
         assert_ne!(

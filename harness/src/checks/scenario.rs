@@ -13,8 +13,8 @@ use crate::scenario::model::{CloseKind, Role, Scenario, Step};
 pub fn judged_by(role: Role, step: &Step) -> Vec<&str> {
     let mut out = step.judges();
     if let Step::ExpectClose(e) = step {
-        if e.how != CloseKind::Any && role == Role::Requestor {
-            out.push(stream::GRACEFUL_CLOSE);
+        if e.how != CloseKind::Any {
+            out.extend(stream::graceful_close(role));
         }
     }
     out

@@ -21,6 +21,13 @@ pub const DHCPTLS_ACCEPTED: &str = "ALQ-S-05";
 /// (RFC 6926 §8.5).
 pub const GRACEFUL_CLOSE: &str = "BLQ-S-38";
 
+/// The requirement a close of the wrong kind (RST where FIN was due) breaks
+/// when the harness plays `role`: a server's is RFC 6926 §8.5's rule;
+/// `None` for a requestor's, judged by the step's own requirement.
+pub fn graceful_close(role: Role) -> Option<&'static str> {
+    (role == Role::Requestor).then_some(GRACEFUL_CLOSE)
+}
+
 /// The requirement unframeable bytes break, from the peer of a harness
 /// playing `role`.
 pub fn framing(role: Role) -> &'static str {

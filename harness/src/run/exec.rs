@@ -23,7 +23,7 @@ use crate::checks::{self, stream};
 use crate::iut::backend::{Backend, BackendError};
 use crate::iut::profile::TargetProfile;
 use crate::net::stream_reader::StreamEvent;
-use crate::outcome::{broken, pattern, Direction, Entry, Finding, Verdict};
+use crate::outcome::{broken, more_like_it, pattern, Direction, Entry, Finding, Verdict};
 use crate::scenario::expr::{self, Var, Vars};
 use crate::scenario::model::{
     Capture, CloseHow, Connect, Field, LevelOverride, Scenario, Source, Step, Value,
@@ -443,9 +443,7 @@ impl<'a> Exec<'a> {
         for ((conn, _, _), r) in std::mem::take(&mut self.repeats) {
             if r.more > 0 {
                 if let Some(f) = self.findings.get_mut(r.last) {
-                    // `outcome::pattern` leaves this out when grouping.
-                    f.message
-                        .push_str(&format!(" (and {} more like it on '{conn}')", r.more));
+                    f.message.push_str(&more_like_it(r.more, &conn));
                 }
             }
         }

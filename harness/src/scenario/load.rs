@@ -3,7 +3,7 @@
 
 use super::expr::{check_duration, DURATION_NAMES};
 use super::model::{Outcome, Role, Scenario, ServerCertificate, StatusName, Step, StepSource};
-use super::repeat::expand_with_words;
+use super::repeat::expand;
 use crate::catalog::requirement;
 use crate::toml_load::{edit_distance, line_column, parse_toml, LoadError};
 use std::collections::{BTreeMap, BTreeSet};
@@ -140,7 +140,7 @@ pub fn parse_scenario(path: &Path, text: &str) -> Result<Scenario, ScenarioError
         let line = source.line;
         match step {
             Step::Repeat(r) => {
-                let expanded = expand_with_words(&r).map_err(|e| ScenarioError::Invalid {
+                let expanded = expand(&r).map_err(|e| ScenarioError::Invalid {
                     path: path.to_path_buf(),
                     line: line_of_step(text, index),
                     message: format!("step {}: {e}", index + 1),

@@ -16,16 +16,9 @@ pub struct RepeatError {
 
 const MARK: &str = "${each.";
 
-/// The steps `repeat` stands for, item by item.
-pub fn expand(repeat: &Repeat) -> Result<Vec<Step>, RepeatError> {
-    Ok(expand_with_words(repeat)?
-        .into_iter()
-        .map(|(step, _)| step)
-        .collect())
-}
-
-/// [`expand`], each step with its words as the item makes them.
-pub fn expand_with_words(repeat: &Repeat) -> Result<Vec<(Step, String)>, RepeatError> {
+/// The steps `repeat` stands for, item by item, each with its words as the
+/// item makes them (what a finding says the step awaited).
+pub fn expand(repeat: &Repeat) -> Result<Vec<(Step, String)>, RepeatError> {
     let mut out = Vec::new();
     for (index, item) in repeat.each.iter().enumerate() {
         let error = |message: String| RepeatError {
@@ -137,7 +130,9 @@ mod tests {
         let r = repeat(
             r#"repeat = { each = [{ n = 1, type = "DHCPDISCOVER" }, { n = 19, type = 19 }], steps = [{ connect = { conn = "t${each.n}" } }, { send = { conn = "t${each.n}", type = "${each.type}", xid = "${each.n}" } }] }"#,
         );
-        let steps = expand(&r).unwrap();
+        let expanded = expand(&r).unwrap();
+        assert_eq!(expanded[0].1, "connect = { conn = \"t1\" }");
+        let steps: Vec<Step> = expanded.into_iter().map(|(step, _)| step).collect();
         assert_eq!(steps.len(), 4);
         let sends: Vec<&Send> = steps
             .iter()

@@ -8,7 +8,7 @@ use crate::outcome::Direction;
 use crate::run::judge::{closed_first, CloseJudge, Silence, SilenceJudge};
 use crate::scenario::expr::Shown;
 use crate::scenario::model::{
-    primary, CloseKind, Expect, ExpectClose, ExpectSilence, IfNone, LevelOverride, Role,
+    primary, CloseKind, Expect, ExpectClose, ExpectSilence, IfNone, LevelOverride,
 };
 use crate::wire::Indexed;
 
@@ -40,14 +40,8 @@ impl Exec<'_> {
                         self.pass(req, format!("closed ({kind})"), frame);
                         return Ok(());
                     }
-                    // A server's close is judged by RFC 6926 §8.5's rule; a
-                    // requestor's by the step's own requirement.
-                    let rule = match self.scenario.role {
-                        Role::Requestor => Some(stream::GRACEFUL_CLOSE),
-                        Role::Server => req,
-                    };
                     return self.judge(
-                        rule,
+                        stream::graceful_close(self.scenario.role).or(req),
                         Some(LevelOverride::Should),
                         format!("closed with {kind}, expected {}", e.how),
                         frame,

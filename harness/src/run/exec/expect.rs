@@ -258,6 +258,16 @@ impl Wanted<'_> {
     }
 }
 
+/// The xid whose data (binding replies, not DHCPLEASEQUERYDONE) step `e`
+/// awaits: its DONE passes by until enough came.
+fn awaits_data_of(e: &Expect, wanted: &Wanted<'_>) -> Option<u32> {
+    let kinds = e.kind.as_ref()?.as_slice();
+    let data = kinds
+        .iter()
+        .all(|k| matches!(k.0, MessageType::LeaseActive | MessageType::LeaseUnassigned));
+    data.then_some(wanted.xid?)
+}
+
 impl Exec<'_> {
     /// `e` with its expressions worked out against the scenario's variables.
     pub(super) fn wanted<'e>(&self, e: &'e Expect) -> Result<Wanted<'e>, Stop> {
@@ -316,15 +326,6 @@ impl Exec<'_> {
     }
 
     pub(super) async fn expect(&mut self, e: &Expect) -> Result<(), Stop> {
-        /// The xid whose data (binding replies, not DHCPLEASEQUERYDONE) the
-        /// step awaits: its DONE passes by until enough came.
-        fn awaits_data_of(e: &Expect, wanted: &Wanted<'_>) -> Option<u32> {
-            let kinds = e.kind.as_ref()?.as_slice();
-            let data = kinds
-                .iter()
-                .all(|k| matches!(k.0, MessageType::LeaseActive | MessageType::LeaseUnassigned));
-            data.then_some(wanted.xid?)
-        }
         if self.conn(&e.conn)?.paused {
             return Err(Stop::Error(format!(
                 "connection '{}' is paused; resume-reading first",

@@ -48,9 +48,9 @@ impl Exec<'_> {
         };
         let said = match self.connect(&connect).await {
             Ok(()) => self.probe_exchange(probe).await,
-            Err(Stop::Error(e) | Stop::SetUp(e)) => Err(e),
-            Err(Stop::Unmet(u)) => Err(u.reason),
+            // A check failed on what the target sent: it answered.
             Err(Stop::Failed) => Ok(()),
+            Err(other) => Err(stopped(other)),
         };
         self.end_probe().await;
         self.log(
