@@ -199,6 +199,13 @@ pub struct ScenarioOutcome {
     /// had not judged yet is inconclusive.
     #[serde(default, skip_serializing_if = "std::ops::Not::not")]
     pub interrupted: bool,
+    /// Why the scenario was run a second time (its first run stood on a
+    /// connection the target closed before answering); this is the second.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub retried: Option<String>,
+    /// A connection the target closed before it sent anything on it.
+    #[serde(skip)]
+    pub turned_away: Option<String>,
     /// What went over each connection, for the pcap.
     #[serde(skip)]
     pub connections: Vec<ConnectionTap>,
@@ -232,6 +239,8 @@ impl ScenarioOutcome {
             error: None,
             missing: Vec::new(),
             interrupted: false,
+            retried: None,
+            turned_away: None,
             connections: Vec::new(),
             iut_output: None,
             tls_secrets: Vec::new(),

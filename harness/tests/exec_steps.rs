@@ -236,6 +236,59 @@ fn a_covered_requirement_nothing_judged_is_inconclusive_not_pass() {
 }
 
 #[test]
+fn a_close_is_judged_by_the_first_step_that_finds_it_and_no_later_one() {
+    // A message type no leasequery connection carries: the server closes.
+    let l = scenario(
+        "ALQ-S-16-closed-twice",
+        r#"
+id = "ALQ-S-16-closed-twice"
+title = "t"
+role = "requestor"
+covers = ["BLQ-S-18", "LQ-S-02", "ALQ-S-45"]
+needs = ["bulk"]
+
+[[step]]
+connect = {}
+
+[[step]]
+send = { type = "DHCPDISCOVER", xid = 0x1601 }
+
+[[step]]
+expect = { type = "LEASEQUERYDONE", xid = 0x1601, within = "2s", level = "should", requirement = "BLQ-S-18" }
+
+[[step]]
+expect = { type = "LEASEACTIVE", xid = 0x1601, within = "2s", level = "should", requirement = "LQ-S-02" }
+
+[[step]]
+expect-silence = { for = "1s", type = "LEASEQUERYDONE", requirement = "ALQ-S-45" }
+"#,
+    );
+    let o = run_one(&l, &TargetProfile::reference(), &RunOptions::default());
+    assert_eq!(o.error, None);
+    let of = |id: &str| {
+        o.findings
+            .iter()
+            .filter(|f| f.requirement == id)
+            .collect::<Vec<_>>()
+    };
+    let first = of("BLQ-S-18");
+    assert_eq!(first.len(), 1, "{:#?}", o.findings);
+    // A warning lets the scenario go on to the later steps.
+    assert_eq!(first[0].verdict, Verdict::Warn);
+    assert!(first[0].message.contains("closed"), "{}", first[0].message);
+    for later in ["LQ-S-02", "ALQ-S-45"] {
+        let f = of(later);
+        assert_eq!(f.len(), 1, "{later}: {:#?}", o.findings);
+        assert_eq!(f[0].verdict, Verdict::Inconclusive, "{later}");
+        assert!(
+            f[0].message.contains("step 3 judged that close"),
+            "{}",
+            f[0].message
+        );
+    }
+}
+
+#[test]
 fn a_step_listing_requirements_makes_each_finding_on_all_of_them() {
     // No binding exists for the MAC: the expected DHCPLEASEACTIVE never comes.
     let l = bulk_scenario(

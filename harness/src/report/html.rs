@@ -41,6 +41,7 @@ struct ScenarioView<'a> {
     lines: Vec<Line>,
     omitted: usize,
     error: Option<&'a str>,
+    retried: Option<&'a str>,
 }
 
 struct FindingView {
@@ -221,6 +222,7 @@ pub fn render(report: &RunReport) -> Result<String, String> {
                 omitted: n - lines.len(),
                 lines,
                 error: s.error.as_deref(),
+                retried: s.retried.as_deref(),
             }
         })
         .collect();

@@ -60,6 +60,9 @@ pub struct HarnessConn {
     pub framing_lost: bool,
     /// What was read after the framing was lost, and not judged.
     pub not_judged: usize,
+    /// The step (1-based) that judged the target's close of this
+    /// connection: later steps that find it closed judge nothing more.
+    pub close_judged_at: Option<u32>,
 }
 
 impl HarnessConn {
@@ -129,6 +132,7 @@ impl HarnessConn {
             unheard: None,
             framing_lost: false,
             not_judged: 0,
+            close_judged_at: None,
         }
     }
 

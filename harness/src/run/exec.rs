@@ -126,6 +126,9 @@ pub struct Exec<'a> {
     transport: crate::iut::profile::Transport,
     /// The health probe run before the steps, against a server under test.
     probe: Option<probe::Probe>,
+    /// The first of the scenario's connections to a server under test that
+    /// the target closed before it sent anything on it.
+    turned_away: Option<String>,
 }
 
 /// How a scenario's error begins when the target failed the health probe:
@@ -166,6 +169,9 @@ pub struct Ran {
     pub tls_secrets: Vec<String>,
     /// Each step's keyword, in order, for the capture's frame comments.
     pub steps: Vec<&'static str>,
+    /// A connection the target closed before answering anything on it (see
+    /// [`crate::run::runner::run_suite`]: such a scenario runs once more).
+    pub turned_away: Option<String>,
 }
 
 impl<'a> Exec<'a> {
@@ -222,6 +228,7 @@ impl<'a> Exec<'a> {
                         probe::Probe::Connection
                     }
                 }),
+            turned_away: None,
         })
     }
 
@@ -640,11 +647,41 @@ impl<'a> Exec<'a> {
                 Some(frame)
             }
             StreamEvent::Closed(kind) => {
+                let unanswered = c.peer.last_received().is_none() && !c.refused;
+                if unanswered
+                    && self.probe.is_some()
+                    && conn != probe::PROBE_CONN
+                    && self.turned_away.is_none()
+                {
+                    self.turned_away = Some(format!(
+                        "the target closed connection '{conn}' ({kind}) before it sent anything on it"
+                    ));
+                }
                 Some(self.log(conn, Direction::Note, format!("peer closed ({kind})")))
             }
             StreamEvent::Timeout => None,
         };
         Ok(Some((event, frame)))
+    }
+
+    /// A step found `conn` closed where it awaited something else: the first
+    /// step to find it judges the close; a later one judges nothing and
+    /// stops the scenario, since what it awaits can no longer come.
+    fn close_once(&mut self, conn: &str) -> Result<(), Stop> {
+        let step = self.step.load(std::sync::atomic::Ordering::Relaxed);
+        let c = self.conn(conn)?;
+        match c.close_judged_at {
+            Some(at) if at != step => Err(Stop::Unmet(Unmet {
+                reason: format!(
+                    "the target closed connection '{conn}' before this step, and step {at} judged that close"
+                ),
+                only: Vec::new(),
+            })),
+            _ => {
+                c.close_judged_at = Some(step);
+                Ok(())
+            }
+        }
     }
 
     /// Runs the steps until one stops the scenario, or `interrupt` aborts
@@ -835,6 +872,7 @@ impl<'a> Exec<'a> {
             interrupted,
             tls_secrets,
             steps: self.scenario.steps.iter().map(|s| s.keyword()).collect(),
+            turned_away: self.turned_away,
         }
     }
 

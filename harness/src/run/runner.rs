@@ -2,6 +2,7 @@
 //! runs the rest (one tokio runtime each, paused for the reference target), in
 //! parallel when asked, and grades each scenario per requirement.
 
+use super::connection_budget::ConnectionBudget;
 use super::exec::{Exec, Ran};
 use crate::iut::backend::Backend;
 use crate::iut::profile::{TargetKind, TargetProfile};
@@ -200,6 +201,7 @@ pub fn run_one(
         interrupted,
         tls_secrets,
         steps,
+        turned_away,
     } = ran;
     let completed = error.is_none()
         && interrupted.is_none()
@@ -280,6 +282,7 @@ pub fn run_one(
         iut_output,
         tls_secrets,
         steps,
+        turned_away,
         interrupted: interrupted.is_some(),
         ..ScenarioOutcome::empty(l, Verdict::Pass)
     }
@@ -323,10 +326,33 @@ pub fn run_suite(
         )
     });
     let results: Mutex<Vec<Option<ScenarioOutcome>>> = Mutex::new(vec![None; scenarios.len()]);
+    let budget = ConnectionBudget::new(profile.max_connections);
     let run = |i: usize| {
         let Some(l) = scenarios.get(i) else { return };
+        // A server under test is one process for the whole run; the health
+        // probe's connection may not be released by the time the
+        // scenario's own open, so it counts too.
+        let _connections = (profile.kind == TargetKind::Tcp).then(|| {
+            let probe = usize::from(profile.health_probe);
+            budget.take(
+                l.scenario
+                    .connections_opened(profile.max_connections)
+                    .saturating_add(probe),
+            )
+        });
         let clock = std::time::Instant::now();
         let mut outcome = run_one(l, profile, options);
+        if let Some(why) = rerun_reason(&outcome) {
+            // A long-lived server may still hold the slots of connections
+            // closed a moment ago, or serve other requestors: a refusal at
+            // the start is tried again once, and a defect shows again.
+            let wait = profile.durations().settle.saturating_mul(2);
+            std::thread::sleep(wait);
+            if !options.interrupt.stopping() {
+                outcome = run_one(l, profile, options);
+                outcome.retried = Some(format!("{why}; run again after {}", Shown(wait)));
+            }
+        }
         outcome.wall_ms = u64::try_from(clock.elapsed().as_millis()).unwrap_or(u64::MAX);
         options.progress.finished(&l.scenario.id);
         options.expectations.apply(&mut outcome);
@@ -371,6 +397,23 @@ pub fn run_suite(
         .collect()
 }
 
+/// Why a scenario is run once more: a connection the target closed before
+/// answering anything on it stands behind a verdict other than pass.
+fn rerun_reason(outcome: &ScenarioOutcome) -> Option<String> {
+    let judged_on_it = matches!(
+        outcome.verdict,
+        Verdict::Fail | Verdict::Warn | Verdict::Inconclusive
+    );
+    let why = outcome
+        .turned_away
+        .as_ref()
+        .filter(|_| judged_on_it && !outcome.interrupted)?;
+    Some(format!(
+        "the first run drew {}: {why}",
+        outcome.verdict.label()
+    ))
+}
+
 /// Every outcome is not applicable: the run judged nothing, which says
 /// nothing about conformance.
 pub fn nothing_ran(outcomes: &[ScenarioOutcome]) -> bool {
@@ -393,5 +436,48 @@ pub fn exit_code(outcomes: &[ScenarioOutcome], strict: bool) -> u8 {
         Verdict::Fail => 1,
         Verdict::Warn if strict => 1,
         _ => 0,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn outcome(verdict: Verdict, turned_away: bool) -> ScenarioOutcome {
+        ScenarioOutcome {
+            turned_away: turned_away.then(|| {
+                "the target closed connection 'a' (RST) before it sent anything on it".into()
+            }),
+            ..ScenarioOutcome::bare("X", Role::Requestor, verdict)
+        }
+    }
+
+    #[rstest::rstest]
+    #[case::warn_on_a_turned_away_connection(Verdict::Warn, true, true)]
+    #[case::fail_on_a_turned_away_connection(Verdict::Fail, true, true)]
+    #[case::inconclusive_on_a_turned_away_connection(Verdict::Inconclusive, true, true)]
+    #[case::a_pass_is_kept(Verdict::Pass, true, false)]
+    #[case::a_harness_error_is_kept(Verdict::Error, true, false)]
+    #[case::a_warn_on_answered_connections_is_kept(Verdict::Warn, false, false)]
+    fn a_verdict_on_a_connection_closed_before_any_answer_is_run_again(
+        #[case] verdict: Verdict,
+        #[case] turned_away: bool,
+        #[case] again: bool,
+    ) {
+        let why = rerun_reason(&outcome(verdict, turned_away));
+        assert_eq!(why.is_some(), again, "{why:?}");
+        if let Some(why) = why {
+            assert!(why.starts_with(&format!("the first run drew {}: ", verdict.label())));
+            assert!(why.contains("connection 'a' (RST)"), "{why}");
+        }
+    }
+
+    #[test]
+    fn an_interrupted_scenario_is_not_run_again() {
+        let o = ScenarioOutcome {
+            interrupted: true,
+            ..outcome(Verdict::Inconclusive, true)
+        };
+        assert_eq!(rerun_reason(&o), None);
     }
 }

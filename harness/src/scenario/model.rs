@@ -141,6 +141,20 @@ pub struct StepSource {
 }
 
 impl Scenario {
+    /// The most connections to the target the scenario's steps open, where
+    /// `limit` is the target's connection limit (what `open-connections`
+    /// fills without a count).
+    pub fn connections_opened(&self, limit: usize) -> usize {
+        self.steps
+            .iter()
+            .map(|step| match step {
+                Step::Connect(_) => 1,
+                Step::OpenConnections(o) => o.count.unwrap_or(limit),
+                _ => 0,
+            })
+            .fold(0usize, usize::saturating_add)
+    }
+
     /// "file:line" of step `index` (0-based).
     pub fn step_at(&self, index: usize) -> String {
         match self.sources.get(index) {

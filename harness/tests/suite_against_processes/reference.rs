@@ -144,8 +144,14 @@ fn reference_servers_in_each_mode() {
             // of 64 KiB (128 KiB after Linux doubles it), declared with room
             // to spare, fills with an eighth of the lease changes the default
             // 4 MiB takes.
-            append(&serve_cfg, "reserve_offers = false\nsend_buffer = 65536\n");
-            prepend(&profile, "send-buffer = 262144\n");
+            // Room for eight scenarios at once, each with its probe and up
+            // to two connections: the run never starts more than the
+            // declared limit holds.
+            append(
+                &serve_cfg,
+                "reserve_offers = false\nsend_buffer = 65536\nmax_connections = 24\n",
+            );
+            prepend(&profile, "send-buffer = 262144\nmax-connections = 24\n");
             let _server = serve(&serve_cfg);
             // Eight at a time: the 37 scenarios mostly wait on timers.
             let (code, out) = run_jobs(&profile, 8, &[]);

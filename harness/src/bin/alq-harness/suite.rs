@@ -262,6 +262,9 @@ fn run_suite_cli(args: RunArgs) -> Result<u8> {
                 alq_harness::scenario::model::needs_list(&o.missing)
             ));
         }
+        if let Some(why) = &o.retried {
+            text.push_str(&format!("\n        retried: {why}"));
+        }
         for f in &o.findings {
             let show = verbose || !matches!(f.verdict, Verdict::Pass | Verdict::NotApplicable);
             if show {

@@ -155,6 +155,9 @@ impl Exec<'_> {
                             only: Vec::new(),
                         }));
                     }
+                    if closed {
+                        self.close_once(&e.conn)?;
+                    }
                     return self.judge(req, e.level, why, frame);
                 }
             }

@@ -438,7 +438,15 @@ impl Exec<'_> {
                     only: Vec::new(),
                 }))
             }
-            ExpectEnd::Short { what, frame, .. } => {
+            ExpectEnd::Short {
+                what,
+                frame,
+                closed,
+                ..
+            } => {
+                if closed {
+                    self.close_once(&e.conn)?;
+                }
                 let frame = frame.or(self.transcript.last_seq());
                 self.judge(req, e.level, what, frame)
             }
