@@ -10,6 +10,10 @@ use crate::wire::{DhcpState, Indexed, MessageType, StatusCode};
 pub struct ServerConn<'a> {
     /// The connection carries an active query.
     pub active: bool,
+    /// The active query asked for catch-up: it carried a query-start-time.
+    pub catch_up_asked: bool,
+    /// No message with this one's xid came on the connection before it.
+    pub first_of_xid: bool,
     /// xids of the requests sent on it.
     pub sent_xids: &'a [u32],
     /// The parameter request list of the last query sent.
@@ -87,6 +91,8 @@ registry! {
     bulk_base_time: "BLQ-S-05", Must, "binding replies on a bulk connection whose query asked for base-time (152)";
     nothing_after_done: "BLQ-S-16", Must, "every message on a bulk connection";
     active_base_time: "ALQ-S-30", Must, "binding replies on an active connection whose query asked for base-time (152)";
+    catch_up_complete_asked_for: "ALQ-S-26", Should, "every CatchUpComplete on an active connection";
+    active_first_reply_has_server_id: "BLQ-S-14", Should, "the first message answering an active query";
 }
 
 fn binding_has_ciaddr(m: &ServerMessage<'_>, j: &mut Judgement<'_>) {
@@ -329,6 +335,31 @@ fn active_has_no_done(m: &ServerMessage<'_>, j: &mut Judgement<'_>) {
     }
 }
 
+fn catch_up_complete_asked_for(m: &ServerMessage<'_>, j: &mut Judgement<'_>) {
+    let complete = matches!(m.msg.status(), Ok(Some(s)) if s.code == StatusCode::CatchUpComplete);
+    // RFC 7724 §8.2 ends a catch-up for a query-start-time with it; with
+    // no query-start-time there is none to end (AMB-19: a warning).
+    if m.conn.active && complete {
+        j.unless(!m.conn.catch_up_asked, || {
+            "CatchUpComplete answering an active query without a query-start-time (154)".into()
+        });
+    }
+}
+
+fn active_first_reply_has_server_id(m: &ServerMessage<'_>, j: &mut Judgement<'_>) {
+    // AMB-18: the first message of any kind for the active query's xid,
+    // a keepalive or a status as much as data; a warning only.
+    let answers_the_query = m.conn.sent_xids.contains(&m.msg.xid());
+    if m.conn.active && m.conn.first_of_xid && answers_the_query {
+        j.unless(!m.msg.has(code::SERVER_ID), || {
+            format!(
+                "the first message answering the active query ({}) has no server-identifier (54)",
+                m.kind
+            )
+        });
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -338,6 +369,8 @@ mod tests {
 
     const BULK: ServerConn<'static> = ServerConn {
         active: false,
+        catch_up_asked: false,
+        first_of_xid: false,
         sent_xids: &[7],
         requested: &[code::RENEWAL_TIME, code::DATA_SOURCE],
         repeated: false,

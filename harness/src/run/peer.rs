@@ -9,6 +9,7 @@ use crate::checks::reply::{Arrival, ServerConn};
 use crate::checks::request::RequestorConn;
 use crate::checks::{self, Broken, Judged};
 use crate::scenario::model::Role;
+use crate::wire::options::code;
 use crate::wire::{Indexed, MessageType, Received, StatusCode};
 use std::collections::HashSet;
 use std::rc::Rc;
@@ -23,8 +24,12 @@ pub struct Peer {
     role: Role,
     /// A DHCPACTIVELEASEQUERY was sent on this connection.
     active_query_sent: bool,
+    /// An active query sent on it carried a query-start-time.
+    catch_up_asked: bool,
     /// xids of the messages the harness sent on this connection.
     sent_xids: Vec<u32>,
+    /// xids some received message carried, at most [`KEPT_QUERY_XIDS`].
+    answered_xids: Vec<u32>,
     /// The parameter request list of the last query sent.
     requested: Vec<u8>,
     /// Status codes of every message received.
@@ -51,7 +56,9 @@ impl Peer {
         Peer {
             role,
             active_query_sent: false,
+            catch_up_asked: false,
             sent_xids: Vec::new(),
+            answered_xids: Vec::new(),
             requested: Vec::new(),
             statuses: HashSet::new(),
             bulk_query_xids: Vec::new(),
@@ -73,6 +80,8 @@ impl Peer {
     pub fn sent(&mut self, msg: Indexed<'_>) {
         let kind = msg.kind();
         self.active_query_sent |= kind == Some(MessageType::ActiveLeaseQuery);
+        self.catch_up_asked |=
+            kind == Some(MessageType::ActiveLeaseQuery) && msg.has(code::QUERY_START_TIME);
         self.sent_xids.push(msg.xid());
         if let Ok(Some(prl)) = msg.parameter_request_list() {
             self.requested = prl.to_vec();
@@ -110,6 +119,10 @@ impl Peer {
         let broken = match self.role {
             Role::Requestor => {
                 let after_done = self.done_xids.contains(&xid);
+                let first_of_xid = !self.answered_xids.contains(&xid);
+                if first_of_xid && self.answered_xids.len() < KEPT_QUERY_XIDS {
+                    self.answered_xids.push(xid);
+                }
                 if kind == Some(MessageType::LeaseQueryDone)
                     && !self.active_query_sent
                     && !after_done
@@ -120,6 +133,8 @@ impl Peer {
                 let conn = ServerConn {
                     after_done,
                     active: self.active_query_sent,
+                    catch_up_asked: self.catch_up_asked,
+                    first_of_xid,
                     sent_xids: &self.sent_xids,
                     requested: &self.requested,
                     repeated,
