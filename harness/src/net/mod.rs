@@ -4,7 +4,9 @@
 pub mod clock;
 pub mod deadline;
 pub mod driver;
+pub mod legacy_tls;
 pub mod read_ahead;
+pub mod replay;
 pub mod requestor;
 pub mod server;
 pub mod stream_reader;

@@ -5,6 +5,8 @@
 
 use super::clock::Clock;
 use super::driver::{drive, sleep_until_opt, Drive};
+use super::legacy_tls;
+use super::replay::Replay;
 use super::transport::Incoming;
 use crate::reference::admission::{Admission, Admit};
 use crate::reference::faults::Fault;
@@ -192,6 +194,19 @@ where
     let Some(acceptor) = rt.tls.clone() else {
         return CloseReason::TlsFailed("no TLS material configured".into());
     };
+    let stream = if rt.config.faults.has(Fault::Tls11Accepted) {
+        match accept_legacy_tls(stream).await {
+            Ok(Ok(version)) => {
+                return CloseReason::TlsFailed(format!(
+                    "answered a TLS 0x{version:04x} ClientHello"
+                ))
+            }
+            Ok(Err(stream)) => stream,
+            Err(e) => return CloseReason::Malformed(format!("I/O error: {e}")),
+        }
+    } else {
+        Replay::new(Vec::new(), stream)
+    };
     let handshake = tokio::time::timeout(rt.config.timers.bulk_data, acceptor.accept(stream)).await;
     let mut tls = match handshake {
         Ok(Ok(tls)) => tls,
@@ -206,6 +221,35 @@ where
         Ok(Drive::Closed(reason)) => reason,
         Ok(Drive::Upgrade(_)) => CloseReason::Malformed("a second DHCPTLS inside TLS".into()),
         Err(e) => CloseReason::Malformed(format!("I/O error: {e}")),
+    }
+}
+
+/// The deliberate defect `tls-1.1-accepted`: reads the first TLS record
+/// and, when it is a ClientHello offering only a version below 1.2, answers
+/// with a ServerHello choosing it (`Ok(version)`); any other record goes to
+/// the TLS library as if unread (`Err(stream)`).
+async fn accept_legacy_tls<S>(mut stream: S) -> std::io::Result<Result<u16, Replay<S>>>
+where
+    S: AsyncRead + AsyncWrite + Unpin,
+{
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let mut header = [0u8; 5];
+    stream.read_exact(&mut header).await?;
+    if !legacy_tls::is_handshake(&header) {
+        // Not TLS: the TLS library answers it as it would.
+        return Ok(Err(Replay::new(header.to_vec(), stream)));
+    }
+    let mut record = vec![0u8; legacy_tls::record_len(&header)];
+    stream.read_exact(&mut record).await?;
+    let mut read = header.to_vec();
+    read.extend(record);
+    match legacy_tls::legacy_client_version(&read) {
+        Some(version) => {
+            stream.write_all(&legacy_tls::server_hello(version)).await?;
+            stream.flush().await?;
+            Ok(Ok(version))
+        }
+        None => Ok(Err(Replay::new(read, stream))),
     }
 }
 

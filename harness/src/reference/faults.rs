@@ -107,6 +107,7 @@ faults! {
     KeepaliveEarly => "keepalive-early", Server, ["ALQ-S-44"];
     DataAfterDone => "data-after-done", Server, ["BLQ-S-16"];
     DoneOneReplyEarly => "done-one-reply-early", Server, ["BLQ-S-16"];
+    Tls11Accepted => "tls-1.1-accepted", Server, ["ALQ-S-46"];
     AdoptsBaseTimeDuringCatchUp => "adopts-base-time-during-catch-up", Requestor, ["ALQ-R-21"];
     RetriesTooFast => "retries-too-fast", Requestor, ["ALQ-R-01", "ALQ-R-02"];
     IgnoresTlsRefusal => "ignores-tls-refusal", Requestor, ["ALQ-R-12"];

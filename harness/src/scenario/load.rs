@@ -311,6 +311,22 @@ pub fn parse_scenario(path: &Path, text: &str) -> Result<Scenario, ScenarioError
             }
             _ => {}
         }
+        if let Step::StartTls(t) = step {
+            if t.version.is_none() && t.cert.is_none() {
+                return Err(invalid(
+                    "start-tls",
+                    format!("step {n}: start-tls needs cert = \"client\", \"other\", \"untrusted\" or \"none\""),
+                ));
+            }
+            if t.version.is_some() && t.expect != Outcome::Fail {
+                return Err(invalid(
+                    "version",
+                    format!(
+                        "step {n}: a TLS version below 1.2 is offered to be refused: add expect = \"fail\""
+                    ),
+                ));
+            }
+        }
         if let Step::Trigger(t) = step {
             if t.fill.is_some() && t.repeat.is_some() {
                 return Err(invalid(

@@ -817,7 +817,12 @@ pub enum Outcome {
 pub struct StartTls {
     #[serde(default = "default_conn")]
     pub conn: String,
-    pub cert: Certificate,
+    /// The client certificate shown; every handshake but a `version` one
+    /// names it.
+    pub cert: Option<Certificate>,
+    /// Offer only this version below TLS 1.2, with a ClientHello the harness
+    /// writes itself; the server is to refuse it (`expect = "fail"`).
+    pub version: Option<crate::net::legacy_tls::LegacyTls>,
     #[serde(default)]
     pub expect: Outcome,
     pub requirement: Option<Requirements>,

@@ -163,7 +163,11 @@ fn reference_servers_in_each_mode() {
             let (serve_cfg, profile) = server_target(dir, "secure", "secure", "\"secure\"", true);
             let _secure = serve(&serve_cfg);
             let (code, out) = run(&profile, &["--filter", "tls"]);
-            assert_all_pass(code, &out, 4);
+            assert_all_pass(code, &out, 5);
+            assert!(
+                out.contains("PASS  ALQ-S-46-tls-below-1.2-refused"),
+                "{out}"
+            );
         });
         let bulk_only = scope.spawn(|| {
             let (serve_cfg, profile) = server_target(

@@ -2,13 +2,21 @@
 //! success, with the certificate the scenario picks.
 
 use super::{Exec, Stop};
+use crate::net::legacy_tls::{self, Answer, LegacyTls};
 use crate::outcome::Direction;
+use crate::scenario::expr::Shown;
 use crate::scenario::model::{primary, Outcome, StartTls};
 use std::time::Duration;
 
 impl Exec<'_> {
     pub(super) async fn start_tls(&mut self, t: &StartTls) -> Result<(), Stop> {
-        let (connector, name) = self.backend.tls_connector(t.cert)?;
+        if let Some(version) = t.version {
+            return self.offer_legacy_tls(t, version).await;
+        }
+        let Some(cert) = t.cert else {
+            return Err(Stop::Error("start-tls without cert".into()));
+        };
+        let (connector, name) = self.backend.tls_connector(cert)?;
         let stream = self
             .conn(&t.conn)?
             .take_stream_for_tls()
@@ -43,7 +51,7 @@ impl Exec<'_> {
         let frame = self.log(
             &t.conn,
             Direction::Note,
-            format!("TLS with cert = \"{}\": {}", t.cert, shown(&outcome)),
+            format!("TLS with cert = \"{cert}\": {}", shown(&outcome)),
         );
         let req = primary(&t.requirement);
         match (outcome, t.expect) {
@@ -59,10 +67,68 @@ impl Exec<'_> {
             (Ok(()), Outcome::Fail) => self.judge(
                 req,
                 None,
-                format!("TLS accepted cert = \"{}\"", t.cert),
+                format!("TLS accepted cert = \"{cert}\""),
                 Some(frame),
             ),
             (Err(e), Outcome::Ok) => self.judge(req, None, format!("TLS failed: {e}"), Some(frame)),
+        }
+    }
+}
+
+impl Exec<'_> {
+    /// Sends a ClientHello offering only `version` and judges the answer:
+    /// a ServerHello choosing it breaks the step's requirement; an alert,
+    /// a close or any other answer is a refusal.
+    async fn offer_legacy_tls(&mut self, t: &StartTls, version: LegacyTls) -> Result<(), Stop> {
+        use tokio::io::{AsyncReadExt, AsyncWriteExt};
+        let mut stream = self
+            .conn(&t.conn)?
+            .take_stream_for_tls()
+            .await
+            .ok_or_else(|| Stop::Error(format!("connection '{}' is closed", t.conn)))?;
+        let within = self.expect_timeout + self.slack;
+        let hello = legacy_tls::client_hello(version);
+        let exchange = async {
+            stream.write_all(&hello).await?;
+            let mut got = Vec::new();
+            let mut buf = [0u8; 512];
+            loop {
+                if let Some(answer) = legacy_tls::answer(&got) {
+                    return Ok::<_, std::io::Error>(Some(answer));
+                }
+                let n = stream.read(&mut buf).await?;
+                if n == 0 {
+                    return Ok(None);
+                }
+                got.extend(buf.get(..n).unwrap_or_default());
+            }
+        };
+        let said = tokio::time::timeout(within, exchange).await;
+        drop(stream);
+        self.conn(&t.conn)?.drop_stream().await;
+        let text = match &said {
+            Ok(Ok(Some(answer))) => format!("{version} offered: {answer}"),
+            Ok(Ok(None)) => format!("{version} offered: the server closed the connection"),
+            // A reset refuses as much as a close does.
+            Ok(Err(e)) => format!("{version} offered: the connection failed ({e})"),
+            Err(_) => format!("{version} offered: no answer within {}", Shown(within)),
+        };
+        let frame = self.log(&t.conn, Direction::Note, text.clone());
+        let req = primary(&t.requirement);
+        match said {
+            Ok(Ok(Some(Answer::Hello(v)))) if v < 0x0303 => {
+                self.judge(req, None, text, Some(frame))
+            }
+            Ok(_) => {
+                self.pass(req, text, Some(frame));
+                Ok(())
+            }
+            // A server that never answers took no old version either, but
+            // whether it would have refused is not seen.
+            Err(_) => Err(Stop::Unmet(super::Unmet {
+                reason: text,
+                only: Vec::new(),
+            })),
         }
     }
 }
