@@ -72,6 +72,7 @@ const ACTIVE: ServerConn<'static> = ServerConn {
     active: true,
     catch_up_asked: false,
     first_of_xid: false,
+    granted: None,
     sent_xids: &[7],
     requested: &[code::LEASE_TIME],
     repeated: false,

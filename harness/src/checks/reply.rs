@@ -14,6 +14,9 @@ pub struct ServerConn<'a> {
     pub catch_up_asked: bool,
     /// No message with this one's xid came on the connection before it.
     pub first_of_xid: bool,
+    /// The lease the harness's trigger was granted for this message's
+    /// ciaddr, where it knows one.
+    pub granted: Option<Granted>,
     /// xids of the requests sent on it.
     pub sent_xids: &'a [u32],
     /// The parameter request list of the last query sent.
@@ -25,6 +28,14 @@ pub struct ServerConn<'a> {
     /// The harness's clock when the message arrived, where the harness has
     /// one to compare the target's times with.
     pub arrival: Option<Arrival>,
+}
+
+/// A lease time the target granted through the harness's trigger, and the
+/// most of it that can be left when the query was sent.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Granted {
+    pub lease: u32,
+    pub left: u32,
 }
 
 /// When a message arrived and when its connection opened, on the harness's
@@ -93,6 +104,7 @@ registry! {
     active_base_time: "ALQ-S-30", Must, "binding replies on an active connection whose query asked for base-time (152)";
     catch_up_complete_asked_for: "ALQ-S-26", Should, "every CatchUpComplete on an active connection";
     active_first_reply_has_server_id: "BLQ-S-14", Should, "the first message answering an active query";
+    lease_time_within_grant: "LQ-S-03", Must, "every DHCPLEASEACTIVE for an address the harness's trigger was granted";
 }
 
 fn binding_has_ciaddr(m: &ServerMessage<'_>, j: &mut Judgement<'_>) {
@@ -346,6 +358,21 @@ fn catch_up_complete_asked_for(m: &ServerMessage<'_>, j: &mut Judgement<'_>) {
     }
 }
 
+fn lease_time_within_grant(m: &ServerMessage<'_>, j: &mut Judgement<'_>) {
+    // RFC 4388 §6.4.2: the lease time is what is left of the lease.
+    let (Some(granted), MessageType::LeaseActive) = (m.conn.granted, m.kind) else {
+        return;
+    };
+    if let Ok(Some(lease)) = m.msg.lease_time() {
+        j.unless(lease > granted.left, || {
+            format!(
+                "lease time {lease} s, more than the {} s left of the {} s lease the target granted",
+                granted.left, granted.lease
+            )
+        });
+    }
+}
+
 fn active_first_reply_has_server_id(m: &ServerMessage<'_>, j: &mut Judgement<'_>) {
     // AMB-18: the first message of any kind for the active query's xid,
     // a keepalive or a status as much as data; a warning only.
@@ -371,6 +398,7 @@ mod tests {
         active: false,
         catch_up_asked: false,
         first_of_xid: false,
+        granted: None,
         sent_xids: &[7],
         requested: &[code::RENEWAL_TIME, code::DATA_SOURCE],
         repeated: false,
@@ -417,6 +445,33 @@ mod tests {
             .filter(|(_, m)| **m)
             .map(|(c, _)| c.requirement)
             .collect()
+    }
+
+    #[test]
+    fn a_lease_time_past_what_is_left_of_the_grant_breaks_lq_s_03() {
+        let granted = ServerConn {
+            granted: Some(Granted {
+                lease: 600,
+                left: 597,
+            }),
+            ..BULK
+        };
+        let lease = |secs: u32| {
+            reply(
+                MessageType::LeaseActive,
+                OptionItem::tlv(code::LEASE_TIME, secs.to_be_bytes().to_vec()),
+            )
+        };
+        let names_on = |msg: &RawMessage, conn: &ServerConn<'_>| {
+            names(&judge_on(msg, conn, &mut [false; CHECKS.len()]))
+        };
+        assert!(!names_on(&lease(597), &granted).contains(&"LQ-S-03"));
+        let over = judge_on(&lease(598), &granted, &mut [false; CHECKS.len()]);
+        let found: Vec<_> = over.iter().filter(|b| b.requirement == "LQ-S-03").collect();
+        assert_eq!(found.len(), 1, "{over:?}");
+        assert!(found[0].message.contains("598 s"), "{}", found[0].message);
+        // Without a grant the harness knows, nothing to compare with.
+        assert!(!names_on(&lease(100_000), &BULK).contains(&"LQ-S-03"));
     }
 
     #[test]

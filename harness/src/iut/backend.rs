@@ -311,8 +311,31 @@ pub struct Backend {
     max_connections: usize,
     clock: Clock,
     clients: HashMap<Ipv4Addr, RelayedClient>,
+    /// The lease each address the scenario bound was last granted, and when
+    /// the grant came: what the target may report as left of it.
+    grants: HashMap<Ipv4Addr, Grant>,
     /// The secrets of the TLS sessions the harness makes, for the capture.
     key_log: Arc<crate::net::tls::KeyLogLines>,
+}
+
+/// A lease time the target granted through the trigger, and when the
+/// harness got the grant.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Grant {
+    pub lease: u32,
+    pub at: tokio::time::Instant,
+}
+
+impl Grant {
+    /// The most of it the target may report as left to a query sent at
+    /// `asked`: it granted the lease no later than the harness got it, and
+    /// counts whole seconds, so at least the whole seconds between have
+    /// passed on its clock.
+    pub fn left_at(&self, asked: tokio::time::Instant) -> u32 {
+        let passed = asked.saturating_duration_since(self.at).as_secs();
+        self.lease
+            .saturating_sub(u32::try_from(passed).unwrap_or(u32::MAX))
+    }
 }
 
 static NEXT_MAC: AtomicU32 = AtomicU32::new(1);
@@ -430,6 +453,7 @@ impl Backend {
                     max_connections: profile.max_connections,
                     clock,
                     clients: HashMap::new(),
+                    grants: HashMap::new(),
                     key_log: Default::default(),
                 })
             }
@@ -480,6 +504,7 @@ impl Backend {
                     max_connections: profile.max_connections,
                     clock,
                     clients: HashMap::new(),
+                    grants: HashMap::new(),
                     key_log: Default::default(),
                 })
             }
@@ -512,6 +537,7 @@ impl Backend {
                     max_connections: profile.max_connections,
                     clock: Clock::new(),
                     clients: HashMap::new(),
+                    grants: HashMap::new(),
                     key_log: Default::default(),
                 })
             }
@@ -558,6 +584,7 @@ impl Backend {
                     max_connections: profile.max_connections,
                     clock: Clock::new(),
                     clients: HashMap::new(),
+                    grants: HashMap::new(),
                     key_log: Default::default(),
                 })
             }
@@ -734,30 +761,40 @@ impl Backend {
             options: options.to_vec(),
             ..fresh_client()
         };
-        let addr = match &mut self.trigger {
-            Trigger::Reference => self.reference()?.control.bind(
-                None,
-                Client {
-                    htype: 1,
-                    chaddr: client.mac.to_vec(),
-                    client_id: client.client_id.clone(),
-                    relay_info: Some(client.relay_info.clone()),
-                    options: client.options.clone(),
-                },
-            )?,
-            Trigger::Relay(agent) => agent
-                .dora(&client)
-                .await
-                .map_err(BackendError::relay("the relay trigger"))?,
+        let (addr, lease) = match &mut self.trigger {
+            Trigger::Reference => {
+                let control = &self.reference()?.control;
+                let addr = control.bind(
+                    None,
+                    Client {
+                        htype: 1,
+                        chaddr: client.mac.to_vec(),
+                        client_id: client.client_id.clone(),
+                        relay_info: Some(client.relay_info.clone()),
+                        options: client.options.clone(),
+                    },
+                )?;
+                (addr, Some(control.lease_time()))
+            }
+            Trigger::Relay(agent) => {
+                let bound = agent
+                    .dora(&client)
+                    .await
+                    .map_err(BackendError::relay("the relay trigger"))?;
+                (bound.addr, bound.lease)
+            }
             Trigger::Shell(_) if !options.is_empty() => return Err(BackendError::ShellWithOptions),
             Trigger::Shell(command) => {
                 let command = command.clone();
                 let out = self.shell(&command, "bind", &client, None).await?;
-                out.parse()
-                    .map_err(|_| BackendError::NotAnAddress(printable(&out)))?
+                let addr = out
+                    .parse()
+                    .map_err(|_| BackendError::NotAnAddress(printable(&out)))?;
+                (addr, None)
             }
             Trigger::None => return Err(BackendError::NotInProfile("trigger")),
         };
+        self.granted(addr, lease);
         if matches!(self.trigger, Trigger::Reference) {
             // Changes reach the server one at a time, as DHCP traffic would.
             tokio::task::yield_now().await;
@@ -805,7 +842,7 @@ impl Backend {
             .get(&addr)
             .cloned()
             .ok_or(BackendError::NotBound(addr))?;
-        match &mut self.trigger {
+        let lease = match &mut self.trigger {
             Trigger::Reference => {
                 let control = &self.reference()?.control;
                 let result = match change {
@@ -815,22 +852,49 @@ impl Backend {
                 };
                 // Changes reach the server one at a time, as DHCP traffic would.
                 tokio::task::yield_now().await;
-                Ok(result?)
+                result?;
+                Some(control.lease_time())
             }
             Trigger::Relay(agent) => match change {
                 Change::Renew => agent.renew(&client, addr).await,
-                Change::Release => agent.release(&client, addr).await,
-                Change::Decline => agent.decline(&client, addr).await,
+                Change::Release => agent.release(&client, addr).await.map(|()| None),
+                Change::Decline => agent.decline(&client, addr).await.map(|()| None),
             }
-            .map_err(BackendError::relay("the relay trigger")),
+            .map_err(BackendError::relay("the relay trigger"))?,
             Trigger::Shell(command) => {
                 let command = command.clone();
                 self.shell(&command, change.action(), &client, Some(addr))
-                    .await
-                    .map(|_| ())
+                    .await?;
+                None
             }
-            Trigger::None => Err(BackendError::NotInProfile("trigger")),
+            Trigger::None => return Err(BackendError::NotInProfile("trigger")),
+        };
+        match change {
+            Change::Renew => self.granted(addr, lease),
+            Change::Release | Change::Decline => {
+                self.grants.remove(&addr);
+            }
         }
+        Ok(())
+    }
+
+    /// Keeps `lease`, granted now to `addr`; an unknown one forgets any
+    /// earlier grant.
+    fn granted(&mut self, addr: Ipv4Addr, lease: Option<u32>) {
+        match lease {
+            Some(lease) => {
+                let at = tokio::time::Instant::now();
+                self.grants.insert(addr, Grant { lease, at });
+            }
+            None => {
+                self.grants.remove(&addr);
+            }
+        }
+    }
+
+    /// The lease last granted to `addr` through the trigger.
+    pub fn grant(&self, addr: Ipv4Addr) -> Option<Grant> {
+        self.grants.get(&addr).copied()
     }
 
     /// The connection limit the target runs with.
@@ -1069,4 +1133,24 @@ pub async fn preflight(profile: &TargetProfile) -> Result<(), BackendError> {
             )))?;
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::time::Duration;
+
+    #[test]
+    fn what_is_left_of_a_grant_loses_only_whole_seconds_passed() {
+        let at = tokio::time::Instant::now();
+        let grant = Grant { lease: 600, at };
+        let after = |ms: u64| grant.left_at(at + Duration::from_millis(ms));
+        assert_eq!(after(0), 600);
+        assert_eq!(after(999), 600);
+        assert_eq!(after(2_500), 598);
+        assert_eq!(after(10_000_000), 0);
+        // A query sent before the grant came: all of it may be left.
+        let before = at.checked_sub(Duration::from_secs(5)).unwrap_or(at);
+        assert_eq!(grant.left_at(before), 600);
+    }
 }

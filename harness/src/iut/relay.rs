@@ -165,7 +165,7 @@ impl RelayAgent {
     /// (a client elsewhere took the offered address meanwhile) restarts the
     /// exchange after a pause, as a client would, [`DORA_ATTEMPTS`] times
     /// in all.
-    pub async fn dora(&self, client: &RelayedClient) -> Result<Ipv4Addr, RelayError> {
+    pub async fn dora(&self, client: &RelayedClient) -> Result<Bound, RelayError> {
         let _turn = TURN.lock().await;
         let socket = self.socket().await?;
         let mut attempt = 1;
@@ -186,7 +186,7 @@ impl RelayAgent {
         &self,
         socket: &UdpSocket,
         client: &RelayedClient,
-    ) -> Result<Ipv4Addr, RelayError> {
+    ) -> Result<Bound, RelayError> {
         let discover = self.request(MessageType::Discover, client);
         let discover = self.finish(discover, client);
         let offer = self
@@ -203,18 +203,26 @@ impl RelayAgent {
         let ack = self
             .exchange(socket, &request, MessageType::Ack, "DHCPACK")
             .await?;
-        Ok(ack.header.yiaddr)
+        Ok(Bound {
+            addr: ack.header.yiaddr,
+            lease: lease_time(&ack),
+        })
     }
 
-    /// A renewal: REQUEST with ciaddr set, answered by ACK.
-    pub async fn renew(&self, client: &RelayedClient, addr: Ipv4Addr) -> Result<(), RelayError> {
+    /// A renewal: REQUEST with ciaddr set, answered by ACK; the lease time
+    /// the ACK grants.
+    pub async fn renew(
+        &self,
+        client: &RelayedClient,
+        addr: Ipv4Addr,
+    ) -> Result<Option<u32>, RelayError> {
         let _turn = TURN.lock().await;
         let socket = self.socket().await?;
         let request = self.request(MessageType::Request, client).ciaddr(addr);
         let request = self.finish(request, client);
         self.exchange(&socket, &request, MessageType::Ack, "DHCPACK")
             .await
-            .map(|_| ())
+            .map(|ack| lease_time(&ack))
     }
 
     /// RELEASE (no reply is expected).
@@ -239,4 +247,17 @@ impl RelayAgent {
         socket.send_to(&msg.encode(), self.server).await?;
         Ok(())
     }
+}
+
+/// What a DORA bound: the address, and the lease time (51) its DHCPACK
+/// granted, where it carried one.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Bound {
+    pub addr: Ipv4Addr,
+    pub lease: Option<u32>,
+}
+
+/// The lease time (51) a DHCPACK grants.
+fn lease_time(ack: &RawMessage) -> Option<u32> {
+    Received::from_raw(ack).lease_time().ok().flatten()
 }

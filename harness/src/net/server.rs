@@ -76,6 +76,11 @@ impl Control {
         self.0.update(|s, now| s.bind(addr, client, now))
     }
 
+    /// The lease time the server grants.
+    pub fn lease_time(&self) -> u32 {
+        self.0.store().lease_time()
+    }
+
     pub fn renew(&self, addr: Ipv4Addr) -> Result<(), LeaseError> {
         self.0.update(|s, now| s.renew(addr, now))
     }

@@ -108,7 +108,11 @@ pub fn binding_reply(
     }
     if policy.wants(code::LEASE_TIME) {
         if let Some(expires) = binding.expires.filter(|_| active) {
-            b = b.option(DhcpOption::LeaseTime(expires.saturating_sub(now)));
+            let mut left = expires.saturating_sub(now);
+            if policy.faults.has(Fault::LeaseASecondTooLong) {
+                left = left.saturating_add(1);
+            }
+            b = b.option(DhcpOption::LeaseTime(left));
         }
     }
     // T1 and T2 (RFC 2131 defaults: half and seven eighths of the lease)

@@ -37,6 +37,8 @@ pub struct HarnessConn {
     /// An `expect` ran on this connection.
     pub any_expect: bool,
     pub opened_at: Instant,
+    /// When the harness last sent a query on it.
+    pub asked_at: Option<Instant>,
     /// Order of the opening among all tap records of the scenario.
     pub opened_seq: u64,
     /// The stream was upgraded to TLS.
@@ -133,6 +135,7 @@ impl HarnessConn {
             framing_lost: false,
             not_judged: 0,
             close_judged_at: None,
+            asked_at: None,
         }
     }
 

@@ -19,6 +19,7 @@ use super::conns::Conns;
 use super::interrupt::Interrupt;
 use super::transcript::{Line, Text, Transcript};
 use crate::capture::pcap::ConnectionTap;
+use crate::checks::reply::Granted;
 use crate::checks::{self, stream};
 use crate::iut::backend::{Backend, BackendError};
 use crate::iut::profile::TargetProfile;
@@ -625,7 +626,13 @@ impl<'a> Exec<'a> {
                     opened: clock.epoch_of(c.opened_at),
                     skew: self.clock_skew,
                 };
-                let broken = c.peer.received(msg, Some(arrival), &mut self.checked);
+                let granted = self.backend.grant(msg.ciaddr()).map(|g| Granted {
+                    lease: g.lease,
+                    left: g.left_at(c.asked_at.unwrap_or(c.opened_at)),
+                });
+                let broken = c
+                    .peer
+                    .received(msg, Some(arrival), granted, &mut self.checked);
                 self.framed = true;
                 let mut failed = false;
                 for b in broken {

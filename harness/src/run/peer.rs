@@ -5,7 +5,7 @@
 //! message breaks. No socket, no clock: tested by feeding it messages.
 
 use super::reported::{Reported, ReportedAs};
-use crate::checks::reply::{Arrival, ServerConn};
+use crate::checks::reply::{Arrival, Granted, ServerConn};
 use crate::checks::request::RequestorConn;
 use crate::checks::{self, Broken, Judged};
 use crate::scenario::model::Role;
@@ -96,6 +96,7 @@ impl Peer {
         &mut self,
         msg: &Rc<Received>,
         arrival: Option<Arrival>,
+        granted: Option<Granted>,
         judged: &mut Judged,
     ) -> Vec<Broken> {
         let kind = msg.kind();
@@ -135,6 +136,7 @@ impl Peer {
                     active: self.active_query_sent,
                     catch_up_asked: self.catch_up_asked,
                     first_of_xid,
+                    granted,
                     sent_xids: &self.sent_xids,
                     requested: &self.requested,
                     repeated,
@@ -215,12 +217,12 @@ mod tests {
         peer.sent(&Received::from_raw(&query));
         let mut judged = Judged::default();
         assert!(peer
-            .received(&received(&lease_active(0x51, 10)), None, &mut judged)
+            .received(&received(&lease_active(0x51, 10)), None, None, &mut judged)
             .is_empty());
         // Another xid than the query's, and an address reported twice.
-        let foreign = peer.received(&received(&lease_active(0x52, 11)), None, &mut judged);
+        let foreign = peer.received(&received(&lease_active(0x52, 11)), None, None, &mut judged);
         assert_eq!(names(&foreign), vec!["ALQ-S-43"]);
-        let twice = peer.received(&received(&lease_active(0x51, 10)), None, &mut judged);
+        let twice = peer.received(&received(&lease_active(0x51, 10)), None, None, &mut judged);
         assert_eq!(names(&twice), vec!["BLQ-S-19"]);
         assert_eq!(peer.last_received().map(|m| m.xid()), Some(0x51));
         assert!(judged.construction().contains(&"ALQ-S-20"));
@@ -231,20 +233,22 @@ mod tests {
         let mut peer = Peer::new(Role::Server);
         let mut judged = Judged::default();
         let tls = MessageBuilder::request(MessageType::Tls, 1).build();
-        assert!(peer.received(&received(&tls), None, &mut judged).is_empty());
+        assert!(peer
+            .received(&received(&tls), None, None, &mut judged)
+            .is_empty());
         let active = MessageBuilder::request(MessageType::ActiveLeaseQuery, 2)
             .item(OptionItem::tlv(code::PARAMETER_REQUEST_LIST, vec![51]))
             .build();
         assert!(peer
-            .received(&received(&active), None, &mut judged)
+            .received(&received(&active), None, None, &mut judged)
             .is_empty());
         // A bulk query after the active one on the same connection.
         let bulk = MessageBuilder::request(MessageType::BulkLeaseQuery, 3).build();
-        let broken = peer.received(&received(&bulk), None, &mut judged);
+        let broken = peer.received(&received(&bulk), None, None, &mut judged);
         assert!(names(&broken).contains(&"ALQ-R-05"), "{broken:?}");
         assert_eq!(peer.bulk_query_xids(), &[3]);
         // The same xid again.
-        let again = peer.received(&received(&bulk), None, &mut judged);
+        let again = peer.received(&received(&bulk), None, None, &mut judged);
         assert!(names(&again).contains(&"ALQ-R-03"), "{again:?}");
     }
 }

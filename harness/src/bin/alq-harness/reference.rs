@@ -458,8 +458,10 @@ pub(crate) async fn relay(args: RelayArgs) -> Result<()> {
             .ok_or_else(|| anyhow::anyhow!("{} needs --addr", args.action))
     };
     match args.action.as_str() {
-        "dora" => say!("{}", agent.dora(&client).await?),
-        "renew" => agent.renew(&client, need_addr()?).await?,
+        "dora" => say!("{}", agent.dora(&client).await?.addr),
+        "renew" => {
+            agent.renew(&client, need_addr()?).await?;
+        }
         "release" => agent.release(&client, need_addr()?).await?,
         _ => agent.decline(&client, need_addr()?).await?,
     }

@@ -121,7 +121,16 @@ impl Exec<'_> {
             None => {
                 let msg = self.build(s)?;
                 let view = crate::wire::Received::from_raw(&msg);
-                self.conn(&s.conn)?.peer.sent(&view);
+                let conn = self.conn(&s.conn)?;
+                conn.peer.sent(&view);
+                if view.kind().is_some_and(|k| {
+                    matches!(
+                        k,
+                        MessageType::BulkLeaseQuery | MessageType::ActiveLeaseQuery
+                    )
+                }) {
+                    conn.asked_at = Some(tokio::time::Instant::now());
+                }
                 let body = msg.encode();
                 let framed = match s.length_prefix {
                     Some(p) => encode_frame_with_prefix(p, &body),
