@@ -67,7 +67,7 @@ fn dhcp_front_reserves_nothing_and_relays_share_one_port_and_four_doras_at_once_
                             Duration::from_secs(5),
                         )
                         .unwrap();
-                        relay.dora(&client(n, b"remote")).await
+                        relay.dora(&client(n, b"remote")).await.map(|b| b.addr)
                     })
                 })
             })
@@ -89,9 +89,13 @@ async fn relayed_dora_release_and_decline_change_the_store() {
         Duration::from_secs(5),
     )
     .unwrap();
-    let a = relay.dora(&client(1, b"remote-A")).await.unwrap();
-    let b = relay.dora(&client(2, b"remote-B")).await.unwrap();
+    let first = relay.dora(&client(1, b"remote-A")).await.unwrap();
+    let b = relay.dora(&client(2, b"remote-B")).await.unwrap().addr;
+    let a = first.addr;
     assert_ne!(a, b);
+    // The lease time the DHCPACK granted comes back with the address.
+    let lease = shared.store().lease_time();
+    assert_eq!(first.lease, Some(lease));
     {
         let store = shared.store();
         let binding = store.get(a).unwrap();
@@ -101,7 +105,8 @@ async fn relayed_dora_release_and_decline_change_the_store() {
         assert_eq!(info.remote_id().map(|r| &r[..]), Some(&b"remote-A"[..]));
         assert_eq!(info.relay_id().map(|r| &r[..]), Some(&b"relay-1"[..]));
     }
-    relay.renew(&client(1, b"remote-A"), a).await.unwrap();
+    let renewed = relay.renew(&client(1, b"remote-A"), a).await.unwrap();
+    assert_eq!(renewed, Some(lease));
     relay.release(&client(1, b"remote-A"), a).await.unwrap();
     relay.decline(&client(2, b"remote-B"), b).await.unwrap();
     let mut states = (DhcpState::Active, DhcpState::Active);
@@ -117,7 +122,7 @@ async fn relayed_dora_release_and_decline_change_the_store() {
     }
     assert_eq!(states, (DhcpState::Released, DhcpState::Abandoned));
     // The same client gets its old address back.
-    assert_eq!(relay.dora(&client(1, b"remote-A")).await.unwrap(), a);
+    assert_eq!(relay.dora(&client(1, b"remote-A")).await.unwrap().addr, a);
 }
 
 #[test]

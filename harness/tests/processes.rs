@@ -101,7 +101,7 @@ fn serve_and_watch_as_processes_report_three_relayed_doras() {
                     .with(12, &b"relay-1"[..]),
                 options: Vec::new(),
             };
-            out.push(relay.dora(&client).await.unwrap());
+            out.push(relay.dora(&client).await.unwrap().addr);
         }
         out
     });
