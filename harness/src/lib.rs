@@ -8,8 +8,6 @@
     deny(clippy::unwrap_used, clippy::expect_used, clippy::panic)
 )]
 
-#[cfg(test)]
-mod amb_decisions;
 pub mod capture;
 pub mod catalog;
 pub mod checks;

@@ -399,8 +399,10 @@ impl ServerSession {
         if self.active.is_some() && self.config.chooses(Variant::RefusesByClose) {
             return self.close_now(CloseReason::QueryFailed(status));
         }
+        // The first message for each xid carries it (AMB-18), a refusal of
+        // a second query's xid as much as the first reply to the first.
         let server_id = match &self.active {
-            Some(a) if a.first_sent => None,
+            Some(a) if a.first_sent && a.xid == xid => None,
             _ => Some(self.config.server_id),
         };
         let msg = status_reply(
@@ -510,12 +512,14 @@ impl ServerSession {
                 return self.bulk_done(xid, StatusCode::MalformedQuery, "option 55 is malformed")
             }
         };
+        let end_exclusive = self.config.has(Fault::WindowEndExclusive);
         let in_window = |b: &Binding| match window {
             (None, None) => true,
             (start, end) => {
+                let changed = b.changed_at();
                 b.ever_bound()
-                    && start.is_none_or(|s| b.changed_at() >= s)
-                    && end.is_none_or(|e| b.changed_at() <= e)
+                    && start.is_none_or(|s| changed >= s)
+                    && end.is_none_or(|e| changed < e || (changed == e && !end_exclusive))
             }
         };
         let bound = |b: &Binding| b.state == DhcpState::Active;

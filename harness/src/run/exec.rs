@@ -995,6 +995,13 @@ impl<'a> Exec<'a> {
             Field::BaseTime => view.base_time().ok().flatten().map(Var::Number),
             Field::QueryStartTime => view.query_start_time().ok().flatten().map(Var::Number),
             Field::QueryEndTime => view.query_end_time().ok().flatten().map(Var::Number),
+            Field::LastTransaction => match (
+                view.base_time().ok().flatten(),
+                view.client_last_transaction_time().ok().flatten(),
+            ) {
+                (Some(base), Some(ago)) => base.checked_sub(ago).map(Var::Number),
+                _ => None,
+            },
         };
         match value {
             Some(v) => {

@@ -957,6 +957,9 @@ pub enum Field {
     BaseTime,
     QueryStartTime,
     QueryEndTime,
+    /// When the binding last changed on the server's clock: base-time
+    /// less client-last-transaction-time (RFC 6926 §7.2 "changed").
+    LastTransaction,
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -1037,6 +1040,7 @@ spelled!(Field {
     BaseTime => "base-time",
     QueryStartTime => "query-start-time",
     QueryEndTime => "query-end-time",
+    LastTransaction => "last-transaction",
 });
 
 /// Needs as a profile lists them: "insecure, trigger".

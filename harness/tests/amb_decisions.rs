@@ -5,13 +5,13 @@
 //! reason no behaviour of the harness follows from it.
 //! `every_ambiguity_is_accounted_for` keeps the lists complete.
 
-use crate::checks::reply::{Arrival, ServerConn};
-use crate::checks::request::RequestorConn;
-use crate::checks::{self, Broken, Judged, Level};
-use crate::outcome::{broken, Verdict};
-use crate::reference::variants::Variant;
-use crate::wire::options::code;
-use crate::wire::{MessageBuilder, MessageType, OptionItem, RawMessage, Received};
+use alq_harness::checks::reply::{Arrival, ServerConn};
+use alq_harness::checks::request::RequestorConn;
+use alq_harness::checks::{self, Broken, Judged, Level};
+use alq_harness::outcome::{broken, Verdict};
+use alq_harness::reference::variants::Variant;
+use alq_harness::wire::options::code;
+use alq_harness::wire::{MessageBuilder, MessageType, OptionItem, RawMessage, Received};
 use std::collections::HashSet;
 use std::net::Ipv4Addr;
 
@@ -144,7 +144,7 @@ fn amb_09_a_server_message_with_op_1_is_a_warning() {
 
 #[test]
 fn amb_11_the_harness_offers_tls_1_2_and_1_3_only() {
-    let offered: Vec<_> = crate::net::tls::ALL_VERSIONS
+    let offered: Vec<_> = alq_harness::net::tls::ALL_VERSIONS
         .iter()
         .map(|v| v.version)
         .collect();
@@ -186,7 +186,7 @@ fn amb_26_lease_time_in_an_unassigned_needs_a_timed_state() {
 
 #[test]
 fn amb_27_only_the_low_bit_of_data_source_means_remote() {
-    use crate::wire::types::DataSource;
+    use alq_harness::wire::types::DataSource;
     assert!(DataSource(0x01).remote());
     assert!(!DataSource(0x02).remote());
     assert!(DataSource(0x03).remote());
@@ -274,12 +274,12 @@ fn amb_19_catch_up_complete_without_a_query_start_time_is_a_warning() {
 
 #[test]
 fn amb_30_every_query_the_harness_writes_carries_a_parameter_request_list() {
-    use crate::scenario::model::Step;
+    use alq_harness::scenario::model::Step;
     // Scenarios that write a query's options byte by byte to test
     // something else.
     const RAW: &[&str] = &["BLQ-S-32-truncated-option"];
     let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../scenarios");
-    let scenarios = crate::scenario::load::load_dir(&dir).unwrap_or_default();
+    let scenarios = alq_harness::scenario::load::load_dir(&dir).unwrap_or_default();
     assert!(scenarios.len() > 60);
     let mut queries = 0;
     for l in scenarios
