@@ -115,6 +115,7 @@ faults! {
     IgnoresTlsRefusal => "ignores-tls-refusal", Requestor, ["ALQ-R-12"];
     BulkOnActiveConnection => "bulk-on-active-connection", Requestor, ["ALQ-R-05", "ALQ-R-04"];
     NoGapFill => "no-gap-fill", Requestor, ["ALQ-R-19"];
+    IgnoresCatchUpComplete => "ignores-catch-up-complete", Requestor, ["ALQ-R-22"];
     NoReceiveTimeout => "no-receive-timeout", Requestor, ["ALQ-R-25"];
     KeepsForeignXid => "keeps-foreign-xid", Requestor, ["BLQ-R-01", "WIRE-07"];
     ClientFieldsInActiveQuery => "client-fields-in-active-query", Requestor, ["ALQ-R-17"];

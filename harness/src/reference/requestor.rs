@@ -670,7 +670,8 @@ impl RequestorPolicy {
         match event {
             RequestorEvent::Binding(b) => self.take(b.base_time),
             RequestorEvent::CatchUpComplete { base_time }
-                if self.tracking == Tracking::CatchingUp =>
+                if self.tracking == Tracking::CatchingUp
+                    && !self.config.faults.has(Fault::IgnoresCatchUpComplete) =>
             {
                 self.tracking = Tracking::Live;
                 let provisional = self.provisional.take();

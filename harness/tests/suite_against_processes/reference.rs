@@ -262,14 +262,14 @@ fn launched_reference_requestors() {
     std::thread::scope(|scope| {
         let insecure = scope.spawn(|| {
             let (code, out) = run(&profile, &[]);
-            assert_all_pass(code, &out, 10);
+            assert_all_pass(code, &out, 11);
         });
         let secure = scope.spawn(|| {
             // Every requestor scenario that is not about cleartext runs
-            // inside TLS the harness serves: 5 about TLS and 7 others not
+            // inside TLS the harness serves: 5 about TLS and 8 others not
             // slow.
             let (code, out) = run(&secure, &[]);
-            assert_all_pass(code, &out, 12);
+            assert_all_pass(code, &out, 13);
             for id in [
                 "ALQ-R-21-catch-up-base-time",
                 "ALQ-R-13-tls-after-dhcptls",
