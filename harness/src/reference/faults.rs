@@ -110,6 +110,7 @@ faults! {
     Tls11Accepted => "tls-1.1-accepted", Server, ["ALQ-S-46"];
     LeaseASecondTooLong => "lease-a-second-too-long", Server, ["LQ-S-03"];
     WindowEndExclusive => "window-end-exclusive", Server, ["BLQ-S-27"];
+    ChangeDuringCatchUpDropped => "change-during-catch-up-dropped", Server, ["ALQ-S-27"];
     AdoptsBaseTimeDuringCatchUp => "adopts-base-time-during-catch-up", Requestor, ["ALQ-R-21"];
     RetriesTooFast => "retries-too-fast", Requestor, ["ALQ-R-01", "ALQ-R-02"];
     IgnoresTlsRefusal => "ignores-tls-refusal", Requestor, ["ALQ-R-12"];

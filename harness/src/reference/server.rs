@@ -682,6 +682,10 @@ impl ServerSession {
             return;
         }
         let per_change = self.config.chooses(Variant::MessagePerChange);
+        if a.catch_up.is_some() && self.config.has(Fault::ChangeDuringCatchUpDropped) {
+            a.live_cursor = store.next_seq();
+            return;
+        }
         for seq in a.live_cursor..store.next_seq() {
             if let Some(change) = store.change(seq) {
                 a.pending

@@ -33,6 +33,8 @@ impl ReportedAs {
 struct Block {
     active: u64,
     unassigned: u64,
+    /// Set where the latest report of the address was as unassigned.
+    latest_unassigned: u64,
 }
 
 impl Block {
@@ -102,7 +104,26 @@ impl Reported {
         };
         let before = (entry.active | entry.unassigned) & bit != 0;
         *entry.bits_mut(kind) |= bit;
+        match kind {
+            ReportedAs::Unassigned => entry.latest_unassigned |= bit,
+            ReportedAs::Active => entry.latest_unassigned &= !bit,
+        }
         before
+    }
+
+    /// Whether the latest report of `addr` to query `xid` was as `kind`
+    /// (`None` when that query never reported it).
+    pub fn latest_as(&self, xid: u32, addr: Ipv4Addr) -> Option<ReportedAs> {
+        let (block, bit) = split(addr);
+        let m = self.masks.get(*self.blocks.get(&(xid, block))?)?;
+        if (m.active | m.unassigned) & bit == 0 {
+            return None;
+        }
+        Some(if m.latest_unassigned & bit != 0 {
+            ReportedAs::Unassigned
+        } else {
+            ReportedAs::Active
+        })
     }
 
     /// Addresses reported (to query `xid` only, when given).

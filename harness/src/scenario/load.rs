@@ -311,6 +311,14 @@ pub fn parse_scenario(path: &Path, text: &str) -> Result<Scenario, ScenarioError
             }
             _ => {}
         }
+        if let Step::ExpectAddresses(e) = step {
+            if e.latest_as.is_some() && e.xid.is_none() {
+                return Err(invalid(
+                    "latest-as",
+                    format!("step {n}: latest-as is per query: add xid"),
+                ));
+            }
+        }
         if let Step::StartTls(t) = step {
             if t.version.is_none() && t.cert.is_none() {
                 return Err(invalid(

@@ -788,6 +788,9 @@ pub struct ExpectAddresses {
     /// example DHCPLEASEUNASSIGNED after a release). On a busy server a
     /// released address may be bound again at once, so only presence counts.
     pub seen_as: Option<TypeName>,
+    /// The latest report of each address to query `xid` is this type: the
+    /// current state after every change (needs `xid`).
+    pub latest_as: Option<TypeName>,
     pub requirement: Option<Requirements>,
 }
 

@@ -153,11 +153,11 @@ fn reference_servers_in_each_mode() {
             );
             prepend(&profile, "send-buffer = 262144\nmax-connections = 24\n");
             let _server = serve(&serve_cfg);
-            // Eight at a time: the 38 scenarios mostly wait on timers.
+            // Eight at a time: the 39 scenarios mostly wait on timers.
             let (code, out) = run_jobs(&profile, 8, &[]);
             // Requestor-role scenarios and secure/bulk-only/configured ones
             // are not applicable here.
-            assert_all_pass(code, &out, 38);
+            assert_all_pass(code, &out, 39);
         });
         let secure = scope.spawn(|| {
             let (serve_cfg, profile) = server_target(dir, "secure", "secure", "\"secure\"", true);

@@ -67,6 +67,27 @@ impl Exec<'_> {
                 );
             }
         }
+        if let (Some(TypeName(want)), true) = (e.latest_as, missing.is_empty()) {
+            let kind = ReportedAs::of(want).ok_or_else(|| {
+                Stop::Error(format!(
+                    "latest-as {want}: only DHCPLEASEACTIVE or DHCPLEASEUNASSIGNED"
+                ))
+            })?;
+            let xid = xid.ok_or_else(|| Stop::Error("latest-as needs xid".into()))?;
+            let conn = self.conn(&e.conn)?;
+            let stale = wanted
+                .iter()
+                .find(|a| conn.peer.reported().latest_as(xid, **a) != Some(kind))
+                .copied();
+            if let Some(addr) = stale {
+                return self.judge(
+                    primary(&e.requirement),
+                    None,
+                    format!("the latest report of {addr} is not {want}"),
+                    frame,
+                );
+            }
+        }
         if missing.is_empty() {
             self.pass(
                 primary(&e.requirement),
