@@ -150,6 +150,23 @@ mod tests {
     use super::*;
 
     #[test]
+    fn the_latest_report_of_an_address_is_kept_per_query() {
+        let mut r = Reported::default();
+        let a = Ipv4Addr::new(192, 0, 2, 10);
+        assert_eq!(r.latest_as(1, a), None);
+        r.note(1, a, ReportedAs::Active);
+        r.note(1, a, ReportedAs::Unassigned);
+        assert_eq!(r.latest_as(1, a), Some(ReportedAs::Unassigned));
+        r.note(1, a, ReportedAs::Active);
+        assert_eq!(r.latest_as(1, a), Some(ReportedAs::Active));
+        // Another query's reports are its own.
+        r.note(2, a, ReportedAs::Unassigned);
+        assert_eq!(r.latest_as(1, a), Some(ReportedAs::Active));
+        assert_eq!(r.latest_as(2, a), Some(ReportedAs::Unassigned));
+        assert_eq!(r.latest_as(1, Ipv4Addr::new(192, 0, 2, 11)), None);
+    }
+
+    #[test]
     fn repeats_are_per_query_and_either_type() {
         let mut r = Reported::default();
         let a = Ipv4Addr::new(192, 0, 2, 63);
