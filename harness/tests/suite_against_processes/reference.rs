@@ -468,3 +468,95 @@ fn an_interrupted_run_against_rfc_timers_exits_in_time_with_reports_marked_inter
         .count();
     assert!(stopped >= 1, "no scenario marked interrupted");
 }
+
+/// (scenario, requirement, verdict) of every finding other than a pass in
+/// a run's report.json.
+fn verdicts(report: &Path) -> std::collections::BTreeSet<(String, String, String)> {
+    let text = std::fs::read_to_string(report).unwrap();
+    let v: serde_json::Value = serde_json::from_str(&text).unwrap();
+    let mut out = std::collections::BTreeSet::new();
+    for s in v["scenarios"].as_array().unwrap() {
+        for f in s["findings"].as_array().unwrap() {
+            let verdict = f["verdict"].as_str().unwrap_or_default();
+            if !matches!(verdict, "pass" | "not-applicable") {
+                out.insert((
+                    s["id"].as_str().unwrap_or_default().to_string(),
+                    f["requirement"].as_str().unwrap_or_default().to_string(),
+                    verdict.to_string(),
+                ));
+            }
+        }
+    }
+    out
+}
+
+/// Timing tolerances scale with the timers: the timer scenarios give the
+/// same verdicts against the reference run as a process with timers of
+/// 3 s (the RFC's divided by 20) as against the embedded reference at the
+/// RFC's 60 s, clean and with each timing defect.
+#[test]
+fn timer_verdicts_are_the_same_at_3_s_and_at_60_s() {
+    let dir = tempfile::tempdir().unwrap();
+    let faults = [
+        None,
+        Some("keepalive-early"),
+        Some("no-keepalive"),
+        Some("read-stall-restarts-on-every-byte"),
+    ];
+    std::thread::scope(|scope| {
+        let runs: Vec<_> = faults
+            .iter()
+            .enumerate()
+            .map(|(n, fault)| {
+                let dir = dir.path();
+                scope.spawn(move || {
+                    let name = format!("timers-{n}");
+                    let (serve_cfg, profile) = server_target(
+                        dir,
+                        &name,
+                        "insecure",
+                        "\"bulk\", \"active\", \"insecure\", \"slow\"",
+                        false,
+                    );
+                    // The embedded reference is probed by no one: what the
+                    // probe's exchange judges would differ, not the timers.
+                    prepend(&profile, "health-probe = false\n");
+                    let mut serve_args = vec!["--timer-scale", "20"];
+                    let mut run_args = vec!["--filter", "timers"];
+                    if let Some(f) = fault {
+                        serve_args.extend(["--fault", f]);
+                        run_args.extend(["--fault", f]);
+                    }
+                    let _server = start_serve(&serve_cfg, &serve_args);
+                    let (_, out) = run_jobs(&profile, 4, &["--filter", "timers"]);
+                    let at_3s = verdicts(
+                        &profile
+                            .with_extension("reports")
+                            .join(&name)
+                            .join("report.json"),
+                    );
+                    // The embedded reference, on its virtual clock.
+                    let embedded = dir.join(format!("{name}-embedded"));
+                    let status = Command::new(exe())
+                        .current_dir(root())
+                        .arg("run")
+                        .args(&run_args)
+                        .args(["--reports", embedded.to_str().unwrap()])
+                        .stdout(Stdio::null())
+                        .stderr(Stdio::null())
+                        .status()
+                        .unwrap();
+                    assert!(status.code().is_some_and(|c| c < 2), "{fault:?}");
+                    let at_60s = verdicts(&embedded.join("reference").join("report.json"));
+                    assert_eq!(at_3s, at_60s, "{fault:?}: 3 s vs 60 s\n{out}");
+                    if fault.is_some() {
+                        assert!(!at_3s.is_empty(), "{fault:?} was not caught at 3 s\n{out}");
+                    }
+                })
+            })
+            .collect();
+        for run in runs {
+            assert!(run.join().is_ok());
+        }
+    });
+}
