@@ -5,6 +5,7 @@ use crate::outcome::Direction;
 use crate::run::reported::ReportedAs;
 use crate::scenario::expr;
 use crate::scenario::model::{primary, ExpectAddresses, StatusName, TypeName};
+use crate::wire::MessageType;
 
 impl Exec<'_> {
     pub(super) fn expect_addresses(&mut self, e: &ExpectAddresses) -> Result<(), Stop> {
@@ -48,11 +49,7 @@ impl Exec<'_> {
             .collect();
         let frame = self.transcript.last_seq();
         if let (Some(TypeName(want)), true) = (e.seen_as, missing.is_empty()) {
-            let kind = ReportedAs::of(want).ok_or_else(|| {
-                Stop::Error(format!(
-                    "seen-as {want}: only DHCPLEASEACTIVE or DHCPLEASEUNASSIGNED"
-                ))
-            })?;
+            let kind = binding_kind("seen-as", want)?;
             let conn = self.conn(&e.conn)?;
             let never = wanted
                 .iter()
@@ -68,11 +65,7 @@ impl Exec<'_> {
             }
         }
         if let (Some(TypeName(want)), true) = (e.latest_as, missing.is_empty()) {
-            let kind = ReportedAs::of(want).ok_or_else(|| {
-                Stop::Error(format!(
-                    "latest-as {want}: only DHCPLEASEACTIVE or DHCPLEASEUNASSIGNED"
-                ))
-            })?;
+            let kind = binding_kind("latest-as", want)?;
             let xid = xid.ok_or_else(|| Stop::Error("latest-as needs xid".into()))?;
             let conn = self.conn(&e.conn)?;
             let stale = wanted
@@ -104,4 +97,13 @@ impl Exec<'_> {
             )
         }
     }
+}
+
+/// The binding reply type `want` names, for the step's `key`.
+fn binding_kind(key: &str, want: MessageType) -> Result<ReportedAs, Stop> {
+    ReportedAs::of(want).ok_or_else(|| {
+        Stop::Error(format!(
+            "{key} {want}: only DHCPLEASEACTIVE or DHCPLEASEUNASSIGNED"
+        ))
+    })
 }

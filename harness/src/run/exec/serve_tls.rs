@@ -49,11 +49,7 @@ impl Exec<'_> {
             ));
         }
         let acceptor = self.backend.tls_acceptor(t.cert)?;
-        let mut stream = self
-            .conn(&t.conn)?
-            .take_stream_for_tls()
-            .await
-            .ok_or_else(|| Stop::Error(format!("connection '{}' is closed", t.conn)))?;
+        let mut stream = self.stream_for_tls(&t.conn).await?;
         let within = self.expect_timeout + self.slack;
         let head = read_head(&mut stream, within).await;
         let shown = if head.is_empty() {

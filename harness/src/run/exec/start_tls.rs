@@ -2,7 +2,9 @@
 //! success, with the certificate the scenario picks.
 
 use super::{Exec, Stop};
+use crate::capture::tap::TappedIo;
 use crate::net::legacy_tls::{self, Answer, LegacyTls};
+use crate::net::transport::BoxedIo;
 use crate::outcome::Direction;
 use crate::scenario::expr::Shown;
 use crate::scenario::model::{primary, Outcome, StartTls};
@@ -17,11 +19,7 @@ impl Exec<'_> {
             return Err(Stop::Error("start-tls without cert".into()));
         };
         let (connector, name) = self.backend.tls_connector(cert)?;
-        let stream = self
-            .conn(&t.conn)?
-            .take_stream_for_tls()
-            .await
-            .ok_or_else(|| Stop::Error(format!("connection '{}' is closed", t.conn)))?;
+        let stream = self.stream_for_tls(&t.conn).await?;
         let within = self.expect_timeout + self.slack;
         let handshake = tokio::time::timeout(within, connector.connect(name, stream)).await;
         let outcome: Result<(), String> = match handshake {
@@ -81,11 +79,7 @@ impl Exec<'_> {
     /// a close or any other answer is a refusal.
     async fn offer_legacy_tls(&mut self, t: &StartTls, version: LegacyTls) -> Result<(), Stop> {
         use tokio::io::{AsyncReadExt, AsyncWriteExt};
-        let mut stream = self
-            .conn(&t.conn)?
-            .take_stream_for_tls()
-            .await
-            .ok_or_else(|| Stop::Error(format!("connection '{}' is closed", t.conn)))?;
+        let mut stream = self.stream_for_tls(&t.conn).await?;
         let within = self.expect_timeout + self.slack;
         let hello = legacy_tls::client_hello(version);
         let exchange = async {
@@ -130,6 +124,16 @@ impl Exec<'_> {
                 only: Vec::new(),
             })),
         }
+    }
+}
+
+impl Exec<'_> {
+    /// The stream of `conn`, taken out for a TLS handshake.
+    pub(super) async fn stream_for_tls(&mut self, conn: &str) -> Result<TappedIo<BoxedIo>, Stop> {
+        self.conn(conn)?
+            .take_stream_for_tls()
+            .await
+            .ok_or_else(|| Stop::Error(format!("connection '{conn}' is closed")))
     }
 }
 
