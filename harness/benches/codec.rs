@@ -81,6 +81,9 @@ fn message(c: &mut Criterion) {
         b.iter(|| {
             let conn = alq_harness::checks::reply::ServerConn {
                 active: false,
+                catch_up_asked: false,
+                first_of_xid: false,
+                granted: None,
                 sent_xids: &[0x51],
                 requested: &[51, 91, 152, 153, 156],
                 repeated: false,

@@ -7,7 +7,7 @@
 //! copying) that differs from framing copied slices, or a message decoded into
 //! an earlier one's allocation that reads differently from a fresh one.
 
-use alq_harness::checks::reply::ServerConn;
+use alq_harness::checks::reply::{Granted, ServerConn};
 use alq_harness::checks::request::RequestorConn;
 use alq_harness::checks::{self, wire, Judged};
 use alq_harness::wire::describe::Describe;
@@ -71,13 +71,22 @@ fuzz_target!(|data: &[u8]| {
                 let _ = Describe(&msg).to_string();
                 let view = &received;
                 let mut judged = Judged::default();
-                let _ = wire::judge(view, wire::Sender::Requestor);
-                let _ = wire::judge(view, wire::Sender::Server);
+                let mut marks = [false; wire::CHECKS.len()];
+                let _ = wire::judge(view, wire::Sender::Requestor, &mut marks);
+                let _ = wire::judge(view, wire::Sender::Server, &mut marks);
                 let server = ServerConn {
                     active: split & 1 == 0,
+                    catch_up_asked: split & 8 == 0,
+                    first_of_xid: split & 16 == 0,
+                    granted: (split & 32 == 0).then_some(Granted {
+                        lease: 600,
+                        left: 300,
+                    }),
                     sent_xids: &[view.xid()],
                     requested: &[156, 58, 59],
                     repeated: split & 2 == 0,
+                    after_done: split & 64 == 0,
+                    arrival: None,
                 };
                 let _ = checks::server_message(view, &server, &mut judged);
                 let requestor = RequestorConn {
@@ -85,7 +94,7 @@ fuzz_target!(|data: &[u8]| {
                     after_active: split & 4 == 0,
                 };
                 let _ = checks::requestor_message(view, &requestor, &mut judged);
-                let _ = judged.into_sorted();
+                let _ = judged.construction();
             }
         }
         assert!(decoder.buffered() <= 65_537);
