@@ -330,8 +330,8 @@ pub fn run_suite(
     let run = |i: usize| {
         let Some(l) = scenarios.get(i) else { return };
         // A server under test is one process for the whole run; the health
-        // probe's connection may not be released by the time the
-        // scenario's own open, so it counts too.
+        // probe's connection may still hold its slot when the scenario's
+        // own connections open, so it counts too.
         let _connections = (profile.kind == TargetKind::Tcp).then(|| {
             let probe = usize::from(profile.health_probe);
             budget.take(
