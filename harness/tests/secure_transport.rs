@@ -196,3 +196,35 @@ fn a_dhcptls_success_status_is_a_warning_and_the_scenarios_carry_on() {
     }
     assert!(warned > 10, "{warned}");
 }
+
+/// A secure requestor that opens its bulk sync connection before its active
+/// one: the mock server takes both as they come, over TLS, and every
+/// requestor scenario that applies passes.
+#[test]
+fn a_secure_requestor_that_opens_its_sync_connection_first_passes() {
+    let profile = TargetProfile::reference_with(VariantSet::of(&[
+        Variant::SecureOnly,
+        Variant::BulkSyncBesideActive,
+    ]));
+    assert_eq!(profile.transport(), Transport::Tls);
+    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("../scenarios");
+    let scenarios = load_dir(&dir).unwrap();
+    let mut ran = 0;
+    let mut sync_seen = 0;
+    for l in scenarios.iter().filter(|l| l.scenario.role == Role::Server) {
+        let o = run_one(l, &profile, &RunOptions::default());
+        if o.verdict == Verdict::NotApplicable {
+            continue;
+        }
+        ran += 1;
+        assert!(not_passed(&o).is_empty(), "{}: {:?}", o.id, not_passed(&o));
+        sync_seen += usize::from(
+            o.transcript
+                .iter()
+                .any(|e| e.text.contains("DHCPBULKLEASEQUERY")),
+        );
+    }
+    assert!(ran >= 8, "{ran}");
+    // The sync connection shows in what the scenarios saw.
+    assert!(sync_seen >= ran / 2, "{sync_seen} of {ran}");
+}

@@ -2,6 +2,7 @@
 //! requestor, a server over TCP, or a launched requestor; plus the trigger that
 //! changes the target's bindings.
 
+use super::arrivals::Arrivals;
 use super::profile::{ControlCommands, TargetKind, TargetProfile, Transport, TriggerConfig};
 use super::relay::{RelayAgent, RelayError, RelayedClient};
 use crate::net::clock::Clock;
@@ -277,7 +278,7 @@ enum Kind {
         send_buffer: usize,
     },
     ReferenceRequestor {
-        incoming: Incoming,
+        arrivals: Arrivals,
         stop: watch::Sender<bool>,
     },
     Tcp {
@@ -288,7 +289,7 @@ enum Kind {
         denied_source: Option<IpAddr>,
     },
     Launched {
-        listener: TcpListener,
+        arrivals: Arrivals,
         child: tokio::process::Child,
         output: super::launched::Output,
     },
@@ -497,7 +498,10 @@ impl Backend {
                 let (stop, rx) = watch::channel(false);
                 tokio::spawn(run_active(rt, rx));
                 Ok(Backend {
-                    kind: Kind::ReferenceRequestor { incoming, stop },
+                    kind: Kind::ReferenceRequestor {
+                        arrivals: Arrivals::start(incoming),
+                        stop,
+                    },
                     trigger: Trigger::None,
                     certs: None,
                     server_certs: Some(ServerCerts::from_pki(p)?),
@@ -574,7 +578,7 @@ impl Backend {
                 }
                 Ok(Backend {
                     kind: Kind::Launched {
-                        listener,
+                        arrivals: Arrivals::start(Incoming::Tcp(listener)),
                         child,
                         output,
                     },
@@ -677,21 +681,16 @@ impl Backend {
         }
     }
 
-    /// Waits for the target requestor to connect; `None` when it did not by `deadline`.
+    /// The target requestor's next connection and when it was accepted;
+    /// `None` when none came by `deadline`.
     pub async fn accept(
         &mut self,
         deadline: tokio::time::Instant,
-    ) -> Result<Option<BoxedIo>, BackendError> {
+    ) -> Result<Option<(BoxedIo, tokio::time::Instant)>, BackendError> {
         match &mut self.kind {
-            Kind::ReferenceRequestor { incoming, .. } => {
-                Ok(tokio::time::timeout_at(deadline, incoming.accept())
-                    .await
-                    .ok()
-                    .flatten()
-                    .map(|(io, _)| io))
-            }
+            Kind::ReferenceRequestor { arrivals, .. } => Ok(arrivals.next(deadline).await),
             Kind::Launched {
-                listener,
+                arrivals,
                 child,
                 output,
             } => {
@@ -704,11 +703,7 @@ impl Backend {
                     }
                 };
                 tokio::select! {
-                    accepted = tokio::time::timeout_at(deadline, listener.accept()) => match accepted {
-                        Ok(Ok((stream, _))) => Ok(Some(Box::new(stream))),
-                        Ok(Err(e)) => Err(BackendError::io("accepting the requestor's connection")(e)),
-                        Err(_) => Ok(None),
-                    },
+                    accepted = arrivals.next(deadline) => Ok(accepted),
                     how = exited => {
                         // What it wrote last may still be in the pipes.
                         tokio::time::sleep(std::time::Duration::from_millis(50)).await;

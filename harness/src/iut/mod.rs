@@ -1,5 +1,6 @@
 //! Ways to reach and drive an implementation under test.
 
+mod arrivals;
 pub mod backend;
 pub mod expectations;
 pub mod launched;

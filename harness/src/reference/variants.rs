@@ -120,6 +120,11 @@ impl VariantSet {
         VariantSet(BTreeSet::from([variant]))
     }
 
+    /// Several conformant choices at once.
+    pub fn of(variants: &[Variant]) -> Self {
+        VariantSet(variants.iter().copied().collect())
+    }
+
     pub fn has(&self, variant: Variant) -> bool {
         self.0.contains(&variant)
     }

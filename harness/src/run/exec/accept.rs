@@ -36,7 +36,7 @@ impl Exec<'_> {
         let deadline = self.step_start + within + self.slack;
         let mut set_aside = 0usize;
         let (conn, at) = loop {
-            let Some(io) = self.backend.accept(deadline).await? else {
+            let Some((io, at)) = self.backend.accept(deadline).await? else {
                 let frame = self.log(&a.conn, Direction::Note, "no connection".into());
                 let what = a.kind.map_or(String::new(), |k| match k {
                     ConnKind::Active => "with an active query ".to_string(),
@@ -56,7 +56,6 @@ impl Exec<'_> {
                 // Later steps need the connection.
                 return Err(Stop::Failed);
             };
-            let at = Instant::now();
             // Which connection this is shows only in its first query (inside
             // TLS, on a TLS target): until then it has a name no scenario
             // gives, and takes its own once it is told.
