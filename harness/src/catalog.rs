@@ -108,7 +108,9 @@ fn parse(markdown: &str) -> BTreeMap<String, Requirement> {
     let mut out = BTreeMap::new();
     for line in markdown.lines().filter(|l| l.starts_with("| ")) {
         let c = cells(line);
-        let Some(id) = c.first().filter(|id| is_requirement_id(id)) else {
+        // A requirement's row has its reference, level and text; the
+        // two-column tables after the catalog (§4.9) name requirements too.
+        let Some(id) = c.first().filter(|id| is_requirement_id(id) && c.len() >= 4) else {
             continue;
         };
         let text = c.get(3).cloned().unwrap_or_default();
@@ -181,6 +183,23 @@ mod link_tests {
     }
 }
 
+/// Each requirement with a value, a time, a bound, an order or a set, and
+/// the edge its checks hold it to (docs/leasequery-requirements.md §4.9),
+/// in the catalog's order.
+pub fn edges() -> Vec<(&'static str, &'static str)> {
+    CATALOG_MD
+        .split_once("### 4.9 Edges")
+        .map_or("", |(_, rest)| rest.split("\n## ").next().unwrap_or(""))
+        .lines()
+        .filter_map(|l| {
+            let mut cells = l.trim().trim_matches('|').split(" | ").map(str::trim);
+            let id = cells.next()?;
+            let edge = cells.next()?;
+            requirement(id).is_some().then_some((id, edge))
+        })
+        .collect()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -211,6 +230,12 @@ mod tests {
         }
         assert_eq!(c.len(), stated("**Normative requirements total**"));
         assert_eq!(c.len(), 140);
+        let edges = edges();
+        assert!(edges.len() > 30, "{edges:?}");
+        assert!(edges.contains(&(
+            "LQ-S-03",
+            "lease time ≤ what is left of the lease the target granted, counted in whole seconds from the grant to the query"
+        )));
         assert_eq!(c.values().filter(|r| !r.black_box()).count(), 5);
     }
 

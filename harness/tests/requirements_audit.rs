@@ -68,3 +68,27 @@ fn the_committed_audit_is_what_audit_writes_now() {
         "docs/requirements-audit.md is stale: run `alq-harness audit --output docs/requirements-audit.md`"
     );
 }
+
+#[test]
+fn every_edge_of_the_catalog_is_judged_and_its_faults_exist() {
+    let text = audit();
+    let edges = alq_harness::catalog::edges();
+    let section = text.split_once("\n## Edges\n").map(|(_, s)| s).unwrap();
+    assert!(
+        section.contains(&format!("{} requirements have a value", edges.len())),
+        "{section}"
+    );
+    for (id, edge) in edges {
+        let start = format!("| {id} | {edge} |");
+        let line = section
+            .lines()
+            .find(|l| l.starts_with(&start))
+            .unwrap_or_else(|| panic!("{id} has no edge row"));
+        let cells: Vec<&str> = line.trim_matches('|').split(" | ").map(str::trim).collect();
+        assert_eq!(cells.len(), 5, "{id}: {cells:?}");
+        assert!(!cells[2].is_empty(), "{id}: nothing judges its edge");
+        for name in quoted(cells[3]) {
+            assert!(Fault::from_name(name).is_some(), "{id}: no fault {name}");
+        }
+    }
+}

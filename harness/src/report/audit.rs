@@ -5,7 +5,7 @@
 //! it does not fire on a conformant choice. `alq-harness audit` writes it; a
 //! test holds the committed file to what this makes.
 
-use crate::catalog::{catalog, Requirement};
+use crate::catalog::{catalog, edges, requirement, Requirement};
 use crate::checks::scenario::judged_by;
 use crate::checks::{checks_judging, stream};
 use crate::reference::faults::Fault;
@@ -136,10 +136,53 @@ pub fn requirements_audit(scenarios: &[LoadedScenario]) -> Result<String, Unjudg
         "\n## Judged, with no fault yet\n\n{}\n",
         without_fault.join(", ")
     );
+    write_edges(&mut out, scenarios);
     if unjudged.is_empty() {
         Ok(out)
     } else {
         Err(Unjudged(unjudged))
+    }
+}
+
+/// The edge audit: each requirement with a value, a time, a bound, an order
+/// or a set (catalog §4.9), its edge, what judges it, the faults one step
+/// past it and the variants on its legal side.
+fn write_edges(out: &mut String, scenarios: &[LoadedScenario]) {
+    let rows: Vec<(&Requirement, &str)> = edges()
+        .into_iter()
+        .filter_map(|(id, edge)| Some((requirement(id)?, edge)))
+        .collect();
+    let past = |r: &Requirement| -> Vec<String> {
+        Fault::ALL
+            .iter()
+            .filter(|f| f.breaks().contains(&r.id.as_str()))
+            .map(|f| format!("`{}`", f.name()))
+            .collect()
+    };
+    let with_fault = rows.iter().filter(|(r, _)| !past(r).is_empty()).count();
+    let _ = write!(
+        out,
+        "\n## Edges\n\n{} requirements have a value, a time, a bound, an order or a set \
+         (docs/leasequery-requirements.md §4.9); {with_fault} of them have a fault of the \
+         reference one step past the edge.\n\n\
+         | Requirement | Edge | Judged by | One step past | Legal side |\n|---|---|---|---|---|\n",
+        rows.len()
+    );
+    for (r, edge) in rows {
+        let faults = past(r);
+        let _ = writeln!(
+            out,
+            "| {} | {} | {} | {} | {} |",
+            r.id,
+            edge.replace('|', "\\|"),
+            judges(r, scenarios).join("; "),
+            if faults.is_empty() {
+                "—".to_string()
+            } else {
+                faults.join(", ")
+            },
+            variants(r),
+        );
     }
 }
 
