@@ -111,6 +111,8 @@ faults! {
     LeaseASecondTooLong => "lease-a-second-too-long", Server, ["LQ-S-03"];
     WindowEndExclusive => "window-end-exclusive", Server, ["BLQ-S-27"];
     ChangeDuringCatchUpDropped => "change-during-catch-up-dropped", Server, ["ALQ-S-27"];
+    AddressReportedTwice => "address-reported-twice", Server, ["BLQ-S-19"];
+    IdleBulkNeverClosed => "idle-bulk-never-closed", Server, ["BLQ-S-35", "BLQ-S-31"];
     AdoptsBaseTimeDuringCatchUp => "adopts-base-time-during-catch-up", Requestor, ["ALQ-R-21"];
     RetriesTooFast => "retries-too-fast", Requestor, ["ALQ-R-01", "ALQ-R-02"];
     IgnoresTlsRefusal => "ignores-tls-refusal", Requestor, ["ALQ-R-12"];

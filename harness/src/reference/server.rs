@@ -774,7 +774,9 @@ impl ServerSession {
     /// A read stalled inside a message is kept open: the defect is in the
     /// stalled read alone, an idle connection still times out.
     fn stall_kept(&self) -> bool {
-        self.config.has(Fault::ReadStallNeverClosed) && self.partial_since.is_some()
+        let idle = self.partial_since.is_none();
+        (self.config.has(Fault::ReadStallNeverClosed) && !idle)
+            || (self.config.has(Fault::IdleBulkNeverClosed) && idle)
     }
 
     fn read_deadline(&self) -> Duration {
@@ -924,6 +926,10 @@ impl ServerSession {
                         variants: &config.variants,
                     };
                     let reply = frame(&config, &binding_reply(b, q.xid, epoch, &policy));
+                    if faults.has(Fault::AddressReportedTwice) && q.addrs.is_empty() {
+                        // The query's last address once more, before its DONE.
+                        self.queue.push_back(reply.clone());
+                    }
                     if faults.has(Fault::DoneOneReplyEarly) && q.addrs.is_empty() {
                         // DONE ahead of the query's last reply.
                         let done =
