@@ -93,9 +93,14 @@ async fn relayed_dora_release_and_decline_change_the_store() {
     let b = relay.dora(&client(2, b"remote-B")).await.unwrap().addr;
     let a = first.addr;
     assert_ne!(a, b);
-    // The lease time the DHCPACK granted comes back with the address.
+    // The times the DHCPACK granted come back with the address: the lease,
+    // and T1 and T2 at RFC 2131's defaults.
     let lease = shared.store().lease_time();
-    assert_eq!(first.lease, Some(lease));
+    let times = first.grant.unwrap();
+    assert_eq!(
+        (times.lease, times.t1, times.t2),
+        (lease, Some(lease / 2), Some(lease / 8 * 7))
+    );
     {
         let store = shared.store();
         let binding = store.get(a).unwrap();
@@ -106,7 +111,7 @@ async fn relayed_dora_release_and_decline_change_the_store() {
         assert_eq!(info.relay_id().map(|r| &r[..]), Some(&b"relay-1"[..]));
     }
     let renewed = relay.renew(&client(1, b"remote-A"), a).await.unwrap();
-    assert_eq!(renewed, Some(lease));
+    assert_eq!(renewed.map(|t| t.lease), Some(lease));
     relay.release(&client(1, b"remote-A"), a).await.unwrap();
     relay.decline(&client(2, b"remote-B"), b).await.unwrap();
     let mut states = (DhcpState::Active, DhcpState::Active);

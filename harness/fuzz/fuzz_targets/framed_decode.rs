@@ -81,6 +81,8 @@ fuzz_target!(|data: &[u8]| {
                     granted: (split & 32 == 0).then_some(Granted {
                         lease: 600,
                         left: 300,
+                        t1_left: Some(150),
+                        t2_left: Some(262),
                     }),
                     sent_xids: &[view.xid()],
                     requested: &[156, 58, 59],

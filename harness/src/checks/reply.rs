@@ -31,11 +31,14 @@ pub struct ServerConn<'a> {
 }
 
 /// A lease time the target granted through the harness's trigger, and the
-/// most of it that can be left when the query was sent.
+/// most of it (and of the renewal and rebinding times, where the grant
+/// named them) that can be left when the query was sent.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Granted {
     pub lease: u32,
     pub left: u32,
+    pub t1_left: Option<u32>,
+    pub t2_left: Option<u32>,
 }
 
 /// When a message arrived and when its connection opened, on the harness's
@@ -105,6 +108,7 @@ registry! {
     catch_up_complete_asked_for: "ALQ-S-26", Should, "every CatchUpComplete on an active connection";
     active_first_reply_has_server_id: "BLQ-S-14", Should, "the first message answering an active query";
     lease_time_within_grant: "LQ-S-03", Must, "every DHCPLEASEACTIVE for an address the harness's trigger was granted";
+    renewal_times_within_grant: "LQ-S-04", Must, "every DHCPLEASEACTIVE for an address the harness's trigger was granted renewal and rebinding times";
 }
 
 fn binding_has_ciaddr(m: &ServerMessage<'_>, j: &mut Judgement<'_>) {
@@ -373,6 +377,24 @@ fn lease_time_within_grant(m: &ServerMessage<'_>, j: &mut Judgement<'_>) {
     }
 }
 
+fn renewal_times_within_grant(m: &ServerMessage<'_>, j: &mut Judgement<'_>) {
+    // RFC 4388 §6.4.2: T1 and T2 are what is left until them.
+    let (Some(granted), MessageType::LeaseActive) = (m.conn.granted, m.kind) else {
+        return;
+    };
+    let times = [
+        ("renewal", m.msg.renewal_time(), granted.t1_left),
+        ("rebinding", m.msg.rebinding_time(), granted.t2_left),
+    ];
+    for (name, reported, left) in times {
+        if let (Ok(Some(reported)), Some(left)) = (reported, left) {
+            j.unless(reported > left, || {
+                format!("{name} time {reported} s, more than the {left} s left of what the target granted")
+            });
+        }
+    }
+}
+
 fn active_first_reply_has_server_id(m: &ServerMessage<'_>, j: &mut Judgement<'_>) {
     // AMB-18: the first message of any kind for the active query's xid,
     // a keepalive or a status as much as data; a warning only.
@@ -453,6 +475,8 @@ mod tests {
             granted: Some(Granted {
                 lease: 600,
                 left: 597,
+                t1_left: Some(297),
+                t2_left: None,
             }),
             ..BULK
         };

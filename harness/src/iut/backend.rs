@@ -4,7 +4,7 @@
 
 use super::arrivals::Arrivals;
 use super::profile::{ControlCommands, TargetKind, TargetProfile, Transport, TriggerConfig};
-use super::relay::{RelayAgent, RelayError, RelayedClient};
+use super::relay::{RelayAgent, RelayError, RelayedClient, Times};
 use crate::net::clock::Clock;
 use crate::net::requestor::{run_active, RequestorRuntime};
 use crate::net::server::{RunningServer, ServerRuntime, Shared};
@@ -319,23 +319,38 @@ pub struct Backend {
     key_log: Arc<crate::net::tls::KeyLogLines>,
 }
 
-/// A lease time the target granted through the trigger, and when the
-/// harness got the grant.
+/// The times the target granted through the trigger, and when the harness
+/// got the grant.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Grant {
-    pub lease: u32,
+    pub times: Times,
     pub at: tokio::time::Instant,
 }
 
 impl Grant {
-    /// The most of it the target may report as left to a query sent at
-    /// `asked`: it granted the lease no later than the harness got it, and
-    /// counts whole seconds, so at least the whole seconds between have
-    /// passed on its clock.
-    pub fn left_at(&self, asked: tokio::time::Instant) -> u32 {
+    /// The most of each granted time the target may report as left to a
+    /// query sent at `asked`: it granted them no later than the harness got
+    /// them, and counts whole seconds, so at least the whole seconds
+    /// between have passed on its clock.
+    pub fn left_at(&self, asked: tokio::time::Instant) -> Times {
         let passed = asked.saturating_duration_since(self.at).as_secs();
-        self.lease
-            .saturating_sub(u32::try_from(passed).unwrap_or(u32::MAX))
+        let passed = u32::try_from(passed).unwrap_or(u32::MAX);
+        let left = |t: u32| t.saturating_sub(passed);
+        Times {
+            lease: left(self.times.lease),
+            t1: self.times.t1.map(left),
+            t2: self.times.t2.map(left),
+        }
+    }
+}
+
+/// What the embedded reference grants: its lease time, with T1 and T2 at
+/// RFC 2131's defaults, as its DHCP front puts them in a DHCPACK.
+fn reference_times(lease: u32) -> Times {
+    Times {
+        lease,
+        t1: Some(lease / 2),
+        t2: Some(lease / 8 * 7),
     }
 }
 
@@ -769,14 +784,14 @@ impl Backend {
                         options: client.options.clone(),
                     },
                 )?;
-                (addr, Some(control.lease_time()))
+                (addr, Some(reference_times(control.lease_time())))
             }
             Trigger::Relay(agent) => {
                 let bound = agent
                     .dora(&client)
                     .await
                     .map_err(BackendError::relay("the relay trigger"))?;
-                (bound.addr, bound.lease)
+                (bound.addr, bound.grant)
             }
             Trigger::Shell(_) if !options.is_empty() => return Err(BackendError::ShellWithOptions),
             Trigger::Shell(command) => {
@@ -848,7 +863,7 @@ impl Backend {
                 // Changes reach the server one at a time, as DHCP traffic would.
                 tokio::task::yield_now().await;
                 result?;
-                Some(control.lease_time())
+                Some(reference_times(control.lease_time()))
             }
             Trigger::Relay(agent) => match change {
                 Change::Renew => agent.renew(&client, addr).await,
@@ -873,13 +888,13 @@ impl Backend {
         Ok(())
     }
 
-    /// Keeps `lease`, granted now to `addr`; an unknown one forgets any
+    /// Keeps `times`, granted now to `addr`; unknown ones forget any
     /// earlier grant.
-    fn granted(&mut self, addr: Ipv4Addr, lease: Option<u32>) {
-        match lease {
-            Some(lease) => {
+    fn granted(&mut self, addr: Ipv4Addr, times: Option<Times>) {
+        match times {
+            Some(times) => {
                 let at = tokio::time::Instant::now();
-                self.grants.insert(addr, Grant { lease, at });
+                self.grants.insert(addr, Grant { times, at });
             }
             None => {
                 self.grants.remove(&addr);
@@ -1138,14 +1153,23 @@ mod tests {
     #[test]
     fn what_is_left_of_a_grant_loses_only_whole_seconds_passed() {
         let at = tokio::time::Instant::now();
-        let grant = Grant { lease: 600, at };
-        let after = |ms: u64| grant.left_at(at + Duration::from_millis(ms));
+        let grant = Grant {
+            times: Times {
+                lease: 600,
+                t1: Some(300),
+                t2: None,
+            },
+            at,
+        };
+        let after = |ms: u64| grant.left_at(at + Duration::from_millis(ms)).lease;
         assert_eq!(after(0), 600);
         assert_eq!(after(999), 600);
         assert_eq!(after(2_500), 598);
         assert_eq!(after(10_000_000), 0);
         // A query sent before the grant came: all of it may be left.
         let before = at.checked_sub(Duration::from_secs(5)).unwrap_or(at);
-        assert_eq!(grant.left_at(before), 600);
+        assert_eq!(grant.left_at(before).lease, 600);
+        let later = grant.left_at(at + Duration::from_millis(2_500));
+        assert_eq!((later.t1, later.t2), (Some(298), None));
     }
 }

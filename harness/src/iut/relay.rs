@@ -205,24 +205,24 @@ impl RelayAgent {
             .await?;
         Ok(Bound {
             addr: ack.header.yiaddr,
-            lease: lease_time(&ack),
+            grant: granted(&ack),
         })
     }
 
-    /// A renewal: REQUEST with ciaddr set, answered by ACK; the lease time
-    /// the ACK grants.
+    /// A renewal: REQUEST with ciaddr set, answered by ACK; the times the
+    /// ACK grants.
     pub async fn renew(
         &self,
         client: &RelayedClient,
         addr: Ipv4Addr,
-    ) -> Result<Option<u32>, RelayError> {
+    ) -> Result<Option<Times>, RelayError> {
         let _turn = TURN.lock().await;
         let socket = self.socket().await?;
         let request = self.request(MessageType::Request, client).ciaddr(addr);
         let request = self.finish(request, client);
         self.exchange(&socket, &request, MessageType::Ack, "DHCPACK")
             .await
-            .map(|ack| lease_time(&ack))
+            .map(|ack| granted(&ack))
     }
 
     /// RELEASE (no reply is expected).
@@ -249,15 +249,28 @@ impl RelayAgent {
     }
 }
 
-/// What a DORA bound: the address, and the lease time (51) its DHCPACK
-/// granted, where it carried one.
+/// What a DORA bound: the address, and the times its DHCPACK granted,
+/// where it carried a lease time.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Bound {
     pub addr: Ipv4Addr,
-    pub lease: Option<u32>,
+    pub grant: Option<Times>,
 }
 
-/// The lease time (51) a DHCPACK grants.
-fn lease_time(ack: &RawMessage) -> Option<u32> {
-    Received::from_raw(ack).lease_time().ok().flatten()
+/// The lease time (51) a DHCPACK grants, and its renewal (58) and
+/// rebinding (59) times where it carries them.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Times {
+    pub lease: u32,
+    pub t1: Option<u32>,
+    pub t2: Option<u32>,
+}
+
+fn granted(ack: &RawMessage) -> Option<Times> {
+    let ack = Received::from_raw(ack);
+    Some(Times {
+        lease: ack.lease_time().ok().flatten()?,
+        t1: ack.renewal_time().ok().flatten(),
+        t2: ack.rebinding_time().ok().flatten(),
+    })
 }

@@ -74,7 +74,12 @@ fn reply(
         .hardware(header.htype, header.hardware_address())
         .option(DhcpOption::ServerId(server_id));
     if let Some(t) = lease {
-        b = b.option(DhcpOption::LeaseTime(t));
+        // T1 and T2 at RFC 2131 §4.4.5's defaults, as leasequery replies
+        // report them (reference::replies).
+        b = b
+            .option(DhcpOption::LeaseTime(t))
+            .option(DhcpOption::RenewalTime(t / 2))
+            .option(DhcpOption::RebindingTime(t / 8 * 7));
     }
     if let Ok(Some(info)) = request.relay_agent_info() {
         b = b.option(DhcpOption::RelayAgentInfo(info));

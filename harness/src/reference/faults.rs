@@ -109,6 +109,7 @@ faults! {
     DoneOneReplyEarly => "done-one-reply-early", Server, ["BLQ-S-16"];
     Tls11Accepted => "tls-1.1-accepted", Server, ["ALQ-S-46"];
     LeaseASecondTooLong => "lease-a-second-too-long", Server, ["LQ-S-03"];
+    RenewalTimeASecondTooLong => "renewal-time-a-second-too-long", Server, ["LQ-S-04"];
     WindowEndExclusive => "window-end-exclusive", Server, ["BLQ-S-27"];
     ChangeDuringCatchUpDropped => "change-during-catch-up-dropped", Server, ["ALQ-S-27"];
     AddressReportedTwice => "address-reported-twice", Server, ["BLQ-S-19"];

@@ -132,7 +132,8 @@ pub fn binding_reply(
     };
     if let Some((t1, t2)) = lease_times {
         if policy.wants(code::RENEWAL_TIME) && t1 > now {
-            b = b.option(DhcpOption::RenewalTime(t1 - now));
+            let late = u32::from(policy.faults.has(Fault::RenewalTimeASecondTooLong));
+            b = b.option(DhcpOption::RenewalTime((t1 - now).saturating_add(late)));
         }
         if policy.wants(code::REBINDING_TIME) && t2 > now {
             b = b.option(DhcpOption::RebindingTime(t2 - now));

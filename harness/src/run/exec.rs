@@ -626,9 +626,14 @@ impl<'a> Exec<'a> {
                     opened: clock.epoch_of(c.opened_at),
                     skew: self.clock_skew,
                 };
-                let granted = self.backend.grant(msg.ciaddr()).map(|g| Granted {
-                    lease: g.lease,
-                    left: g.left_at(c.asked_at.unwrap_or(c.opened_at)),
+                let granted = self.backend.grant(msg.ciaddr()).map(|g| {
+                    let left = g.left_at(c.asked_at.unwrap_or(c.opened_at));
+                    Granted {
+                        lease: g.times.lease,
+                        left: left.lease,
+                        t1_left: left.t1,
+                        t2_left: left.t2,
+                    }
                 });
                 let broken = c
                     .peer

@@ -645,6 +645,8 @@ macro_rules! typed_accessors {
 typed_accessors! {
     fixed {
         lease_time: LEASE_TIME => u32 = u32_of;
+        renewal_time: RENEWAL_TIME => u32 = u32_of;
+        rebinding_time: REBINDING_TIME => u32 = u32_of;
         client_last_transaction_time: CLIENT_LAST_TRANSACTION_TIME => u32 = u32_of;
         base_time: BASE_TIME => u32 = u32_of;
         start_time_of_state: START_TIME_OF_STATE => u32 = u32_of;
