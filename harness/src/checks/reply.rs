@@ -496,6 +496,23 @@ mod tests {
         assert!(found[0].message.contains("598 s"), "{}", found[0].message);
         // Without a grant the harness knows, nothing to compare with.
         assert!(!names_on(&lease(100_000), &BULK).contains(&"LQ-S-03"));
+        // T1 past what is left of the granted one breaks LQ-S-04; T2 was
+        // not granted, so any is taken.
+        let renewal = |t1: u32, t2: u32| {
+            MessageBuilder::reply(MessageType::LeaseActive, 7)
+                .ciaddr(Ipv4Addr::new(192, 0, 2, 9))
+                .item(OptionItem::tlv(
+                    code::RENEWAL_TIME,
+                    t1.to_be_bytes().to_vec(),
+                ))
+                .item(OptionItem::tlv(
+                    code::REBINDING_TIME,
+                    t2.to_be_bytes().to_vec(),
+                ))
+                .build()
+        };
+        assert!(!names_on(&renewal(297, 100_000), &granted).contains(&"LQ-S-04"));
+        assert!(names_on(&renewal(298, 100_000), &granted).contains(&"LQ-S-04"));
     }
 
     #[test]

@@ -347,10 +347,11 @@ impl Grant {
 /// What the embedded reference grants: its lease time, with T1 and T2 at
 /// RFC 2131's defaults, as its DHCP front puts them in a DHCPACK.
 fn reference_times(lease: u32) -> Times {
+    let (t1, t2) = crate::reference::leases::default_renewal_times(lease);
     Times {
         lease,
-        t1: Some(lease / 2),
-        t2: Some(lease / 8 * 7),
+        t1: Some(t1),
+        t2: Some(t2),
     }
 }
 

@@ -154,6 +154,13 @@ pub fn answer(bytes: &[u8]) -> Option<Answer> {
     }
 }
 
+impl Answer {
+    /// The server took a version below TLS 1.2.
+    pub fn accepts_legacy(&self) -> bool {
+        matches!(self, Answer::Hello(v) if *v < 0x0303)
+    }
+}
+
 impl fmt::Display for Answer {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
@@ -206,6 +213,9 @@ mod tests {
     #[test]
     fn answers_read_back_as_what_they_are() {
         assert_eq!(answer(&server_hello(0x0302)), Some(Answer::Hello(0x0302)));
+        assert!(Answer::Hello(0x0301).accepts_legacy());
+        assert!(!Answer::Hello(0x0303).accepts_legacy());
+        assert!(!Answer::Alert(2, 70).accepts_legacy());
         assert_eq!(answer(&[21, 3, 1, 0, 2, 2, 70]), Some(Answer::Alert(2, 70)));
         assert_eq!(answer(&[21, 3, 1, 0, 2, 2]), None);
         assert_eq!(answer(b"HTTP/1.1"), Some(Answer::Other));

@@ -4,7 +4,7 @@
 //! drive bindings through the DHCP protocol itself. Option 82 from the relay is
 //! stored with the binding (RFC 4388 §6.4.2).
 
-use super::leases::{Client, LeaseStore};
+use super::leases::{default_renewal_times, Client, LeaseStore};
 use crate::wire::options::code;
 use crate::wire::{DhcpOption, DhcpState, MessageBuilder, MessageType, RawMessage, Received};
 use std::collections::HashMap;
@@ -74,12 +74,12 @@ fn reply(
         .hardware(header.htype, header.hardware_address())
         .option(DhcpOption::ServerId(server_id));
     if let Some(t) = lease {
-        // T1 and T2 at RFC 2131 §4.4.5's defaults, as leasequery replies
-        // report them (reference::replies).
+        // T1 and T2 as leasequery replies report them (reference::replies).
+        let (t1, t2) = default_renewal_times(t);
         b = b
             .option(DhcpOption::LeaseTime(t))
-            .option(DhcpOption::RenewalTime(t / 2))
-            .option(DhcpOption::RebindingTime(t / 8 * 7));
+            .option(DhcpOption::RenewalTime(t1))
+            .option(DhcpOption::RebindingTime(t2));
     }
     if let Ok(Some(info)) = request.relay_agent_info() {
         b = b.option(DhcpOption::RelayAgentInfo(info));

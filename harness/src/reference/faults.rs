@@ -110,6 +110,7 @@ faults! {
     Tls11Accepted => "tls-1.1-accepted", Server, ["ALQ-S-46"];
     LeaseASecondTooLong => "lease-a-second-too-long", Server, ["LQ-S-03"];
     RenewalTimeASecondTooLong => "renewal-time-a-second-too-long", Server, ["LQ-S-04"];
+    CatchUpCompleteUnasked => "catch-up-complete-unasked", Server, ["ALQ-S-26"];
     WindowEndExclusive => "window-end-exclusive", Server, ["BLQ-S-27"];
     ChangeDuringCatchUpDropped => "change-during-catch-up-dropped", Server, ["ALQ-S-27"];
     AddressReportedTwice => "address-reported-twice", Server, ["BLQ-S-19"];

@@ -9,6 +9,12 @@ use bytes::Bytes;
 use std::collections::{BTreeMap, VecDeque};
 use std::net::Ipv4Addr;
 
+/// T1 and T2 for a lease of `lease` seconds at RFC 2131 §4.4.5's defaults:
+/// half and seven eighths of it.
+pub fn default_renewal_times(lease: u32) -> (u32, u32) {
+    (lease / 2, lease / 8 * 7)
+}
+
 /// One address and what the server knows about it.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Binding {

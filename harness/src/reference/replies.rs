@@ -2,7 +2,7 @@
 //! by bulk and active queries.
 
 use crate::reference::faults::{Fault, FaultSet};
-use crate::reference::leases::Binding;
+use crate::reference::leases::{default_renewal_times, Binding};
 use crate::reference::variants::{Variant, VariantSet};
 use crate::wire::options::code;
 use crate::wire::{
@@ -120,9 +120,10 @@ pub fn binding_reply(
     let lease_times = match binding.expires.filter(|_| active) {
         Some(expires) => {
             let granted = expires.saturating_sub(binding.last_transaction);
+            let (t1, t2) = default_renewal_times(granted);
             Some((
-                binding.last_transaction.saturating_add(granted / 2),
-                binding.last_transaction.saturating_add(granted / 8 * 7),
+                binding.last_transaction.saturating_add(t1),
+                binding.last_transaction.saturating_add(t2),
             ))
         }
         None if policy.faults.has(Fault::RenewalTimeWhenUnassigned) => {

@@ -665,6 +665,17 @@ impl ServerSession {
                     self.queue.push_back(frame(&self.config, &msg));
                 }
             }
+        } else if self.config.has(Fault::CatchUpCompleteUnasked) {
+            // Ends a catch-up the query never asked for (AMB-19).
+            let msg = status_reply(
+                self.config.status_type(),
+                xid,
+                Some((StatusCode::CatchUpComplete, "")),
+                self.config.optional_base_time(epoch),
+                Some(self.config.server_id),
+            );
+            active.first_sent = true;
+            self.queue.push_back(frame(&self.config, &msg));
         }
         self.active = Some(active);
     }

@@ -127,7 +127,7 @@ pub struct Exec<'a> {
     transport: crate::iut::profile::Transport,
     /// The health probe run before the steps, against a server under test.
     probe: Option<probe::Probe>,
-    /// The first of the scenario's connections to a server under test that
+    /// The first of the scenario's connections to the target server that
     /// the target closed before it sent anything on it.
     turned_away: Option<String>,
 }
@@ -661,7 +661,7 @@ impl<'a> Exec<'a> {
             StreamEvent::Closed(kind) => {
                 let unanswered = c.peer.last_received().is_none() && !c.refused;
                 if unanswered
-                    && self.probe.is_some()
+                    && self.scenario.role == crate::scenario::model::Role::Requestor
                     && conn != probe::PROBE_CONN
                     && self.turned_away.is_none()
                 {

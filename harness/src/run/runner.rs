@@ -327,12 +327,14 @@ pub fn run_suite(
     });
     let results: Mutex<Vec<Option<ScenarioOutcome>>> = Mutex::new(vec![None; scenarios.len()]);
     let budget = ConnectionBudget::new(profile.max_connections);
+    // A server under test is one process for the whole run, shared by the
+    // scenarios running side by side.
+    let long_lived = profile.kind == TargetKind::Tcp;
     let run = |i: usize| {
         let Some(l) = scenarios.get(i) else { return };
-        // A server under test is one process for the whole run; the health
-        // probe's connection may still hold its slot when the scenario's
-        // own connections open, so it counts too.
-        let _connections = (profile.kind == TargetKind::Tcp).then(|| {
+        // The health probe's connection may still hold its slot when the
+        // scenario's own connections open, so it counts too.
+        let _connections = long_lived.then(|| {
             let probe = usize::from(profile.health_probe);
             budget.take(
                 l.scenario
@@ -342,7 +344,7 @@ pub fn run_suite(
         });
         let clock = std::time::Instant::now();
         let mut outcome = run_one(l, profile, options);
-        if let Some(why) = rerun_reason(&outcome) {
+        if let Some(why) = rerun_reason(&outcome).filter(|_| long_lived) {
             // A long-lived server may still hold the slots of connections
             // closed a moment ago, or serve other requestors: a refusal at
             // the start is tried again once, and a defect shows again.

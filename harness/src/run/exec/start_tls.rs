@@ -3,7 +3,7 @@
 
 use super::{Exec, Stop};
 use crate::capture::tap::TappedIo;
-use crate::net::legacy_tls::{self, Answer, LegacyTls};
+use crate::net::legacy_tls::{self, LegacyTls};
 use crate::net::transport::BoxedIo;
 use crate::outcome::Direction;
 use crate::scenario::expr::Shown;
@@ -110,7 +110,7 @@ impl Exec<'_> {
         let frame = self.log(&t.conn, Direction::Note, text.clone());
         let req = primary(&t.requirement);
         match said {
-            Ok(Ok(Some(Answer::Hello(v)))) if v < 0x0303 => {
+            Ok(Ok(Some(answer))) if answer.accepts_legacy() => {
                 self.judge(req, None, text, Some(frame))
             }
             Ok(_) => {
