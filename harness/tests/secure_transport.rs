@@ -198,33 +198,41 @@ fn a_dhcptls_success_status_is_a_warning_and_the_scenarios_carry_on() {
 }
 
 /// A secure requestor that opens its bulk sync connection before its active
-/// one: the mock server takes both as they come, over TLS, and every
-/// requestor scenario that applies passes.
-#[test]
-fn a_secure_requestor_that_opens_its_sync_connection_first_passes() {
-    let profile = TargetProfile::reference_with(VariantSet::of(&[
-        Variant::SecureOnly,
-        Variant::BulkSyncBesideActive,
-    ]));
+/// one, whether it speaks on it at once or only once the server answered on
+/// the active one: the mock server takes both as they come, over TLS, and
+/// every requestor scenario that applies passes.
+#[rstest::rstest]
+// Spoken at once, the sync's query shows in most scenarios (some end before
+// it is read); quiet, it is set aside in every one.
+#[case::speaks_at_once(Variant::BulkSyncBesideActive, "DHCPBULKLEASEQUERY", 2)]
+#[case::quiet_until_answered(Variant::SyncConnectionFirst, "accepted and set aside", 1)]
+fn a_secure_requestor_that_opens_its_sync_connection_first_passes(
+    #[case] variant: Variant,
+    #[case] sign_of_the_sync: &str,
+    #[case] seen_in_one_of: usize,
+) {
+    let profile = TargetProfile::reference_with(VariantSet::of(&[Variant::SecureOnly, variant]));
     assert_eq!(profile.transport(), Transport::Tls);
     let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("../scenarios");
     let scenarios = load_dir(&dir).unwrap();
     let mut ran = 0;
     let mut sync_seen = 0;
+    let mut false_verdicts = Vec::new();
     for l in scenarios.iter().filter(|l| l.scenario.role == Role::Server) {
         let o = run_one(l, &profile, &RunOptions::default());
         if o.verdict == Verdict::NotApplicable {
             continue;
         }
         ran += 1;
-        assert!(not_passed(&o).is_empty(), "{}: {:?}", o.id, not_passed(&o));
+        false_verdicts.extend(not_passed(&o).into_iter().map(|f| format!("{}: {f}", o.id)));
         sync_seen += usize::from(
             o.transcript
                 .iter()
-                .any(|e| e.text.contains("DHCPBULKLEASEQUERY")),
+                .any(|e| e.text.contains(sign_of_the_sync)),
         );
     }
+    assert!(false_verdicts.is_empty(), "{false_verdicts:#?}");
     assert!(ran >= 8, "{ran}");
     // The sync connection shows in what the scenarios saw.
-    assert!(sync_seen >= ran / 2, "{sync_seen} of {ran}");
+    assert!(sync_seen >= ran / seen_in_one_of, "{sync_seen} of {ran}");
 }

@@ -9,13 +9,14 @@ use super::transport::Dial;
 use crate::reference::faults::Fault;
 use crate::reference::requestor::{
     RequestorCloseReason, RequestorEvent, RequestorOutput, RequestorPolicy, RequestorSession,
+    SyncBeside,
 };
 use crate::session::{Action, Session};
 use rustls::pki_types::ServerName;
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::Duration;
 use tokio::io::{AsyncRead, AsyncWrite};
-use tokio::sync::{mpsc, watch};
+use tokio::sync::{mpsc, oneshot, watch};
 use tokio_rustls::TlsConnector;
 
 /// What the requestor reports, in order, for each connection it opens.
@@ -61,6 +62,8 @@ struct Connection<'a> {
     rt: &'a RequestorRuntime,
     conn: u64,
     gap_filled: bool,
+    /// Told when the server first sends anything on this connection.
+    answered: Option<&'a watch::Sender<bool>>,
 }
 
 impl Connection<'_> {
@@ -97,6 +100,9 @@ impl Session for Connection<'_> {
     }
 
     fn handle_input(&mut self, now: Duration, bytes: &[u8]) {
+        if let Some(answered) = self.answered {
+            answered.send_replace(true);
+        }
         self.session.handle_input(now, bytes);
         self.drain_events();
     }
@@ -130,6 +136,17 @@ impl Session for Connection<'_> {
 
 static NEXT_CONN: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(1);
 
+/// When a connection speaks and whom it tells that the server answered.
+#[derive(Default)]
+struct Cues<'a> {
+    /// Nothing is sent on the connection, once open, until this turns true
+    /// (or its sender goes).
+    speak_after: Option<watch::Receiver<bool>>,
+    answered: Option<&'a watch::Sender<bool>>,
+    /// Told once the connection is open (or failed to open).
+    opened: Option<oneshot::Sender<()>>,
+}
+
 /// Connects and runs `session` to its end. Returns whether a gap-filling bulk
 /// query completed successfully on it.
 async fn run_connection(
@@ -137,9 +154,22 @@ async fn run_connection(
     session: RequestorSession,
     shutdown: &mut watch::Receiver<bool>,
 ) -> bool {
+    run_connection_cued(rt, session, shutdown, Cues::default()).await
+}
+
+async fn run_connection_cued(
+    rt: &RequestorRuntime,
+    session: RequestorSession,
+    shutdown: &mut watch::Receiver<bool>,
+    cues: Cues<'_>,
+) -> bool {
     let active = session.is_active();
     let timeout = rt.policy().config.timers.bulk_data;
-    let stream = match tokio::time::timeout(timeout, rt.server.connect()).await {
+    let connected = tokio::time::timeout(timeout, rt.server.connect()).await;
+    if let Some(opened) = cues.opened {
+        let _ = opened.send(());
+    }
+    let stream = match connected {
         Ok(Ok(stream)) => stream,
         Ok(Err(e)) => {
             let _ = rt.reports.send(Report::ConnectFailed {
@@ -156,11 +186,19 @@ async fn run_connection(
     };
     let conn = NEXT_CONN.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
     let _ = rt.reports.send(Report::Connected { conn, active });
+    if let Some(mut cue) = cues.speak_after {
+        // A shutdown meanwhile is seen as the connection is driven.
+        tokio::select! {
+            _ = cue.wait_for(|answered| *answered) => {}
+            _ = shutdown.wait_for(|stop| *stop) => {}
+        }
+    }
     let mut c = Connection {
         session,
         rt,
         conn,
         gap_filled: false,
+        answered: cues.answered,
     };
     let reason = drive_with_tls(stream, &mut c, shutdown).await;
     let _ = rt.reports.send(Report::Closed {
@@ -234,13 +272,29 @@ async fn fill_gap(rt: RequestorRuntime, start: Option<u32>, end: Option<u32>) {
 /// Runs an initial bulk query for all configured addresses and starts the
 /// active query's base-time at the earliest base-time it returned.
 pub async fn initial_sync(rt: &RequestorRuntime, shutdown: &mut watch::Receiver<bool>) -> bool {
+    sync(rt, shutdown, None, None).await
+}
+
+/// [`initial_sync`], telling `opened` once its connection is open, and silent
+/// on it until `speak_after` turns true.
+async fn sync(
+    rt: &RequestorRuntime,
+    shutdown: &mut watch::Receiver<bool>,
+    opened: Option<oneshot::Sender<()>>,
+    speak_after: Option<watch::Receiver<bool>>,
+) -> bool {
     let (tx, mut rx) = mpsc::unbounded_channel();
     let tap = RequestorRuntime {
         reports: tx,
         ..rt.clone()
     };
     let session = rt.policy().start_bulk(None, None, rt.clock.mono());
-    let done = run_connection(&tap, session, shutdown).await;
+    let cues = Cues {
+        speak_after,
+        answered: None,
+        opened,
+    };
+    let done = run_connection_cued(&tap, session, shutdown, cues).await;
     let mut earliest: Option<u32> = None;
     while let Ok(report) = rx.try_recv() {
         if let Report::Event {
@@ -265,16 +319,23 @@ pub async fn initial_sync(rt: &RequestorRuntime, shutdown: &mut watch::Receiver<
 
 /// Keeps an active query running until `shutdown`.
 pub async fn run_active(rt: RequestorRuntime, mut shutdown: watch::Receiver<bool>) {
-    let sync_after = rt.policy().bulk_sync_beside_active();
-    if let Some(delay) = sync_after {
+    let beside = rt.policy().bulk_sync_beside_active();
+    let (answered, first_answer) = watch::channel(false);
+    if let Some(when) = beside {
         let (rt, mut shutdown) = (rt.clone(), shutdown.clone());
+        let (delay, speak_after) = match when {
+            SyncBeside::OpenedFirst => (Duration::ZERO, None),
+            SyncBeside::OpenedFirstQuiet => (Duration::ZERO, Some(first_answer)),
+            SyncBeside::After(delay) => (delay, None),
+        };
+        let (opened, sync_open) = oneshot::channel();
         tokio::spawn(async move {
             tokio::time::sleep(delay).await;
-            initial_sync(&rt, &mut shutdown).await
+            sync(&rt, &mut shutdown, Some(opened), speak_after).await
         });
         if delay.is_zero() {
             // The bulk connection opens first.
-            tokio::task::yield_now().await;
+            let _ = sync_open.await;
         }
     }
     loop {
@@ -287,7 +348,13 @@ pub async fn run_active(rt: RequestorRuntime, mut shutdown: watch::Receiver<bool
             _ = shutdown.changed() => return,
         }
         let session = rt.policy().start_active(rt.clock.mono());
-        run_connection(&rt, session, &mut shutdown).await;
+        let cues = Cues {
+            answered: Some(&answered),
+            ..Cues::default()
+        };
+        run_connection_cued(&rt, session, &mut shutdown, cues).await;
+        // A sync waiting on this connection's answer waits no longer.
+        answered.send_replace(true);
         rt.policy().connection_lost();
     }
 }

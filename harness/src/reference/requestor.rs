@@ -551,6 +551,20 @@ enum Tracking {
     GapPending,
 }
 
+/// When a bulk sync beside the active query starts.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum SyncBeside {
+    /// Its connection opens before the active one and its query goes out
+    /// at once.
+    OpenedFirst,
+    /// Its connection opens before the active one; nothing is sent on it
+    /// until the server has answered on the active connection (or that
+    /// connection ended).
+    OpenedFirstQuiet,
+    /// Its connection opens this long after the active query went out.
+    After(Duration),
+}
+
 /// State kept across connections.
 #[derive(Debug)]
 pub struct RequestorPolicy {
@@ -592,15 +606,16 @@ impl RequestorPolicy {
     }
 
     /// When, after it starts, the requestor runs an all-configured bulk sync
-    /// on a connection of its own beside its active query (RFC 7724 §4):
-    /// at once (opened before the active query) or a moment after the active
-    /// query went out; never when absent.
-    pub fn bulk_sync_beside_active(&self) -> Option<Duration> {
+    /// on a connection of its own beside its active query (RFC 7724 §4);
+    /// `None` when it does not.
+    pub fn bulk_sync_beside_active(&self) -> Option<SyncBeside> {
         let variants = &self.config.variants;
         if variants.has(Variant::BulkSyncBesideActive) {
-            Some(Duration::ZERO)
+            Some(SyncBeside::OpenedFirst)
+        } else if variants.has(Variant::SyncConnectionFirst) {
+            Some(SyncBeside::OpenedFirstQuiet)
         } else if variants.has(Variant::BulkSyncAfterActive) {
-            Some(Duration::from_secs(1))
+            Some(SyncBeside::After(Duration::from_secs(1)))
         } else {
             None
         }

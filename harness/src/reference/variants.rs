@@ -69,6 +69,8 @@ variants! {
         "the requestor runs an all-configured bulk sync on a connection of its own, opened before its active query";
     BulkSyncAfterActive => "bulk-sync-after-active", Requestor, "RFC 7724 §4, §8.3",
         "the requestor opens its bulk sync connection after its active query is sent";
+    SyncConnectionFirst => "sync-connection-first", Requestor, "RFC 7724 §4, §8.3",
+        "the requestor opens its bulk sync connection before its active one and sends nothing on it until the server has answered on the active one";
     ReversedOptionOrder => "reversed-option-order", Both, "RFC 2131 §4.1, RFC 2132 §2",
         "options are written in the reverse of the reference's order (END still last)";
     PaddedMessages => "padded-messages", Both, "RFC 2132 §3.1, AMB-32",

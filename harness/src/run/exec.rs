@@ -103,6 +103,8 @@ pub struct Exec<'a> {
     framed: bool,
     /// Every connection accepted, when, and its kind where a step asked.
     accepted: Vec<accept::Accepted>,
+    /// Connections accepted so far, for the names they wait under.
+    incoming: usize,
     vars: Vars,
     transcript: Transcript,
     pub findings: Vec<Finding>,
@@ -203,6 +205,7 @@ impl<'a> Exec<'a> {
             patterns_dropped: 0,
             framed: false,
             accepted: Vec::new(),
+            incoming: 0,
             vars: Vars::from([("send_buffer".to_string(), Var::Number(profile.send_buffer))]),
             transcript: Transcript::new(profile.transcript_limit),
             findings: Vec::new(),

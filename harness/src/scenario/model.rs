@@ -496,9 +496,26 @@ pub struct Accept {
     /// DHCPLEASEQUERYDONE), never taken for this one. Any connection when
     /// absent.
     pub kind: Option<ConnKind>,
+    /// What becomes of the connections that came while the step awaited
+    /// this one and were not taken.
+    #[serde(default)]
+    pub beside: Beside,
     /// What it means when no connection comes in time.
     #[serde(default)]
     pub if_none: IfNone,
+}
+
+/// What the server does with a connection an `accept` did not take.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Beside {
+    /// Serves it as far as it showed what it is (a bulk query answered
+    /// with DHCPLEASEQUERYDONE) and holds it open.
+    #[default]
+    Serve,
+    /// Closes it: the scenario plays a server that treats every connection
+    /// alike (one that closes after DHCPTLS closes them all).
+    Close,
 }
 
 /// What an `accept` that sees no connection in time, or an `expect` that
