@@ -112,8 +112,8 @@ async fn relayed_dora_release_and_decline_change_the_store() {
     }
     let renewed = relay.renew(&client(1, b"remote-A"), a).await.unwrap();
     assert_eq!(renewed.map(|t| t.lease), Some(lease));
-    relay.release(&client(1, b"remote-A"), a).await.unwrap();
-    relay.decline(&client(2, b"remote-B"), b).await.unwrap();
+    relay.release(&client(1, b"remote-A"), a, None).await.unwrap();
+    relay.decline(&client(2, b"remote-B"), b, None).await.unwrap();
     let mut states = (DhcpState::Active, DhcpState::Active);
     for _ in 0..100 {
         states = {
@@ -244,4 +244,125 @@ fn a_request_for_an_address_held_by_another_client_is_nakked() {
         Received::from_raw(&nak).message_type(),
         Ok(MessageType::Nak)
     );
+}
+
+/// A DHCP server that records every datagram the relay sends and answers a
+/// DISCOVER with an OFFER and a REQUEST with an ACK, both naming server
+/// identifier `SERVER_ID`.
+async fn recording_server() -> (SocketAddr, std::sync::Arc<std::sync::Mutex<Vec<Received>>>) {
+    let socket = tokio::net::UdpSocket::bind("127.0.0.1:0").await.unwrap();
+    let addr = socket.local_addr().unwrap();
+    let seen = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
+    let record = seen.clone();
+    tokio::spawn(async move {
+        let mut buf = vec![0u8; 2048];
+        while let Ok((n, from)) = socket.recv_from(&mut buf).await {
+            let msg = Received::decode(Bytes::copy_from_slice(&buf[..n])).unwrap();
+            let answer = match msg.message_type().unwrap() {
+                MessageType::Discover => Some(MessageType::Offer),
+                MessageType::Request => Some(MessageType::Ack),
+                _ => None,
+            };
+            if let Some(kind) = answer {
+                let mut reply = MessageBuilder::reply(kind, msg.xid())
+                    .option(alq_harness::wire::DhcpOption::ServerId(SERVER_ID))
+                    .option(alq_harness::wire::DhcpOption::LeaseTime(600))
+                    .build();
+                reply.header.yiaddr = LEASED;
+                socket.send_to(&reply.encode(), from).await.unwrap();
+            }
+            record.lock().unwrap().push(msg);
+        }
+    });
+    (addr, seen)
+}
+
+const SERVER_ID: Ipv4Addr = Ipv4Addr::new(192, 0, 2, 254);
+const LEASED: Ipv4Addr = Ipv4Addr::new(192, 0, 2, 77);
+const CLIENT_ID: u8 = 61;
+const REQUESTED_IP: u8 = 50;
+const SERVER_IDENTIFIER: u8 = 54;
+const RELAY_AGENT_INFO: u8 = 82;
+
+/// What the relay sends, held to RFC 2131 (Table 5: which options a client
+/// message carries in each state; §4.1: giaddr and hops from a relay) and
+/// RFC 3046 (option 82 holds one or more sub-options and comes last).
+#[tokio::test]
+async fn what_the_relay_sends_conforms_to_rfc_2131_and_rfc_3046() {
+    let (server, seen) = recording_server().await;
+    let relay = RelayAgent::new(
+        "127.0.0.1:0".parse().unwrap(),
+        server,
+        Duration::from_secs(2),
+    )
+    .unwrap();
+    let bare = RelayedClient {
+        relay_info: RelayAgentInfo::default(),
+        ..client(3, b"unused")
+    };
+    let tagged = client(4, b"remote-B");
+    for c in [&bare, &tagged] {
+        let bound = relay.dora(c).await.unwrap();
+        assert_eq!(bound.addr, LEASED);
+        relay.renew(c, LEASED).await.unwrap();
+        relay.release(c, LEASED, None).await.unwrap();
+        relay.decline(c, LEASED, None).await.unwrap();
+    }
+    for _ in 0..100 {
+        if seen.lock().unwrap().len() == 10 {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    let seen = seen.lock().unwrap();
+    let kinds: Vec<MessageType> = seen.iter().map(|m| m.message_type().unwrap()).collect();
+    use MessageType::*;
+    assert_eq!(
+        kinds,
+        [Discover, Request, Request, Release, Decline].repeat(2),
+        "DORA, renewal, release and decline of each client"
+    );
+    for (i, msg) in seen.iter().enumerate() {
+        let kind = kinds[i];
+        let renewing = kind == Request && i % 5 == 2;
+        let selecting = kind == Request && !renewing;
+        let h = msg.header();
+        assert_eq!(h.op, 1, "{kind}: BOOTREQUEST");
+        assert_eq!((h.htype, h.hlen), (1, 6), "{kind}");
+        assert_eq!(h.giaddr, Ipv4Addr::LOCALHOST, "{kind}: giaddr is the relay's");
+        assert!(h.hops >= 1, "{kind}: a relay counts its hop");
+        assert!(msg.has(CLIENT_ID), "{kind}: the client identifier is kept");
+        // Table 5, column by column.
+        let ciaddr_set = matches!(kind, Release) || renewing;
+        assert_eq!(
+            h.ciaddr,
+            if ciaddr_set { LEASED } else { Ipv4Addr::UNSPECIFIED },
+            "{kind} (renewing: {renewing}): ciaddr"
+        );
+        assert_eq!(
+            msg.has(REQUESTED_IP),
+            selecting || kind == Decline,
+            "{kind} (renewing: {renewing}): requested IP address"
+        );
+        assert_eq!(
+            msg.has(SERVER_IDENTIFIER),
+            selecting || matches!(kind, Release | Decline),
+            "{kind} (renewing: {renewing}): server identifier"
+        );
+        if msg.has(SERVER_IDENTIFIER) {
+            assert_eq!(msg.server_id().unwrap(), Some(SERVER_ID), "{kind}");
+        }
+        // RFC 3046: present only with sub-options, each one whole, and
+        // last before END.
+        let codes: Vec<u8> = msg.option_codes().collect();
+        if i < 5 {
+            assert!(!msg.has(RELAY_AGENT_INFO), "{kind}: no sub-option, no option 82");
+        } else {
+            assert_eq!(codes.last(), Some(&RELAY_AGENT_INFO), "{kind}: {codes:?}");
+            let info = msg.relay_agent_info().unwrap().unwrap();
+            assert_eq!(info.sub_options.len(), 3, "{kind}");
+            assert!(info.sub_options.iter().all(|(_, v)| !v.is_empty()), "{kind}");
+        }
+        assert!(msg.has_end(), "{kind}");
+    }
 }

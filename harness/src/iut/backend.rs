@@ -58,6 +58,18 @@ pub enum BackendError {
     },
     #[error("{doing}: {error}")]
     Relay { doing: String, error: RelayError },
+    /// A DISCOVER went unanswered: most often a pool with no free address.
+    #[error(
+        "the relay trigger: {error}; the server's pool may have no free address left: \
+         this scenario held {held} of the {binds} it binds, and scenarios running beside \
+         it hold theirs (`alq-harness list --target PROFILE --jobs N` shows how many a run \
+         binds at once; `pool-size` in the profile makes scenarios wait for addresses)"
+    )]
+    NoOffer {
+        error: RelayError,
+        held: usize,
+        binds: String,
+    },
     #[error("{what} command '{line}' {outcome}")]
     Command {
         what: &'static str,
@@ -312,6 +324,12 @@ pub struct Backend {
     max_connections: usize,
     clock: Clock,
     clients: HashMap<Ipv4Addr, RelayedClient>,
+    /// Addresses the scenario bound and has not released or declined, in
+    /// the order bound: given back when it ends.
+    held: Vec<Ipv4Addr>,
+    /// How many the scenario binds in all, where that does not depend on
+    /// the target.
+    binds: Option<usize>,
     /// The lease each address the scenario bound was last granted, and when
     /// the grant came: what the target may report as left of it.
     grants: HashMap<Ipv4Addr, Grant>,
@@ -470,6 +488,8 @@ impl Backend {
                     max_connections: profile.max_connections,
                     clock,
                     clients: HashMap::new(),
+                    held: Vec::new(),
+                    binds: scenario.addresses_bound(),
                     grants: HashMap::new(),
                     key_log: Default::default(),
                 })
@@ -524,6 +544,8 @@ impl Backend {
                     max_connections: profile.max_connections,
                     clock,
                     clients: HashMap::new(),
+                    held: Vec::new(),
+                    binds: scenario.addresses_bound(),
                     grants: HashMap::new(),
                     key_log: Default::default(),
                 })
@@ -557,6 +579,8 @@ impl Backend {
                     max_connections: profile.max_connections,
                     clock: Clock::new(),
                     clients: HashMap::new(),
+                    held: Vec::new(),
+                    binds: scenario.addresses_bound(),
                     grants: HashMap::new(),
                     key_log: Default::default(),
                 })
@@ -604,6 +628,8 @@ impl Backend {
                     max_connections: profile.max_connections,
                     clock: Clock::new(),
                     clients: HashMap::new(),
+                    held: Vec::new(),
+                    binds: scenario.addresses_bound(),
                     grants: HashMap::new(),
                     key_log: Default::default(),
                 })
@@ -754,12 +780,7 @@ impl Backend {
         client: &RelayedClient,
         addr: Option<Ipv4Addr>,
     ) -> Result<String, BackendError> {
-        let mac = crate::wire::describe::hex(&client.mac, ":");
-        let line = command
-            .replace("{action}", action)
-            .replace("{mac}", &mac)
-            .replace("{addr}", &addr.map(|a| a.to_string()).unwrap_or_default());
-        run_command(&line, "trigger").await
+        run_command(&shell_line(command, action, client, addr), "trigger").await
     }
 
     /// Makes the target bind a new lease; returns its address, the client's
@@ -788,10 +809,19 @@ impl Backend {
                 (addr, Some(reference_times(control.lease_time())))
             }
             Trigger::Relay(agent) => {
-                let bound = agent
-                    .dora(&client)
-                    .await
-                    .map_err(BackendError::relay("the relay trigger"))?;
+                let bound = agent.dora(&client).await.map_err(|error| match error {
+                    RelayError::NoReply {
+                        expected: "DHCPOFFER",
+                        ..
+                    } => BackendError::NoOffer {
+                        error,
+                        held: self.held.len(),
+                        binds: self
+                            .binds
+                            .map_or("number depending on the target".into(), |n| n.to_string()),
+                    },
+                    error => BackendError::relay("the relay trigger")(error),
+                })?;
                 (bound.addr, bound.grant)
             }
             Trigger::Shell(_) if !options.is_empty() => return Err(BackendError::ShellWithOptions),
@@ -816,6 +846,7 @@ impl Backend {
             client.client_id.as_deref().unwrap_or_default().to_vec(),
         );
         self.clients.insert(addr, client);
+        self.held.push(addr);
         Ok(result)
     }
 
@@ -868,8 +899,8 @@ impl Backend {
             }
             Trigger::Relay(agent) => match change {
                 Change::Renew => agent.renew(&client, addr).await,
-                Change::Release => agent.release(&client, addr).await.map(|()| None),
-                Change::Decline => agent.decline(&client, addr).await.map(|()| None),
+                Change::Release => agent.release(&client, addr, None).await.map(|()| None),
+                Change::Decline => agent.decline(&client, addr, None).await.map(|()| None),
             }
             .map_err(BackendError::relay("the relay trigger"))?,
             Trigger::Shell(command) => {
@@ -884,9 +915,32 @@ impl Backend {
             Change::Renew => self.granted(addr, lease),
             Change::Release | Change::Decline => {
                 self.grants.remove(&addr);
+                self.held.retain(|held| *held != addr);
             }
         }
         Ok(())
+    }
+
+    /// Releases every lease the scenario bound through a relay or shell
+    /// trigger and still holds, as its clients would on leaving, so a
+    /// long-lived server's pool is as the scenario found it (an address
+    /// it declined stays with the server, which decides when to lease it
+    /// again: RFC 2131 §4.3.3). Returns how many it released, and the
+    /// first failure.
+    pub async fn give_back(&mut self) -> (usize, Option<BackendError>) {
+        if !matches!(self.trigger, Trigger::Relay(_) | Trigger::Shell(_)) {
+            return (0, None);
+        }
+        let (mut released, mut failed) = (0, None);
+        for addr in std::mem::take(&mut self.held) {
+            match self.change(addr, Change::Release).await {
+                Ok(()) => released += 1,
+                Err(e) => {
+                    failed.get_or_insert(e);
+                }
+            }
+        }
+        (released, failed)
     }
 
     /// Keeps `times`, granted now to `addr`; unknown ones forget any
@@ -1041,6 +1095,15 @@ impl Change {
     }
 }
 
+/// A shell trigger's `command` with its placeholders filled in.
+fn shell_line(command: &str, action: &str, client: &RelayedClient, addr: Option<Ipv4Addr>) -> String {
+    let mac = crate::wire::describe::hex(&client.mac, ":");
+    command
+        .replace("{action}", action)
+        .replace("{mac}", &mac)
+        .replace("{addr}", &addr.map(|a| a.to_string()).unwrap_or_default())
+}
+
 /// Runs a profile's control command through `sh -c`.
 async fn run_command(line: &str, what: &'static str) -> Result<String, BackendError> {
     let failed = |outcome: String| BackendError::Command {
@@ -1129,19 +1192,37 @@ pub async fn preflight(profile: &TargetProfile) -> Result<(), BackendError> {
     // a reset frees the target's slot at once, even on a target that keeps
     // connections their peer closed (a defect ALQ-S-38 judges, once).
     let _ = reached.set_zero_linger();
-    if let Some(TriggerConfig::Relay { dhcp, giaddr, port }) = &profile.trigger {
-        let agent = RelayAgent::new(
-            SocketAddr::from((*giaddr, *port)),
-            *dhcp,
-            Duration::from_secs(5),
-        )
-        .map_err(BackendError::relay(format!("relay trigger on {giaddr}")))?;
-        agent
-            .offer(&fresh_client())
-            .await
-            .map_err(BackendError::relay(format!(
-                "relay trigger: a DISCOVER to the DHCP server at {dhcp}"
+    // The trigger binds one lease and releases it, as every scenario does.
+    match &profile.trigger {
+        Some(TriggerConfig::Relay { dhcp, giaddr, port }) => {
+            let agent = RelayAgent::new(
+                SocketAddr::from((*giaddr, *port)),
+                *dhcp,
+                Duration::from_secs(5),
+            )
+            .map_err(BackendError::relay(format!("relay trigger on {giaddr}")))?;
+            let client = fresh_client();
+            let bound = agent.dora(&client).await.map_err(BackendError::relay(format!(
+                "relay trigger: binding a lease through the DHCP server at {dhcp}"
             )))?;
+            agent
+                .release(&client, bound.addr, None)
+                .await
+                .map_err(BackendError::relay(format!(
+                    "relay trigger: releasing {} at the DHCP server at {dhcp}",
+                    bound.addr
+                )))?;
+        }
+        Some(TriggerConfig::Shell { command }) => {
+            let client = fresh_client();
+            let out = run_command(&shell_line(command, "bind", &client, None), "trigger").await?;
+            let addr: Ipv4Addr = out
+                .parse()
+                .map_err(|_| BackendError::NotAnAddress(printable(&out)))?;
+            let release = shell_line(command, "release", &client, Some(addr));
+            run_command(&release, "trigger").await?;
+        }
+        None => {}
     }
     Ok(())
 }

@@ -160,6 +160,9 @@ pub struct TargetProfile {
     /// limit (RFC 6926 §8.1 default 10), or its per-requestor limit when lower.
     #[serde(default = "default_max_connections")]
     pub max_connections: usize,
+    /// Addresses the server can lease to the trigger's clients at once (the
+    /// free part of its pool); none: no limit is known.
+    pub pool_size: Option<usize>,
     pub control: Option<ControlCommands>,
     /// An address of the harness host the target is configured to refuse
     /// leasequery connections from (RFC 6926 §8.1 access control).
@@ -280,6 +283,7 @@ impl TargetProfile {
             trigger: None,
             tls: None,
             max_connections: default_max_connections(),
+            pool_size: None,
             control: None,
             denied_source: None,
             transcript_limit: default_transcript_limit(),
@@ -408,6 +412,9 @@ impl TargetProfile {
         }
         if profile.max_connections == 0 {
             return Err(invalid("max-connections must be at least 1"));
+        }
+        if profile.pool_size == Some(0) {
+            return Err(invalid("pool-size must be at least 1"));
         }
         Ok(profile)
     }

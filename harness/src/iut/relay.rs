@@ -1,6 +1,10 @@
 //! The harness as a DHCP relay agent (RFC 2131 §4.1, RFC 3046): relayed DORA,
 //! RELEASE and DECLINE sent to a server's UDP port make its bindings change the
-//! way real clients would, with option 82 (circuit-id, remote-id, relay-id).
+//! way real clients would, with option 82 (circuit-id, remote-id, relay-id)
+//! when the client has any of them. Each message carries what RFC 2131's
+//! Table 5 asks of a client in its state: the server identifier in a
+//! selecting REQUEST, a RELEASE and a DECLINE, the requested address in a
+//! selecting REQUEST and a DECLINE, neither in a renewal.
 
 use crate::wire::{
     DhcpOption, MessageBuilder, MessageType, OptionItem, RawMessage, Received, RelayAgentInfo,
@@ -47,6 +51,9 @@ pub struct RelayAgent {
     server: SocketAddr,
     giaddr: Ipv4Addr,
     wait: Duration,
+    /// The server identifier (54) of the DHCPACK that bound each address:
+    /// a RELEASE or DECLINE of it names that server.
+    server_ids: std::sync::Mutex<std::collections::HashMap<Ipv4Addr, Ipv4Addr>>,
 }
 
 /// One relayed exchange at a time in this process. Every scenario running
@@ -80,7 +87,33 @@ impl RelayAgent {
             server,
             giaddr,
             wait,
+            server_ids: Default::default(),
         })
+    }
+
+    /// The server identifier a RELEASE or DECLINE of `addr` carries: the
+    /// one its DHCPACK named, else `fallback`, else the address the agent
+    /// sends to (a server's identifier is one of its addresses).
+    fn server_id_for(&self, addr: Ipv4Addr, fallback: Option<Ipv4Addr>) -> Option<Ipv4Addr> {
+        let learned = self
+            .server_ids
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .get(&addr)
+            .copied();
+        learned.or(fallback).or(match self.server.ip() {
+            std::net::IpAddr::V4(ip) if !ip.is_unspecified() => Some(ip),
+            _ => None,
+        })
+    }
+
+    fn learn_server_id(&self, addr: Ipv4Addr, reply: &RawMessage) {
+        if let Ok(Some(id)) = Received::from_raw(reply).server_id() {
+            self.server_ids
+                .lock()
+                .unwrap_or_else(|e| e.into_inner())
+                .insert(addr, id);
+        }
     }
 
     async fn socket(&self) -> Result<UdpSocket, RelayError> {
@@ -104,10 +137,13 @@ impl RelayAgent {
         b
     }
 
-    fn finish(&self, b: MessageBuilder, client: &RelayedClient) -> RawMessage {
-        let mut msg = b
-            .option(DhcpOption::RelayAgentInfo(client.relay_info.clone()))
-            .build();
+    /// The message as relayed: option 82 last before END, and only when
+    /// there is a sub-option to carry (RFC 3046 §2: it holds one or more).
+    fn finish(&self, mut b: MessageBuilder, client: &RelayedClient) -> RawMessage {
+        if !client.relay_info.sub_options.is_empty() {
+            b = b.option(DhcpOption::RelayAgentInfo(client.relay_info.clone()));
+        }
+        let mut msg = b.build();
         msg.header.giaddr = self.giaddr;
         msg.header.hops = 1;
         msg
@@ -147,18 +183,6 @@ impl RelayAgent {
                 Err(e) => Err(RelayError::Unexpected(e.to_string(), label)),
             };
         }
-    }
-
-    /// DISCOVER and OFFER only: checks the server answers, binds nothing.
-    pub async fn offer(&self, client: &RelayedClient) -> Result<Ipv4Addr, RelayError> {
-        let _turn = TURN.lock().await;
-        let socket = self.socket().await?;
-        let discover = self.request(MessageType::Discover, client);
-        let discover = self.finish(discover, client);
-        let offer = self
-            .exchange(&socket, &discover, MessageType::Offer, "DHCPOFFER")
-            .await?;
-        Ok(offer.header.yiaddr)
     }
 
     /// DISCOVER, OFFER, REQUEST, ACK; returns the address bound. A DHCPNAK
@@ -203,6 +227,7 @@ impl RelayAgent {
         let ack = self
             .exchange(socket, &request, MessageType::Ack, "DHCPACK")
             .await?;
+        self.learn_server_id(ack.header.yiaddr, &ack);
         Ok(Bound {
             addr: ack.header.yiaddr,
             grant: granted(&ack),
@@ -225,18 +250,36 @@ impl RelayAgent {
             .map(|ack| granted(&ack))
     }
 
-    /// RELEASE (no reply is expected).
-    pub async fn release(&self, client: &RelayedClient, addr: Ipv4Addr) -> Result<(), RelayError> {
-        let release = self.request(MessageType::Release, client).ciaddr(addr);
+    /// RELEASE of `addr` (no reply is expected), naming the server that
+    /// bound it, or `server_id` where this agent did not bind it.
+    pub async fn release(
+        &self,
+        client: &RelayedClient,
+        addr: Ipv4Addr,
+        server_id: Option<Ipv4Addr>,
+    ) -> Result<(), RelayError> {
+        let mut release = self.request(MessageType::Release, client).ciaddr(addr);
+        if let Some(id) = self.server_id_for(addr, server_id) {
+            release = release.option(DhcpOption::ServerId(id));
+        }
         let release = self.finish(release, client);
         self.send(&release).await
     }
 
-    /// DECLINE of `addr` (no reply is expected).
-    pub async fn decline(&self, client: &RelayedClient, addr: Ipv4Addr) -> Result<(), RelayError> {
-        let decline = self
+    /// DECLINE of `addr` (no reply is expected), naming the server as a
+    /// RELEASE does.
+    pub async fn decline(
+        &self,
+        client: &RelayedClient,
+        addr: Ipv4Addr,
+        server_id: Option<Ipv4Addr>,
+    ) -> Result<(), RelayError> {
+        let mut decline = self
             .request(MessageType::Decline, client)
             .item(OptionItem::tlv(REQUESTED_IP, addr.octets().to_vec()));
+        if let Some(id) = self.server_id_for(addr, server_id) {
+            decline = decline.option(DhcpOption::ServerId(id));
+        }
         let decline = self.finish(decline, client);
         self.send(&decline).await
     }

@@ -869,6 +869,19 @@ impl<'a> Exec<'a> {
             Some(_) => Duration::from_secs(1),
             None => crate::iut::launched::STOP_GRACE,
         };
+        // After the scenario's connections closed: what its leases do now
+        // is no part of what it saw.
+        match self.backend.give_back().await {
+            (0, None) => {}
+            (released, None) => {
+                let text = format!("released the {released} leases the scenario still held");
+                self.log("", Direction::Note, text);
+            }
+            (released, Some(e)) => {
+                let text = format!("released {released} of the leases the scenario still held; then: {e}");
+                self.log("", Direction::Note, text);
+            }
+        }
         let tls_secrets = self.backend.tls_secrets();
         let iut_output = self.backend.finish(grace).await;
         let (transcript, index) = self.transcript.finish();

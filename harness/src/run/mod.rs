@@ -1,7 +1,7 @@
 //! Running scenarios against a target and judging the outcome.
 
 pub mod conn;
-mod connection_budget;
+mod budget;
 pub mod conns;
 pub mod exec;
 pub mod interrupt;

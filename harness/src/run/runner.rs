@@ -2,7 +2,7 @@
 //! runs the rest (one tokio runtime each, paused for the reference target), in
 //! parallel when asked, and grades each scenario per requirement.
 
-use super::connection_budget::ConnectionBudget;
+use super::budget::Budget;
 use super::exec::{Exec, Ran};
 use crate::iut::backend::Backend;
 use crate::iut::profile::{TargetKind, TargetProfile};
@@ -326,7 +326,8 @@ pub fn run_suite(
         )
     });
     let results: Mutex<Vec<Option<ScenarioOutcome>>> = Mutex::new(vec![None; scenarios.len()]);
-    let budget = ConnectionBudget::new(profile.max_connections);
+    let connections = Budget::new(profile.max_connections);
+    let addresses = profile.pool_size.map(Budget::new);
     // A server under test is one process for the whole run, shared by the
     // scenarios running side by side.
     let long_lived = profile.kind == TargetKind::Tcp;
@@ -336,12 +337,17 @@ pub fn run_suite(
         // scenario's own connections open, so it counts too.
         let _connections = long_lived.then(|| {
             let probe = usize::from(profile.health_probe);
-            budget.take(
+            connections.take(
                 l.scenario
                     .connections_opened(profile.max_connections)
                     .saturating_add(probe),
             )
         });
+        // One whose count depends on the target takes the whole pool.
+        let _addresses = addresses
+            .as_ref()
+            .filter(|_| long_lived)
+            .map(|pool| pool.take(l.scenario.addresses_bound().unwrap_or(usize::MAX)));
         let clock = std::time::Instant::now();
         let mut outcome = run_one(l, profile, options);
         if let Some(why) = rerun_reason(&outcome).filter(|_| long_lived) {

@@ -155,6 +155,23 @@ impl Scenario {
             .fold(0usize, usize::saturating_add)
     }
 
+    /// Leases the scenario's triggers bind, at most: what it needs of the
+    /// target's pool while it runs (it gives them back when it ends).
+    /// `None` when a trigger that binds repeats until it fills a buffer:
+    /// how many depends on the target.
+    pub fn addresses_bound(&self) -> Option<usize> {
+        self.steps.iter().try_fold(0usize, |sum, step| {
+            let Step::Trigger(t) = step else {
+                return Some(sum);
+            };
+            let bind = t.bind.unwrap_or(0);
+            if bind > 0 && t.fill.is_some() {
+                return None;
+            }
+            Some(sum.saturating_add(bind.saturating_mul(t.repeat.unwrap_or(1).max(1))))
+        })
+    }
+
     /// "file:line" of step `index` (0-based).
     pub fn step_at(&self, index: usize) -> String {
         match self.sources.get(index) {

@@ -560,3 +560,71 @@ fn timer_verdicts_are_the_same_at_3_s_and_at_60_s() {
         }
     });
 }
+
+/// The active bindings of the server at `address`, by a bulk query for
+/// every configured address: each address with its client's hardware
+/// address.
+fn active_bindings(address: &str) -> std::collections::BTreeSet<(std::net::Ipv4Addr, Vec<u8>)> {
+    use alq_harness::wire::framing::encode_frame;
+    use alq_harness::wire::{FrameDecoder, MessageBuilder, MessageType, Received};
+    use std::io::{Read, Write};
+    let mut stream = std::net::TcpStream::connect(address).unwrap();
+    stream
+        .set_read_timeout(Some(std::time::Duration::from_secs(10)))
+        .unwrap();
+    let query = MessageBuilder::request(MessageType::BulkLeaseQuery, 0x0b01).build();
+    stream.write_all(&encode_frame(&query.encode()).unwrap()).unwrap();
+    let mut decoder = FrameDecoder::new();
+    let mut bindings = std::collections::BTreeSet::new();
+    let mut buf = [0u8; 4096];
+    loop {
+        let n = stream.read(&mut buf).unwrap();
+        assert!(n > 0, "closed before DHCPLEASEQUERYDONE");
+        for frame in decoder.decode(&buf[..n]) {
+            let msg = Received::decode(frame.unwrap().payload).unwrap();
+            match msg.kind() {
+                Some(MessageType::LeaseActive) => {
+                    bindings.insert((msg.ciaddr(), msg.hardware_address().to_vec()));
+                }
+                Some(MessageType::LeaseQueryDone) => return bindings,
+                _ => {}
+            }
+        }
+    }
+}
+
+/// A long-lived server with README's pool of 41 addresses and the whole
+/// suite four at a time: the profile's pool-size keeps the scenarios side
+/// by side within the pool, each gives its leases back when it ends, and
+/// the server's active bindings after the run are those before it.
+#[test]
+fn a_run_fits_a_41_address_pool_and_leaves_the_bindings_as_it_found_them() {
+    let dir = tempfile::tempdir().unwrap();
+    let (serve_cfg, profile) = server_target(
+        dir.path(),
+        "small-pool",
+        "insecure",
+        "\"bulk\", \"active\", \"insecure\", \"all-configured-query\", \"slow\"",
+        false,
+    );
+    let text = std::fs::read_to_string(&serve_cfg)
+        .unwrap()
+        .replace("192.0.2.10-192.0.2.250", "192.0.2.10-192.0.2.50");
+    std::fs::write(&serve_cfg, text + "send_buffer = 65536\nmax_connections = 24\n").unwrap();
+    prepend(
+        &profile,
+        "pool-size = 41\nsend-buffer = 262144\nmax-connections = 24\n",
+    );
+    let _server = serve(&serve_cfg);
+    let address = std::fs::read_to_string(&profile)
+        .unwrap()
+        .lines()
+        .find_map(|l| l.strip_prefix("address = \"").map(|a| a.trim_end_matches('"').to_string()))
+        .unwrap();
+    let before = active_bindings(&address);
+    let (code, out) = run_jobs(&profile, 4, &[]);
+    assert_eq!(code, 0, "{out}");
+    assert!(!out.contains("ERROR"), "{out}");
+    assert!(out.lines().any(|l| l.starts_with("PASS")), "{out}");
+    assert_eq!(active_bindings(&address), before, "{out}");
+}

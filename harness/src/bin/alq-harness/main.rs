@@ -55,6 +55,10 @@ enum Command {
         /// As for run: leave out scenarios that match this (repeatable).
         #[arg(long)]
         exclude: Vec<String>,
+        /// As for run: scenarios run at once, for the addresses a run binds
+        /// at once.
+        #[arg(long, default_value_t = 1)]
+        jobs: usize,
     },
     /// Requirement coverage: each black-box requirement of the catalog, the
     /// scenarios that cover it and, from a report, its last verdict.
@@ -220,10 +224,12 @@ fn main() -> ExitCode {
             skip_slow,
             filter,
             exclude,
+            jobs,
         } => suite::list(
             scenarios,
             target.as_deref(),
             skip_slow,
+            jobs,
             &suite::Selection { filter, exclude },
         ),
         Command::Check { files } => suite::check(&files),

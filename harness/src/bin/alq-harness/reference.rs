@@ -37,22 +37,31 @@ pub(crate) struct RelayArgs {
     /// there); 0 picks any.
     #[arg(long, default_value_t = 0)]
     relay_port: u16,
-    /// Client hardware address, colon-separated hex (htype 1).
+    /// Client hardware address (htype 1): six octets in colon-separated
+    /// hex, `02:00:00:00:00:01`.
     #[arg(long)]
     mac: String,
     /// The client's address (renew, release, decline).
     #[arg(long)]
     addr: Option<std::net::Ipv4Addr>,
-    /// Client identifier, colon-separated hex.
+    /// The server identifier (option 54) a release or decline names; the
+    /// --dhcp address when absent.
+    #[arg(long)]
+    server_id: Option<std::net::Ipv4Addr>,
+    /// Client identifier (option 61): its whole value in colon-separated
+    /// hex, type octet first, `01:02:00:00:00:00:01`.
     #[arg(long)]
     client_id: Option<String>,
-    /// Option 82 sub-option 1.
+    /// Option 82 sub-option 1 (circuit-id), as text: the sub-option holds
+    /// its UTF-8 octets. Without any of the three, no option 82 is sent.
     #[arg(long)]
     circuit_id: Option<String>,
-    /// Option 82 sub-option 2.
+    /// Option 82 sub-option 2 (remote-id), as text: the sub-option holds
+    /// its UTF-8 octets.
     #[arg(long)]
     remote_id: Option<String>,
-    /// Option 82 sub-option 12.
+    /// Option 82 sub-option 12 (relay-id, RFC 6925), as text: the
+    /// sub-option holds its UTF-8 octets.
     #[arg(long)]
     relay_id: Option<String>,
 }
@@ -462,8 +471,8 @@ pub(crate) async fn relay(args: RelayArgs) -> Result<()> {
         "renew" => {
             agent.renew(&client, need_addr()?).await?;
         }
-        "release" => agent.release(&client, need_addr()?).await?,
-        _ => agent.decline(&client, need_addr()?).await?,
+        "release" => agent.release(&client, need_addr()?, args.server_id).await?,
+        _ => agent.decline(&client, need_addr()?, args.server_id).await?,
     }
     Ok(())
 }

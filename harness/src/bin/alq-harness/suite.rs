@@ -418,6 +418,7 @@ pub(crate) fn list(
     dir: Option<PathBuf>,
     target: Option<&Path>,
     skip_slow: bool,
+    jobs: usize,
     selection: &Selection,
 ) -> Result<()> {
     use alq_harness::iut::profile::TargetProfile;
@@ -430,6 +431,8 @@ pub(crate) fn list(
         ..Default::default()
     };
     let mut running = 0;
+    // What each scenario that runs binds; `None` where the target decides.
+    let mut binds: Vec<(&str, Option<usize>)> = Vec::new();
     for l in &scenarios {
         let s = &l.scenario;
         let role = match s.role {
@@ -444,18 +447,25 @@ pub(crate) fn list(
             text if text.is_empty() => "-".to_string(),
             text => text.replace(' ', ""),
         };
+        let bound = s.addresses_bound();
         let mut line = format!(
-            "{:<48} {:<9} {:<28} {:<30} {:<18}",
+            "{:<48} {:<9} {:<28} {:<30} {:<18} {:<9}",
             s.id,
             role,
             column(&s.covers),
             needs,
-            column(&s.tags)
+            column(&s.tags),
+            match bound {
+                Some(0) => "-".to_string(),
+                Some(n) => format!("binds {n}"),
+                None => "binds ?".to_string(),
+            }
         );
         match &profile {
             Some(profile) => match alq_harness::run::runner::applies(l, profile, &options) {
                 Ok(()) => {
                     running += 1;
+                    binds.push((&s.id, bound));
                     line.push_str(" runs");
                 }
                 Err(why) => line.push_str(&format!(" not-applicable: {why}")),
@@ -465,15 +475,52 @@ pub(crate) fn list(
         say!("{}", line.trim_end());
     }
     match &profile {
-        Some(profile) => say!(
-            "{} of {} run against {}",
-            counted(running, "scenario"),
-            scenarios.len(),
-            profile.name
-        ),
+        Some(profile) => {
+            say!(
+                "{} of {} run against {}",
+                counted(running, "scenario"),
+                scenarios.len(),
+                profile.name
+            );
+            say!("{}", pool_needs(&binds, jobs, profile.pool_size));
+        }
         None => say!("{}", counted(scenarios.len(), "scenario")),
     }
     Ok(())
+}
+
+/// What a run of the scenarios binding `binds` needs of the target's pool
+/// at `jobs`, and whether `pool_size` holds it.
+fn pool_needs(binds: &[(&str, Option<usize>)], jobs: usize, pool_size: Option<usize>) -> String {
+    let mut known: Vec<usize> = binds.iter().filter_map(|(_, n)| *n).collect();
+    known.sort_unstable_by(|a, b| b.cmp(a));
+    let side_by_side: usize = known.iter().take(jobs.max(1)).sum();
+    let largest = known.first().copied().unwrap_or(0);
+    let unknown: Vec<&str> = binds
+        .iter()
+        .filter(|(_, n)| n.is_none())
+        .map(|(id, _)| *id)
+        .collect();
+    let mut text = format!(
+        "addresses the trigger binds: at most {side_by_side} at once at --jobs {jobs} \
+         (each scenario releases its leases when it ends), {largest} for the largest scenario alone"
+    );
+    if !unknown.is_empty() {
+        text.push_str(&format!(
+            "; {} bind as many as the target's send buffer takes",
+            unknown.join(", ")
+        ));
+    }
+    match pool_size {
+        Some(pool) if largest > pool => text.push_str(&format!(
+            "; pool-size {pool} is less than the largest scenario needs"
+        )),
+        Some(pool) => text.push_str(&format!(
+            "; pool-size {pool}: scenarios wait for addresses to fit"
+        )),
+        None => text.push_str("; declare pool-size in the profile to keep a run within the pool"),
+    }
+    text
 }
 
 pub(crate) fn audit(dir: Option<PathBuf>, output: Option<&Path>) -> Result<()> {

@@ -1,31 +1,32 @@
-//! Scenarios running side by side against one long-lived server share its
-//! connection limit (RFC 6926 §8.1, RFC 7724 §8.3): a scenario starts only
-//! when the connections it may open fit beside those of the scenarios
-//! already running, so the harness never makes the target refuse its own
-//! connections.
+//! Scenarios running side by side against one long-lived server share what
+//! it has a limited number of: its connection limit (RFC 6926 §8.1, RFC
+//! 7724 §8.3) and the free addresses of its pool. A scenario starts only
+//! when what it may take fits beside what the scenarios already running
+//! hold, so the harness never makes the target refuse its own connections
+//! or run out of addresses for its own clients.
 
 use std::sync::{Condvar, Mutex, PoisonError};
 
-pub(crate) struct ConnectionBudget {
+pub(crate) struct Budget {
     limit: usize,
     free: Mutex<usize>,
     freed: Condvar,
 }
 
-impl ConnectionBudget {
+impl Budget {
     pub(crate) fn new(limit: usize) -> Self {
         let limit = limit.max(1);
-        ConnectionBudget {
+        Budget {
             limit,
             free: Mutex::new(limit),
             freed: Condvar::new(),
         }
     }
 
-    /// Waits until `wanted` connections (at most the whole limit) are free
-    /// and takes them; they are given back when the grant is dropped.
+    /// Waits until `wanted` (at most the whole limit) are free and takes
+    /// them; they are given back when the grant is dropped.
     pub(crate) fn take(&self, wanted: usize) -> Grant<'_> {
-        let wanted = wanted.clamp(1, self.limit);
+        let wanted = wanted.min(self.limit);
         let mut free = self.free.lock().unwrap_or_else(PoisonError::into_inner);
         while *free < wanted {
             free = self
@@ -42,7 +43,7 @@ impl ConnectionBudget {
 }
 
 pub(crate) struct Grant<'a> {
-    budget: &'a ConnectionBudget,
+    budget: &'a Budget,
     taken: usize,
 }
 
@@ -65,7 +66,7 @@ mod tests {
 
     #[test]
     fn scenarios_side_by_side_never_hold_more_than_the_limit() {
-        let budget = ConnectionBudget::new(5);
+        let budget = Budget::new(5);
         let held = AtomicUsize::new(0);
         let most = AtomicUsize::new(0);
         std::thread::scope(|scope| {
