@@ -378,11 +378,20 @@ fn an_unreachable_target_is_one_error_and_exit_2() {
     let (code, out) = run(&profile, &[]);
     assert_eq!(code, 2, "{out}");
     assert_eq!(out.lines().count(), 1, "{out}");
-    assert!(
-        !profile.with_extension("reports").exists(),
-        "no reports for a run that never started"
-    );
     assert!(out.contains("is unreachable"), "{out}");
+    // The reports say so too: one error case naming the profile and the cause.
+    let dir = profile.with_extension("reports").join("gone");
+    assert!(out.contains(&dir.display().to_string()), "{out}");
+    let junit = std::fs::read_to_string(dir.join("junit.xml")).unwrap();
+    assert_eq!(junit.matches("<error").count(), 1, "{junit}");
+    assert!(
+        junit.contains(&profile.display().to_string()) && junit.contains("is unreachable"),
+        "{junit}"
+    );
+    let report: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(dir.join("report.json")).unwrap()).unwrap();
+    let error = report["scenarios"][0]["error"].as_str().unwrap_or_default();
+    assert!(error.contains("gone.toml") && error.contains("is unreachable"), "{error}");
 }
 
 /// Sends `signal` (a name `kill` knows) to process `pid`.

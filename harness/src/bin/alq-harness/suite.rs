@@ -101,6 +101,65 @@ pub(crate) fn run(args: RunArgs) -> ExitCode {
     }
 }
 
+/// Where a run's reports go: `reports/<target>`, with the fault or variant
+/// the embedded reference runs with in the name, so that a run with a
+/// deliberate defect never stands in for a real one.
+fn report_name(args: &RunArgs, target: &str) -> String {
+    match (&args.fault, &args.variant) {
+        (Some(fault), _) => format!("{target}-fault-{fault}"),
+        (None, Some(variant)) => format!("{target}-variant-{variant}"),
+        (None, None) => target.to_string(),
+    }
+}
+
+/// Writes report.json, junit.xml and index.html for a run that could not
+/// start: one error case naming the profile and the cause, so that a CI step
+/// reading the reports shows the error instead of failing on a missing file.
+/// Returns where they went; `None` when even that failed (said on stderr).
+fn write_set_up_error(args: &RunArgs, target: &str, error: &anyhow::Error) -> Option<PathBuf> {
+    use alq_harness::outcome::{ScenarioOutcome, Verdict};
+    let profile = match &args.target {
+        Some(path) => format!("profile {}", path.display()),
+        None => "the embedded reference".to_string(),
+    };
+    let mut outcome = ScenarioOutcome::bare(
+        "set-up",
+        alq_harness::scenario::model::Role::Requestor,
+        Verdict::Error,
+    );
+    outcome.title = format!("Setting up the run against {profile}");
+    outcome.error = Some(format!("{profile}: {error:#}"));
+    let report = alq_harness::report::RunReport::new(
+        target,
+        if args.target.is_some() { "tcp" } else { "reference" },
+        std::time::SystemTime::now(),
+        std::time::Duration::ZERO,
+        args.strict,
+        false,
+        vec![outcome],
+    );
+    let written = (|| -> Result<PathBuf> {
+        let dir = alq_harness::file_names::join(&args.reports, &report_name(args, target))
+            .map_err(|e| anyhow::anyhow!("target name '{}' {e}", target.escape_debug()))?;
+        let staged = alq_harness::report::write::StagedDir::create(&dir)?;
+        alq_harness::report::write::write_documents(staged.path(), &report)?;
+        Ok(staged.commit()?)
+    })();
+    match written {
+        Ok(dir) => Some(dir),
+        Err(e) => {
+            eprintln!("error: no report of the set-up error either: {e:#}");
+            None
+        }
+    }
+}
+
+/// A command line that asks for what cannot be: said on stderr, with no
+/// report, so that a typo never replaces the reports of the last run.
+#[derive(Debug, thiserror::Error)]
+#[error("{0}")]
+pub(crate) struct Usage(String);
+
 /// The fault or variant `--{what} name` picked, for the embedded reference.
 fn reference_choice<T>(
     what: &str,
@@ -110,52 +169,80 @@ fn reference_choice<T>(
     names: impl Iterator<Item = &'static str>,
 ) -> Result<T> {
     if args.target.is_some() {
-        anyhow::bail!("--{what} applies to the embedded reference target only");
+        return Err(Usage(format!(
+            "--{what} applies to the embedded reference target only"
+        ))
+        .into());
     }
     found.ok_or_else(|| {
         let names: Vec<&str> = names.collect();
-        anyhow::anyhow!("unknown {what} '{name}'; {what}s: {}", names.join(", "))
+        Usage(format!(
+            "unknown {what} '{name}'; {what}s: {}",
+            names.join(", ")
+        ))
+        .into()
     })
+}
+
+/// What a run needs before its first scenario.
+struct SetUp {
+    profile: alq_harness::iut::profile::TargetProfile,
+    scenarios: Vec<LoadedScenario>,
+    expectations: alq_harness::iut::expectations::Expectations,
 }
 
 fn run_suite_cli(args: RunArgs) -> Result<u8> {
     crate::terminal::use_color(args.color);
+    // Until the profile names the target, its file does.
+    let mut target = match &args.target {
+        Some(path) => path
+            .file_stem()
+            .map_or("target".to_string(), |s| s.to_string_lossy().into_owned()),
+        None => "reference".to_string(),
+    };
+    match set_up(&args, &mut target) {
+        Ok(set_up) => run_set_up(args, set_up),
+        Err(e) if e.downcast_ref::<Usage>().is_some() => Err(e),
+        Err(e) => match write_set_up_error(&args, &target, &e) {
+            Some(dir) => Err(e.context(format!(
+                "the run could not start (reported in {})",
+                dir.display()
+            ))),
+            None => Err(e),
+        },
+    }
+}
+
+/// Loads the profile, the scenarios and the expectations, and checks the
+/// target answers; `target` takes the profile's name once it is read.
+fn set_up(args: &RunArgs, target: &mut String) -> Result<SetUp> {
     use alq_harness::iut::profile::TargetProfile;
-    use alq_harness::outcome::{citation, Verdict};
-    use alq_harness::run::runner::{exit_code, run_suite, RunOptions};
     let mut profile = match &args.target {
         Some(path) => TargetProfile::load(path)?,
         None => TargetProfile::reference(),
     };
+    target.clone_from(&profile.name);
     if let Some(name) = &args.fault {
         use alq_harness::reference::faults::{Fault, FaultSet};
         let names = Fault::ALL.iter().map(|f| f.name());
-        let fault = reference_choice("fault", name, &args, Fault::from_name(name), names)?;
+        let fault = reference_choice("fault", name, args, Fault::from_name(name), names)?;
         profile.faults = FaultSet::one(fault);
     }
     if let Some(name) = &args.variant {
         use alq_harness::reference::variants::{Variant, VariantSet};
         let names = Variant::ALL.iter().map(|v| v.name());
-        let variant = reference_choice("variant", name, &args, Variant::from_name(name), names)?;
+        let variant = reference_choice("variant", name, args, Variant::from_name(name), names)?;
         profile = TargetProfile {
             faults: profile.faults,
             ..TargetProfile::reference_with(VariantSet::one(variant))
         };
     }
     let scenarios = load_scenarios(args.scenarios.as_deref())?;
-    let selection = Selection {
+    Selection {
         filter: args.filter.clone(),
         exclude: args.exclude.clone(),
-    };
-    let mut chosen = selection.choose(&scenarios)?;
-    if let Some(shard) = args.shard {
-        chosen = chosen
-            .into_iter()
-            .enumerate()
-            .filter(|(i, _)| shard.holds(*i))
-            .map(|(_, l)| l)
-            .collect();
     }
+    .choose(&scenarios)?;
     runtime()?
         .block_on(alq_harness::iut::backend::preflight(&profile))
         .map_err(|e| anyhow::anyhow!(e))?;
@@ -177,24 +264,64 @@ fn run_suite_cli(args: RunArgs) -> Result<u8> {
             Some(p) if !p.as_os_str().is_empty() => p,
             _ => Path::new("."),
         };
-        anyhow::ensure!(
-            folder.is_dir(),
-            "--write-expect {}: the folder {} does not exist",
-            file.display(),
-            folder.display()
+        if !folder.is_dir() {
+            return Err(Usage(format!(
+                "--write-expect {}: the folder {} does not exist",
+                file.display(),
+                folder.display()
+            ))
+            .into());
+        }
+        if file.is_dir() {
+            return Err(Usage(format!("--write-expect {}: is a folder", file.display())).into());
+        }
+    }
+    Ok(SetUp {
+        profile,
+        scenarios,
+        expectations,
+    })
+}
+
+fn run_set_up(args: RunArgs, set_up: SetUp) -> Result<u8> {
+    use alq_harness::outcome::{citation, Verdict};
+    use alq_harness::run::runner::{exit_code, run_suite, RunOptions};
+    let SetUp {
+        profile,
+        scenarios,
+        expectations,
+    } = set_up;
+    let selection = Selection {
+        filter: args.filter.clone(),
+        exclude: args.exclude.clone(),
+    };
+    let mut chosen = selection.choose(&scenarios)?;
+    if let Some(shard) = args.shard {
+        chosen = chosen
+            .into_iter()
+            .enumerate()
+            .filter(|(i, _)| shard.holds(*i))
+            .map(|(_, l)| l)
+            .collect();
+    }
+    let name = report_name(&args, &profile.name);
+    if let Some(fault) = &args.fault {
+        say!(
+            "the embedded reference runs with the deliberate defect '{fault}': \
+             this run shows how the harness reports it (reports as {name})"
         );
-        anyhow::ensure!(
-            !file.is_dir(),
-            "--write-expect {}: is a folder",
-            file.display()
+    } else if let Some(variant) = &args.variant {
+        say!(
+            "the embedded reference makes the conformant choice '{variant}': \
+             every scenario that applies must still pass (reports as {name})"
         );
     }
     let dir = match args.shard {
         Some(s) => args
             .reports
-            .join(format!("{}-shard-{}-of-{}", profile.name, s.index, s.count)),
-        None => alq_harness::file_names::join(&args.reports, &profile.name)
-            .map_err(|e| anyhow::anyhow!("target name '{}' {e}", profile.name.escape_debug()))?,
+            .join(format!("{name}-shard-{}-of-{}", s.index, s.count)),
+        None => alq_harness::file_names::join(&args.reports, &name)
+            .map_err(|e| anyhow::anyhow!("target name '{}' {e}", name.escape_debug()))?,
     };
     // The report folder is written as a set, beside the old one until the
     // end; a folder that cannot be written fails now, before any scenario.
@@ -298,7 +425,7 @@ fn run_suite_cli(args: RunArgs) -> Result<u8> {
     say!(
         "{} against {}: {} pass, {} fail, {} warn, {} not-applicable, {} inconclusive, {} error",
         counted(outcomes.len(), "scenario"),
-        profile.name,
+        name,
         count(Verdict::Pass),
         count(Verdict::Fail),
         count(Verdict::Warn),
@@ -332,7 +459,7 @@ fn run_suite_cli(args: RunArgs) -> Result<u8> {
         alq_harness::iut::profile::TargetKind::Launch => "launch",
     };
     let report = alq_harness::report::RunReport::new(
-        &profile.name,
+        &name,
         kind,
         started,
         clock.elapsed(),
@@ -404,11 +531,11 @@ impl Selection {
                 .any(|x| alq_harness::run::runner::matches(l, x))
         });
         if chosen.is_empty() {
-            anyhow::bail!(
+            return Err(Usage(format!(
                 "no scenario matches --filter {:?} and escapes --exclude {:?}",
-                self.filter,
-                self.exclude
-            );
+                self.filter, self.exclude
+            ))
+            .into());
         }
         Ok(chosen)
     }
