@@ -72,7 +72,17 @@ pub fn closest_name(message: &str) -> Option<String> {
 /// Parses `text` (read from `path`) as `T`.
 pub fn parse_toml<T: DeserializeOwned>(path: &Path, text: &str) -> Result<T, LoadError> {
     toml::from_str(text).map_err(|e| {
-        let (line, column) = e.span().map_or((1, 1), |s| line_column(text, s.start));
+        let start = e.span().map_or(0, |s| s.start);
+        // An unknown key inside a table is reported at the table's header:
+        // point at the key's own line instead.
+        let start = unknown_key(e.message())
+            .and_then(|key| key_line(text, start, key))
+            .unwrap_or(start);
+        let (line, column) = if e.span().is_some() {
+            line_column(text, start)
+        } else {
+            (1, 1)
+        };
         let mut message = e.message().trim().replace('\n', "; ");
         if let Some(name) = closest_name(&message) {
             message = format!("{message}; did you mean `{name}`?");
@@ -84,6 +94,33 @@ pub fn parse_toml<T: DeserializeOwned>(path: &Path, text: &str) -> Result<T, Loa
             message,
         }
     })
+}
+
+/// The key serde's "unknown field `key`" message names.
+fn unknown_key(message: &str) -> Option<&str> {
+    message.strip_prefix("unknown field `")?.split('`').next()
+}
+
+/// Where the line that sets `key` begins in the table whose header or first
+/// key is at `start` (up to the next table's header; 0 for a top-level key).
+pub(crate) fn key_line(text: &str, start: usize, key: &str) -> Option<usize> {
+    let table = text.get(start..)?;
+    let mut offset = start;
+    for (i, line) in table.split_inclusive('\n').enumerate() {
+        let trimmed = line.trim_start();
+        if i > 0 && trimmed.starts_with('[') {
+            return None;
+        }
+        let quoted = format!("\"{key}\"");
+        let rest = trimmed
+            .strip_prefix(key)
+            .or_else(|| trimmed.strip_prefix(quoted.as_str()));
+        if rest.is_some_and(|r| matches!(r.trim_start().chars().next(), Some('=' | '.'))) {
+            return Some(offset + (line.len() - trimmed.len()));
+        }
+        offset += line.len();
+    }
+    None
 }
 
 /// The most a scenario, profile, configuration or expectations file may

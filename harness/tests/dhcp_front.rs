@@ -112,8 +112,14 @@ async fn relayed_dora_release_and_decline_change_the_store() {
     }
     let renewed = relay.renew(&client(1, b"remote-A"), a).await.unwrap();
     assert_eq!(renewed.map(|t| t.lease), Some(lease));
-    relay.release(&client(1, b"remote-A"), a, None).await.unwrap();
-    relay.decline(&client(2, b"remote-B"), b, None).await.unwrap();
+    relay
+        .release(&client(1, b"remote-A"), a, None)
+        .await
+        .unwrap();
+    relay
+        .decline(&client(2, b"remote-B"), b, None)
+        .await
+        .unwrap();
     let mut states = (DhcpState::Active, DhcpState::Active);
     for _ in 0..100 {
         states = {
@@ -329,14 +335,22 @@ async fn what_the_relay_sends_conforms_to_rfc_2131_and_rfc_3046() {
         let h = msg.header();
         assert_eq!(h.op, 1, "{kind}: BOOTREQUEST");
         assert_eq!((h.htype, h.hlen), (1, 6), "{kind}");
-        assert_eq!(h.giaddr, Ipv4Addr::LOCALHOST, "{kind}: giaddr is the relay's");
+        assert_eq!(
+            h.giaddr,
+            Ipv4Addr::LOCALHOST,
+            "{kind}: giaddr is the relay's"
+        );
         assert!(h.hops >= 1, "{kind}: a relay counts its hop");
         assert!(msg.has(CLIENT_ID), "{kind}: the client identifier is kept");
         // Table 5, column by column.
         let ciaddr_set = matches!(kind, Release) || renewing;
         assert_eq!(
             h.ciaddr,
-            if ciaddr_set { LEASED } else { Ipv4Addr::UNSPECIFIED },
+            if ciaddr_set {
+                LEASED
+            } else {
+                Ipv4Addr::UNSPECIFIED
+            },
             "{kind} (renewing: {renewing}): ciaddr"
         );
         assert_eq!(
@@ -356,12 +370,18 @@ async fn what_the_relay_sends_conforms_to_rfc_2131_and_rfc_3046() {
         // last before END.
         let codes: Vec<u8> = msg.option_codes().collect();
         if i < 5 {
-            assert!(!msg.has(RELAY_AGENT_INFO), "{kind}: no sub-option, no option 82");
+            assert!(
+                !msg.has(RELAY_AGENT_INFO),
+                "{kind}: no sub-option, no option 82"
+            );
         } else {
             assert_eq!(codes.last(), Some(&RELAY_AGENT_INFO), "{kind}: {codes:?}");
             let info = msg.relay_agent_info().unwrap().unwrap();
             assert_eq!(info.sub_options.len(), 3, "{kind}");
-            assert!(info.sub_options.iter().all(|(_, v)| !v.is_empty()), "{kind}");
+            assert!(
+                info.sub_options.iter().all(|(_, v)| !v.is_empty()),
+                "{kind}"
+            );
         }
         assert!(msg.has_end(), "{kind}");
     }

@@ -1096,7 +1096,12 @@ impl Change {
 }
 
 /// A shell trigger's `command` with its placeholders filled in.
-fn shell_line(command: &str, action: &str, client: &RelayedClient, addr: Option<Ipv4Addr>) -> String {
+fn shell_line(
+    command: &str,
+    action: &str,
+    client: &RelayedClient,
+    addr: Option<Ipv4Addr>,
+) -> String {
     let mac = crate::wire::describe::hex(&client.mac, ":");
     command
         .replace("{action}", action)
@@ -1202,9 +1207,12 @@ pub async fn preflight(profile: &TargetProfile) -> Result<(), BackendError> {
             )
             .map_err(BackendError::relay(format!("relay trigger on {giaddr}")))?;
             let client = fresh_client();
-            let bound = agent.dora(&client).await.map_err(BackendError::relay(format!(
-                "relay trigger: binding a lease through the DHCP server at {dhcp}"
-            )))?;
+            let bound = agent
+                .dora(&client)
+                .await
+                .map_err(BackendError::relay(format!(
+                    "relay trigger: binding a lease through the DHCP server at {dhcp}"
+                )))?;
             agent
                 .release(&client, bound.addr, None)
                 .await

@@ -43,6 +43,7 @@ pub enum TargetKind {
 pub enum TriggerConfig {
     /// The harness acts as a DHCP relay agent toward the server's UDP port.
     Relay {
+        #[serde(deserialize_with = "host_port")]
         dhcp: SocketAddr,
         #[serde(default = "default_giaddr")]
         giaddr: Ipv4Addr,
@@ -54,6 +55,37 @@ pub enum TriggerConfig {
     /// A shell command; `{action}` is bind, renew or release, `{mac}` and
     /// `{addr}` the client. For bind it prints the address bound.
     Shell { command: String },
+}
+
+/// `host:port`, with an IP address or a name resolved as the profile loads
+/// (its IPv4 address first: the relay and the leasequery paths are IPv4).
+fn resolve(text: &str) -> Result<SocketAddr, String> {
+    use std::net::ToSocketAddrs;
+    if let Ok(address) = text.parse() {
+        return Ok(address);
+    }
+    let unresolved =
+        |why: String| format!("'{text}' is not host:port with a host that resolves: {why}");
+    let all: Vec<SocketAddr> = text
+        .to_socket_addrs()
+        .map_err(|e| unresolved(e.to_string()))?
+        .collect();
+    all.iter()
+        .find(|a| a.is_ipv4())
+        .or(all.first())
+        .copied()
+        .ok_or_else(|| unresolved("no address".into()))
+}
+
+fn host_port<'de, D: serde::Deserializer<'de>>(d: D) -> Result<SocketAddr, D::Error> {
+    let text = String::deserialize(d)?;
+    resolve(&text).map_err(serde::de::Error::custom)
+}
+
+fn optional_host_port<'de, D: serde::Deserializer<'de>>(
+    d: D,
+) -> Result<Option<SocketAddr>, D::Error> {
+    host_port(d).map(Some)
 }
 
 fn default_giaddr() -> Ipv4Addr {
@@ -126,6 +158,7 @@ pub struct TargetProfile {
     pub name: String,
     pub kind: TargetKind,
     /// Tcp: the server's leasequery address.
+    #[serde(default, deserialize_with = "optional_host_port")]
     pub address: Option<SocketAddr>,
     /// Launch: the requestor command; `{addr}`, `{host}` and `{port}` are the
     /// harness's listening address.
@@ -245,6 +278,13 @@ pub enum ProfileError {
     Load(#[from] LoadError),
     #[error("{}: {message}", path.display())]
     Invalid { path: PathBuf, message: String },
+    #[error("{}:{line}:{column}: {message}", path.display())]
+    InvalidAt {
+        path: PathBuf,
+        line: usize,
+        column: usize,
+        message: String,
+    },
 }
 
 impl TargetProfile {
@@ -332,6 +372,19 @@ impl TargetProfile {
             path: path.to_path_buf(),
             message: message.to_string(),
         };
+        // An error about a top-level key, at the key's line where it is set.
+        let invalid_at = |key: &str, message: &str| match crate::toml_load::key_line(text, 0, key) {
+            Some(offset) => {
+                let (line, column) = crate::toml_load::line_column(text, offset);
+                ProfileError::InvalidAt {
+                    path: path.to_path_buf(),
+                    line,
+                    column,
+                    message: message.to_string(),
+                }
+            }
+            None => invalid(message),
+        };
         if let Err(e) = crate::file_names::check(&profile.name) {
             return Err(invalid(&format!(
                 "name = \"{}\" {e}: it names the target's report folder",
@@ -359,11 +412,23 @@ impl TargetProfile {
             .map_err(|e| invalid(&format!("settle = \"{}\": {e}", profile.settle)))?;
         crate::session::timers::parse_duration(&profile.clock_skew)
             .map_err(|e| invalid(&format!("clock-skew = \"{}\": {e}", profile.clock_skew)))?;
+        let has = |n: Need| profile.features.contains(&n);
+        if has(Need::Active) && !has(Need::Insecure) && !has(Need::Secure) {
+            return Err(invalid_at(
+                "features",
+                "\"active\" runs over a transport the target declares: add \
+                 \"insecure\" (cleartext TCP), \"secure\" (TLS after DHCPTLS, with a [tls] \
+                 table) or both, as the target offers (RFC 7724 §8.1)",
+            ));
+        }
         if profile.kind == TargetKind::Tcp
             && profile.features.contains(&Need::Secure)
             && profile.tls.is_none()
         {
-            return Err(invalid("feature \"secure\" needs a [tls] table"));
+            return Err(invalid_at(
+                "features",
+                "feature \"secure\" needs a [tls] table",
+            ));
         }
         if let Some(t) = &profile.tls {
             // What each role shows its peer: a requestor's certificate to a
@@ -487,6 +552,47 @@ impl TargetProfile {
 mod tests {
     use super::*;
     use std::time::Duration;
+
+    #[test]
+    fn a_mistake_is_reported_at_the_line_of_the_key_that_makes_it() {
+        let typo = "name = \"t\"\nkind = \"tcp\"\naddress = \"127.0.0.1:1\"\n\n[trigger]\nkind = \"relay\"\ndhcp = \"127.0.0.1:2\"\ngiadr = \"127.0.0.2\"\n\n[control]\nreload = \"true\"\n";
+        let said = load_text(typo).map(|_| ()).unwrap_err().to_string();
+        assert!(
+            said.contains("target.toml:8:1: unknown field `giadr`"),
+            "{said}"
+        );
+        assert!(said.contains("did you mean `giaddr`"), "{said}");
+        let no_transport =
+            "name = \"t\"\nkind = \"tcp\"\naddress = \"127.0.0.1:1\"\nfeatures = [\"bulk\", \"active\"]\n";
+        let said = load_text(no_transport).map(|_| ()).unwrap_err().to_string();
+        assert!(said.contains("target.toml:4:1:"), "{said}");
+        assert!(
+            said.contains("\"insecure\"") && said.contains("\"secure\""),
+            "{said}"
+        );
+    }
+
+    #[test]
+    fn addresses_take_a_host_name() {
+        let text = "name = \"t\"\nkind = \"tcp\"\naddress = \"localhost:1067\"\n[trigger]\nkind = \"relay\"\ndhcp = \"localhost:1068\"\n";
+        let profile = load_text(text).expect("loads");
+        assert_eq!(
+            profile.address,
+            Some(SocketAddr::from(([127, 0, 0, 1], 1067)))
+        );
+        match profile.trigger {
+            Some(TriggerConfig::Relay { dhcp, .. }) => {
+                assert_eq!(dhcp, SocketAddr::from(([127, 0, 0, 1], 1068)));
+            }
+            other => panic!("{other:?}"),
+        }
+        let unknown = "name = \"t\"\nkind = \"tcp\"\naddress = \"no-such-host.invalid:1\"\n";
+        let said = load_text(unknown).map(|_| ()).unwrap_err().to_string();
+        assert!(
+            said.contains("target.toml:3:") && said.contains("no-such-host.invalid"),
+            "{said}"
+        );
+    }
 
     fn load_text(text: &str) -> Result<TargetProfile, ProfileError> {
         let dir = tempfile::tempdir().expect("a temporary directory");

@@ -878,7 +878,8 @@ impl<'a> Exec<'a> {
                 self.log("", Direction::Note, text);
             }
             (released, Some(e)) => {
-                let text = format!("released {released} of the leases the scenario still held; then: {e}");
+                let text =
+                    format!("released {released} of the leases the scenario still held; then: {e}");
                 self.log("", Direction::Note, text);
             }
         }

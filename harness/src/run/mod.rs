@@ -1,7 +1,7 @@
 //! Running scenarios against a target and judging the outcome.
 
-pub mod conn;
 mod budget;
+pub mod conn;
 pub mod conns;
 pub mod exec;
 pub mod interrupt;

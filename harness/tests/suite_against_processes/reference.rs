@@ -391,7 +391,10 @@ fn an_unreachable_target_is_one_error_and_exit_2() {
     let report: serde_json::Value =
         serde_json::from_slice(&std::fs::read(dir.join("report.json")).unwrap()).unwrap();
     let error = report["scenarios"][0]["error"].as_str().unwrap_or_default();
-    assert!(error.contains("gone.toml") && error.contains("is unreachable"), "{error}");
+    assert!(
+        error.contains("gone.toml") && error.contains("is unreachable"),
+        "{error}"
+    );
 }
 
 /// Sends `signal` (a name `kill` knows) to process `pid`.
@@ -582,7 +585,9 @@ fn active_bindings(address: &str) -> std::collections::BTreeSet<(std::net::Ipv4A
         .set_read_timeout(Some(std::time::Duration::from_secs(10)))
         .unwrap();
     let query = MessageBuilder::request(MessageType::BulkLeaseQuery, 0x0b01).build();
-    stream.write_all(&encode_frame(&query.encode()).unwrap()).unwrap();
+    stream
+        .write_all(&encode_frame(&query.encode()).unwrap())
+        .unwrap();
     let mut decoder = FrameDecoder::new();
     let mut bindings = std::collections::BTreeSet::new();
     let mut buf = [0u8; 4096];
@@ -619,7 +624,11 @@ fn a_run_fits_a_41_address_pool_and_leaves_the_bindings_as_it_found_them() {
     let text = std::fs::read_to_string(&serve_cfg)
         .unwrap()
         .replace("192.0.2.10-192.0.2.250", "192.0.2.10-192.0.2.50");
-    std::fs::write(&serve_cfg, text + "send_buffer = 65536\nmax_connections = 24\n").unwrap();
+    std::fs::write(
+        &serve_cfg,
+        text + "send_buffer = 65536\nmax_connections = 24\n",
+    )
+    .unwrap();
     prepend(
         &profile,
         "pool-size = 41\nsend-buffer = 262144\nmax-connections = 24\n",
@@ -628,7 +637,10 @@ fn a_run_fits_a_41_address_pool_and_leaves_the_bindings_as_it_found_them() {
     let address = std::fs::read_to_string(&profile)
         .unwrap()
         .lines()
-        .find_map(|l| l.strip_prefix("address = \"").map(|a| a.trim_end_matches('"').to_string()))
+        .find_map(|l| {
+            l.strip_prefix("address = \"")
+                .map(|a| a.trim_end_matches('"').to_string())
+        })
         .unwrap();
     let before = active_bindings(&address);
     let (code, out) = run_jobs(&profile, 4, &[]);

@@ -131,7 +131,11 @@ fn write_set_up_error(args: &RunArgs, target: &str, error: &anyhow::Error) -> Op
     outcome.error = Some(format!("{profile}: {error:#}"));
     let report = alq_harness::report::RunReport::new(
         target,
-        if args.target.is_some() { "tcp" } else { "reference" },
+        if args.target.is_some() {
+            "tcp"
+        } else {
+            "reference"
+        },
         std::time::SystemTime::now(),
         std::time::Duration::ZERO,
         args.strict,
@@ -609,7 +613,9 @@ pub(crate) fn list(
                 scenarios.len(),
                 profile.name
             );
-            say!("{}", pool_needs(&binds, jobs, profile.pool_size));
+            if let Some(needs) = pool_needs(&binds, jobs, profile.pool_size) {
+                say!("{needs}");
+            }
         }
         None => say!("{}", counted(scenarios.len(), "scenario")),
     }
@@ -617,8 +623,15 @@ pub(crate) fn list(
 }
 
 /// What a run of the scenarios binding `binds` needs of the target's pool
-/// at `jobs`, and whether `pool_size` holds it.
-fn pool_needs(binds: &[(&str, Option<usize>)], jobs: usize, pool_size: Option<usize>) -> String {
+/// at `jobs`, and whether `pool_size` holds it; `None` when none binds.
+fn pool_needs(
+    binds: &[(&str, Option<usize>)],
+    jobs: usize,
+    pool_size: Option<usize>,
+) -> Option<String> {
+    if binds.iter().all(|(_, n)| *n == Some(0)) {
+        return None;
+    }
     let mut known: Vec<usize> = binds.iter().filter_map(|(_, n)| *n).collect();
     known.sort_unstable_by(|a, b| b.cmp(a));
     let side_by_side: usize = known.iter().take(jobs.max(1)).sum();
@@ -647,7 +660,7 @@ fn pool_needs(binds: &[(&str, Option<usize>)], jobs: usize, pool_size: Option<us
         )),
         None => text.push_str("; declare pool-size in the profile to keep a run within the pool"),
     }
-    text
+    Some(text)
 }
 
 pub(crate) fn audit(dir: Option<PathBuf>, output: Option<&Path>) -> Result<()> {
