@@ -55,6 +55,10 @@ pub struct Finding {
     /// every message.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub awaited: Option<String>,
+    /// The reason the target's expectations file gives for accepting this
+    /// finding as a known deviation (its verdict is then `info`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub deviation: Option<String>,
 }
 
 impl Finding {

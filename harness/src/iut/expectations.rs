@@ -151,10 +151,12 @@ impl Expectations {
             {
                 f.verdict = Verdict::Info;
                 f.message = format!("expected deviation ({}): {}", d.reason, f.message);
+                f.deviation = Some(d.reason.clone());
                 seen = true;
             }
             if !seen && !d.intermittent {
                 outcome.findings.push(Finding {
+                    deviation: None,
                     awaited: None,
                     requirement: d.requirement.clone(),
                     verdict: Verdict::Fail,
@@ -200,6 +202,7 @@ mod tests {
 
     fn finding(verdict: Verdict) -> Finding {
         Finding {
+            deviation: None,
             awaited: None,
             requirement: "BLQ-S-21".into(),
             verdict,

@@ -92,6 +92,12 @@ struct Page<'a> {
     verdicts: Vec<&'static str>,
     sections: Vec<SectionView<'a>>,
     scenarios: Vec<ScenarioView<'a>>,
+    /// What the run tested, as every output states it.
+    tested: Vec<(&'static str, String)>,
+    /// Findings the expectations file accepted.
+    accepted: usize,
+    /// Requirements some scenario judged (not only found not applicable).
+    judged: usize,
 }
 
 /// A failure, warning or inconclusive finding, for the list at the top.
@@ -237,6 +243,13 @@ pub fn render(report: &RunReport) -> Result<String, String> {
         verdicts: VERDICTS.iter().map(|v| v.label()).collect(),
         sections,
         scenarios,
+        tested: report.tested.iter().flat_map(|t| t.facts()).collect(),
+        accepted: report.tested.as_ref().map_or(0, |t| t.accepted_deviations),
+        judged: report
+            .requirements
+            .iter()
+            .filter(|r| r.verdict != Verdict::NotApplicable)
+            .count(),
     }
     .render()
     .map_err(|e| e.to_string())
@@ -258,6 +271,7 @@ mod tests {
             path: format!("scenarios/{SCRIPT}.toml").into(),
             covers: vec!["ALQ-S-01".into()],
             findings: vec![Finding {
+                deviation: None,
                 awaited: None,
                 requirement: "ALQ-S-01".into(),
                 verdict: Verdict::Fail,

@@ -56,6 +56,9 @@ pub fn render(report: &RunReport) -> Result<String, String> {
     ] {
         suite.add_property(Property::new(name, value));
     }
+    for (name, value) in report.tested.iter().flat_map(|t| t.facts()) {
+        suite.add_property(Property::new(name, value));
+    }
     for s in &report.scenarios {
         for case in scenario_cases(s) {
             suite.add_test_case(case);

@@ -138,11 +138,22 @@ pub fn merge(reports: Vec<(PathBuf, RunReport)>) -> Result<RunReport, MergeError
         interrupted,
         outcomes.into_iter().map(|(_, o)| o).collect(),
     );
+    // What each shard declared is the same; what it accepted and left out
+    // adds up over the merged scenarios.
+    let tested = first.tested.clone().map(|t| {
+        let again = super::Tested::of(&[], &Default::default(), None, &merged.scenarios);
+        super::Tested {
+            accepted_deviations: again.accepted_deviations,
+            not_run: again.not_run,
+            ..t
+        }
+    });
     Ok(RunReport {
         address: first.address.clone(),
         transport: first.transport.clone(),
         coverage: first.coverage.clone(),
         peak_rss_kb,
+        tested,
         ..merged
     })
 }

@@ -140,6 +140,129 @@ pub struct RunReport {
     /// what of the run may explain it; absent when it never did.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub stopped_answering: Option<String>,
+    /// What the run tested: what the profile declares and how the run was
+    /// judged; absent in reports of older versions.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub tested: Option<Tested>,
+}
+
+/// What a run tested, in the manner of a protocol implementation
+/// conformance statement: what the target's profile declares, the
+/// expectations it was judged with, and why the scenarios that did not run
+/// did not.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Tested {
+    /// The features the profile declares, as it names them.
+    pub features: Vec<String>,
+    /// The protocol timers the target runs with, by the RFC's names.
+    pub timers: BTreeMap<String, String>,
+    /// The expectations file the findings were judged against.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub expectations: Option<String>,
+    /// Findings the expectations file accepted as known deviations.
+    pub accepted_deviations: usize,
+    /// Scenarios that did not apply, by the feature they need and the
+    /// profile does not declare (one scenario may need several).
+    pub not_run: BTreeMap<String, usize>,
+}
+
+impl Tested {
+    /// The statement of a run against a target declaring `features`, with
+    /// `timers`, judged against `expectations`, that gave `scenarios`.
+    pub fn of(
+        features: &[crate::scenario::model::Need],
+        timers: &crate::session::timers::Timers,
+        expectations: Option<String>,
+        scenarios: &[ScenarioOutcome],
+    ) -> Self {
+        let shown = |d: std::time::Duration| humantime::format_duration(d).to_string();
+        let timers = BTreeMap::from([
+            ("BULK_LQ_DATA_TIMEOUT".to_string(), shown(timers.bulk_data)),
+            (
+                "ACTIVE_LQ_RCV_TIMEOUT".to_string(),
+                shown(timers.active_receive),
+            ),
+            (
+                "ACTIVE_LQ_SEND_TIMEOUT".to_string(),
+                shown(timers.active_send),
+            ),
+            (
+                "ACTIVE_LQ_IDLE_TIMEOUT".to_string(),
+                shown(timers.active_idle),
+            ),
+        ]);
+        let mut not_run = BTreeMap::new();
+        for s in scenarios
+            .iter()
+            .filter(|s| s.verdict == Verdict::NotApplicable)
+        {
+            for need in &s.missing {
+                *not_run.entry(need.to_string()).or_insert(0) += 1;
+            }
+        }
+        Tested {
+            features: features.iter().map(ToString::to_string).collect(),
+            timers,
+            expectations,
+            accepted_deviations: scenarios
+                .iter()
+                .flat_map(|s| &s.findings)
+                .filter(|f| f.deviation.is_some())
+                .count(),
+            not_run,
+        }
+    }
+
+    /// The statement as (name, value) pairs, in the order every output
+    /// shows them: the terminal, index.html and junit.xml's properties.
+    pub fn facts(&self) -> Vec<(&'static str, String)> {
+        let or_none = |text: String| {
+            if text.is_empty() {
+                "none".to_string()
+            } else {
+                text
+            }
+        };
+        let timers = self
+            .timers
+            .iter()
+            .map(|(name, value)| format!("{name} {value}"))
+            .collect::<Vec<_>>()
+            .join(", ");
+        let not_run = self
+            .not_run
+            .iter()
+            .map(|(need, n)| format!("{n} need {need}"))
+            .collect::<Vec<_>>()
+            .join(", ");
+        vec![
+            ("declared-features", or_none(self.features.join(", "))),
+            ("timers", timers),
+            (
+                "expectations",
+                self.expectations
+                    .clone()
+                    .unwrap_or_else(|| "none".to_string()),
+            ),
+            ("accepted-deviations", self.accepted_deviations.to_string()),
+            ("not-run", or_none(not_run)),
+        ]
+    }
+
+    /// Why most scenarios did not apply, in a few words.
+    fn why_not_run(&self) -> String {
+        if self.features.is_empty() {
+            return "the profile declares no features".to_string();
+        }
+        let mut needs: Vec<(&String, &usize)> = self.not_run.iter().collect();
+        needs.sort_by(|a, b| b.1.cmp(a.1).then(a.0.cmp(b.0)));
+        let named: Vec<String> = needs
+            .iter()
+            .take(3)
+            .map(|(need, n)| format!("{n} need {need}"))
+            .collect();
+        format!("of the rest, {}", named.join(", "))
+    }
 }
 
 /// This process's peak resident memory in KiB (VmHWM), where /proc has it.
@@ -219,6 +342,7 @@ impl RunReport {
             coverage: None,
             shard: None,
             peak_rss_kb: None,
+            tested: None,
         }
     }
 
@@ -276,6 +400,31 @@ impl RunReport {
             Verdict::Error => "ERROR",
             Verdict::Inconclusive => "INCONCLUSIVE",
             Verdict::NotApplicable => "NOTHING RAN",
+        };
+        // A pass never reads bare when it rests on accepted deviations or
+        // on a small part of the suite.
+        let mut qualifiers = Vec::new();
+        if let Some(tested) = &self.tested {
+            let n = tested.accepted_deviations;
+            if n > 0 {
+                qualifiers.push(format!(
+                    "with {n} accepted deviation{}",
+                    if n == 1 { "" } else { "s" }
+                ));
+            }
+            let applied = self.scenarios.len().saturating_sub(c.not_applicable);
+            if applied > 0 && applied.saturating_mul(2) < self.scenarios.len() {
+                qualifiers.push(format!(
+                    "only {applied} of {} applied: {}",
+                    self.scenarios.len(),
+                    tested.why_not_run()
+                ));
+            }
+        }
+        let head = if qualifiers.is_empty() {
+            head.to_string()
+        } else {
+            format!("{head} ({})", qualifiers.join("; "))
         };
         let mut line = format!("{head}: {}", parts.join(", "));
         if self.interrupted {

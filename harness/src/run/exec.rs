@@ -376,6 +376,7 @@ impl<'a> Exec<'a> {
             // Loading made sure they share the first one's level.
             for other in alike {
                 self.findings.push(Finding {
+                    deviation: None,
                     requirement: other.clone(),
                     ..f.clone()
                 });
@@ -480,6 +481,7 @@ impl<'a> Exec<'a> {
     ) -> Result<(), Stop> {
         let verdict = broken(requirement, level, self.strict);
         self.findings.push(Finding {
+            deviation: None,
             requirement: requirement.to_string(),
             verdict,
             message,
@@ -512,6 +514,7 @@ impl<'a> Exec<'a> {
             return;
         };
         self.findings.push(Finding {
+            deviation: None,
             awaited: None,
             requirement: req.to_string(),
             verdict: Verdict::Pass,
@@ -836,6 +839,7 @@ impl<'a> Exec<'a> {
         for req in std::mem::take(&mut self.checked).construction() {
             if !self.findings.iter().any(|f| f.requirement == req) {
                 self.findings.push(Finding {
+                    deviation: None,
                     awaited: None,
                     requirement: req.to_string(),
                     verdict: Verdict::Pass,

@@ -75,6 +75,7 @@ fn not_applicable(l: &LoadedScenario, missing: Vec<Need>, skip_slow: bool) -> Sc
         .covers
         .iter()
         .map(|r| Finding {
+            deviation: None,
             awaited: None,
             requirement: r.clone(),
             verdict: Verdict::NotApplicable,
@@ -208,6 +209,7 @@ pub fn run_one(
         && !findings.iter().any(|f| f.verdict == Verdict::Fail);
     if let Some(e) = &error {
         findings.push(Finding {
+            deviation: None,
             awaited: None,
             requirement: s.covers.first().cloned().unwrap_or_default(),
             verdict: Verdict::Error,
@@ -222,6 +224,7 @@ pub fn run_one(
             // what the scenario never got to test.
             if !mine().any(|f| f.verdict >= Verdict::Warn) {
                 findings.push(Finding {
+                    deviation: None,
                     awaited: None,
                     requirement: req.clone(),
                     verdict: Verdict::Inconclusive,
@@ -256,6 +259,7 @@ pub fn run_one(
             )
         };
         findings.push(Finding {
+            deviation: None,
             awaited: None,
             requirement: req.clone(),
             verdict,

@@ -193,6 +193,8 @@ struct SetUp {
     profile: alq_harness::iut::profile::TargetProfile,
     scenarios: Vec<LoadedScenario>,
     expectations: alq_harness::iut::expectations::Expectations,
+    /// The file `expectations` came from.
+    expectations_file: Option<PathBuf>,
 }
 
 fn run_suite_cli(args: RunArgs) -> Result<u8> {
@@ -256,11 +258,10 @@ fn set_up(args: &RunArgs, target: &mut String) -> Result<SetUp> {
             .map(alq_harness::iut::expectations::Expectations::beside)
             .filter(|p| p.exists())
     });
-    let expectations = match &expect_path {
-        Some(p) if args.write_expect.is_none() => {
-            alq_harness::iut::expectations::Expectations::load(p, &scenarios)?
-        }
-        _ => Default::default(),
+    let expectations_file = expect_path.filter(|_| args.write_expect.is_none());
+    let expectations = match &expectations_file {
+        Some(p) => alq_harness::iut::expectations::Expectations::load(p, &scenarios)?,
+        None => Default::default(),
     };
     if let Some(file) = &args.write_expect {
         // Fail before the run, not after it, when the file cannot be written.
@@ -284,6 +285,7 @@ fn set_up(args: &RunArgs, target: &mut String) -> Result<SetUp> {
         profile,
         scenarios,
         expectations,
+        expectations_file,
     })
 }
 
@@ -294,7 +296,15 @@ fn run_set_up(args: RunArgs, set_up: SetUp) -> Result<u8> {
         profile,
         scenarios,
         expectations,
+        expectations_file,
     } = set_up;
+    let expectations_shown = expectations_file.as_ref().map(|p| {
+        format!(
+            "{} ({})",
+            p.display(),
+            counted(expectations.deviations.len(), "known deviation")
+        )
+    });
     let selection = Selection {
         filter: args.filter.clone(),
         exclude: args.exclude.clone(),
@@ -309,6 +319,21 @@ fn run_set_up(args: RunArgs, set_up: SetUp) -> Result<u8> {
             .collect();
     }
     let name = report_name(&args, &profile.name);
+    // What is tested, before anything is: the statement the reports open with.
+    let declared = alq_harness::report::Tested::of(
+        &profile.features,
+        &profile.timers,
+        expectations_shown.clone(),
+        &[],
+    );
+    say!(
+        "{name}: {}, {}",
+        profile.address_label(),
+        profile.transport_label()
+    );
+    for (fact, value) in declared.facts().into_iter().take(3) {
+        say!("  {fact}: {value}");
+    }
     if let Some(fault) = &args.fault {
         say!(
             "the embedded reference runs with the deliberate defect '{fault}': \
@@ -477,6 +502,15 @@ fn run_set_up(args: RunArgs, set_up: SetUp) -> Result<u8> {
         coverage: Some(alq_harness::report::coverage::Coverage::of(&scenarios)),
         shard: args.shard,
         peak_rss_kb: alq_harness::report::peak_rss_kb(),
+        ..report
+    };
+    let report = alq_harness::report::RunReport {
+        tested: Some(alq_harness::report::Tested::of(
+            &profile.features,
+            &profile.timers,
+            expectations_shown,
+            &report.scenarios,
+        )),
         ..report
     };
     alq_harness::report::write::write_documents(staged.path(), &report)?;
