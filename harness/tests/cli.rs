@@ -259,7 +259,7 @@ fn explain_gives_the_catalog_text_the_scenario_lines_the_faults_and_the_last_ver
             "explain",
             "alq-s-26",
             "--report",
-            "reports/reference/report.json",
+            "reports/reference-fault-no-catch-up-complete/report.json",
         ])
         .output()
         .unwrap();
@@ -278,7 +278,7 @@ fn explain_gives_the_catalog_text_the_scenario_lines_the_faults_and_the_last_ver
         "no-catch-up-complete",
         "catch-up-complete-twice",
         "secure-only",
-        "Last verdict (reference,",
+        "Last verdict (reference-fault-no-catch-up-complete,",
         "  fail\n",
     ] {
         assert!(text.contains(needle), "no {needle:?} in\n{text}");
@@ -307,7 +307,11 @@ fn write_expect_lists_every_deviation_and_the_file_makes_the_next_run_pass() {
     );
     let text = std::fs::read_to_string(work.path().join("found.expect.toml")).unwrap();
     let report: serde_json::Value = serde_json::from_slice(
-        &std::fs::read(work.path().join("reports/reference/report.json")).unwrap(),
+        &std::fs::read(
+            work.path()
+                .join("reports/reference-fault-no-done/report.json"),
+        )
+        .unwrap(),
     )
     .unwrap();
     let mut broken: Vec<(String, String, String)> = Vec::new();

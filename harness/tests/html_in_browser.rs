@@ -41,7 +41,7 @@ fn hostile_report(dir: &Path) -> PathBuf {
     std::fs::write(
         dir.join("target.toml"),
         format!(
-            "name = \"hostile\"\nkind = \"tcp\"\naddress = \"{address}\"\nfeatures = [\"bulk\"]\nhealth-probe = false\n\n[trigger]\nkind = \"shell\"\ncommand = '''printf '%s' '{PRINTED}' >&2; exit 1'''\n"
+            "name = \"hostile\"\nkind = \"tcp\"\naddress = \"{address}\"\nfeatures = [\"bulk\"]\nhealth-probe = false\n\n[trigger]\nkind = \"shell\"\ncommand = '''[ {{action}} = release ] && exit 0; [ -e bound ] && {{ printf '%s' '{PRINTED}' >&2; exit 1; }}; touch bound; echo 192.0.2.1'''\n"
         ),
     )
     .unwrap();

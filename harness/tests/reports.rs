@@ -184,13 +184,21 @@ fn junit_has_the_same_cases_in_a_passing_and_a_failing_run_with_wall_times_and_r
     // never run and per-message checks see fewer messages.
     assert_eq!(run_with("failing", &["--fault", "no-done"]), Some(1));
     let (passing, pass_junit) = junit_cases(&work.path().join("passing/reference/junit.xml"));
-    let (failing, fail_junit) = junit_cases(&work.path().join("failing/reference/junit.xml"));
+    let (failing, fail_junit) = junit_cases(
+        &work
+            .path()
+            .join("failing/reference-fault-no-done/junit.xml"),
+    );
     assert_eq!(passing, failing, "the same test cases, in the same order");
     assert_eq!(pass_junit.failures, 0);
     assert!(fail_junit.failures > 0);
 
     let report: serde_json::Value = serde_json::from_slice(
-        &std::fs::read(work.path().join("failing/reference/report.json")).unwrap(),
+        &std::fs::read(
+            work.path()
+                .join("failing/reference-fault-no-done/report.json"),
+        )
+        .unwrap(),
     )
     .unwrap();
     let suite = &fail_junit.suites[0];
@@ -220,10 +228,42 @@ fn junit_has_the_same_cases_in_a_passing_and_a_failing_run_with_wall_times_and_r
     assert!(suite.timestamp.is_some(), "the suite says when it ran");
     let properties: std::collections::HashMap<_, _> =
         suite.properties.vec.iter().cloned().collect();
-    assert_eq!(properties["target"], "reference");
+    // A run with a deliberate defect says so in its name.
+    assert_eq!(properties["target"], "reference-fault-no-done");
     assert_eq!(properties["harness-version"], env!("CARGO_PKG_VERSION"));
     assert_eq!(properties["address"], "embedded, in-process");
     assert_eq!(properties["transport"], "TCP, and TLS after DHCPTLS");
+    // What was tested: the declared features and the timers, stated as
+    // report.json states them.
+    let tested = &report["tested"];
+    assert!(
+        properties["declared-features"].starts_with("bulk, active, insecure, secure"),
+        "{}",
+        properties["declared-features"]
+    );
+    assert_eq!(tested["timers"]["ACTIVE_LQ_IDLE_TIMEOUT"], "1m", "{tested}");
+    assert!(properties["timers"].contains("ACTIVE_LQ_IDLE_TIMEOUT 1m"));
+    assert_eq!(properties["expectations"], "none");
+    // Checks made on every message are requirements like any other: a
+    // passing run reports them passed.
+    let passing: serde_json::Value = serde_json::from_slice(
+        &std::fs::read(work.path().join("passing/reference/report.json")).unwrap(),
+    )
+    .unwrap();
+    for id in [
+        "WIRE-01", "WIRE-02", "WIRE-03", "WIRE-04", "WIRE-05", "WIRE-06", "WIRE-08",
+    ] {
+        let row = passing["requirements"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|r| r["id"] == id);
+        assert_eq!(
+            row.map(|r| r["verdict"].clone()),
+            Some("pass".into()),
+            "{id}"
+        );
+    }
     // Every case carries its verdict; a failure's is "fail".
     for c in &suite.cases {
         let verdict = c.properties.hashmap.get("verdict").unwrap();
@@ -244,7 +284,12 @@ fn junit_marks_warnings_and_expected_deviations() {
             .unwrap()
     };
     let marked = |reports: &str, verdict: &str| {
-        let (_, junit) = junit_cases(&work.path().join(reports).join("reference/junit.xml"));
+        let (_, junit) = junit_cases(
+            &work
+                .path()
+                .join(reports)
+                .join("reference-fault-no-keepalive/junit.xml"),
+        );
         let cases: Vec<_> = junit.suites[0]
             .cases
             .iter()

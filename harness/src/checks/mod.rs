@@ -162,8 +162,7 @@ impl Default for Judged {
 
 impl Judged {
     /// The requirements of the construction checks (how replies and
-    /// requests are built) judged at least once, each once, in order: the
-    /// ones a scenario reports as held for every message.
+    /// requests are built) judged at least once, each once, in order.
     pub fn construction(&self) -> Vec<&'static str> {
         let mut out = marked(reply::CHECKS, &self.server_messages);
         out.extend(marked(request::CHECKS, &self.requestor_messages));
@@ -172,10 +171,22 @@ impl Judged {
         out
     }
 
+    /// The requirements of every check made on each message (the WIRE
+    /// checks and the construction checks) judged at least once, each
+    /// once, in order: what a scenario reports as held for every message
+    /// where nothing broke it.
+    pub fn held(&self) -> Vec<&'static str> {
+        let mut out = marked(wire::CHECKS, &self.wire);
+        out.extend(self.construction());
+        out.sort_unstable();
+        out.dedup();
+        out
+    }
+
     /// Whether some check judged requirement `id` at least once, the WIRE
     /// checks included.
     pub fn judged(&self, id: &str) -> bool {
-        marked(wire::CHECKS, &self.wire).contains(&id) || self.construction().contains(&id)
+        self.held().contains(&id)
     }
 }
 

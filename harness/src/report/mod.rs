@@ -162,7 +162,8 @@ pub struct Tested {
     /// Findings the expectations file accepted as known deviations.
     pub accepted_deviations: usize,
     /// Scenarios that did not apply, by the feature they need and the
-    /// profile does not declare (one scenario may need several).
+    /// profile does not declare (one scenario may need several), or by the
+    /// role they test when the target plays the other.
     pub not_run: BTreeMap<String, usize>,
 }
 
@@ -196,8 +197,18 @@ impl Tested {
             .iter()
             .filter(|s| s.verdict == Verdict::NotApplicable)
         {
-            for need in &s.missing {
-                *not_run.entry(need.to_string()).or_insert(0) += 1;
+            // Nothing missing: the scenario plays the other role.
+            let other_role = match s.role {
+                crate::scenario::model::Role::Server => "the requestor role",
+                crate::scenario::model::Role::Requestor => "the server role",
+            };
+            let reasons: Vec<String> = if s.missing.is_empty() {
+                vec![other_role.to_string()]
+            } else {
+                s.missing.iter().map(ToString::to_string).collect()
+            };
+            for reason in reasons {
+                *not_run.entry(reason).or_insert(0) += 1;
             }
         }
         Tested {
@@ -471,6 +482,54 @@ pub fn iut_log_name(id: &str) -> Result<String, crate::file_names::NameError> {
 mod tests {
     use super::*;
     use crate::scenario::model::Role;
+
+    #[test]
+    fn a_pass_over_accepted_deviations_or_a_small_part_of_the_suite_says_so() {
+        let mut accepted = ScenarioOutcome::bare("S-0", Role::Requestor, Verdict::Pass);
+        accepted.findings.push(crate::outcome::Finding {
+            deviation: Some("known".into()),
+            awaited: None,
+            requirement: "BLQ-S-21".into(),
+            verdict: Verdict::Info,
+            message: "m".into(),
+            frame: None,
+        });
+        let mut scenarios = vec![accepted];
+        for i in 1..4 {
+            let mut na =
+                ScenarioOutcome::bare(&format!("S-{i}"), Role::Requestor, Verdict::NotApplicable);
+            na.missing = vec![crate::scenario::model::Need::Active];
+            scenarios.push(na);
+        }
+        let at = std::time::SystemTime::UNIX_EPOCH;
+        let bare = RunReport::new("t", "tcp", at, Default::default(), false, false, scenarios);
+        // Without a statement of what was tested, nothing qualifies the pass.
+        assert!(
+            bare.overall().line.starts_with("PASS: "),
+            "{}",
+            bare.overall().line
+        );
+        let timers = crate::session::timers::Timers::default();
+        for (features, why) in [
+            (vec![], "the profile declares no features"),
+            (
+                vec![crate::scenario::model::Need::Bulk],
+                "of the rest, 3 need active",
+            ),
+        ] {
+            let tested = Tested::of(&features, &timers, None, &bare.scenarios);
+            assert_eq!(tested.accepted_deviations, 1);
+            assert_eq!(tested.not_run.get("active"), Some(&3));
+            let report = RunReport {
+                tested: Some(tested),
+                ..bare.clone()
+            };
+            assert_eq!(
+                report.overall().line,
+                format!("PASS (with 1 accepted deviation; only 1 of 4 applied: {why}): 1 of 4 scenarios passed, 3 did not apply to the target")
+            );
+        }
+    }
 
     fn overall(verdicts: &[Verdict]) -> Overall {
         let scenarios = verdicts

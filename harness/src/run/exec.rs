@@ -836,7 +836,7 @@ impl<'a> Exec<'a> {
             })
             .cloned()
             .collect();
-        for req in std::mem::take(&mut self.checked).construction() {
+        for req in std::mem::take(&mut self.checked).held() {
             if !self.findings.iter().any(|f| f.requirement == req) {
                 self.findings.push(Finding {
                     deviation: None,
