@@ -9,8 +9,17 @@ use std::sync::{Condvar, Mutex, PoisonError};
 
 pub(crate) struct Budget {
     limit: usize,
-    free: Mutex<usize>,
+    state: Mutex<State>,
     freed: Condvar,
+}
+
+/// What is free, and the turns handed out: takers are served in the order
+/// they came, so one that wants much is never passed over for ever by
+/// ones that want little.
+struct State {
+    free: usize,
+    next_ticket: u64,
+    serving: u64,
 }
 
 impl Budget {
@@ -18,23 +27,32 @@ impl Budget {
         let limit = limit.max(1);
         Budget {
             limit,
-            free: Mutex::new(limit),
+            state: Mutex::new(State {
+                free: limit,
+                next_ticket: 0,
+                serving: 0,
+            }),
             freed: Condvar::new(),
         }
     }
 
-    /// Waits until `wanted` (at most the whole limit) are free and takes
-    /// them; they are given back when the grant is dropped.
+    /// Waits for its turn and until `wanted` (at most the whole limit) are
+    /// free, and takes them; they are given back when the grant is dropped.
     pub(crate) fn take(&self, wanted: usize) -> Grant<'_> {
         let wanted = wanted.min(self.limit);
-        let mut free = self.free.lock().unwrap_or_else(PoisonError::into_inner);
-        while *free < wanted {
-            free = self
+        let mut state = self.state.lock().unwrap_or_else(PoisonError::into_inner);
+        let ticket = state.next_ticket;
+        state.next_ticket = state.next_ticket.wrapping_add(1);
+        while state.serving != ticket || state.free < wanted {
+            state = self
                 .freed
-                .wait(free)
+                .wait(state)
                 .unwrap_or_else(PoisonError::into_inner);
         }
-        *free -= wanted;
+        state.free -= wanted;
+        state.serving = state.serving.wrapping_add(1);
+        // The next in line may fit too.
+        self.freed.notify_all();
         Grant {
             budget: self,
             taken: wanted,
@@ -49,12 +67,12 @@ pub(crate) struct Grant<'a> {
 
 impl Drop for Grant<'_> {
     fn drop(&mut self) {
-        let mut free = self
+        let mut state = self
             .budget
-            .free
+            .state
             .lock()
             .unwrap_or_else(PoisonError::into_inner);
-        *free = free.saturating_add(self.taken).min(self.budget.limit);
+        state.free = state.free.saturating_add(self.taken).min(self.budget.limit);
         self.budget.freed.notify_all();
     }
 }
@@ -84,6 +102,38 @@ mod tests {
         assert!(most.load(Ordering::SeqCst) <= 5);
         // More than the limit is the whole limit: it runs, alone.
         assert_eq!(budget.take(9).taken, 5);
-        assert_eq!(*budget.free.lock().unwrap(), 5);
+        assert_eq!(budget.state.lock().unwrap().free, 5);
+    }
+
+    #[test]
+    fn one_that_wants_much_is_served_before_those_that_came_after_it() {
+        let budget = Budget::new(4);
+        let order = Mutex::new(Vec::new());
+        let held = budget.take(3);
+        std::thread::scope(|scope| {
+            let big = scope.spawn(|| {
+                let _all = budget.take(4);
+                order.lock().unwrap().push("big");
+            });
+            // The big one is waiting before the small ones come.
+            while budget.state.lock().unwrap().next_ticket < 2 {
+                std::thread::yield_now();
+            }
+            let small = scope.spawn(|| {
+                let _one = budget.take(1);
+                order.lock().unwrap().push("small");
+            });
+            while budget.state.lock().unwrap().next_ticket < 3 {
+                std::thread::yield_now();
+            }
+            // One is free: enough for the small one, not for the big one,
+            // whose turn it is.
+            std::thread::sleep(std::time::Duration::from_millis(20));
+            assert!(order.lock().unwrap().is_empty());
+            drop(held);
+            big.join().unwrap();
+            small.join().unwrap();
+        });
+        assert_eq!(*order.lock().unwrap(), ["big", "small"]);
     }
 }

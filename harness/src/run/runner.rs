@@ -312,23 +312,24 @@ pub fn run_suite(
     // scenarios at once, nor one before it has closed the last one's
     // connection: there every scenario runs alone.
     let one_at_a_time = profile.one_connection_per_requestor();
-    let (alone, mut shared): (Vec<usize>, Vec<usize>) = runnable
+    let (alone, shared): (Vec<usize>, Vec<usize>) = runnable
         .into_iter()
         .partition(|i| one_at_a_time || scenarios.get(*i).is_some_and(|l| l.scenario.exclusive));
-    // The longest start first (as measured before, else the ones that wait
-    // for protocol timers), so the short ones fill the other workers
-    // meanwhile instead of a long one ending the run.
-    shared.sort_by_key(|i| {
-        let Some(l) = scenarios.get(*i) else {
-            return (true, std::cmp::Reverse(0));
-        };
-        let slow = l.scenario.needs.contains(&Need::Slow);
-        let measured = options.durations.get(&l.scenario.id).copied();
-        (
-            measured.is_none() && !slow,
-            std::cmp::Reverse(measured.unwrap_or(u64::MAX)),
-        )
-    });
+    let expected = expected_times(scenarios, &shared, profile, options);
+    let shared: Vec<super::spread::Planned<usize>> = shared
+        .into_iter()
+        .zip(expected)
+        .map(|(i, expected)| super::spread::Planned {
+            item: i,
+            expected,
+            // What runs beside it on a shared server keeps its connection
+            // from going quiet: it goes after the rest of its worker's.
+            last: profile.kind == TargetKind::Tcp
+                && scenarios
+                    .get(i)
+                    .is_some_and(|l| l.scenario.timed_from_idle()),
+        })
+        .collect();
     let results: Mutex<Vec<Option<ScenarioOutcome>>> = Mutex::new(vec![None; scenarios.len()]);
     let connections = Budget::new(profile.max_connections);
     let addresses = profile.pool_size.map(Budget::new);
@@ -343,7 +344,7 @@ pub fn run_suite(
             let probe = usize::from(profile.health_probe);
             connections.take(
                 l.scenario
-                    .connections_opened(profile.max_connections)
+                    .connections_at_once(profile.max_connections)
                     .saturating_add(probe),
             )
         });
@@ -396,7 +397,8 @@ pub fn run_suite(
     if ran_alone {
         settle();
     }
-    super::spread::map_on_threads(&shared, options.jobs, |i| {
+    let eta = |left: Duration| options.progress.expect_end_in(left);
+    super::spread::run_planned(&shared, options.jobs, &eta, |i| {
         if !options.interrupt.stopping() {
             run(*i);
         }
@@ -407,6 +409,47 @@ pub fn run_suite(
         .into_iter()
         .flatten()
         .collect()
+}
+
+/// How long each of the scenarios at `indices` is expected to take against
+/// `profile`: as an earlier run on the same target measured it, else as long
+/// as the same steps take against the embedded reference running the
+/// profile's timers on the paused clock (a run of milliseconds), which is
+/// what the scenario's waits and the timers imply.
+fn expected_times(
+    scenarios: &[&LoadedScenario],
+    indices: &[usize],
+    profile: &TargetProfile,
+    options: &RunOptions,
+) -> Vec<Duration> {
+    let measured = |i: &usize| {
+        let l = scenarios.get(*i)?;
+        options
+            .durations
+            .get(&l.scenario.id)
+            .map(|ms| Duration::from_millis(*ms))
+    };
+    if profile.kind == TargetKind::Reference {
+        // Virtual time: nothing to plan for.
+        return indices
+            .iter()
+            .map(|i| measured(i).unwrap_or_default())
+            .collect();
+    }
+    let rehearsal = TargetProfile {
+        timers: profile.timers,
+        slack: profile.slack.clone(),
+        settle: profile.settle.clone(),
+        expect_timeout: profile.expect_timeout.clone(),
+        ..TargetProfile::reference()
+    };
+    let quiet = RunOptions::default();
+    super::spread::map_on_threads(indices, super::spread::cores(), |i| {
+        measured(i).unwrap_or_else(|| match scenarios.get(*i) {
+            Some(l) => Duration::from_millis(run_one(l, &rehearsal, &quiet).elapsed_ms),
+            None => Duration::ZERO,
+        })
+    })
 }
 
 /// Why a scenario is run once more: a connection the target closed before

@@ -141,18 +141,35 @@ pub struct StepSource {
 }
 
 impl Scenario {
-    /// The most connections to the target the scenario's steps open, where
-    /// `limit` is the target's connection limit (what `open-connections`
-    /// fills without a count).
-    pub fn connections_opened(&self, limit: usize) -> usize {
+    /// The most connections the scenario holds open at once against a
+    /// server whose limit is `limit`: a `connect` holds one until a full
+    /// `close` of it, an `expect-close` on it (the server closed it) or a
+    /// `connect` that reuses its name; `open-connections` holds its count
+    /// (the limit when absent) to the end.
+    pub fn connections_at_once(&self, limit: usize) -> usize {
+        let mut open: Vec<&str> = Vec::new();
+        let mut quota = 0usize;
+        let mut most = 0usize;
+        for step in &self.steps {
+            match step {
+                Step::Connect(c) if !open.contains(&c.conn.as_str()) => open.push(&c.conn),
+                Step::Close(c) if c.how == CloseHow::Full => open.retain(|n| *n != c.conn),
+                Step::ExpectClose(e) => open.retain(|n| *n != e.conn),
+                Step::OpenConnections(o) => quota = quota.saturating_add(o.count.unwrap_or(limit)),
+                _ => {}
+            }
+            most = most.max(open.len().saturating_add(quota));
+        }
+        most
+    }
+
+    /// Whether a step times a message from the connection's last one
+    /// (`idle`): what other scenarios make a shared server send on the
+    /// connection delays it.
+    pub fn timed_from_idle(&self) -> bool {
         self.steps
             .iter()
-            .map(|step| match step {
-                Step::Connect(_) => 1,
-                Step::OpenConnections(o) => o.count.unwrap_or(limit),
-                _ => 0,
-            })
-            .fold(0usize, usize::saturating_add)
+            .any(|step| matches!(step, Step::Expect(e) if e.idle))
     }
 
     /// Leases the scenario's triggers bind, at most: what it needs of the

@@ -77,8 +77,7 @@ impl Live {
             Some(u64::try_from(total).unwrap_or(u64::MAX)),
             target,
         );
-        if let Ok(style) =
-            indicatif::ProgressStyle::with_template("{spinner} [{pos}/{len}] {wide_msg}")
+        if let Ok(style) = indicatif::ProgressStyle::with_template("{spinner} [{pos}/{len}] {msg}")
         {
             bar.set_style(style);
         }
@@ -115,27 +114,36 @@ impl Live {
     }
 }
 
+/// Every running scenario on a line of its own, the one whose step has run
+/// longest first, after the expected end of the run:
+/// "about 4m 10s left (expected)" then
 /// "ALQ-S-19-keepalive-every-idle-timeout: step 4/9 expect, may wait
-/// ACTIVE_LQ_IDLE_TIMEOUT + 5s (38 s so far); 3 more running".
+/// ACTIVE_LQ_IDLE_TIMEOUT + 5s (38 s so far)".
 fn describe(progress: &Progress) -> String {
     let running = progress.running();
-    let Some((id, first)) = running.first() else {
+    if running.is_empty() {
         return String::new();
-    };
-    let mut text = format!(
-        "{id}: step {}/{} {}",
-        first.step, first.steps, first.keyword
-    );
-    if let Some(waits) = &first.waits_for {
-        text.push_str(&format!(
-            ", may wait {waits} ({} s so far)",
-            first.since.elapsed().as_secs()
+    }
+    let mut lines = Vec::new();
+    if let Some(end) = progress.expected_end() {
+        let left = end.saturating_duration_since(std::time::Instant::now());
+        let left = Duration::from_secs(left.as_secs());
+        lines.push(format!(
+            "about {} left (expected)",
+            humantime::format_duration(left)
         ));
     }
-    if running.len() > 1 {
-        text.push_str(&format!("; {} more running", running.len() - 1));
+    for (id, r) in &running {
+        let mut text = format!("{id}: step {}/{} {}", r.step, r.steps, r.keyword);
+        if let Some(waits) = &r.waits_for {
+            text.push_str(&format!(
+                ", may wait {waits} ({} s so far)",
+                r.since.elapsed().as_secs()
+            ));
+        }
+        lines.push(text);
     }
-    text
+    lines.join("\n  ")
 }
 
 /// Every failure, warning and harness error of the run, one line for each
