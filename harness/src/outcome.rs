@@ -192,6 +192,10 @@ pub struct ScenarioOutcome {
     /// Its capture, relative to the report folder, once written.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub pcap: Option<String>,
+    /// What the launched implementation wrote, relative to the report
+    /// folder, once written.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub iut_log: Option<String>,
     /// The capture holds DHCP carried inside TLS, with the secrets to read it.
     #[serde(default, skip_serializing_if = "std::ops::Not::not")]
     pub tls: bool,
@@ -239,6 +243,7 @@ impl ScenarioOutcome {
             elapsed_ms: 0,
             wall_ms: 0,
             pcap: None,
+            iut_log: None,
             tls: false,
             error: None,
             missing: Vec::new(),

@@ -603,6 +603,10 @@ impl Backend {
                     .ok_or(BackendError::NotInProfile("command to launch"))?;
                 let mut child = tokio::process::Command::new(fill(program))
                     .args(args.iter().map(|a| fill(a)))
+                    // A group of its own: Ctrl-C at the terminal reaches the
+                    // harness, which ends the scenario in flight as
+                    // interrupted and then stops the requestor itself.
+                    .process_group(0)
                     .stdin(std::process::Stdio::null())
                     .stdout(std::process::Stdio::piped())
                     .stderr(std::process::Stdio::piped())

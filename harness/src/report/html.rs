@@ -35,6 +35,8 @@ struct ScenarioView<'a> {
     path: String,
     virtual_time: bool,
     pcap: Option<&'a str>,
+    /// A launched requestor's log.
+    iut_log: Option<&'a str>,
     tls: bool,
     keylog: Option<String>,
     findings: Vec<FindingView>,
@@ -208,6 +210,7 @@ pub fn render(report: &RunReport) -> Result<String, String> {
                 path: s.path.display().to_string(),
                 virtual_time: report.target_kind == "reference",
                 pcap: s.pcap.as_deref(),
+                iut_log: s.iut_log.as_deref(),
                 tls: s.tls,
                 keylog: s
                     .pcap

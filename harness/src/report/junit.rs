@@ -155,6 +155,14 @@ fn case(s: &ScenarioOutcome, name: &str, findings: &[&Finding]) -> TestCase {
     let mut case = TestCase::new(name, status);
     case.set_classname(s.id.as_str());
     case.add_property(Property::new("verdict", worst.label()));
+    if let Some(pcap) = &s.pcap {
+        case.add_property(Property::new("capture", pcap.as_str()));
+    }
+    if let Some(log) = &s.iut_log {
+        // Relative to the report folder, as a CI's attachment plugins read it.
+        case.add_property(Property::new("requestor-log", log.as_str()));
+        case.set_system_out(format!("[[ATTACHMENT|{log}]]"));
+    }
     // A CI shows a passing test's output: warnings and expected deviations
     // stay visible there instead of reading as plain passes.
     let noted: Vec<String> = findings

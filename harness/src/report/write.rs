@@ -204,13 +204,18 @@ impl PcapSink {
             let written = super::iut_log_name(&outcome.id)
                 .map_err(|e| format!("scenario id {e}"))
                 .and_then(|name| {
-                    write_new(&self.dir.join(name), output.as_bytes()).map_err(|e| e.to_string())
+                    write_new(&self.dir.join(&name), output.as_bytes())
+                        .map(|()| name)
+                        .map_err(|e| e.to_string())
                 });
-            if let Err(e) = written {
-                outcome
-                    .error
-                    .get_or_insert(format!("requestor log not written: {e}"));
-                outcome.verdict = Verdict::Error;
+            match written {
+                Ok(name) => outcome.iut_log = Some(name),
+                Err(e) => {
+                    outcome
+                        .error
+                        .get_or_insert(format!("requestor log not written: {e}"));
+                    outcome.verdict = Verdict::Error;
+                }
             }
         }
         if outcome.connections.is_empty() {
