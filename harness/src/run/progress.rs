@@ -33,7 +33,7 @@ impl Progress {
 
     /// The run is expected to end `left` from now.
     pub fn expect_end_in(&self, left: std::time::Duration) {
-        *self.1.lock().unwrap_or_else(|e| e.into_inner()) = Some(Instant::now() + left);
+        *self.1.lock().unwrap_or_else(|e| e.into_inner()) = Instant::now().checked_add(left);
     }
 
     /// When the run is expected to end, once a scenario has started.

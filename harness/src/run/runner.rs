@@ -33,7 +33,7 @@ pub struct RunOptions {
     /// Where the running scenarios announce each step.
     pub progress: super::progress::Progress,
     /// Milliseconds each scenario took in an earlier run on the same target:
-    /// the parallel pool starts the longest first.
+    /// what the schedule expects of it (see `spread::run_planned`).
     pub durations: HashMap<String, u64>,
 }
 
@@ -180,7 +180,7 @@ pub fn run_one(
                 exec.progress = options.progress.clone();
                 exec.seed_now();
                 // Every wait inside is bounded; this bounds the whole scenario too.
-                let limit = Duration::from_secs(3600);
+                let limit = SCENARIO_LIMIT;
                 tokio::time::timeout(limit, exec.run(&options.interrupt))
                     .await
                     .map_err(|_| format!("scenario did not finish within {}", Shown(limit)))
@@ -411,6 +411,10 @@ pub fn run_suite(
         .collect()
 }
 
+/// The longest a scenario runs: every wait inside is bounded, and this
+/// bounds the whole.
+const SCENARIO_LIMIT: Duration = Duration::from_secs(3600);
+
 /// How long each of the scenarios at `indices` is expected to take against
 /// `profile`: as an earlier run on the same target measured it, else as long
 /// as the same steps take against the embedded reference running the
@@ -424,10 +428,11 @@ fn expected_times(
 ) -> Vec<Duration> {
     let measured = |i: &usize| {
         let l = scenarios.get(*i)?;
+        // From a report file: no longer than a scenario may run.
         options
             .durations
             .get(&l.scenario.id)
-            .map(|ms| Duration::from_millis(*ms))
+            .map(|ms| Duration::from_millis(*ms).min(SCENARIO_LIMIT))
     };
     if profile.kind == TargetKind::Reference {
         // Virtual time: nothing to plan for.
@@ -446,7 +451,9 @@ fn expected_times(
     let quiet = RunOptions::default();
     super::spread::map_on_threads(indices, super::spread::cores(), |i| {
         measured(i).unwrap_or_else(|| match scenarios.get(*i) {
-            Some(l) => Duration::from_millis(run_one(l, &rehearsal, &quiet).elapsed_ms),
+            Some(l) => {
+                Duration::from_millis(run_one(l, &rehearsal, &quiet).elapsed_ms).min(SCENARIO_LIMIT)
+            }
             None => Duration::ZERO,
         })
     })

@@ -79,7 +79,7 @@ pub fn run_planned<T: Sync>(
                         let now = Instant::now();
                         let mut ends = ends.lock().unwrap_or_else(|e| e.into_inner());
                         if let (Some(end), Some(p)) = (ends.get_mut(me), items.get(i)) {
-                            *end = Some(now + p.expected);
+                            *end = now.checked_add(p.expected);
                         }
                         eta(remaining(&plan, &ends, items, now));
                     }
@@ -107,7 +107,7 @@ fn deal<T>(items: &[Planned<T>], workers: usize) -> Vec<VecDeque<usize>> {
             .min_by_key(|w| load.get(*w).copied())
             .unwrap_or(0);
         if let (Some(l), Some(d)) = (load.get_mut(least), dealt.get_mut(least)) {
-            *l += expected(&i);
+            *l = l.saturating_add(expected(&i));
             d.push(i);
         }
     }
@@ -131,7 +131,7 @@ fn take<T>(plan: &mut [VecDeque<usize>], me: usize, items: &[Planned<T>]) -> Opt
             .iter()
             .filter_map(|i| items.get(*i))
             .map(|p| p.expected)
-            .sum()
+            .fold(Duration::ZERO, Duration::saturating_add)
     };
     let busiest = (0..plan.len()).max_by_key(|w| plan.get(*w).map(work))?;
     plan.get_mut(busiest).and_then(VecDeque::pop_back)
@@ -149,12 +149,11 @@ fn remaining<T>(
         .zip(ends)
         .map(|(queue, end)| {
             let current = end.map_or(Duration::ZERO, |e| e.saturating_duration_since(now));
-            current
-                + queue
-                    .iter()
-                    .filter_map(|i| items.get(*i))
-                    .map(|p| p.expected)
-                    .sum::<Duration>()
+            queue
+                .iter()
+                .filter_map(|i| items.get(*i))
+                .map(|p| p.expected)
+                .fold(current, Duration::saturating_add)
         })
         .max()
         .unwrap_or_default()

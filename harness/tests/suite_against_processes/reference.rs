@@ -328,7 +328,11 @@ fn a_target_that_fills_up_is_one_finding_and_probe_errors() {
     );
     // ALQ-S-38 first (the quickest, 250 ms of settle against the others'
     // 2 s); the bulk scenarios after it find the target full.
-    let (code, out) = run_jobs(&profile, 1, &["--filter", "ALQ-S-38", "--filter", "BLQ-S-33"]);
+    let (code, out) = run_jobs(
+        &profile,
+        1,
+        &["--filter", "ALQ-S-38", "--filter", "BLQ-S-33"],
+    );
     assert_eq!(code, 2, "{out}");
     let failures: Vec<&str> = out.lines().filter(|l| l.starts_with("  FAIL")).collect();
     assert_eq!(failures.len(), 1, "{out}");
