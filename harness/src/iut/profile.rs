@@ -37,6 +37,17 @@ pub enum TargetKind {
     Launch,
 }
 
+impl TargetKind {
+    /// As a profile writes it, and as reports name it.
+    pub fn label(self) -> &'static str {
+        match self {
+            TargetKind::Reference => "reference",
+            TargetKind::Tcp => "tcp",
+            TargetKind::Launch => "launch",
+        }
+    }
+}
+
 /// How the harness makes the target's bindings change.
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields, rename_all = "kebab-case", tag = "kind")]
@@ -447,10 +458,7 @@ impl TargetProfile {
             if let Some((key, _)) = needed.iter().find(|(_, given)| !given) {
                 return Err(invalid(&format!(
                     "[tls] needs {key} for a kind = \"{}\" target",
-                    match profile.kind {
-                        TargetKind::Tcp => "tcp",
-                        _ => "launch",
-                    }
+                    profile.kind.label()
                 )));
             }
             for (key, file) in t.files() {

@@ -116,7 +116,7 @@ fn report_name(args: &RunArgs, target: &str) -> String {
 /// start: one error case naming the profile and the cause, so that a CI step
 /// reading the reports shows the error instead of failing on a missing file.
 /// Returns where they went; `None` when even that failed (said on stderr).
-fn write_set_up_error(args: &RunArgs, target: &str, error: &anyhow::Error) -> Option<PathBuf> {
+fn write_set_up_error(args: &RunArgs, target: &Named, error: &anyhow::Error) -> Option<PathBuf> {
     use alq_harness::outcome::{ScenarioOutcome, Verdict};
     let profile = match &args.target {
         Some(path) => format!("profile {}", path.display()),
@@ -130,12 +130,8 @@ fn write_set_up_error(args: &RunArgs, target: &str, error: &anyhow::Error) -> Op
     outcome.title = format!("Setting up the run against {profile}");
     outcome.error = Some(format!("{profile}: {error:#}"));
     let report = alq_harness::report::RunReport::new(
-        target,
-        if args.target.is_some() {
-            "tcp"
-        } else {
-            "reference"
-        },
+        &target.name,
+        target.kind,
         std::time::SystemTime::now(),
         std::time::Duration::ZERO,
         args.strict,
@@ -143,8 +139,8 @@ fn write_set_up_error(args: &RunArgs, target: &str, error: &anyhow::Error) -> Op
         vec![outcome],
     );
     let written = (|| -> Result<PathBuf> {
-        let dir = alq_harness::file_names::join(&args.reports, &report_name(args, target))
-            .map_err(|e| anyhow::anyhow!("target name '{}' {e}", target.escape_debug()))?;
+        let dir = alq_harness::file_names::join(&args.reports, &report_name(args, &target.name))
+            .map_err(|e| anyhow::anyhow!("target name '{}' {e}", target.name.escape_debug()))?;
         let staged = alq_harness::report::write::StagedDir::create(&dir)?;
         alq_harness::report::write::write_documents(staged.path(), &report)?;
         Ok(staged.commit()?)
@@ -188,6 +184,13 @@ fn reference_choice<T>(
     })
 }
 
+/// The target as far as the run knows it: its profile's file until the
+/// profile is read, then the profile's name and kind.
+struct Named {
+    name: String,
+    kind: &'static str,
+}
+
 /// What a run needs before its first scenario.
 struct SetUp {
     profile: alq_harness::iut::profile::TargetProfile,
@@ -199,12 +202,17 @@ struct SetUp {
 
 fn run_suite_cli(args: RunArgs) -> Result<u8> {
     crate::terminal::use_color(args.color);
-    // Until the profile names the target, its file does.
     let mut target = match &args.target {
-        Some(path) => path
-            .file_stem()
-            .map_or("target".to_string(), |s| s.to_string_lossy().into_owned()),
-        None => "reference".to_string(),
+        Some(path) => Named {
+            name: path
+                .file_stem()
+                .map_or("target".to_string(), |s| s.to_string_lossy().into_owned()),
+            kind: "unknown",
+        },
+        None => Named {
+            name: "reference".to_string(),
+            kind: alq_harness::iut::profile::TargetKind::Reference.label(),
+        },
     };
     match set_up(&args, &mut target) {
         Ok(set_up) => run_set_up(args, set_up),
@@ -220,14 +228,16 @@ fn run_suite_cli(args: RunArgs) -> Result<u8> {
 }
 
 /// Loads the profile, the scenarios and the expectations, and checks the
-/// target answers; `target` takes the profile's name once it is read.
-fn set_up(args: &RunArgs, target: &mut String) -> Result<SetUp> {
+/// target answers; `target` takes the profile's name and kind once it is
+/// read.
+fn set_up(args: &RunArgs, target: &mut Named) -> Result<SetUp> {
     use alq_harness::iut::profile::TargetProfile;
     let mut profile = match &args.target {
         Some(path) => TargetProfile::load(path)?,
         None => TargetProfile::reference(),
     };
-    target.clone_from(&profile.name);
+    target.name.clone_from(&profile.name);
+    target.kind = profile.kind.label();
     if let Some(name) = &args.fault {
         use alq_harness::reference::faults::{Fault, FaultSet};
         let names = Fault::ALL.iter().map(|f| f.name());
@@ -482,11 +492,7 @@ fn run_set_up(args: RunArgs, set_up: SetUp) -> Result<u8> {
             }
         );
     }
-    let kind = match profile.kind {
-        alq_harness::iut::profile::TargetKind::Reference => "reference",
-        alq_harness::iut::profile::TargetKind::Tcp => "tcp",
-        alq_harness::iut::profile::TargetKind::Launch => "launch",
-    };
+    let kind = profile.kind.label();
     let report = alq_harness::report::RunReport::new(
         &name,
         kind,
