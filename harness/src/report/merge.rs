@@ -140,14 +140,7 @@ pub fn merge(reports: Vec<(PathBuf, RunReport)>) -> Result<RunReport, MergeError
     );
     // What each shard declared is the same; what it accepted and left out
     // adds up over the merged scenarios.
-    let tested = first.tested.clone().map(|t| {
-        let again = super::Tested::of(&[], &Default::default(), None, &merged.scenarios);
-        super::Tested {
-            accepted_deviations: again.accepted_deviations,
-            not_run: again.not_run,
-            ..t
-        }
-    });
+    let tested = first.tested.clone().map(|t| t.counted(&merged.scenarios));
     Ok(RunReport {
         address: first.address.clone(),
         transport: first.transport.clone(),

@@ -177,21 +177,24 @@ impl Tested {
         scenarios: &[ScenarioOutcome],
     ) -> Self {
         let shown = |d: std::time::Duration| humantime::format_duration(d).to_string();
-        let timers = BTreeMap::from([
-            ("BULK_LQ_DATA_TIMEOUT".to_string(), shown(timers.bulk_data)),
-            (
-                "ACTIVE_LQ_RCV_TIMEOUT".to_string(),
-                shown(timers.active_receive),
-            ),
-            (
-                "ACTIVE_LQ_SEND_TIMEOUT".to_string(),
-                shown(timers.active_send),
-            ),
-            (
-                "ACTIVE_LQ_IDLE_TIMEOUT".to_string(),
-                shown(timers.active_idle),
-            ),
-        ]);
+        let timers = timers
+            .by_name()
+            .into_iter()
+            .map(|(name, d)| (name.to_string(), shown(d)))
+            .collect();
+        Tested {
+            features: features.iter().map(ToString::to_string).collect(),
+            timers,
+            expectations,
+            accepted_deviations: 0,
+            not_run: BTreeMap::new(),
+        }
+        .counted(scenarios)
+    }
+
+    /// The statement with what `scenarios` accepted and left out counted
+    /// (a merged report counts its shards' scenarios again).
+    pub fn counted(self, scenarios: &[ScenarioOutcome]) -> Self {
         let mut not_run = BTreeMap::new();
         for s in scenarios
             .iter()
@@ -212,15 +215,13 @@ impl Tested {
             }
         }
         Tested {
-            features: features.iter().map(ToString::to_string).collect(),
-            timers,
-            expectations,
             accepted_deviations: scenarios
                 .iter()
                 .flat_map(|s| &s.findings)
                 .filter(|f| f.deviation.is_some())
                 .count(),
             not_run,
+            ..self
         }
     }
 

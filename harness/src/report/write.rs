@@ -208,15 +208,7 @@ impl PcapSink {
                         .map(|()| name)
                         .map_err(|e| e.to_string())
                 });
-            match written {
-                Ok(name) => outcome.iut_log = Some(name),
-                Err(e) => {
-                    outcome
-                        .error
-                        .get_or_insert(format!("requestor log not written: {e}"));
-                    outcome.verdict = Verdict::Error;
-                }
-            }
+            outcome.iut_log = kept(outcome, written, "requestor log");
         }
         if outcome.connections.is_empty() {
             return;
@@ -251,14 +243,25 @@ impl PcapSink {
             });
         outcome.tls = outcome.connections.iter().any(|c| c.tls);
         outcome.connections = Vec::new();
-        match written {
-            Ok(name) => outcome.pcap = Some(name),
-            Err(e) => {
-                outcome
-                    .error
-                    .get_or_insert(format!("pcap not written: {e}"));
-                outcome.verdict = Verdict::Error;
-            }
+        outcome.pcap = kept(outcome, written, "pcap");
+    }
+}
+
+/// The name a file of `outcome`'s was written under; where it was not, the
+/// outcome is an error saying `what` was not written, and why.
+fn kept(
+    outcome: &mut ScenarioOutcome,
+    written: Result<String, String>,
+    what: &str,
+) -> Option<String> {
+    match written {
+        Ok(name) => Some(name),
+        Err(e) => {
+            outcome
+                .error
+                .get_or_insert(format!("{what} not written: {e}"));
+            outcome.verdict = Verdict::Error;
+            None
         }
     }
 }

@@ -20,25 +20,26 @@ pub struct Running {
 
 /// A handle shared by the runner and a display; clones share the state.
 #[derive(Debug, Clone, Default)]
-pub struct Progress(
-    Arc<Mutex<BTreeMap<String, Running>>>,
-    Arc<Mutex<Option<Instant>>>,
-);
+pub struct Progress {
+    running: Arc<Mutex<BTreeMap<String, Running>>>,
+    /// When the run is expected to end, once a scenario has started.
+    end: Arc<Mutex<Option<Instant>>>,
+}
 
 impl Progress {
     fn with<T>(&self, f: impl FnOnce(&mut BTreeMap<String, Running>) -> T) -> T {
-        let mut map = self.0.lock().unwrap_or_else(|e| e.into_inner());
+        let mut map = self.running.lock().unwrap_or_else(|e| e.into_inner());
         f(&mut map)
     }
 
     /// The run is expected to end `left` from now.
     pub fn expect_end_in(&self, left: std::time::Duration) {
-        *self.1.lock().unwrap_or_else(|e| e.into_inner()) = Instant::now().checked_add(left);
+        *self.end.lock().unwrap_or_else(|e| e.into_inner()) = Instant::now().checked_add(left);
     }
 
     /// When the run is expected to end, once a scenario has started.
     pub fn expected_end(&self) -> Option<Instant> {
-        *self.1.lock().unwrap_or_else(|e| e.into_inner())
+        *self.end.lock().unwrap_or_else(|e| e.into_inner())
     }
 
     /// Scenario `id` starts step `step` (1-based) of `steps`.

@@ -90,15 +90,15 @@ impl Var {
 pub type Vars = HashMap<String, Var>;
 
 fn named(name: &str, names: &Durations) -> Option<Duration> {
-    let timers = &names.timers;
-    Some(match name {
-        "BULK_LQ_DATA_TIMEOUT" => timers.bulk_data,
-        "ACTIVE_LQ_RCV_TIMEOUT" => timers.active_receive,
-        "ACTIVE_LQ_SEND_TIMEOUT" => timers.active_send,
-        "ACTIVE_LQ_IDLE_TIMEOUT" => timers.active_idle,
-        "SETTLE" => names.settle,
-        _ => return None,
-    })
+    if name == "SETTLE" {
+        return Some(names.settle);
+    }
+    names
+        .timers
+        .by_name()
+        .into_iter()
+        .find(|(timer, _)| *timer == name)
+        .map(|(_, d)| d)
 }
 
 /// Splits "a + b - c" into signed terms.

@@ -37,6 +37,16 @@ impl Default for Timers {
 }
 
 impl Timers {
+    /// Each timer by the name RFC 6926 §6.3 and RFC 7724 §5.3 give it.
+    pub fn by_name(&self) -> [(&'static str, Duration); 4] {
+        [
+            ("BULK_LQ_DATA_TIMEOUT", self.bulk_data),
+            ("ACTIVE_LQ_RCV_TIMEOUT", self.active_receive),
+            ("ACTIVE_LQ_SEND_TIMEOUT", self.active_send),
+            ("ACTIVE_LQ_IDLE_TIMEOUT", self.active_idle),
+        ]
+    }
+
     /// Every timer divided by `factor` (at least 1 ms), for real-time test runs.
     pub fn scaled_down(self, factor: u32) -> Self {
         let f = factor.max(1);
